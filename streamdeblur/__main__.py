@@ -1,0 +1,3 @@
+from streamdeblur.cli import main
+
+main()
