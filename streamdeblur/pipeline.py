@@ -1,0 +1,413 @@
+"""The streaming pipeline: the one place that knows the order of the stages.
+
+    reader thread: source -> Frame ──queue──> main thread: detect/track -> crops -> engine (batched)
+    -> paste back ──queue──> writer thread: sink
+
+Queues are bounded, so memory stays flat however long the input is. Ctrl-C, SIGTERM or a broken
+input stream end the run early: every frame read so far is processed and written, and the
+output is finalised so it plays.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import cv2
+import numpy as np
+
+from streamdeblur.backends import Engine
+from streamdeblur.errors import UserError
+from streamdeblur.faces.crops import alignment_matrix, extract_crop, paste_back
+from streamdeblur.faces.track import Track, Tracker
+from streamdeblur.io.source import Frame, VideoSource
+
+log = logging.getLogger("streamdeblur")
+
+DETECTORS = ("yunet", "scrfd", "none")
+
+
+@dataclass
+class ProcessOptions:
+    """Everything `streamdeblur process` can be told; defaults are the CLI's defaults."""
+
+    model: str = "fast"
+    weights: Path | None = None
+    backend: str = "auto"
+    device: str = "auto"
+    fp16: bool = False
+    batch_size: int = 8
+    detector: str = "yunet"  # 'none' skips the face stages (decode + encode only)
+    detector_model: str | None = None
+    detect_every: int = 1
+    max_faces: int | None = None
+    min_face_size: int = 24
+    crf: int = 18
+    lossless: bool = False
+    codec: str = "libx264"
+    format: str | None = None
+    side_by_side: bool = False
+    faces_only: Path | None = None
+    quiet: bool = True
+    duration: float | None = None
+    decoder: str = "pyav"
+    max_latency: int = 4  # frames held back at most while a batch of crops fills up
+    source_options: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Validate option values that need no I/O (UserError on nonsense)."""
+        if self.batch_size < 1:
+            raise UserError("--batch-size must be at least 1")
+        if self.detect_every < 1:
+            raise UserError("--detect-every must be at least 1")
+        if self.max_faces is not None and self.max_faces < 0:
+            raise UserError("--max-faces must be 0 or more")
+        if not 0 <= self.crf <= 51:
+            raise UserError("--crf must be between 0 and 51")
+        if self.detector not in DETECTORS:
+            raise UserError(f"unknown detector {self.detector!r}; choose one of: {', '.join(DETECTORS)}")
+        if self.duration is not None and self.duration <= 0:
+            raise UserError("--duration must be positive")
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent in each stage (thread time where a stage has its own thread)."""
+
+    decode: float = 0.0
+    detect: float = 0.0
+    crop: float = 0.0
+    engine: float = 0.0
+    paste: float = 0.0
+    encode: float = 0.0
+
+
+@dataclass
+class _Pending:
+    frame: Frame
+    original: np.ndarray | None  # kept for --side-by-side
+    faces: list[tuple[Track, np.ndarray, np.ndarray]]  # (track, matrix, crop)
+    restored: list[np.ndarray] | None = None  # deblurred crops, once pasted back
+
+
+_END = object()
+
+
+class _Reader(threading.Thread):
+    """Iterates the source into a bounded queue; forwards an exception as its last item."""
+
+    def __init__(self, source: VideoSource, out: queue.Queue, stop: threading.Event, times: StageTimes):
+        super().__init__(name="streamdeblur-reader", daemon=True)
+        self.source, self.out, self.stop, self.times = source, out, stop, times
+
+    def _put(self, item: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(self) -> None:
+        try:
+            frames = iter(self.source)
+            while not self.stop.is_set():
+                t0 = time.perf_counter()
+                frame = next(frames, None)
+                self.times.decode += time.perf_counter() - t0
+                if frame is None or not self._put(frame):
+                    break
+        except BaseException as exc:  # noqa: BLE001 - forwarded to the main thread
+            self._put(exc)
+        finally:
+            self._put(_END)
+
+
+class _Writer(threading.Thread):
+    """Takes (image, pts, audio) items from a bounded queue into the sink."""
+
+    def __init__(self, sink: Any, inbox: queue.Queue, times: StageTimes):
+        super().__init__(name="streamdeblur-writer", daemon=True)
+        self.sink, self.inbox, self.times = sink, inbox, times
+        self.error: BaseException | None = None
+        self.written = 0
+
+    def run(self) -> None:
+        while True:
+            item = self.inbox.get()
+            if item is _END:
+                return
+            if self.error is not None:
+                continue  # drain so the producer never blocks
+            try:
+                t0 = time.perf_counter()
+                self.sink.write(*item)
+                self.times.encode += time.perf_counter() - t0
+                self.written += 1
+            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+                self.error = exc
+
+
+def select_tracks(tracks: list[Track], min_face_size: int, max_faces: int | None) -> list[Track]:
+    """Tracks big enough to process, largest first, at most max_faces of them."""
+    def size(t: Track) -> float:
+        return float(min(t.box[2] - t.box[0], t.box[3] - t.box[1]))
+
+    chosen = sorted((t for t in tracks if size(t) >= min_face_size), key=size, reverse=True)
+    return chosen if max_faces is None else chosen[:max_faces]
+
+
+class FaceStage:
+    """Detection every N frames + tracking + crop extraction for one stream of frames."""
+
+    def __init__(self, detector: Any, options: ProcessOptions, crop_size: int):
+        self.detector = detector
+        self.options = options
+        self.crop_size = crop_size
+        self.tracker = Tracker()
+        self.track_ids: set[int] = set()
+
+    def __call__(self, frame: Frame, times: StageTimes) -> list[tuple[Track, np.ndarray, np.ndarray]]:
+        t0 = time.perf_counter()
+        detections = None
+        if frame.index % self.options.detect_every == 0:
+            detections = self.detector.detect(frame.image)
+        tracks = select_tracks(self.tracker.update(detections), self.options.min_face_size, self.options.max_faces)
+        t1 = time.perf_counter()
+        faces = []
+        for track in tracks:
+            matrix = alignment_matrix(track.landmarks, self.crop_size)
+            faces.append((track, matrix, extract_crop(frame.image, matrix, self.crop_size)))
+            self.track_ids.add(track.track_id)
+        times.detect += t1 - t0
+        times.crop += time.perf_counter() - t1
+        return faces
+
+
+def _run_engine(engine: Engine, pending: list[_Pending], times: StageTimes) -> None:
+    """Deblur every crop of the pending frames in one batch and paste the results back."""
+    todo = [p for p in pending if p.faces and p.restored is None]
+    crops = [crop for p in todo for (_, _, crop) in p.faces]
+    if not crops:
+        return
+    t0 = time.perf_counter()
+    restored = engine(np.stack(crops))
+    t1 = time.perf_counter()
+    k = 0
+    for p in todo:
+        n = len(p.faces)
+        for (_, matrix, crop), out in zip(p.faces, restored[k : k + n]):
+            paste_back(p.frame.image, crop, out, matrix)
+        p.restored = list(restored[k : k + n])
+        k += n
+    times.engine += t1 - t0
+    times.paste += time.perf_counter() - t1
+
+
+class _FacesWriter:
+    """--faces-only: the deblurred crops of each track as PNG images, one folder per track."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create --faces-only folder {root}: {exc.strerror}") from None
+
+    def write(self, pending: _Pending) -> None:
+        for (track, _, _), restored in zip(pending.faces, pending.restored or []):
+            folder = self.root / f"track_{track.track_id:04d}"
+            folder.mkdir(exist_ok=True)
+            cv2.imwrite(str(folder / f"{pending.frame.index:07d}.png"), restored)
+
+
+@dataclass
+class Summary:
+    input: str
+    output: str
+    engine: str
+    frames: int = 0
+    faces: int = 0
+    tracks: int = 0
+    skipped: int = 0
+    interrupted: bool = False
+    error: str | None = None
+    seconds: float = 0.0
+    fps: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    stage_fps: dict[str, float] = field(default_factory=dict)
+    peak_rss_mb: float = 0.0
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _frames_within(frames: Iterator[Frame], duration: float | None, start: list[float]) -> Iterator[Frame]:
+    for frame in frames:
+        if duration is not None:
+            t = frame.time if frame.time is not None else None
+            if t is not None:
+                if not start:
+                    start.append(t)
+                if t - start[0] >= duration:
+                    return
+        yield frame
+
+
+@dataclass
+class _Stop:
+    """Turns SIGTERM into KeyboardInterrupt while the pipeline runs (main thread only)."""
+
+    previous: Any = None
+
+    def __enter__(self) -> "_Stop":
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._raise)
+        return self
+
+    @staticmethod
+    def _raise(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+
+def _queue_items(inbox: queue.Queue) -> Iterator[Frame]:
+    """Frames from the reader's queue; re-raises the reader's exception."""
+    while True:
+        item = inbox.get()
+        if item is _END:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+def build_engine(options: ProcessOptions) -> Engine:
+    """The deblur engine the options ask for (UserError when the model cannot run here)."""
+    from streamdeblur.backends import create_engine
+
+    return create_engine(options.model, backend=options.backend, device=options.device,
+                         fp16=options.fp16, weights=options.weights)
+
+
+def build_detector(options: ProcessOptions) -> Any:
+    from streamdeblur.faces.detect import create_detector
+
+    return create_detector(options.detector, model_path=options.detector_model)
+
+
+def process(
+    input: str,
+    output: str,
+    options: ProcessOptions | None = None,
+    engine: Engine | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> dict:
+    """Deblur the faces of one input into one output; returns a JSON-able summary.
+
+    `engine` overrides options.model/backend (tests, eval). `progress(frames_done, total)` is
+    called after each written frame when given (the CLI draws a rich progress bar with it).
+    """
+    from streamdeblur.io.sink import VideoSink
+    from streamdeblur.io.source import open_source
+
+    options = options or ProcessOptions()
+    options.check()
+    started = time.perf_counter()
+    # Everything that can fail on the user's options fails before the output is created.
+    detector = build_detector(options) if options.detector != "none" else None
+    if detector is not None and engine is None:
+        engine = build_engine(options)
+    source = open_source(input, decoder=options.decoder, **options.source_options)
+    times = StageTimes()
+    summary = Summary(input=input, output=output, engine=engine.name if engine is not None and detector else "none")
+    faces_writer = _FacesWriter(options.faces_only) if options.faces_only else None
+    try:
+        width = source.width * (2 if options.side_by_side else 1)
+        sink = VideoSink(output, width, source.height, source.time_base, fps=source.fps,
+                         audio_streams=source.audio_streams, codec=options.codec, crf=options.crf,
+                         lossless=options.lossless, format=options.format)
+    except BaseException:
+        source.close()
+        raise
+    stop = threading.Event()
+    inbox: queue.Queue = queue.Queue(maxsize=max(8, 2 * options.batch_size))
+    outbox: queue.Queue = queue.Queue(maxsize=max(8, 2 * options.batch_size))
+    reader = _Reader(source, inbox, stop, times)
+    writer = _Writer(sink, outbox, times)
+    faces = FaceStage(detector, options, engine.input_size) if detector is not None and engine else None
+    pending: list[_Pending] = []
+
+    def flush() -> None:
+        if faces is not None and engine is not None:
+            _run_engine(engine, pending, times)
+        for p in pending:
+            image = p.frame.image
+            if p.original is not None:
+                image = np.hstack([p.original, image])
+            if faces_writer is not None:
+                faces_writer.write(p)
+            outbox.put((image, p.frame.pts, p.frame.audio))
+            summary.frames += 1
+            if progress is not None:
+                progress(summary.frames, source.frame_count)
+        pending.clear()
+
+    reader.start()
+    writer.start()
+    try:
+        with _Stop():
+            for frame in _frames_within(_queue_items(inbox), options.duration, []):
+                original = frame.image.copy() if options.side_by_side else None
+                found = faces(frame, times) if faces is not None else []
+                summary.faces += len(found)
+                pending.append(_Pending(frame, original, found))
+                n_crops = sum(len(p.faces) for p in pending)
+                if n_crops >= options.batch_size or len(pending) >= options.max_latency:
+                    flush()
+                if writer.error is not None:
+                    break
+    except KeyboardInterrupt:
+        summary.interrupted = True
+        log.warning("interrupted: finishing the %d frames in flight and closing the output", len(pending))
+    except UserError as exc:
+        summary.error = str(exc)
+        log.error("input stopped: %s; the output keeps the frames processed so far", exc)
+    finally:
+        stop.set()
+        try:
+            flush()
+        finally:
+            outbox.put(_END)
+            writer.join()
+            sink.close()
+            reader.join(timeout=5)
+            source.close()
+    if writer.error is not None:
+        err = writer.error
+        raise err if isinstance(err, UserError) else UserError(f"writing {output} failed: {err}") from err
+    summary.skipped = getattr(source, "skipped", 0)
+    summary.tracks = len(faces.track_ids) if faces is not None else 0
+    summary.seconds = time.perf_counter() - started
+    summary.fps = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
+    summary.stage_seconds = {k: round(v, 4) for k, v in asdict(times).items()}
+    summary.stage_fps = {k: round(summary.frames / v, 2) for k, v in asdict(times).items() if v > 0}
+    summary.peak_rss_mb = round(_peak_rss_mb(), 1)
+    result = asdict(summary)
+    result["seconds"] = round(summary.seconds, 3)
+    result["fps"] = round(summary.fps, 2)
+    return result
