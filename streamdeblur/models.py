@@ -2,17 +2,42 @@
 
 Every registered model is wrapped so that forward() takes and returns N x 3 x S x S RGB float
 tensors in [0, 1]; the backends know nothing else about the networks.
+
+Training side: `build_parts(name)` returns the raw modules a trainer needs, keyed by role:
+    "hg"  the hourglass (step 1; residual output, unclamped)
+    "g"   the generator: nets.Generator (forward_bl / forward_s; shared decoder) or nets.Multiscale
+    "d"   the discriminator (nets.Discriminator; for the cGAN models conditional on the blurry
+          input: d(image, condition=blurry), d.features(...) -> (logits, penultimate features))
+and `inference_module(name, parts)` assembles the [0, 1] inference module from those same module
+objects (parameters shared, nothing copied), so that `save_weights(inference_module(name, parts),
+spec.weights_path, metadata)` releases a trained model, and loading released weights into an
+inference module built from parts fills the parts (e.g. a trained `hg` into the hg-cgan trainer:
+`load_weights(inference_module("hg", {"hg": parts["hg"]}), get_spec("hg").weights_path)`).
+
+Weights on disk: engines/<name>/model.safetensors holds the inference module's state dict in fp16
+(integer buffers as they are), loaded and upcast to fp32; card.json beside it describes them.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
+from torch import nn
 
+from streamdeblur.errors import MissingWeightsError, UserError
+from streamdeblur.nets import HG, Discriminator, Generator, ImageModel, Multiscale, TwoStep
 from streamdeblur.paths import engines_dir
+
+log = logging.getLogger(__name__)
+
+Parts = dict[str, nn.Module]
 
 
 @dataclass(frozen=True)
@@ -22,6 +47,8 @@ class ModelSpec:
     build: Callable[[], torch.nn.Module]
     input_size: int
     description: str
+    build_parts: Callable[[], Parts] | None = None
+    assemble: Callable[[Parts], torch.nn.Module] | None = None
 
     @property
     def weights_path(self) -> Path:
@@ -32,18 +59,182 @@ class ModelSpec:
         return engines_dir() / self.name / "card.json"
 
 
+def _spec(
+    name: str, arch: str, input_size: int, description: str,
+    parts: Callable[[], Parts], assemble: Callable[[Parts], nn.Module],
+) -> ModelSpec:
+    return ModelSpec(
+        name=name, arch=arch, build=lambda: assemble(parts()), input_size=input_size,
+        description=description, build_parts=parts, assemble=assemble,
+    )
+
+
+def _hg_model(size: int) -> Callable[[Parts], nn.Module]:
+    return lambda p: ImageModel(p["hg"], size)
+
+
+def _two_step(p: Parts) -> nn.Module:
+    return ImageModel(TwoStep(p["hg"], p["g"].bl_pathway()), 256)
+
+
+def _g_only(size: int) -> Callable[[Parts], nn.Module]:
+    return lambda p: ImageModel(p["g"].bl_pathway() if isinstance(p["g"], Generator) else p["g"], size)
+
+
+FAST_HG = dict(width=0.25, stacks=2, depth=4)
+MULTISCALE_FAST = dict(width=0.25, n_res=3)
+
+_SPECS: dict[str, ModelSpec] = {
+    s.name: s
+    for s in [
+        _spec("fast", "hg", 128,
+              "reduced-width hourglass (width 0.25, 2 stacks, depth 4), residual output, 128 px: the CPU/live default",
+              lambda: {"hg": HG(**FAST_HG)}, _hg_model(128)),
+        _spec("hg", "hg", 256, "Chrysos et al. step 1: the stacked hourglass (2 stacks, depth 4) at 256 px",
+              lambda: {"hg": HG()}, _hg_model(256)),
+        _spec("hg-cgan", "hg+cgan", 256,
+              "Chrysos et al. full model: HG then the two-pathway cGAN's G_bl on [blurry, HG(blurry)], 256 px",
+              lambda: {"hg": HG(), "g": Generator(bl_channels=6), "d": Discriminator(cond_channels=3)}, _two_step),
+        _spec("cgan", "cgan", 256, "ablation: the two-pathway cGAN without HG (G_bl on the blurry image alone), 256 px",
+              lambda: {"g": Generator(bl_channels=3), "d": Discriminator(cond_channels=3)}, _g_only(256)),
+        _spec("multiscale", "multiscale", 128,
+              "Shen et al.: two-scale multi-task network (image + gradient structure), 64 channels, 128 px",
+              lambda: {"g": Multiscale(), "d": Discriminator()}, _g_only(128)),
+        _spec("multiscale-fast", "multiscale", 128, "Shen et al.'s network at width 0.25 with 3 ResBlocks, 128 px",
+              lambda: {"g": Multiscale(**MULTISCALE_FAST), "d": Discriminator(width=0.5)}, _g_only(128)),
+    ]
+}
+
+
 def list_models() -> list[str]:
-    raise NotImplementedError
+    """Registered model names."""
+    return list(_SPECS)
 
 
 def get_spec(name: str) -> ModelSpec:
     """Spec for a registered name; UserError listing the known names otherwise."""
-    raise NotImplementedError
+    try:
+        return _SPECS[name]
+    except KeyError:
+        raise UserError(f"unknown model {name!r}; choose one of: {', '.join(_SPECS)}") from None
+
+
+def build_parts(name: str) -> Parts:
+    """The raw, randomly initialised training modules of a model ({'hg', 'g', 'd'} as it has them)."""
+    spec = get_spec(name)
+    assert spec.build_parts is not None
+    return spec.build_parts()
+
+
+def inference_module(name: str, parts: Parts) -> nn.Module:
+    """The [0, 1] inference module built around the given parts (same parameter tensors)."""
+    spec = get_spec(name)
+    assert spec.assemble is not None
+    return spec.assemble(parts)
+
+
+def has_weights(name: str) -> bool:
+    """Whether released weights exist for a registered model."""
+    return get_spec(name).weights_path.is_file()
+
+
+def read_card(name: str) -> dict:
+    """The model's card.json as a dict ({} when there is none)."""
+    path = get_spec(name).card_path
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def missing_weights_message(name: str, path: Path) -> str:
+    """One line: which file is missing and how to get it."""
+    return (
+        f"model {name!r} has no trained weights: expected {path}; train and release them with "
+        f"`streamdeblur train --model {name} ...`, or pass --weights PATH"
+    )
 
 
 def load_model(name: str, weights: Path | None = None, allow_random: bool = False) -> torch.nn.Module:
     """Build the model in eval mode with its weights (fp16 safetensors are upcast).
 
-    Raises MissingWeightsError (saying how to get them) when no weights exist, unless allow_random.
+    Raises MissingWeightsError (saying how to get them) when no weights exist, unless allow_random
+    (then the random initialisation is seeded, so the same model comes out every time).
     """
-    raise NotImplementedError
+    spec = get_spec(name)
+    path = Path(weights) if weights is not None else spec.weights_path
+    if weights is not None and not path.is_file():
+        raise UserError(f"weights file not found: {path}")
+    if path.is_file():
+        module = spec.build()
+        load_weights(module, path)
+    elif allow_random:
+        log.warning("model %s: no weights at %s; using random weights (for plumbing only)", name, path)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            module = spec.build()
+    else:
+        raise MissingWeightsError(missing_weights_message(name, path))
+    return module.eval()
+
+
+def save_weights(module: nn.Module, path: Path | str, metadata: dict | None = None) -> Path:
+    """Write a module's state dict as fp16 safetensors (atomic: temp file + rename).
+
+    Metadata values that are not strings are stored as JSON.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        key: value.detach().to(torch.float16, copy=True) if value.is_floating_point() else value.detach().clone()
+        for key, value in module.state_dict().items()
+    }
+    meta = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        save_file({k: t.contiguous() for k, t in tensors.items()}, str(tmp), metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_weights(module: nn.Module, path: Path | str, strict: bool = True) -> dict[str, str]:
+    """Load safetensors weights into a module (upcast to its dtype); returns the file's metadata.
+
+    UserError when the file is unreadable or its tensors do not fit the module.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()}
+    except Exception as exc:  # safetensors raises several types for a bad file
+        raise UserError(f"cannot read weights {path}: {exc}") from None
+    own = module.state_dict()
+    for key, value in tensors.items():
+        if key in own and value.is_floating_point():
+            tensors[key] = value.to(own[key].dtype)
+    missing = [k for k in own if k not in tensors]
+    unexpected = [k for k in tensors if k not in own]
+    wrong = [k for k in tensors if k in own and tensors[k].shape != own[k].shape]
+    if wrong or (strict and (missing or unexpected)):
+        detail = "; ".join(
+            f"{label} {len(keys)} (e.g. {keys[0]})"
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+            if keys
+        )
+        raise UserError(f"weights {path} do not fit this model: {detail}")
+    module.load_state_dict(tensors, strict=strict)
+    return dict(meta)
+
+
+def state_hash(module: nn.Module) -> str:
+    """Short sha256 of a module's state dict (names, shapes, dtypes and values): a cache key."""
+    digest = hashlib.sha256()
+    for key, value in module.state_dict().items():
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"{key}:{tuple(tensor.shape)}:{tensor.dtype};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]

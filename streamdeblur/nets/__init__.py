@@ -1,0 +1,8 @@
+"""The deblurring networks (torch nn.Modules only; no file, video or training code)."""
+
+from streamdeblur.nets.cgan import Discriminator, Generator
+from streamdeblur.nets.composite import ImageModel, TwoStep
+from streamdeblur.nets.hourglass import HG
+from streamdeblur.nets.multiscale import Multiscale, structure_target
+
+__all__ = ["HG", "Generator", "Discriminator", "Multiscale", "TwoStep", "ImageModel", "structure_target"]

@@ -1,0 +1,184 @@
+"""The networks: shapes at the papers' sizes, parameter counts, shared decoder, heads."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from streamdeblur.nets import HG, Discriminator, Generator, ImageModel, Multiscale, TwoStep, structure_target
+from streamdeblur.nets.cgan import DECODER_CHANNELS, ENCODER_CHANNELS
+from streamdeblur.nets.common import count_parameters, scaled
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _shapes(layers: torch.nn.ModuleList, run) -> list[tuple[int, ...]]:
+    """Output shapes of each module in `layers` while `run()` executes."""
+    shapes: list[tuple[int, ...]] = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: shapes.append(tuple(out.shape))) for m in layers]
+    try:
+        run()
+    finally:
+        for h in hooks:
+            h.remove()
+    return shapes
+
+
+# --- HG ---
+
+
+def test_hg_paper_size_output_and_parameters():
+    net = HG().eval()
+    assert 4_000_000 < count_parameters(net) < 10_000_000
+    x = torch.rand(1, 3, 256, 256)
+    with torch.inference_mode():
+        y = net(x)
+    assert y.shape == (1, 3, 256, 256)
+    assert torch.isfinite(y).all()
+
+
+def test_hg_predicts_a_residual_on_the_input():
+    net = HG(width=0.125, stacks=1, depth=3).eval()
+    x = torch.rand(2, 3, 64, 64)
+    last = net.head[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+        assert torch.equal(net(x), x)  # a zero head returns the input exactly
+        last.bias.fill_(0.25)
+        assert torch.allclose(net(x), x + 0.25)
+
+
+@pytest.mark.parametrize("kwargs", [dict(width=0.25, stacks=2, depth=4), dict(width=0.125, stacks=1, depth=2, down=1)])
+def test_hg_fast_variants_keep_the_size(kwargs):
+    net = HG(**kwargs).eval()
+    with torch.inference_mode():
+        assert net(torch.rand(2, 3, 128, 128)).shape == (2, 3, 128, 128)
+    assert count_parameters(net) < count_parameters(HG(width=0.5, stacks=2, depth=4))
+
+
+def test_hg_width_scales_parameters():
+    small, larger = HG(width=0.25), HG(width=0.5)
+    assert 3 < count_parameters(larger) / count_parameters(small) < 5  # ~ width squared
+
+
+# --- cGAN ---
+
+
+def test_generator_full_size_parameter_counts():
+    g = Generator()  # constructed, not run: the full model is ~57M parameters
+    enc, dec = count_parameters(g.enc_bl), count_parameters(g.dec)
+    assert 12_000_000 < enc < 25_000_000
+    assert 15_000_000 < dec < 35_000_000
+    assert count_parameters(g) == 2 * enc + dec - (6 - 3) * 64 * 16  # enc_s differs only in its 3 input channels
+    assert g.enc_bl.layers[0][0].in_channels == 6 and g.enc_s.layers[0][0].in_channels == 3
+
+
+@pytest.mark.parametrize("size", [256, 128])
+def test_generator_layer_shapes_round_trip(size):
+    width = 0.0625
+    g = Generator(width=width).eval()
+    x = torch.rand(1, 6, size, size)
+    enc = _shapes(g.enc_bl.layers, lambda: g.forward_bl(x))
+    assert [s[1] for s in enc] == [scaled(c, width) for c in ENCODER_CHANNELS]
+    assert [s[2] for s in enc] == [size // 2**i for i in range(1, 8)] + [size // 128]
+    dec = _shapes(g.dec.layers, lambda: g.forward_bl(x))
+    assert [s[1] for s in dec] == [scaled(c, width) for c in DECODER_CHANNELS[:-1]] + [3]
+    assert [s[2] for s in dec] == [size // 128] + [size // 2**i for i in range(6, -1, -1)]
+    with torch.inference_mode():
+        assert g.forward_bl(x).shape == (1, 3, size, size)
+        assert g.forward_s(torch.rand(1, 3, size, size)).shape == (1, 3, size, size)
+
+
+def test_generator_pathways_share_the_decoder_parameters():
+    g = Generator(width=0.0625)
+    bl = g.bl_pathway()
+    assert [p.data_ptr() for p in bl.dec.parameters()] == [p.data_ptr() for p in g.dec.parameters()]
+    # Gradients of both pathways land in the same decoder tensors, and G_s never touches enc_bl.
+    g.train()
+    g.forward_s(torch.rand(2, 3, 128, 128)).mean().backward()
+    assert all(p.grad is not None for p in g.dec.parameters())
+    assert all(p.grad is None for p in g.enc_bl.parameters())
+    before = [p.grad.clone() for p in g.dec.parameters()]
+    g.forward_bl(torch.rand(2, 6, 128, 128)).mean().backward()
+    assert any(not torch.equal(b, p.grad) for b, p in zip(before, g.dec.parameters()))
+    # Changing a decoder weight changes what both pathways output.
+    g.eval()
+    x6, y3 = torch.rand(1, 6, 128, 128), torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        a, b = g.forward_bl(x6), g.forward_s(y3)
+        g.dec.layers[-1][0].weight.mul_(2.0)
+        assert not torch.allclose(a, g.forward_bl(x6)) and not torch.allclose(b, g.forward_s(y3))
+        assert torch.allclose(bl(x6), g.forward_bl(x6))
+
+
+def test_discriminator_returns_logits_and_penultimate_features():
+    d = Discriminator(cond_channels=3)
+    assert 2_000_000 < count_parameters(d) < 4_000_000
+    small = Discriminator(cond_channels=3, width=0.125).eval()
+    image, blurry = torch.rand(2, 3, 256, 256), torch.rand(2, 3, 256, 256)
+    with torch.inference_mode():
+        logits, feats = small.features(image, blurry)
+        assert torch.equal(small(image, blurry), logits)
+    assert logits.shape == (2, 1, 30, 30)
+    assert feats.shape == (2, scaled(512, 0.125), 31, 31)
+    with pytest.raises(ValueError, match="condition"):
+        small(image)
+
+
+# --- Multiscale ---
+
+
+def test_multiscale_returns_both_scales_and_both_tasks():
+    assert 1_000_000 < count_parameters(Multiscale()) < 3_000_000
+    net = Multiscale(width=0.25, n_res=2).eval()
+    x = torch.rand(2, 3, 128, 128)
+    with torch.inference_mode():
+        out = net(x)
+        restored = net.restore(x)
+    assert [t.shape for t in out["images"]] == [(2, 3, 64, 64), (2, 3, 128, 128)]
+    assert [t.shape for t in out["structures"]] == [(2, 6, 64, 64), (2, 6, 128, 128)]
+    assert torch.allclose(restored, out["images"][-1], atol=1e-6)
+
+
+def test_multiscale_scales_share_weights():
+    net = Multiscale(width=0.125, n_res=1)
+    first = net.trunk[0]
+    calls = []
+    first.register_forward_hook(lambda _m, inp, _o: calls.append(inp[0].shape[-1]))
+    net(torch.rand(1, 3, 64, 64))
+    assert calls == [32, 64]  # the one trunk ran at the coarse then the fine scale
+
+
+def test_structure_target_is_the_image_gradient():
+    ramp = torch.arange(8.0).repeat(8, 1)[None, None].repeat(1, 3, 1, 1)  # value = x
+    s = structure_target(ramp)
+    assert s.shape == (1, 6, 8, 8)
+    assert torch.all(s[:, :3, :, :-1] == 1) and torch.all(s[:, 3:] == 0)
+
+
+# --- compositions ---
+
+
+def test_two_step_feeds_blurry_and_hg_output_to_g_bl():
+    hg = HG(width=0.125, stacks=1, depth=2).eval()
+    g = Generator(width=0.0625).eval()
+    model = TwoStep(hg, g.bl_pathway()).eval()
+    x = torch.rand(1, 3, 128, 128)
+    with torch.inference_mode():
+        assert torch.allclose(model(x), g.forward_bl(torch.cat([x, hg(x)], 1)))
+
+
+def test_image_model_clamps_to_unit_range():
+    hg = HG(width=0.125, stacks=1, depth=2).eval()
+    with torch.no_grad():
+        hg.head[-1].bias.fill_(5.0)
+        out = ImageModel(hg, 64)(torch.rand(1, 3, 64, 64))
+    assert out.min() >= 0 and out.max() <= 1 and torch.all(out == 1.0)
