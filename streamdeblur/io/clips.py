@@ -1,0 +1,153 @@
+"""Small generated clips and an RTSP publisher, for tests and examples of video input/output.
+
+Each writer uses PyAV directly (not VideoSink), so tests of the sink compare against an
+independent encoder.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Sequence
+
+import av
+import numpy as np
+
+
+def pattern_frame(index: int, width: int, height: int) -> np.ndarray:
+    """A BGR test frame whose content identifies its index and orientation (bright top-left block)."""
+    image = np.full((height, width, 3), 40, np.uint8)
+    image[:, :, 1] = np.linspace(0, 200, width, dtype=np.uint8)[None, :]  # green grows to the right
+    image[:, :, 2] = np.linspace(0, 200, height, dtype=np.uint8)[:, None]  # red grows downwards
+    bw, bh = max(width // 4, 1), max(height // 4, 1)
+    image[:bh, :bw] = 255  # a white block marks the top-left corner
+    x = (index * 7) % max(width - 8, 1)
+    image[height - 8 :, x : x + 8, 0] = 255  # a blue marker moves with the index
+    return image
+
+
+def write_pattern_clip(
+    path: str | Path,
+    pts: Sequence[int],
+    time_base: Fraction = Fraction(1, 1000),
+    width: int = 96,
+    height: int = 64,
+    rotation: int = 0,
+    fps: Fraction = Fraction(25),
+    codec: str = "libx264",
+) -> Path:
+    """Write pattern frames at the given pts (any spacing: VFR) with optional rotation metadata."""
+    path = Path(path)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.time_base = time_base
+        stream.codec_context.time_base = time_base
+        if codec == "libx264":
+            stream.options = {"crf": "16", "preset": "ultrafast"}
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for i, p in enumerate(pts):
+            frame = av.VideoFrame.from_ndarray(pattern_frame(i, width, height), format="bgr24")
+            frame.pts, frame.time_base = p, time_base
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def write_audio_only(path: str | Path, seconds: float = 0.5, rate: int = 48000) -> Path:
+    """Write an AAC tone with no video stream (for the 'no video stream' error)."""
+    path = Path(path)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=rate)
+        stream.layout = "mono"
+        total = int(rate * seconds)
+        tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(total) / rate)).astype(np.float32)
+        for start in range(0, total, 1024):
+            frame = av.AudioFrame.from_ndarray(tone[None, start : start + 1024], format="fltp", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def remux(src: str | Path, dst: str | Path, format: str | None = None) -> Path:
+    """Copy all video and audio packets of src into a new container (e.g. .ts or .mkv), unchanged."""
+    dst = Path(dst)
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format=format) as out:
+        streams = [s for s in inp.streams if s.type in ("video", "audio")]
+        mapping = {s.index: out.add_stream_from_template(s) for s in streams}
+        for packet in inp.demux(*streams):
+            if packet.size and packet.dts is not None:
+                packet.stream = mapping[packet.stream.index]
+                out.mux(packet)
+    return dst
+
+
+def publish_rtsp(
+    src: str | Path,
+    url: str,
+    max_frames: int | None = None,
+    stall: float = 0.0,
+    connect_timeout: float = 15.0,
+    realtime: bool = False,
+) -> None:
+    """Push the video and audio packets of src to an RTSP listener at url (retrying until it listens).
+
+    After max_frames video packets it stops sending; with stall > 0 it keeps the connection open that
+    long without sending (a stalled stream), then closes. realtime paces packets by their pts.
+    """
+    deadline = time.monotonic() + connect_timeout
+    with av.open(str(src)) as inp:
+        video = inp.streams.video[0]
+        audio = list(inp.streams.audio)
+        while True:  # the muxer connects when it writes the header
+            out = av.open(url, "w", format="rtsp", options={"rtsp_transport": "tcp"})
+            mapping = {s.index: out.add_stream_from_template(s) for s in [video, *audio]}
+            try:
+                out.start_encoding()
+                break
+            except (av.FFmpegError, OSError):
+                _close_quietly(out)
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        try:
+            start = time.monotonic()
+            sent = 0
+            for packet in inp.demux(video, *audio):
+                if not packet.size or packet.dts is None:
+                    continue
+                if realtime and packet.pts is not None:
+                    delay = float(packet.pts * packet.time_base) - (time.monotonic() - start)
+                    if delay > 0:
+                        time.sleep(delay)
+                is_video = packet.stream.type == "video"
+                packet.stream = mapping[packet.stream.index]
+                out.mux(packet)
+                sent += is_video
+                if max_frames is not None and sent >= max_frames:
+                    break
+            if stall:
+                time.sleep(stall)
+        finally:
+            _close_quietly(out)
+
+
+def _close_quietly(container: object) -> None:
+    try:
+        container.close()  # type: ignore[attr-defined]
+    except (av.FFmpegError, OSError):
+        pass
+
+
+def publisher_command(src: str | Path, url: str, max_frames: int | None = None, stall: float = 0.0) -> list[str]:
+    """The argv of a separate process running publish_rtsp (a publisher thread in the listener's
+    own process hangs both, so the publisher gets a process of its own)."""
+    code = (
+        "import sys; from streamdeblur.io.clips import publish_rtsp; "
+        "publish_rtsp(sys.argv[1], sys.argv[2], max_frames=int(sys.argv[3]) or None, stall=float(sys.argv[4]))"
+    )
+    return [sys.executable, "-c", code, str(src), url, str(max_frames or 0), str(stall)]
