@@ -36,32 +36,52 @@ def _setup_logging(quiet: bool) -> None:
                         format="streamdeblur: %(message)s", force=True)
 
 
+class _ProgressBar:
+    """A rich progress bar on stderr, started at the first frame (so errors print alone), only on a tty."""
+
+    def __init__(self, console, enabled: bool) -> None:
+        self.console, self.enabled = console, enabled and console.is_terminal
+        self.bar = None
+        self.started = 0.0
+
+    def __call__(self, done: int, total: Optional[int]) -> None:
+        import time
+
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if self.bar is None:
+            self.bar = Progress(TextColumn("[bold]deblur"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[fps]} fps"), TimeElapsedColumn(), TextColumn("ETA"),
+                                TimeRemainingColumn(), console=self.console)
+            self.task = self.bar.add_task("deblur", total=total, fps="-")
+            self.bar.start()
+            self.started = now
+        fps = f"{done / (now - self.started):.1f}" if now > self.started else "-"
+        self.bar.update(self.task, completed=done, total=total, fps=fps)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
 def _run_process(input: str, output: str, options, summary_json: Optional[Path], quiet: bool) -> dict:
     """Run the pipeline with a progress bar on stderr; print the JSON summary to stderr."""
     import json
 
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from streamdeblur.pipeline import process
 
     console = Console(stderr=True)
-    columns = [TextColumn("[bold]deblur"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[fps]} fps"),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
-    with Progress(*columns, console=console, disable=quiet, transient=False) as bar:
-        task = bar.add_task("deblur", total=None, fps="-")
-        started = [0.0]
-
-        def tick(done: int, total: Optional[int]) -> None:
-            import time
-
-            now = time.perf_counter()
-            if not started[0]:
-                started[0] = now
-            fps = f"{done / (now - started[0]):.1f}" if now > started[0] else "-"
-            bar.update(task, completed=done, total=total, fps=fps)
-
-        summary = process(input, output, options, progress=tick)
+    bar = _ProgressBar(console, not quiet)
+    try:
+        summary = process(input, output, options, progress=bar)
+    finally:
+        bar.close()
     text = json.dumps(summary, indent=2)
     if summary_json is not None:
         summary_json.write_text(text + "\n")
@@ -148,11 +168,187 @@ def demo(
 
 # --- make-pairs ---
 
+
+@app.command("make-pairs")
+def make_pairs_command(
+    videos: list[Path] = typer.Argument(..., help="Video files and/or directories (searched recursively)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Pairs directory (created; re-run to resume)."),
+    method: str = typer.Option("vla", help="vla (variable length averaging) | pravg (fixed length) | kernel."),
+    length: str = typer.Option("7", help="PrAvg window length(s), odd, comma-separated (e.g. 7,9,11,15,21)."),
+    min_length: int = typer.Option(5, help="VLA: shortest window kept."),
+    max_length: int = typer.Option(21, help="VLA: longest window."),
+    size: int = typer.Option(256, help="Pair size in pixels (256 or 128)."),
+    margin: float = typer.Option(0.4, help="Crop margin around the face (as `process`)."),
+    stride: int = typer.Option(4, help="Frames between centre frames."),
+    reverse: bool = typer.Option(False, "--reverse", help="Also parse each clip backwards (centres counted from its end)."),
+    plain_average: bool = typer.Option(False, "--plain-average", help="Average encoded values, not linear light."),
+    min_face: float = typer.Option(64.0, help="Skip faces whose box side is below this (frame pixels)."),
+    min_sharpness: float = typer.Option(20.0, help="Skip windows whose sharp frame is blurry (variance of Laplacian, 128 px)."),
+    min_motion: float = typer.Option(0.0, help="Skip pairs whose mean |blurry - sharp| is below this (grey levels)."),
+    overlap: float = typer.Option(0.4, help="VLA: minimum IoU of the first and last face boxes."),
+    similarity: float = typer.Option(0.6, help="VLA: minimum SSIM of the running average vs the middle frame."),
+    noise: float = typer.Option(2.0, help="Gaussian noise on blurry images, sigma up to this (grey levels)."),
+    seed: int = typer.Option(0, help="Seed: the same seed and inputs give the same pairs."),
+    max_frames: Optional[int] = typer.Option(None, help="Read at most this many frames per video."),
+    workers: int = typer.Option(1, help="Processes, one video each at a time."),
+    shard_size: int = typer.Option(1000, help="Pairs per shard (shards close between videos)."),
+    val_fraction: float = typer.Option(0.0, help="Fraction of videos put in the val split."),
+    val_list: Optional[Path] = typer.Option(None, help="File of video names (one a line) for the val split."),
+    shard_index: int = typer.Option(0, help="This job's part of the video list (job arrays)."),
+    num_shards: int = typer.Option(1, help="Parts the video list is split into (job arrays)."),
+    preview: bool = typer.Option(False, "--preview", help="Also write contact_sheet.png (blurry | sharp | L)."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
+) -> None:
+    """Make blurry/sharp face pairs from real videos (VLA, fixed-length averaging or shake kernels)."""
+    from streamdeblur.data.pairs import run_make_pairs
+
+    summary = run_make_pairs(
+        videos, output, method=method, length=length, min_length=min_length, max_length=max_length, size=size,
+        margin=margin, stride=stride, reverse=reverse, plain_average=plain_average, min_face=min_face,
+        min_sharpness=min_sharpness, min_motion=min_motion, overlap=overlap, similarity=similarity, noise=noise,
+        seed=seed, max_frames=max_frames, workers=workers, shard_size=shard_size, val_fraction=val_fraction,
+        val_list=str(val_list) if val_list else None, shard_index=shard_index, num_shards=num_shards,
+        preview=preview, progress=not quiet,
+    )
+    t = summary["totals"]
+    typer.echo(f"{t['pairs']} pairs {t['pairs_by_split']} from {t['videos_with_pairs']}/{t['videos']} videos "
+               f"in {output} ({t['this_run']['new_pairs']} new, {t['this_run']['wall_seconds']} s)", err=True)
+
 # --- train ---
+
+
+@app.command()
+def train(
+    data: Optional[Path] = typer.Option(None, "--data", help="Pairs directory from make-pairs (train/ and val/ splits)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="JSON config file (e.g. a run's config.json)."),
+    set_: list[str] = typer.Option([], "--set", help="Override any config field: key=value (repeatable)."),
+    name: Optional[str] = typer.Option(None, help="Run name; the run lives in <cache>/runs/<name> unless --run-dir."),
+    model: Optional[str] = typer.Option(None, help="fast | hg | hg-cgan | cgan | multiscale | multiscale-fast."),
+    stage: Optional[str] = typer.Option(None, help="single (L1 + gradient) | hg (L1) | cgan | multiscale."),
+    variant: Optional[str] = typer.Option(None, help="cgan ablation: full | no-hg | single-pathway."),
+    steps: Optional[int] = typer.Option(None, help="Train until this many steps in total."),
+    batch_size: Optional[int] = typer.Option(None, help="Batch per process."),
+    crop_size: Optional[int] = typer.Option(None, help="Training crop side in pixels."),
+    lr: Optional[float] = typer.Option(None, help="Adam learning rate."),
+    hg_weights: Optional[Path] = typer.Option(None, help="Stage 2: trained HG (checkpoint or .safetensors)."),
+    vgg19: Optional[Path] = typer.Option(None, help="VGG19 state dict for the perceptual loss (optional)."),
+    identity_model: Optional[Path] = typer.Option(None, help="Face-embedding .onnx/.pt (or folder) for an identity loss."),
+    val_data: Optional[Path] = typer.Option(None, help="Pairs directory for validation (default: --data's val split)."),
+    run_dir: Optional[Path] = typer.Option(None, help="Where checkpoints, logs and plots go."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for torch (0: torch's default)."),
+    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda | cuda:N."),
+    seed: Optional[int] = typer.Option(None),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run from its last checkpoint, exactly."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar or log lines."),
+) -> None:
+    """Train a deblurring network on pairs (torchrun-compatible); checkpoints, CSV log and loss.png in the run dir."""
+    from streamdeblur.train.config import build_config
+    from streamdeblur.train.trainer import default_run_dir
+    from streamdeblur.train.trainer import train as run_training
+
+    if resume and config is None:
+        found = (run_dir or default_run_dir(name or "run")) / "config.json"
+        config = found if found.is_file() else None
+    as_str = lambda p: str(p) if p is not None else None  # noqa: E731
+    cfg = build_config(config, list(set_), data=as_str(data), name=name, model=model, stage=stage, variant=variant,
+                       steps=steps, batch_size=batch_size, crop_size=crop_size, lr=lr, hg_weights=as_str(hg_weights),
+                       vgg19=as_str(vgg19), identity_model=as_str(identity_model), val_data=as_str(val_data),
+                       run_dir=as_str(run_dir), threads=threads, device=device, seed=seed, quiet=quiet or None)
+    result = run_training(cfg, resume=resume)
+    if not quiet:
+        typer.echo(f"step {result.step}: checkpoint {result.checkpoint}; log {result.run_dir / 'log.csv'}", err=True)
+    if result.interrupted:
+        raise typer.Exit(130)
+
+
+@app.command()
+def release(
+    run: Path = typer.Argument(..., help="Run directory or checkpoint (.pt) to release."),
+    name: str = typer.Argument(..., help="Engine name: written to engines/<name>/."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Folder instead of engines/<name>."),
+) -> None:
+    """Write a trained run's EMA weights (fp16 safetensors) and a card skeleton as an engine."""
+    from streamdeblur.train.trainer import release as release_engine
+
+    folder = release_engine(run, name, out_dir=output)
+    typer.echo(f"wrote {folder}", err=True)
+
 
 # --- eval ---
 
+
+@app.command("eval")
+def eval_(
+    pairs: Optional[Path] = typer.Option(None, "--pairs", help="Pairs directory (from make-pairs) to evaluate on."),
+    video: Optional[Path] = typer.Option(None, "--video", help="Clip or directory of clips: blur, process, compare."),
+    output: Path = typer.Option(..., "-o", "--output", help="Report directory (report.md, report.json, PNGs)."),
+    model: list[str] = typer.Option([], "--model", help="Model name, NAME=WEIGHTS, or 'identity' (repeatable)."),
+    weights: list[Path] = typer.Option([], "--weights", help="Weights file, one per --model in order."),
+    baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Blurred, unsharp mask, deconvolution, oracle."),
+    blur: str = typer.Option("pravg:7,pravg:11,vla,kernel", help="Video mode: blur types, comma separated."),
+    embedder: str = typer.Option("dlib", help="Identity embedder: 'dlib', an .onnx path, or 'none'."),
+    landmarker: str = typer.Option("dlib", help="68-point landmarker: 'dlib' or 'none'."),
+    detector: str = typer.Option("yunet", help="Face detector for the sharp reference faces (and process)."),
+    backend: str = typer.Option("auto"),
+    device: str = typer.Option("auto"),
+    fp16: bool = typer.Option(False, "--fp16"),
+    allow_random: bool = typer.Option(False, "--allow-random", help="Run models without weights (plumbing only)."),
+    batch_size: int = typer.Option(16, min=1),
+    limit: Optional[int] = typer.Option(None, min=1, help="Pairs mode: at most this many faces per blur type."),
+    max_frames: int = typer.Option(60, min=3, help="Video mode: frames read from each clip."),
+    examples: int = typer.Option(6, min=0, help="Faces in the example grid."),
+    seed: int = typer.Option(0),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Measure deblurring like the papers: PSNR/SSIM, landmarks, identity, temporal stability; tables and plots."""
+    from streamdeblur.eval.run import EvalOptions, evaluate_pairs
+    from streamdeblur.eval.video import evaluate_video
+
+    if (pairs is None) == (video is None):
+        raise UserError("give exactly one of --pairs PAIRS_DIR or --video CLIP_OR_DIR")
+    _setup_logging(quiet)
+    options = EvalOptions(output=output, models=list(model), weights=list(weights), baselines=baselines,
+                          landmarker=None if landmarker == "none" else landmarker,
+                          embedder=None if embedder == "none" else embedder, detector=detector, backend=backend,
+                          device=device, fp16=fp16, allow_random=allow_random, batch_size=batch_size, limit=limit,
+                          examples=examples, seed=seed, quiet=quiet)
+    if pairs is not None:
+        result = evaluate_pairs(pairs, options)
+    else:
+        result = evaluate_video(video, blur, options, max_frames=max_frames)
+    typer.echo(f"wrote {result['report']['md']}", err=True)
+
+
 # --- bench ---
+
+
+@app.command()
+def bench(
+    resolution: list[str] = typer.Option(["480p", "720p", "1080p"], help="480p | 720p | 1080p (repeatable)."),
+    faces: list[str] = typer.Option(["one", "many"], help="one | many (repeatable)."),
+    model: str = typer.Option("fast", help="Model to time (random weights if none are released: speed only)."),
+    batch_size: int = typer.Option(8),
+    threads: int = typer.Option(2, help="CPU threads for torch/onnxruntime/OpenCV."),
+    frames: int = typer.Option(60, help="Frames per generated clip."),
+    only: Optional[list[str]] = typer.Option(None, help="Run only the cases whose label contains this text."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every figure as JSON here."),
+) -> None:
+    """Time each pipeline stage on generated clips; print end-to-end fps and peak memory."""
+    import json
+
+    from streamdeblur.bench import RESOLUTIONS, format_table, run_bench
+
+    for r in resolution:
+        if r not in RESOLUTIONS:
+            _fail(f"unknown resolution {r!r}; choose from {', '.join(RESOLUTIONS)}")
+    for f in faces:
+        if f not in ("one", "many"):
+            _fail(f"unknown --faces {f!r}; choose one or many")
+    rows = run_bench(resolution, faces, model, batch_size, threads, frames, only)
+    typer.echo(format_table(rows))
+    if json_out is not None:
+        json_out.write_text(json.dumps(rows, indent=2) + "\n")
+
 
 # --- export ---
 

@@ -298,8 +298,10 @@ def _queue_items(inbox: queue.Queue) -> Iterator[Frame]:
 
 def build_engine(options: ProcessOptions) -> Engine:
     """The deblur engine the options ask for (UserError when the model cannot run here)."""
-    from streamdeblur.backends import create_engine
+    from streamdeblur.backends import IdentityEngine, create_engine
 
+    if options.model == "identity":  # pass-through: measures the pipeline without a network
+        return IdentityEngine(input_size=128)
     return create_engine(options.model, backend=options.backend, device=options.device,
                          fp16=options.fp16, weights=options.weights)
 
@@ -394,6 +396,9 @@ def process(
         finally:
             outbox.put(_END)
             writer.join()
+            trailing = getattr(source, "trailing_audio", [])
+            if trailing and writer.error is None:
+                sink.write_audio(trailing)
             sink.close()
             reader.join(timeout=5)
             source.close()

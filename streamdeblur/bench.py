@@ -1,0 +1,157 @@
+"""`streamdeblur bench`: per-stage time, end-to-end fps and peak memory of the real pipeline on
+generated clips (one face / many faces at 480p, 720p, 1080p).
+
+Each configuration runs in its own subprocess so that peak RSS is the configuration's own.
+Figures are printed, not asserted: machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from streamdeblur.paths import cache_dir
+from streamdeblur.synthetic import portrait, synthesize_frames, write_clip
+
+RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080)}
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    """One row: what runs (stages) on which clip."""
+
+    label: str  # decode+encode | +detect/track | +model/onnxruntime | +model/torch
+    detector: str
+    backend: str | None  # None: no model (identity engine when faces are on)
+
+
+def cases(model: str) -> list[BenchCase]:
+    return [
+        BenchCase("decode+encode", "none", None),
+        BenchCase("+detect/track", "yunet", None),
+        BenchCase(f"+{model}/onnxruntime", "yunet", "onnxruntime"),
+        BenchCase(f"+{model}/torch", "yunet", "torch"),
+    ]
+
+
+def _crowd_frames(n: int, width: int, height: int, seed: int = 0) -> list[np.ndarray]:
+    """A grid of moving portraits: many faces per frame."""
+    rng = np.random.default_rng(seed)
+    src = portrait()
+    cols, rows = 4, 2
+    cell_w, cell_h = width // cols, height // rows
+    face = cv2.resize(src, (min(cell_w, cell_h),) * 2, interpolation=cv2.INTER_AREA)
+    frames = []
+    offsets = rng.uniform(0, 2 * np.pi, size=(rows * cols, 2))
+    for i in range(n):
+        frame = np.full((height, width, 3), 90, np.uint8)
+        for k in range(rows * cols):
+            r, c = divmod(k, cols)
+            dx = int(6 * np.sin(0.2 * i + offsets[k, 0]))
+            dy = int(4 * np.sin(0.15 * i + offsets[k, 1]))
+            x0 = c * cell_w + (cell_w - face.shape[1]) // 2 + dx
+            y0 = r * cell_h + (cell_h - face.shape[0]) // 2 + dy
+            x0, y0 = max(0, min(width - face.shape[1], x0)), max(0, min(height - face.shape[0], y0))
+            frame[y0 : y0 + face.shape[0], x0 : x0 + face.shape[1]] = face
+        frames.append(frame)
+    return frames
+
+
+def bench_clip(resolution: str, faces: str, n: int = 60) -> Path:
+    """Generated benchmark clip (cached): faces is 'one' or 'many'."""
+    width, height = RESOLUTIONS[resolution]
+    path = cache_dir() / "bench" / f"{resolution}-{faces}-{n}.mp4"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frames = (synthesize_frames(n, width, height, blur=True) if faces == "one"
+                  else _crowd_frames(n, width, height))
+        tmp = path.with_suffix(".tmp.mp4")
+        write_clip(tmp, frames, fps=30, audio_hz=440.0)
+        tmp.replace(path)
+    return path
+
+
+def run_case(clip: Path, case: BenchCase, model: str, batch_size: int, threads: int) -> dict:
+    """Run one configuration in a fresh process; returns the pipeline summary."""
+    spec = {"clip": str(clip), "detector": case.detector, "backend": case.backend, "model": model,
+            "batch_size": batch_size, "threads": threads}
+    proc = subprocess.run([sys.executable, "-m", "streamdeblur.bench", json.dumps(spec)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _child(spec: dict) -> dict:
+    import tempfile
+
+    import torch
+
+    from streamdeblur.backends import IdentityEngine, create_engine
+    from streamdeblur.models import get_spec
+    from streamdeblur.pipeline import ProcessOptions, process
+
+    torch.set_num_threads(spec["threads"])
+    cv2.setNumThreads(spec["threads"])
+    engine = None
+    random_weights = False
+    if spec["detector"] != "none":
+        if spec["backend"] is None:
+            engine = IdentityEngine(get_spec(spec["model"]).input_size)
+        else:
+            random_weights = not get_spec(spec["model"]).weights_path.exists()
+            engine = create_engine(spec["model"], backend=spec["backend"], device="cpu",
+                                   allow_random=random_weights)
+    options = ProcessOptions(detector=spec["detector"], batch_size=spec["batch_size"], quiet=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = process(spec["clip"], str(Path(tmp) / "out.mp4"), options, engine=engine)
+    summary["random_weights"] = random_weights
+    return summary
+
+
+def run_bench(
+    resolutions: list[str], faces: list[str], model: str = "fast", batch_size: int = 8, threads: int = 2,
+    frames: int = 60, only: list[str] | None = None,
+) -> list[dict]:
+    """Every case on every clip; a list of rows (dicts) for printing or JSON."""
+    rows = []
+    for res in resolutions:
+        for f in faces:
+            clip = bench_clip(res, f, frames)
+            for case in cases(model):
+                if only and not any(o in case.label for o in only):
+                    continue
+                s = run_case(clip, case, model, batch_size, threads)
+                rows.append({"resolution": res, "clip": f"{f} face" if f == "one" else f"{f} faces", "case": case.label, **s})
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    """A markdown table of the rows (used for the console and BENCHMARKS.md)."""
+    head = "| clip | stages | fps | decode | detect | crop | engine | paste | encode | faces | peak RSS MB |"
+    lines = [head, "|" + "---|" * 11]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['resolution']} {r['clip']} | {r['case']} | error: {r['error']} |" + " |" * 8)
+            continue
+        st = r["stage_fps"]
+        cell = lambda k: f"{st[k]:.0f}" if k in st else "-"  # noqa: E731
+        note = " (random weights)" if r.get("random_weights") else ""
+        lines.append(
+            f"| {r['resolution']} {r['clip']} | {r['case']}{note} | {r['fps']:.1f} | {cell('decode')} | "
+            f"{cell('detect')} | {cell('crop')} | {cell('engine')} | {cell('paste')} | {cell('encode')} | "
+            f"{r['faces']} | "
+            f"{r['peak_rss_mb']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    summary = _child(json.loads(sys.argv[1]))
+    print(json.dumps(summary))

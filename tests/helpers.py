@@ -1,0 +1,44 @@
+"""Small helpers shared by tests: decode a video's frames and timing with PyAV directly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def video_info(path: str | Path) -> dict:
+    """Frame count, pts list, time base, and audio duration (seconds, or None) of a file."""
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        pts = [f.pts for f in c.decode(v)]
+        tb = v.time_base
+    audio = None
+    with av.open(str(path)) as c:
+        if c.streams.audio:
+            a = c.streams.audio[0]
+            packets = [p for p in c.demux(a) if p.pts is not None]
+            if packets:
+                end = max(p.pts + (p.duration or 0) for p in packets)
+                audio = float((end - min(p.pts for p in packets)) * a.time_base)
+    return {"frames": len(pts), "pts": pts, "time_base": tb, "seconds": [float(p * tb) for p in pts],
+            "audio_seconds": audio}
+
+
+def decode_frames(path: str | Path, limit: int | None = None) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        out = []
+        for f in c.decode(video=0):
+            out.append(f.to_ndarray(format="bgr24"))
+            if limit and len(out) >= limit:
+                break
+        return out
+
+
+def run_cli(*args: str, input: bytes | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run `python -m streamdeblur ARGS` and capture bytes output."""
+    return subprocess.run([sys.executable, "-m", "streamdeblur", *args], input=input,
+                          capture_output=True, timeout=timeout)

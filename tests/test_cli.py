@@ -1,0 +1,143 @@
+"""The `process` command as a user runs it: pipes, RTSP, Ctrl-C, bad input, the demo."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from streamdeblur.models import get_spec, list_models
+from streamdeblur.synthetic import synthesize_frames, write_clip
+from tests.helpers import decode_frames, run_cli, video_info
+
+
+def one_line_error(proc: subprocess.CompletedProcess) -> str:
+    """The process failed like a user mistake should: exit 2, one line, no traceback."""
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_pipe_in_and_pipe_out(tmp_path):
+    src = write_clip(tmp_path / "in.ts", synthesize_frames(20, 320, 240, blur=False), fps=20)
+    proc = run_cli("process", "-", "-o", "-", "--format", "mpegts", "--model", "identity", "-q",
+                   input=src.read_bytes())
+    assert proc.returncode == 0, proc.stderr.decode()
+    out = tmp_path / "out.ts"
+    out.write_bytes(proc.stdout)
+    assert video_info(out)["frames"] == 20
+    assert decode_frames(out)[0].shape == (240, 320, 3)
+
+
+def test_sigint_leaves_a_playable_file(tmp_path):
+    frames = synthesize_frames(24, 480, 360, blur=False)
+    clip = write_clip(tmp_path / "long.mp4", frames * 25, fps=24)  # 600 frames
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "streamdeblur", "process", str(clip), "-o", str(out),
+                             "--model", "identity", "-q"], stderr=subprocess.PIPE)
+    time.sleep(6)
+    assert proc.poll() is None, proc.stderr.read().decode()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    info = video_info(out)
+    assert 0 < info["frames"] < 600
+    assert len(decode_frames(out)) == info["frames"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _publish(url: str, frames: list[np.ndarray], fps: int) -> None:
+    with av.open(url, "w", format="rtsp", options={"rtsp_transport": "tcp"}) as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        vs.options = {"preset": "ultrafast", "tune": "zerolatency"}
+        for i, img in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(img, format="bgr24")
+            vf.pts, vf.time_base = i, Fraction(1, fps)
+            for p in vs.encode(vf):
+                out.mux(p)
+            time.sleep(1 / fps)
+        for p in vs.encode():
+            out.mux(p)
+
+
+def test_rtsp_stream_is_processed_to_a_playable_file(tmp_path):
+    url = f"rtsp://127.0.0.1:{_free_port()}/live"
+    out = tmp_path / "rtsp.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "streamdeblur", "process", url, "--listen", "-o", str(out),
+                             "--model", "identity", "-q"], stderr=subprocess.PIPE)
+    frames = synthesize_frames(24, 320, 240, blur=False) * 2
+    deadline = time.time() + 30
+    while True:  # the listener needs a moment to open its socket
+        try:
+            _publish(url, frames, 24)
+            break
+        except (av.error.ConnectionRefusedError, OSError):
+            if time.time() > deadline:
+                proc.kill()
+                raise
+            time.sleep(0.5)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    info = video_info(out)
+    assert info["frames"] >= 40  # the whole stream (a few frames may be lost before the first keyframe)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["process", "/nonexistent/clip.mp4", "-o", "x.mp4", "--model", "identity"], "nonexistent"),
+    (["process", "{text}", "-o", "{tmp}/o.mp4", "--model", "identity"], "video"),
+    (["process", "{clip}", "-o", "{tmp}/o.mp4", "--model", "no-such-model"], "no-such-model"),
+    (["process", "{clip}", "-o", "{tmp}/o.mp4", "--backend", "quantum"], "quantum"),
+    (["process", "{clip}", "-o", "{tmp}/o.mp4", "--detector", "eyeball"], "eyeball"),
+    (["process", "{clip}", "-o", "/proc/forbidden/o.mp4", "--model", "identity"], "/proc/forbidden"),
+    (["process", "rtsp://127.0.0.1:9/none", "-o", "{tmp}/o.mp4", "--model", "identity"], "rtsp://127.0.0.1:9"),
+])
+def test_bad_input_is_one_line_and_exit_2(face_clip, tmp_path, args, needle):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a video\n" * 100)
+    subst = {"{text}": str(text), "{tmp}": str(tmp_path), "{clip}": str(face_clip)}
+
+    def fill(arg: str) -> str:
+        for key, value in subst.items():
+            arg = arg.replace(key, value)
+        return arg
+
+    line = one_line_error(run_cli(*map(fill, args), timeout=60))
+    assert needle.lower() in line.lower()
+
+
+def test_model_without_weights_says_how_to_get_them(face_clip, tmp_path):
+    missing = [m for m in list_models() if not get_spec(m).weights_path.exists()]
+    args = ["--model", missing[0]] if missing else ["--weights", str(tmp_path / "absent.safetensors")]
+    line = one_line_error(run_cli("process", str(face_clip), "-o", str(tmp_path / "o.mp4"), *args))
+    assert "weights" in line and "train" in line
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_demo_runs_or_explains_missing_weights(tmp_path):
+    """The README's first command: `streamdeblur demo -o demo_deblurred.mp4`."""
+    out = tmp_path / "demo_deblurred.mp4"
+    proc = run_cli("demo", "-o", str(out), "-q")
+    if get_spec("fast").weights_path.exists():
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert video_info(out)["frames"] == 72
+        assert decode_frames(out, limit=1)[0].shape == (360, 960, 3)
+    else:
+        assert "weights" in one_line_error(proc)

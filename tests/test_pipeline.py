@@ -1,0 +1,106 @@
+"""The whole pipeline through the library API: timing, audio, faces, paste-back, early stop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from streamdeblur.backends import IdentityEngine
+from streamdeblur.pipeline import ProcessOptions, process
+from streamdeblur.synthetic import write_clip
+from tests.helpers import decode_frames, video_info
+
+
+class Brighten:
+    """A stand-in engine that visibly changes crops (+40): shows where paste-back acts."""
+
+    name = "brighten"
+    input_size = 128
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        return np.clip(crops.astype(np.int16) + 40, 0, 255).astype(np.uint8)
+
+
+def test_identity_engine_keeps_frames_timing_and_audio(face_clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    summary = process(str(face_clip), str(out), ProcessOptions(), engine=IdentityEngine(128))
+    src, dst = video_info(face_clip), video_info(out)
+    assert dst["frames"] == src["frames"] == summary["frames"] == 48
+    assert dst["seconds"] == pytest.approx(src["seconds"], abs=1e-3)
+    assert src["audio_seconds"] is not None
+    assert dst["audio_seconds"] == pytest.approx(src["audio_seconds"], abs=0.03)
+    assert summary["faces"] >= 45 and summary["tracks"] == 1
+    # identity engine + residual paste-back leaves every frame exactly as decoded, so the output
+    # equals a decode+encode-only run, and differs from the input by codec noise only (CRF 18)
+    bare = tmp_path / "bare.mp4"
+    process(str(face_clip), str(bare), ProcessOptions(detector="none"))
+    a, b, c = (np.stack(decode_frames(p)).astype(np.int16) for p in (face_clip, out, bare))
+    assert np.abs(b - c).mean() < 0.01
+    assert np.abs(a - b).mean() < 2.5
+
+
+def test_engine_output_is_pasted_on_the_faces_only(face_clip, tmp_path):
+    out = tmp_path / "bright.mp4"
+    summary = process(str(face_clip), str(out), ProcessOptions(batch_size=3), engine=Brighten())
+    assert summary["faces"] >= 45
+    a, b = np.stack(decode_frames(face_clip)).astype(np.int16), np.stack(decode_frames(out)).astype(np.int16)
+    change = np.abs(b - a).mean(axis=(0, 3))  # per pixel, over frames and channels
+    h, w = change.shape
+    assert change[h // 2 - 60 : h // 2 + 20, w // 2 - 40 : w // 2 + 40].mean() > 15  # the face region
+    assert change[:, :20].mean() < 2 and change[:, -20:].mean() < 2  # far from the face: untouched
+
+
+def test_no_faces_output_equals_input(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = [np.full((120, 160, 3), 40 + 4 * i, np.uint8) + rng.integers(0, 3, (120, 160, 3), dtype=np.uint8)
+              for i in range(12)]
+    clip = write_clip(tmp_path / "noface.mp4", frames, fps=12)
+    out = tmp_path / "out.mp4"
+    summary = process(str(clip), str(out), ProcessOptions(), engine=Brighten())
+    assert summary["faces"] == 0 and summary["frames"] == 12
+    assert np.abs(np.stack(decode_frames(clip)).astype(int) - np.stack(decode_frames(out))).mean() < 2.5
+
+
+def test_decode_encode_only_and_side_by_side(face_clip, tmp_path):
+    out = tmp_path / "sbs.mp4"
+    summary = process(str(face_clip), str(out), ProcessOptions(side_by_side=True), engine=Brighten())
+    frames = decode_frames(out, limit=2)
+    assert frames[0].shape == (360, 960, 3)
+    left, right = frames[0][:, :480].astype(int), frames[0][:, 480:].astype(int)
+    assert np.abs(right - left).mean() > 1  # right half is the processed one
+    bare = process(str(face_clip), str(tmp_path / "bare.mp4"), ProcessOptions(detector="none"))
+    assert bare["frames"] == summary["frames"] == 48 and bare["faces"] == 0
+
+
+def test_faces_only_writes_crops_per_track(face_clip, tmp_path):
+    folder = tmp_path / "faces"
+    process(str(face_clip), str(tmp_path / "o.mp4"), ProcessOptions(faces_only=folder), engine=IdentityEngine(128))
+    tracks = sorted(folder.iterdir())
+    assert len(tracks) == 1
+    assert len(list(tracks[0].glob("*.png"))) >= 45
+
+
+def test_detect_every_and_max_faces(face_clip, tmp_path):
+    s = process(str(face_clip), str(tmp_path / "o.mp4"), ProcessOptions(detect_every=4), engine=IdentityEngine(128))
+    assert s["faces"] >= 45 and s["tracks"] == 1
+    s0 = process(str(face_clip), str(tmp_path / "o0.mp4"), ProcessOptions(max_faces=0), engine=IdentityEngine(128))
+    assert s0["faces"] == 0
+
+
+def test_real_single_face_clip_one_track(shared, tmp_path):
+    clip = shared("data/tests/single_face_640x360.mp4")
+    out = tmp_path / "out.mp4"
+    s = process(str(clip), str(out), ProcessOptions(), engine=IdentityEngine(128))
+    assert s["frames"] == video_info(out)["frames"] == 72
+    assert s["tracks"] == 1 and s["faces"] >= 0.95 * 72
+
+
+def test_real_hevc_120fps_clip_with_audio(shared, tmp_path):
+    clip = shared("data/tests/noface_then_face_120fps_hevc.mov")
+    out = tmp_path / "out.mp4"
+    s = process(str(clip), str(out), ProcessOptions(detect_every=2), engine=IdentityEngine(128))
+    src, dst = video_info(clip), video_info(out)
+    assert dst["frames"] == src["frames"] == s["frames"]
+    assert dst["seconds"] == pytest.approx(src["seconds"], abs=2e-3)
+    assert dst["audio_seconds"] == pytest.approx(src["audio_seconds"], abs=0.05)
+    assert s["faces"] > 0
