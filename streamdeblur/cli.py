@@ -353,6 +353,31 @@ def bench(
 # --- export ---
 
 
+@app.command()
+def export(
+    model: str = typer.Argument("fast", help="Model name from the registry."),
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write the .onnx file."),
+    weights: Optional[Path] = typer.Option(None, help="Weights file instead of the released ones."),
+) -> None:
+    """Export a model to ONNX (dynamic batch; checked against PyTorch before it is written)."""
+    from streamdeblur.backends import export_onnx
+
+    path = export_onnx(model, output, weights=weights)
+    typer.echo(f"wrote {path}", err=True)
+
+
+@app.command()
+def models() -> None:
+    """List the registered models, their input size and whether trained weights are here."""
+    from streamdeblur.models import get_spec, has_weights, list_models
+
+    for name in list_models():
+        spec = get_spec(name)
+        state = "weights: yes" if has_weights(name) else "weights: none (train and release first)"
+        typer.echo(f"{name:16s} {spec.input_size:4d}px  {state:40s} {spec.description}")
+
+
+
 def main() -> None:
     """Entry point: run the app, turning UserError into one line on stderr and exit code 2."""
     try:
