@@ -84,7 +84,7 @@ def run_case(clip: Path, case: BenchCase, model: str, batch_size: int, threads: 
     proc = subprocess.run([sys.executable, "-m", "streamdeblur.bench", json.dumps(spec)],
                           capture_output=True, text=True)
     if proc.returncode != 0:
-        return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
+        return {"failed": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -137,8 +137,8 @@ def format_table(rows: list[dict]) -> str:
     head = "| clip | stages | fps | decode | detect | crop | engine | paste | encode | faces | peak RSS MB |"
     lines = [head, "|" + "---|" * 11]
     for r in rows:
-        if "error" in r:
-            lines.append(f"| {r['resolution']} {r['clip']} | {r['case']} | error: {r['error']} |" + " |" * 8)
+        if "failed" in r:
+            lines.append(f"| {r['resolution']} {r['clip']} | {r['case']} | failed: {r['failed']} |" + " |" * 8)
             continue
         st = r["stage_fps"]
         cell = lambda k: f"{st[k]:.0f}" if k in st else "-"  # noqa: E731
