@@ -1,0 +1,174 @@
+"""Shards in WebDataset layout: plain tar files whose members are `<key>.<ext>` (key has no dot),
+here `<key>.blur.png`, `<key>.sharp.png`, `<key>.json`, the three members of a pair together.
+
+Writers write to `<name>.tmp` and rename when the file is complete, so a killed run never leaves
+a half-written shard under its final name. Readers index a shard once (member offsets) and then
+read members by offset, which is cheap and works from any process.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import cv2
+import numpy as np
+
+PAIR_EXTS = ("blur.png", "sharp.png", "json")
+_MTIME = 0  # fixed member times: the same pairs give the same bytes
+
+
+def encode_png(image: np.ndarray, compression: int = 3) -> bytes:
+    """Lossless PNG bytes of a uint8 BGR image."""
+    ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    if not ok:  # pragma: no cover - OpenCV failure
+        raise RuntimeError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """uint8 BGR image from PNG bytes."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError("not a decodable image")
+    return image
+
+
+def split_member_name(name: str) -> tuple[str, str]:
+    """'dir/key.blur.png' -> ('dir/key', 'blur.png') (WebDataset: the key ends at the first dot of the basename)."""
+    head, _, base = name.rpartition("/")
+    key, _, ext = base.partition(".")
+    return (f"{head}/{key}" if head else key), ext
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a text file through a temporary name and rename it into place."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class TarWriter:
+    """A tar written under `<path>.tmp`, renamed to `path` by close(); abort() deletes it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.tmp, "wb")
+        self._tar = tarfile.open(fileobj=self._file, mode="w", format=tarfile.USTAR_FORMAT)
+        self.count = 0  # members written
+
+    def add(self, name: str, data: bytes) -> None:
+        """Add one member."""
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        info.mtime = _MTIME
+        info.mode = 0o644
+        self._tar.addfile(info, io.BytesIO(data))
+        self.count += 1
+
+    def add_pair(self, key: str, blurry: np.ndarray, sharp: np.ndarray, meta: dict[str, Any]) -> None:
+        """Add one pair: <key>.blur.png, <key>.sharp.png, <key>.json."""
+        if "." in key or "/" in key:
+            raise ValueError(f"pair keys may not hold '.' or '/': {key!r}")
+        self.add(f"{key}.blur.png", encode_png(blurry))
+        self.add(f"{key}.sharp.png", encode_png(sharp))
+        self.add(f"{key}.json", json.dumps(meta, sort_keys=True).encode())
+
+    def add_members_of(self, path: Path) -> int:
+        """Copy every member of another (complete) tar; returns how many."""
+        n = 0
+        with tarfile.open(path, "r") as src:
+            for member in src:
+                if member.isfile():
+                    self._tar.addfile(member, src.extractfile(member))
+                    self.count += 1
+                    n += 1
+        return n
+
+    def close(self) -> Path:
+        """Finish the tar, flush it to disk and rename it to its final name."""
+        self._tar.close()
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the unfinished tar."""
+        try:
+            self._tar.close()
+            self._file.close()
+        finally:
+            self.tmp.unlink(missing_ok=True)
+
+
+@dataclass
+class PairRecord:
+    """Where one pair lives: shard path and (offset, size) of each member, plus its metadata."""
+
+    shard: str
+    key: str
+    members: dict[str, tuple[int, int]] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def index_shard(path: str | Path, with_meta: bool = True) -> list[PairRecord]:
+    """Complete pairs of one shard in file order (members located by offset; json parsed if asked)."""
+    records: dict[str, PairRecord] = {}
+    with open(path, "rb") as f, tarfile.open(fileobj=f, mode="r") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            key, ext = split_member_name(member.name)
+            rec = records.setdefault(key, PairRecord(str(path), key))
+            rec.members[ext] = (member.offset_data, member.size)
+        if with_meta:
+            for rec in records.values():
+                if "json" in rec.members:
+                    rec.meta = json.loads(read_member(f, *rec.members["json"]))
+    return [r for r in records.values() if all(e in r.members for e in PAIR_EXTS)]
+
+
+def read_member(f: Any, offset: int, size: int) -> bytes:
+    """Bytes of one tar member from an open binary file."""
+    f.seek(offset)
+    return f.read(size)
+
+
+def iter_pairs(path: str | Path) -> Iterator[tuple[str, np.ndarray, np.ndarray, dict[str, Any]]]:
+    """(key, blurry, sharp, meta) for each complete pair of a shard, streaming it once."""
+    current: dict[str, bytes] = {}
+    current_key = None
+    with tarfile.open(path, "r|") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            key, ext = split_member_name(member.name)
+            if key != current_key:
+                if current_key is not None and all(e in current for e in PAIR_EXTS):
+                    yield _decode(current_key, current)
+                current, current_key = {}, key
+            current[ext] = tar.extractfile(member).read()
+        if current_key is not None and all(e in current for e in PAIR_EXTS):
+            yield _decode(current_key, current)
+
+
+def _decode(key: str, members: dict[str, bytes]) -> tuple[str, np.ndarray, np.ndarray, dict[str, Any]]:
+    return key, decode_png(members["blur.png"]), decode_png(members["sharp.png"]), json.loads(members["json"])
+
+
+def find_shards(root: str | Path, split: str | None = None) -> list[Path]:
+    """Complete shard files (*.tar) under a pairs directory, or one split's, sorted; a .tar path is itself."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    base = root / split if split else root
+    return sorted(p for p in base.rglob("*.tar") if p.is_file())

@@ -1,0 +1,267 @@
+"""make-pairs end to end: generated clips and a real clip, shards, resume, splits, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from streamdeblur.data import blur
+from streamdeblur.data.pairs import assign_splits, list_videos, run_make_pairs
+from streamdeblur.data.shards import find_shards, iter_pairs
+from streamdeblur.errors import UserError
+
+from .conftest import write_faceless_clip, write_moving_clip
+
+REPO = Path(__file__).resolve().parents[2]
+FAST = dict(size=128, stride=6, progress=False)
+
+
+def read_pairs(out: Path) -> dict[str, tuple[np.ndarray, np.ndarray, dict]]:
+    """Every pair of a pairs directory, by key (fails on a duplicate key)."""
+    pairs = {}
+    for shard in find_shards(out):
+        for key, blurry, sharp, meta in iter_pairs(shard):
+            assert key not in pairs, f"duplicate key {key}"
+            pairs[key] = (blurry, sharp, meta)
+    return pairs
+
+
+def assert_blurrier(pairs: dict) -> None:
+    for key, (blurry, sharp, meta) in pairs.items():
+        assert blurry.shape == sharp.shape == (meta["size"], meta["size"], 3)
+        assert blur.gradient_energy(blurry) < 0.9 * blur.gradient_energy(sharp), key
+
+
+@pytest.fixture(scope="module")
+def vla_run(moving_clip, tmp_path_factory):
+    out = tmp_path_factory.mktemp("vla")
+    summary = run_make_pairs([moving_clip], out, method="vla", preview=True, **FAST)
+    return out, summary
+
+
+def test_vla_pairs_from_a_generated_clip(vla_run):
+    out, summary = vla_run
+    pairs = read_pairs(out)
+    assert len(pairs) == summary["totals"]["pairs"] > 0
+    assert_blurrier(pairs)
+    assert [p.name for p in find_shards(out)] == ["pairs-000000.tar"]
+    assert (out / "train" / "pairs-000000.tar").exists()
+    for key, (_, _, meta) in pairs.items():
+        assert "." not in key and meta["key"] == key and meta["method"] == "vla"
+        start, stop = meta["frames"]
+        assert stop - start == meta["length"] and meta["length"] % 2 == 1 and meta["length"] >= 5
+        assert start <= meta["center"] < stop and meta["center"] % 6 == 0
+        assert meta["stop_reason"] in blur.STOP_REASONS
+        assert meta["motion"] > 0 and meta["flow_px"] > 0 and meta["split"] == "train"
+        assert np.array(meta["crop_matrix"]).shape == (2, 3)
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert sorted(e["key"] for e in manifest) == sorted(pairs)
+    assert all(e["shard"] == "train/pairs-000000.tar" for e in manifest)
+    totals = summary["totals"]
+    assert sum(totals["length_histogram"].values()) == len(pairs)
+    assert sum(totals["stop_reasons"].values()) == len(pairs)
+    video = summary["videos"]["a.mp4"]
+    assert video["pairs"] == len(pairs) and video["frames"] == 40 and video["error"] is None
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk["totals"]["pairs"] == len(pairs)
+    assert not list(out.rglob("*.tmp")) and not (out / ".work").exists()
+
+
+def test_preview_contact_sheet(vla_run):
+    out, summary = vla_run
+    sheet = cv2.imread(str(out / "contact_sheet.png"))
+    n = min(16, summary["totals"]["pairs"])
+    assert sheet is not None and sheet.shape[1] == 256 * min(n, 4)
+    assert sheet.shape[0] == (128 + 18) * -(-n // 4)
+
+
+@pytest.mark.parametrize("method", ["pravg", "kernel"])
+def test_pravg_and_kernel_pairs(moving_clip, tmp_path, method):
+    summary = run_make_pairs([moving_clip], tmp_path, method=method, length="5,7", **FAST)
+    pairs = read_pairs(tmp_path)
+    assert len(pairs) == summary["totals"]["pairs"] > 0
+    assert_blurrier(pairs)
+    for _, _, meta in pairs.values():
+        if method == "pravg":
+            assert meta["length"] in (5, 7) and meta["stop_reason"] == "fixed"
+        else:
+            assert meta["length"] == 1 and 7 <= meta["kernel_size"] <= 14  # 13-27 at 256 px, halved at 128
+
+
+def test_real_clip(shared, tmp_path):
+    clip = shared("data/tests/single_face_640x360.mp4")
+    summary = run_make_pairs([clip], tmp_path, method="vla", size=128, stride=12, max_frames=48, noise=0.0,
+                             progress=False)
+    pairs = read_pairs(tmp_path)
+    assert len(pairs) == summary["totals"]["pairs"] >= 2
+    assert_blurrier(pairs)
+    assert {m["video"] for _, _, m in pairs.values()} == {"single_face_640x360.mp4"}
+
+
+def test_same_seed_same_pairs_other_seed_other_pairs(moving_clip, tmp_path):
+    runs = {}
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        run_make_pairs([moving_clip], tmp_path / name, method="kernel", seed=seed, max_frames=20, **FAST)
+        runs[name] = read_pairs(tmp_path / name)
+    assert runs["a"].keys() == runs["b"].keys() == runs["c"].keys()
+    for key in runs["a"]:
+        assert np.array_equal(runs["a"][key][0], runs["b"][key][0])
+        assert runs["a"][key][2] == runs["b"][key][2]
+    assert any(not np.array_equal(runs["a"][k][0], runs["c"][k][0]) for k in runs["a"])
+    assert (tmp_path / "a/train/pairs-000000.tar").read_bytes() == (tmp_path / "b/train/pairs-000000.tar").read_bytes()
+
+
+def test_reverse_adds_the_centres_counted_from_the_end(moving_clip, tmp_path):
+    run_make_pairs([moving_clip], tmp_path, method="kernel", reverse=True, **FAST)
+    pairs = read_pairs(tmp_path)
+    forward = {m["center"] for _, _, m in pairs.values() if not m["reverse"]}
+    backward = {m["center"] for k, (_, _, m) in pairs.items() if m["reverse"] and k.endswith("_r")}
+    assert forward and backward and not forward & backward
+    assert all((40 - 1 - c) % 6 == 0 for c in backward)
+
+
+def test_resume_after_kill_gives_the_same_keys(tmp_path):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for i in range(4):
+        write_moving_clip(clips / f"clip{i}.mp4", n=24, seed=10 + i)
+    args = ["--method", "pravg", "--size", "128", "--stride", "6", "--shard-size", "1", "-q"]
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-m", "streamdeblur", "make-pairs", str(clips), "-o", str(out), *args],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    journal = out / "progress.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if journal.exists() and journal.read_text().count("\n") >= 1:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be killed: " + proc.stderr.read().decode()[-500:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = json.loads(journal.read_text().splitlines()[0])
+    assert 1 <= len(done["videos"]) < 4
+    first = read_pairs(out)
+    # a half-written shard and a shard the journal does not know are cleaned up by the re-run
+    (out / "train" / "pairs-000042.tar.tmp").write_bytes(b"partial")
+    (out / "train" / "pairs-000043.tar").write_bytes(b"orphan")
+    rerun = subprocess.run([sys.executable, "-m", "streamdeblur", "make-pairs", str(clips), "-o", str(out), *args,
+                            "--workers", "2"], env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    resumed = read_pairs(out)
+    assert set(first) <= set(resumed)
+    assert not list(out.rglob("*.tmp")) and not (out / "train" / "pairs-000043.tar").exists()
+    reference = tmp_path / "ref"
+    run_make_pairs([clips], reference, method="pravg", size=128, stride=6, shard_size=1, progress=False)
+    expected = read_pairs(reference)
+    assert set(resumed) == set(expected)
+    for key in expected:
+        assert np.array_equal(resumed[key][0], expected[key][0]) and np.array_equal(resumed[key][1], expected[key][1])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["totals"]["pairs"] == len(expected) and summary["totals"]["videos_done"] == 4
+    # nothing left to do: a third run adds nothing and keeps the pairs
+    again = run_make_pairs([clips], out, method="pravg", size=128, stride=6, shard_size=1, progress=False)
+    assert again["totals"]["this_run"]["new_pairs"] == 0 and again["totals"]["pairs"] == len(expected)
+
+
+def test_bad_inputs_are_skipped_with_reasons(moving_clip, tmp_path):
+    bad = tmp_path / "inputs"
+    bad.mkdir()
+    (bad / "garbage.mp4").write_bytes(b"this is not a video" * 100)
+    write_faceless_clip(bad / "noface.mp4")
+    write_moving_clip(bad / "short.mp4", n=3)
+    summary = run_make_pairs([bad, moving_clip], tmp_path / "out", method="pravg", length="7", **FAST)
+    videos = summary["videos"]
+    assert videos["inputs/garbage.mp4"]["error"].startswith("unreadable")
+    assert videos["inputs/noface.mp4"]["error"] == "no_face"
+    assert videos["inputs/short.mp4"]["error"] == "too_short"
+    assert videos["a.mp4"]["pairs"] > 0
+    assert summary["totals"]["video_errors"] == {"unreadable": 1, "no_face": 1, "too_short": 1}
+    with pytest.raises(UserError, match="no pairs produced"):
+        run_make_pairs([bad], tmp_path / "out2", method="pravg", length="7", **FAST)
+    assert json.loads((tmp_path / "out2" / "summary.json").read_text())["totals"]["pairs"] == 0
+
+
+def test_cli_exit_codes(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    garbage = tmp_path / "x.mp4"
+    garbage.write_bytes(b"nope")
+    cases = [
+        ([str(garbage), "-o", str(tmp_path / "o1")], "no pairs produced"),
+        ([str(garbage), "-o", str(tmp_path / "o2"), "--method", "blurry"], "unknown --method"),
+        ([str(garbage), "-o", str(tmp_path / "o3"), "--method", "pravg", "--length", "6"], "odd"),
+        ([str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o4")], "no such video"),
+    ]
+    for args, message in cases:
+        r = subprocess.run([sys.executable, "-m", "streamdeblur", "make-pairs", *args, "-q"], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2, r.stderr
+        assert message in r.stderr and "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_other_options_in_an_existing_directory_are_refused(moving_clip, tmp_path):
+    run_make_pairs([moving_clip], tmp_path, method="kernel", max_frames=8, **FAST)
+    with pytest.raises(UserError, match="other options .*method"):
+        run_make_pairs([moving_clip], tmp_path, method="pravg", max_frames=8, **FAST)
+
+
+def test_split_by_video_and_job_array_parts(clips_dir, tmp_path):
+    summary = run_make_pairs([clips_dir], tmp_path / "split", method="kernel", val_fraction=0.5, max_frames=12, **FAST)
+    splits = {v["split"] for v in summary["videos"].values()}
+    assert splits == {"train", "val"}
+    pairs = read_pairs(tmp_path / "split")
+    for _, _, meta in pairs.values():  # every pair of a video is in its video's split
+        assert meta["split"] == summary["videos"][meta["video"]]["split"]
+    assert (tmp_path / "split" / "val" / "pairs-000000.tar").exists()
+
+    listed = tmp_path / "val.txt"
+    listed.write_text("# validation\nb\n")
+    summary = run_make_pairs([clips_dir], tmp_path / "listed", method="kernel", val_list=str(listed), max_frames=12,
+                             **FAST)
+    assert {n: v["split"] for n, v in summary["videos"].items()} == {
+        f"{clips_dir.name}/a.mp4": "train", f"{clips_dir.name}/b.mp4": "val"}
+
+    parts = [run_make_pairs([clips_dir], tmp_path / "parts", method="kernel", max_frames=12, shard_index=i,
+                            num_shards=2, **FAST) for i in range(2)]
+    assert [set(p["videos"]) for p in parts] == [{f"{clips_dir.name}/a.mp4"}, {f"{clips_dir.name}/b.mp4"}]
+    names = sorted(p.name for p in find_shards(tmp_path / "parts"))
+    assert names == ["pairs-part000-000000.tar", "pairs-part001-000000.tar"]
+    assert (tmp_path / "parts" / "summary-part001.json").exists()
+
+
+def test_list_videos_and_splits(tmp_path):
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    for name in ("d/x.mp4", "d/sub/y.MOV", "d/notes.txt", "z.mkv"):
+        (tmp_path / name).write_bytes(b"")
+    items = list_videos([tmp_path / "d", tmp_path / "z.mkv", tmp_path / "d" / "x.mp4"])
+    assert [i.name for i in items] == ["d/sub/y.MOV", "d/x.mp4", "z.mkv"]
+    assert len({i.video_id for i in items}) == 3 and all("." not in i.video_id for i in items)
+    with pytest.raises(UserError):
+        list_videos([tmp_path / "nothing-here"])
+    with pytest.raises(UserError):
+        list_videos([tmp_path / "d" / "sub" / "missing"])
+    many = list_videos([tmp_path / "d"]) * 1
+    s1 = assign_splits(many, 0.5, seed=0)
+    assert s1 == assign_splits(many, 0.5, seed=0)
+    assert sorted(s1.values()) == ["train", "val"]
+
+
+def test_shards_are_webdataset_tars(vla_run):
+    out, _ = vla_run
+    with tarfile.open(out / "train" / "pairs-000000.tar") as tar:
+        names = tar.getnames()
+    assert len(names) % 3 == 0
+    for i in range(0, len(names), 3):  # the three members of a pair are adjacent
+        key = names[i].split(".")[0]
+        assert names[i:i + 3] == [f"{key}.blur.png", f"{key}.sharp.png", f"{key}.json"]
