@@ -1,0 +1,399 @@
+"""`streamdeblur eval --pairs`: every method on every blurred crop of a pairs directory, scored
+against its sharp crop, grouped by blur type (pravg:L, vla, kernel), written as a report."""
+
+from __future__ import annotations
+
+import math
+import shlex
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from streamdeblur.errors import UserError
+from streamdeblur.eval import baselines
+from streamdeblur.eval.report import EvalReport, write_report
+from streamdeblur.eval.scoring import PER_FACE_KEYS, FaceRef, Scorer, summarise
+
+BLURRED, SHARP = "blurred", "sharp (oracle)"
+
+
+@dataclass
+class PairSample:
+    """One evaluated pair: the blurred and sharp crops with their metadata."""
+
+    key: str
+    group: str  # blur type: 'pravg:7', 'vla', 'kernel', ...
+    identity: str  # the source clip (a clip = an identity for rank-1)
+    blurred: np.ndarray
+    sharp: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Method:
+    """A way to restore a batch of blurred crops; returns None for a crop it does not apply to."""
+
+    name: str
+    run: Callable[[list[PairSample]], list[np.ndarray | None]]
+    batch_size: int = 16
+
+
+@dataclass
+class EvalOptions:
+    """What both eval modes share."""
+
+    output: Path
+    models: list[str] = field(default_factory=list)
+    weights: list[Path] = field(default_factory=list)
+    baselines: bool = True
+    landmarker: str | None = "dlib"
+    embedder: str | None = "dlib"
+    detector: str = "yunet"
+    backend: str = "auto"
+    device: str = "auto"
+    fp16: bool = False
+    allow_random: bool = False
+    batch_size: int = 16
+    limit: int | None = None  # faces per blur type at most
+    examples: int = 6
+    seed: int = 0
+    quiet: bool = False
+    command: str = field(default_factory=lambda: shlex.join(["streamdeblur", *sys.argv[1:]]))
+
+
+# --- reading pairs ---------------------------------------------------------------------------
+
+
+def blur_group(meta: dict[str, Any]) -> str:
+    """Blur type of a pair from its json: 'pravg:L' for fixed-length averaging, else the method name."""
+    method = str(meta.get("method", "unknown")).lower()
+    if method in ("pravg", "avg", "average", "fixed"):
+        length = meta.get("length", meta.get("L"))
+        return f"pravg:{int(length)}" if length is not None else "pravg"
+    return method
+
+
+def pair_identity(meta: dict[str, Any], shard: Path) -> str:
+    """The source clip of a pair (its identity for rank-1), else the shard's folder."""
+    for key in ("clip", "video", "source", "identity"):
+        if meta.get(key):
+            return Path(str(meta[key])).stem
+    return shard.parent.name
+
+
+def pair_kernel(meta: dict[str, Any]) -> np.ndarray | None:
+    """The true blur kernel of a 'kernel' pair in crop pixels, when its json stores it (or its seed)."""
+    if meta.get("kernel") is not None:
+        kernel = np.asarray(meta["kernel"], np.float32)
+        return kernel / kernel.sum() if kernel.ndim == 2 and kernel.sum() > 0 else None
+    if meta.get("kernel_seed") is not None and meta.get("kernel_size") is not None:
+        from streamdeblur.data.blur import motion_kernel
+
+        return motion_kernel(int(meta["kernel_size"]), np.random.default_rng(int(meta["kernel_seed"])))
+    if all(meta.get(k) is not None for k in ("kernel_size", "video_id", "center")):
+        return _regenerate_kernel(meta)
+    return None
+
+
+def _regenerate_kernel(meta: dict[str, Any]) -> np.ndarray | None:
+    """Redraw a make-pairs kernel from its random stream (data/video_pairs.py: the generator is seeded
+    with (seed, crc32(video_id), centre, reverse), draws the size, then the kernel). Accepted only
+    when the size drawn equals the stored kernel_size; the seed is meta['seed'] (default 0)."""
+    import zlib
+
+    from streamdeblur.data.blur import motion_kernel
+
+    size, pair_size = int(meta["kernel_size"]), int(meta.get("size", 256))
+    lo, hi = (max(3, round(k * pair_size / 256)) for k in meta.get("kernel_sizes", (13, 27)))
+    rng = np.random.default_rng([int(meta.get("seed", 0)), zlib.crc32(str(meta["video_id"]).encode()),
+                                 int(meta["center"]), int(bool(meta.get("reverse", False)))])
+    if int(rng.integers(lo, hi + 1)) != size:
+        return None
+    return motion_kernel(size, rng)
+
+
+def _group_order(group: str) -> tuple[int, float, str]:
+    kind = group.split(":")[0]
+    rank = {"pravg": 0, "vla": 1, "kernel": 2}.get(kind, 3)
+    try:
+        length = float(group.split(":")[1])
+    except (IndexError, ValueError):
+        length = 0.0
+    return rank, length, group
+
+
+def load_pairs(pairs_dir: str | Path, limit: int | None = None, progress: Any = None) -> list[PairSample]:
+    """Pairs of every shard under pairs_dir (at most limit per blur type); UserError when there are none."""
+    from streamdeblur.data.shards import find_shards, iter_pairs
+
+    root = Path(pairs_dir)
+    if not root.exists():
+        raise UserError(f"pairs directory not found: {root}")
+    shards = find_shards(root)
+    if not shards:
+        raise UserError(f"no pair shards (*.tar) under {root}: make them with `streamdeblur make-pairs`")
+    samples: list[PairSample] = []
+    counts: dict[str, int] = {}
+    for shard in shards:
+        try:
+            for key, blurred, sharp, meta in iter_pairs(shard):
+                group = blur_group(meta)
+                if limit is not None and counts.get(group, 0) >= limit:
+                    continue
+                counts[group] = counts.get(group, 0) + 1
+                samples.append(PairSample(key, group, pair_identity(meta, shard), blurred, sharp, meta))
+                if progress is not None:
+                    progress()
+        except (OSError, ValueError, KeyError) as exc:
+            raise UserError(f"cannot read pair shard {shard}: {exc}") from exc
+    if not samples:
+        raise UserError(f"the shards under {root} hold no complete pairs (<key>.blur.png, .sharp.png, .json)")
+    return samples
+
+
+# --- methods ---------------------------------------------------------------------------------
+
+
+def _resize_all(images: Sequence[np.ndarray], size: int) -> np.ndarray:
+    out = []
+    for image in images:
+        if image.shape[0] != size or image.shape[1] != size:
+            interp = cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_CUBIC
+            image = cv2.resize(image, (size, size), interpolation=interp)
+        out.append(image)
+    return np.stack(out)
+
+
+def engine_method(name: str, engine: Any, batch_size: int) -> Method:
+    """A deblur engine as a method: crops resized to its input size and back when they differ."""
+
+    def run(batch: list[PairSample]) -> list[np.ndarray | None]:
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, s in enumerate(batch):
+            groups.setdefault(s.blurred.shape[:2], []).append(i)
+        out: list[np.ndarray | None] = [None] * len(batch)
+        for (h, w), idx in groups.items():
+            restored = engine(_resize_all([batch[i].blurred for i in idx], engine.input_size))
+            for i, image in zip(idx, restored):
+                if image.shape[:2] != (h, w):
+                    image = cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC)
+                out[i] = image
+        return out
+
+    return Method(name, run, batch_size)
+
+
+def build_engine(model: str, weights: Path | None, options: EvalOptions, crop_size: int) -> Any:
+    """The engine of one --model (the 'identity' pseudo-model returns its input)."""
+    from streamdeblur.backends import IdentityEngine, create_engine
+
+    if model == "identity":
+        return IdentityEngine(input_size=crop_size)
+    return create_engine(model, backend=options.backend, device=options.device, fp16=options.fp16,
+                         weights=weights, allow_random=options.allow_random)
+
+
+def model_weights(options: EvalOptions) -> list[tuple[str, Path | None]]:
+    """(model, weights) per --model; 'NAME=PATH' or --weights (one per model, in order) give weights."""
+    models: list[tuple[str, Path | None]] = []
+    for name in options.models:
+        path = None
+        if "=" in name:
+            name, raw = name.split("=", 1)
+            path = Path(raw)
+        models.append((name, path))
+    if options.weights:
+        if len(options.weights) != len(models):
+            raise UserError("give one --weights per --model (or write --model NAME=WEIGHTS)")
+        models = [(name, w) for (name, _), w in zip(models, options.weights)]
+    for name, path in models:
+        if path is not None and not path.is_file():
+            raise UserError(f"weights for {name!r} not found: {path}")
+    return models
+
+
+def baseline_methods(kernel_groups: bool) -> list[Method]:
+    """Unsharp mask always; Wiener and Richardson-Lucy when some pairs carry their true kernel."""
+
+    def unsharp(batch: list[PairSample]) -> list[np.ndarray | None]:
+        return [baselines.unsharp_mask(s.blurred) for s in batch]
+
+    def deconvolve(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable:
+        def run(batch: list[PairSample]) -> list[np.ndarray | None]:
+            out = []
+            for s in batch:
+                kernel = pair_kernel(s.meta) if s.group.startswith("kernel") else None
+                out.append(fn(s.blurred, kernel) if kernel is not None else None)
+            return out
+
+        return run
+
+    methods = [Method("unsharp (ffmpeg default)", unsharp)]
+    if kernel_groups:
+        methods += [Method("wiener (true kernel)", deconvolve(baselines.wiener_deconvolve)),
+                    Method("richardson-lucy (true kernel)", deconvolve(baselines.richardson_lucy))]
+    return methods
+
+
+# --- progress ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def progress_bars(quiet: bool) -> Iterator[Callable[[str, int | None], Callable[[int], None]]]:
+    """Yields task(description, total) -> advance(n); draws rich progress bars unless quiet."""
+    if quiet:
+        yield lambda description, total=None: (lambda n=1: None)
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=False) as bars:
+
+        def task(description: str, total: int | None = None) -> Callable[[int], None]:
+            tid = bars.add_task(description, total=total)
+            return lambda n=1: bars.advance(tid, n)
+
+        yield task
+
+
+# --- the pairs mode ----------------------------------------------------------------------------
+
+
+def _template(size: int) -> np.ndarray:
+    from streamdeblur.faces.crops import template_points
+
+    return template_points(size).astype(np.float32)
+
+
+def score_methods(samples: list[PairSample], methods: list[Method], scorer: Scorer, refs: list[FaceRef],
+                  task: Callable) -> tuple[dict, dict, dict]:
+    """Run and score every method on every sample: (per-face rows, crops/s, example outputs)."""
+    rows: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    speed: dict[str, float] = {}
+    outputs_kept: dict[str, dict[int, np.ndarray]] = {}
+    for method in methods:
+        advance = task(f"{method.name}", len(samples))
+        rows[method.name] = []
+        outputs_kept[method.name] = {}
+        seconds, count = 0.0, 0
+        for start in range(0, len(samples), method.batch_size):
+            batch = samples[start:start + method.batch_size]
+            t0 = time.perf_counter()
+            outputs = method.run(batch)
+            seconds += time.perf_counter() - t0
+            for offset, (sample, output) in enumerate(zip(batch, outputs)):
+                i = start + offset
+                if output is None:
+                    continue
+                count += 1
+                rows[method.name].append((i, scorer.score(output, sample.sharp, refs[i])))
+                outputs_kept[method.name][i] = output
+            advance(len(batch))
+        speed[method.name] = count / seconds if seconds > 0 and count else math.nan
+    return rows, speed, outputs_kept
+
+
+def pick_examples(samples: list[PairSample], count: int, seed: int) -> list[int]:
+    """Indices of up to count samples spread over the blur types (seeded)."""
+    rng = np.random.default_rng(seed)
+    by_group: dict[str, list[int]] = {}
+    for i, s in enumerate(samples):
+        by_group.setdefault(s.group, []).append(i)
+    picks: list[int] = []
+    pools = {g: list(rng.permutation(v)) for g, v in sorted(by_group.items(), key=lambda kv: _group_order(kv[0]))}
+    while len(picks) < count and any(pools.values()):
+        for pool in pools.values():
+            if pool and len(picks) < count:
+                picks.append(int(pool.pop(0)))
+    return picks
+
+
+def build_report(mode: str, samples: list[PairSample], methods: list[str], rows: dict, speed: dict,
+                 refs: list[FaceRef], outputs: dict, options: EvalOptions, settings: dict[str, Any],
+                 notes: list[str], extra_rows: dict[tuple[str, str], dict] | None = None) -> EvalReport:
+    """Summaries per (method, blur type) and over all, per-face values, example grid."""
+    groups = sorted({s.group for s in samples}, key=_group_order)
+    all_groups = groups + (["all"] if len(groups) > 1 else [])
+    table, per_face = [], {}
+    for method in methods:
+        per_face[method] = {}
+        for group in all_groups:
+            chosen = [(i, r) for i, r in rows.get(method, []) if group == "all" or samples[i].group == group]
+            if not chosen:
+                continue
+            if group == "all":
+                summary = summarise([r for _, r in chosen], [samples[i].identity for i, _ in chosen],
+                                    [refs[i].embedding for i, _ in chosen])
+                parts = [row for row in table if row["method"] == method and row["group"] != "all"]
+                ranks = [(p["rank1"], p["n"]) for p in parts if math.isfinite(p["rank1"])]
+                summary["rank1"] = (sum(r * n for r, n in ranks) / sum(n for _, n in ranks)) if ranks else math.nan
+            else:
+                summary = summarise([r for _, r in chosen], [samples[i].identity for i, _ in chosen],
+                                    [refs[i].embedding for i, _ in chosen])
+            summary.update(method=method, group=group, crops_per_s=speed.get(method, math.nan))
+            if extra_rows and (method, group) in extra_rows:
+                summary.update(extra_rows[(method, group)])
+            table.append(summary)
+            per_face[method][group] = {k: [r[k] for _, r in chosen] for k in PER_FACE_KEYS}
+            per_face[method][group]["key"] = [samples[i].key for i, _ in chosen]
+    examples = []
+    for i in pick_examples(samples, options.examples, options.seed):
+        images = {m: outputs[m][i] for m in methods if i in outputs.get(m, {})}
+        examples.append({"group": samples[i].group, "label": f"{samples[i].group}\n{samples[i].identity}"[:40],
+                         "images": images})
+    n_detected = sum(r.detected for r in refs)
+    settings = {**settings, "faces": len(samples), "faces_with_detected_geometry": n_detected}
+    if n_detected < len(refs):
+        notes = notes + [f"{len(refs) - n_detected} of {len(refs)} sharp faces were not found by the detector; "
+                         "their landmarks and embeddings use the crop's alignment template instead"]
+    return EvalReport(mode=mode, command=options.command, settings=settings, methods=methods, groups=all_groups,
+                      rows=table, samples=per_face, examples=examples, notes=notes)
+
+
+def evaluate_pairs(pairs_dir: str | Path, options: EvalOptions) -> dict[str, Any]:
+    """Evaluate models and baselines on a pairs directory; writes the report, returns its paths and rows."""
+    models = model_weights(options)
+    if not models and not options.baselines:
+        raise UserError("nothing to evaluate: give --model NAME (or 'identity') or keep --baselines")
+    if not Path(pairs_dir).exists():
+        raise UserError(f"pairs directory not found: {pairs_dir}")
+    scorer = Scorer.create(options.landmarker, options.embedder, options.detector)
+    with progress_bars(options.quiet) as task:
+        samples = load_pairs(pairs_dir, options.limit, task("reading pairs", None))
+        crop_size = samples[0].sharp.shape[0]
+        methods: list[Method] = [Method(BLURRED, lambda batch: [s.blurred for s in batch])]
+        engines = {}
+        for name, weights in models:
+            engine = build_engine(name, weights, options, crop_size)
+            engines[name] = {"engine": getattr(engine, "name", "?"), "input_size": engine.input_size,
+                             "weights": str(weights) if weights else None}
+            methods.append(engine_method(name, engine, options.batch_size))
+        notes = list(scorer.notes)
+        kernel_pairs = [s for s in samples if s.group.startswith("kernel")]
+        if options.baselines:
+            with_kernel = [s for s in kernel_pairs if pair_kernel(s.meta) is not None]
+            methods += baseline_methods(bool(with_kernel))
+            if kernel_pairs and not with_kernel:
+                notes.append("Wiener / Richardson-Lucy skipped: the kernel pairs' json stores no kernel")
+        methods.append(Method(SHARP, lambda batch: [s.sharp for s in batch]))
+        advance = task("sharp faces (reference)", len(samples))
+        refs = []
+        for s in samples:
+            refs.append(scorer.reference(s.sharp, fallback_points5=_template(s.sharp.shape[0])))
+            advance(1)
+        rows, speed, outputs = score_methods(samples, methods, scorer, refs, task)
+    speed[BLURRED] = speed[SHARP] = math.nan
+    settings = {"source": str(pairs_dir), "models": engines, "embedder": getattr(scorer.embedder, "name", None),
+                "landmarker": getattr(scorer.landmarker, "name", None), "detector": options.detector,
+                "seed": options.seed, "limit_per_blur_type": options.limit, "crop_size": crop_size}
+    report = build_report("pairs", samples, [m.name for m in methods], rows, speed, refs, outputs, options,
+                          settings, notes)
+    paths = write_report(report, options.output)
+    return {"report": {k: str(v) for k, v in paths.items()}, "rows": report.rows, "notes": report.notes}

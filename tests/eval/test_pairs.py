@@ -1,0 +1,84 @@
+"""The pairs mode end to end on a tiny generated pair set."""
+
+from __future__ import annotations
+
+import json
+import math
+import tarfile
+
+import cv2
+import pytest
+
+from streamdeblur.errors import UserError
+from streamdeblur.eval.run import BLURRED, SHARP, EvalOptions, blur_group, evaluate_pairs, load_pairs, pair_kernel
+
+
+def _rows(result: dict) -> dict[tuple[str, str], dict]:
+    return {(r["method"], r["group"]): r for r in result["rows"]}
+
+
+def test_blur_groups_and_kernel_from_json():
+    assert blur_group({"method": "pravg", "length": 11}) == "pravg:11"
+    assert blur_group({"method": "vla", "length": 9}) == "vla"
+    assert blur_group({"method": "kernel"}) == "kernel"
+    assert pair_kernel({"kernel": [[0, 1], [0, 1]]}).sum() == pytest.approx(1.0)
+    assert pair_kernel({"method": "kernel"}) is None
+
+
+def test_pairs_mode_identity_engine_equals_blurred_baseline(pairs_dir, tmp_path):
+    out = tmp_path / "report"
+    result = evaluate_pairs(pairs_dir, EvalOptions(output=out, models=["identity"], embedder="dlib", quiet=True,
+                                                   examples=4, command="streamdeblur eval --pairs X"))
+    rows = _rows(result)
+    for group in ("pravg:7", "kernel", "all"):
+        blurred, ident = rows[(BLURRED, group)], rows[("identity", group)]
+        for key in ("psnr_rgb", "psnr_y", "ssim_y", "auc", "failure_rate", "cosine"):
+            assert ident[key] == pytest.approx(blurred[key]), (group, key)
+        assert blurred["n"] == (8 if group == "all" else 4)
+        assert rows[(SHARP, group)]["ssim_y"] == pytest.approx(1.0)
+        assert rows[(SHARP, group)]["auc"] == pytest.approx(1.0)
+        assert blurred["ssim_y"] < 0.95 and blurred["auc"] < 1.0 and blurred["cosine"] < 1.0
+        assert ident["crops_per_s"] > 0
+    # deconvolution with the true kernel applies to the kernel pairs only, and helps
+    assert ("richardson-lucy (true kernel)", "pravg:7") not in rows
+    rl = rows[("richardson-lucy (true kernel)", "kernel")]
+    assert rl["psnr_rgb"] > rows[(BLURRED, "kernel")]["psnr_rgb"] + 3
+    # files
+    data = json.loads((out / "report.json").read_text())
+    assert data["command"] == "streamdeblur eval --pairs X"
+    assert data["versions"]["numpy"] and data["settings"]["seed"] == 0
+    assert len(data["per_face"]["identity"]["kernel"]["psnr_rgb"]) == 4
+    md = (out / "report.md").read_text()
+    assert "## Blur: pravg:7" in md and "| identity |" in md and "Y (BT.601" in md
+    for name in ("ced.png", "identity_cosine.png", "examples.png"):
+        image = cv2.imread(str(out / name))
+        assert image is not None and image.shape[0] > 100 and image.shape[1] > 100
+
+
+def test_pairs_mode_random_model_plumbing(pairs_dir, tmp_path):
+    from streamdeblur.backends import create_engine
+
+    try:
+        create_engine("fast", backend="torch", device="cpu", allow_random=True)
+    except NotImplementedError:
+        pytest.skip("engines not implemented yet")
+    result = evaluate_pairs(pairs_dir, EvalOptions(output=tmp_path, models=["fast"], backend="torch", device="cpu",
+                                                   allow_random=True, baselines=False, landmarker=None,
+                                                   embedder=None, limit=2, quiet=True))
+    row = _rows(result)[("fast", "all")]
+    assert row["n"] == 4 and math.isfinite(row["psnr_rgb"]) and row["crops_per_s"] > 0
+    assert any("not asked for" in n for n in result["notes"])
+
+
+def test_missing_or_empty_pairs_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_pairs(tmp_path / "nope")
+    with pytest.raises(UserError, match="no pair shards"):
+        load_pairs(tmp_path)
+    (tmp_path / "s").mkdir()
+    with tarfile.open(tmp_path / "s" / "pairs-000000.tar", "w"):
+        pass
+    with pytest.raises(UserError, match="no complete pairs"):
+        load_pairs(tmp_path)
+    with pytest.raises(UserError, match="nothing to evaluate"):
+        evaluate_pairs(tmp_path, EvalOptions(output=tmp_path / "r", baselines=False))

@@ -1,0 +1,117 @@
+"""The video mode end to end: blur whole frames, run `process`, compare faces with the sharp frames."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from streamdeblur.errors import UserError
+from streamdeblur.eval.run import BLURRED, SHARP, EvalOptions
+from streamdeblur.eval.video import UNSHARP, BlurSpec, blur_video, evaluate_video, parse_blurs
+
+
+def _rows(result: dict) -> dict[tuple[str, str], dict]:
+    return {(r["method"], r["group"]): r for r in result["rows"]}
+
+
+def test_parse_blurs():
+    assert parse_blurs("pravg:7, pravg:11,vla,kernel") == [BlurSpec("pravg", 7), BlurSpec("pravg", 11),
+                                                           BlurSpec("vla"), BlurSpec("kernel", 15)]
+    assert parse_blurs("kernel:9")[0].size == 9
+    for bad in ("pravg:4", "gauss", "", "kernel:x"):
+        with pytest.raises(UserError):
+            parse_blurs(bad)
+
+
+def test_blur_video_averages_whole_frames():
+    from streamdeblur.data.blur import average_frames
+
+    frames = [np.full((8, 8, 3), 10 * i, np.uint8) for i in range(7)]
+    centres, blurred, lengths = blur_video(frames, [None] * 7, BlurSpec("pravg", 3), 0, "x")
+    assert centres == [1, 2, 3, 4, 5] and lengths == [3] * 5
+    assert np.array_equal(blurred[0], average_frames(frames[0:3]))
+    centres, blurred, _ = blur_video(frames, [None] * 7, BlurSpec("kernel", 5), 0, "x")
+    assert len(blurred) == 7  # flat frames stay flat under a normalised kernel
+    assert np.abs(blurred[3].astype(int) - frames[3]).max() <= 1
+
+
+def test_video_mode_identity_engine_end_to_end(sharp_face_clip, tmp_path):
+    out = tmp_path / "report"
+    result = evaluate_video(sharp_face_clip, "pravg:5,kernel:9", EvalOptions(
+        output=out, models=["identity"], quiet=True, examples=3), max_frames=12)
+    rows = _rows(result)
+    for group in ("pravg:5", "kernel", "all"):
+        blurred, ident = rows[(BLURRED, group)], rows[("identity", group)]
+        # the pass-through engine returns the blurred input: identical frames after the same encode/decode
+        for key in ("psnr_rgb", "ssim_y", "cosine", "auc"):
+            assert ident[key] == pytest.approx(blurred[key], abs=1e-6), (group, key)
+        assert blurred["n"] > 0 and blurred["ssim_y"] < 0.97
+        assert rows[(SHARP, group)]["ssim_y"] == pytest.approx(1.0)
+        assert rows[(SHARP, group)]["temporal_nme"] == pytest.approx(0.0)
+        assert math.isfinite(ident["warp_diff"]) and ident["fps"] > 0
+        assert (UNSHARP, group) in rows
+    assert rows[(BLURRED, "kernel")]["n"] == 12 and rows[(BLURRED, "pravg:5")]["n"] == 8
+    data = json.loads((out / "report.json").read_text())
+    assert data["mode"] == "video" and data["settings"]["blur"] == ["pravg:5", "kernel"]
+    md = (out / "report.md").read_text()
+    assert "temporal NME" in md and "end-to-end fps" in md
+    for name in ("ced.png", "identity_cosine.png", "examples.png"):
+        assert cv2.imread(str(out / name)) is not None
+
+
+def test_video_mode_random_model_on_real_clip(shared, tmp_path):
+    from streamdeblur.backends import create_engine
+
+    clip = shared("data/tests/single_face_640x360.mp4")
+    try:
+        create_engine("fast", backend="torch", device="cpu", allow_random=True)
+    except NotImplementedError:
+        pytest.skip("engines not implemented yet")
+    result = evaluate_video(clip, "pravg:3", EvalOptions(
+        output=tmp_path, models=["fast"], backend="torch", device="cpu", allow_random=True, baselines=False,
+        landmarker=None, embedder=None, quiet=True, examples=2), max_frames=8)
+    row = _rows(result)[("fast", "pravg:3")]
+    assert row["n"] == 6 and math.isfinite(row["psnr_rgb"]) and row["fps"] > 0
+
+
+def test_clip_without_faces_is_a_user_error(tmp_path):
+    from streamdeblur.synthetic import write_clip
+
+    clip = write_clip(tmp_path / "empty.mp4", [np.full((96, 128, 3), 90, np.uint8)] * 6)
+    with pytest.raises(UserError, match="no faces"):
+        evaluate_video(clip, "pravg:3", EvalOptions(output=tmp_path / "r", quiet=True), max_frames=6)
+    (tmp_path / "empty_dir").mkdir()
+    with pytest.raises(UserError, match="no video files"):
+        evaluate_video(tmp_path / "empty_dir", "pravg:3", EvalOptions(output=tmp_path / "r2", quiet=True))
+
+
+def test_cli_eval_user_errors_exit_2(tmp_path):
+    from typer.testing import CliRunner
+
+    from streamdeblur.cli import app
+
+    runner = CliRunner()
+    for args in (["eval", "-o", str(tmp_path)],
+                 ["eval", "--pairs", str(tmp_path / "none"), "-o", str(tmp_path)],
+                 ["eval", "--video", str(tmp_path), "--blur", "box", "-o", str(tmp_path)]):
+        result = runner.invoke(app, args)
+        assert isinstance(result.exception, UserError), args
+        assert result.exception.exit_code == 2
+
+
+def test_cli_eval_pairs_writes_report(pairs_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from streamdeblur.cli import app
+
+    out = tmp_path / "rep"
+    result = CliRunner().invoke(app, ["eval", "--pairs", str(pairs_dir), "--model", "identity", "--limit", "2",
+                                      "--embedder", "none", "--examples", "2", "-q", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "report.json").read_text())
+    assert {r["method"] for r in data["summary"]} >= {"blurred", "identity", "sharp (oracle)"}
+    assert data["summary"][0]["n"] == 2
