@@ -1,0 +1,52 @@
+"""TrainConfig: JSON round trip, `key=value` overrides, precedence, bad values."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamdeblur.errors import UserError
+from streamdeblur.train.config import TrainConfig, build_config
+
+
+def test_json_round_trip(tmp_path):
+    cfg = TrainConfig(name="x", model="hg-cgan", stage="cgan", betas=(0.5, 0.99), methods=["vla", "pravg7"], steps=7)
+    path = cfg.save(tmp_path / "c.json")
+    assert TrainConfig.load(path) == cfg
+
+
+def test_override_parsing():
+    cfg = TrainConfig().override(["lr=1e-3", "betas=0.9,0.99", "amp=false", "methods=vla,pravg", "name=abc",
+                                  "batch-size=4", "w_l1=5"])
+    assert cfg.lr == 1e-3 and cfg.betas == (0.9, 0.99) and cfg.amp is False
+    assert cfg.methods == ["vla", "pravg"] and cfg.name == "abc" and cfg.batch_size == 4
+    assert isinstance(cfg.w_l1, float) and cfg.w_l1 == 5.0
+    assert TrainConfig().override(["betas=[0.1, 0.2]"]).betas == (0.1, 0.2)
+
+
+@pytest.mark.parametrize("item", ["nokey", "steps=abc", "steps=1.5", "amp=maybe", "betas=1", "colour=red"])
+def test_bad_overrides(item):
+    with pytest.raises(UserError):
+        TrainConfig().override([item])
+
+
+def test_validate_rejects_bad_values():
+    for kw in ({"stage": "x"}, {"variant": "x"}, {"steps": 0}, {"ema_decay": 1.0}, {"gan_loss": "w"}):
+        with pytest.raises(UserError):
+            TrainConfig(**kw).validate()
+
+
+def test_build_config_precedence(tmp_path):
+    # stage defaults apply without a file: the single stage uses Adam betas (0.9, 0.999) and w_l1 1
+    single = build_config(None, ["stage=single"])
+    assert single.betas == (0.9, 0.999) and single.w_l1 == 1.0
+    # the cGAN keeps the paper's defaults
+    cgan = build_config(None, None, stage="cgan")
+    assert cgan.betas == (0.5, 0.999) and (cgan.w_l1, cgan.w_grad, cgan.w_proj, cgan.w_recon) == (100, 100, 8, 100)
+    path = TrainConfig(steps=11, lr=0.5, stage="cgan").save(tmp_path / "c.json")
+    cfg = build_config(path, ["lr=0.25"], steps=None, batch_size=3)
+    assert (cfg.steps, cfg.lr, cfg.batch_size) == (11, 0.25, 3)
+    with pytest.raises(UserError, match="not found"):
+        build_config(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(UserError, match="not valid JSON"):
+        build_config(tmp_path / "bad.json")

@@ -1,0 +1,183 @@
+"""Training loops on tiny networks: losses fall on a fixed batch, exact resume, logs, release, signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+
+from streamdeblur.errors import UserError
+from streamdeblur.train.config import TrainConfig
+from streamdeblur.train.trainer import StepSampler, Trainer, release
+
+from .conftest import PairSet, tiny_cgan_parts, tiny_hg
+
+
+def single_cfg(tmp_path, **kw) -> TrainConfig:
+    base = dict(name="t", stage="single", steps=6, batch_size=4, crop_size=32, run_dir=str(tmp_path / "run"),
+                lr=2e-3, betas=(0.9, 0.999), w_l1=1.0, w_grad=1.0, log_every=1, val_every=1000,
+                plot_every=1000, ckpt_every=1000, quiet=True)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_single_net_steps_reduce_loss_on_fixed_batch(tmp_path, pairs32):
+    torch.manual_seed(0)
+    trainer = Trainer(single_cfg(tmp_path, changed_weight=2.0), parts={"hg": tiny_hg()})
+    blurry, sharp = pairs32.blurry[:4], pairs32.sharp[:4]
+    first = trainer.train_step(blurry, sharp)["loss"]
+    for _ in range(8):
+        last = trainer.train_step(blurry, sharp)["loss"]
+    assert last < 0.8 * first
+    assert trainer.step == 9
+
+
+@pytest.mark.parametrize("variant", ["full", "single-pathway", "no-hg"])
+def test_cgan_steps_reduce_l1_on_fixed_batch(tmp_path, variant):
+    torch.manual_seed(0)
+    data = PairSet(2, 128)
+    cfg = TrainConfig(name="g", stage="cgan", variant=variant, steps=5, batch_size=2, crop_size=128,
+                      run_dir=str(tmp_path / "run"), lr=1e-3, quiet=True)
+    trainer = Trainer(cfg, parts=tiny_cgan_parts(variant))
+    hg_before = {k: v.clone() for k, v in trainer.parts.get("hg", torch.nn.Identity()).state_dict().items()}
+    first = trainer.train_step(data.blurry, data.sharp)
+    for _ in range(4):
+        last = trainer.train_step(data.blurry, data.sharp)
+    assert last["loss_l1"] < first["loss_l1"]
+    assert last["loss"] < first["loss"]
+    assert ("loss_recon" in last) == (variant == "full")
+    assert {"loss_d", "loss_adv", "loss_proj", "loss_grad"} <= set(last)
+    for k, v in trainer.parts.get("hg", torch.nn.Identity()).state_dict().items():
+        assert torch.equal(v, hg_before[k]), f"frozen HG changed: {k}"
+
+
+def test_multiscale_step_runs_with_adversarial_term(tmp_path):
+    from streamdeblur.nets.cgan import Discriminator
+    from streamdeblur.nets.multiscale import Multiscale
+
+    torch.manual_seed(0)
+    data = PairSet(2, 32)
+    cfg = TrainConfig(name="m", stage="multiscale", steps=3, batch_size=2, crop_size=32, w_adv=0.01,
+                      run_dir=str(tmp_path / "run"), lr=1e-3, betas=(0.9, 0.999), quiet=True)
+    trainer = Trainer(cfg, parts={"g": Multiscale(width=0.125, n_res=1), "d": Discriminator(width=0.125)})
+    first = trainer.train_step(data.blurry, data.sharp)
+    for _ in range(5):
+        last = trainer.train_step(data.blurry, data.sharp)
+    assert {"loss_ms", "loss_adv", "loss_d"} <= set(first)
+    assert last["loss_ms"] < first["loss_ms"]
+
+
+def test_resume_is_bit_for_bit(tmp_path, pairs32):
+    def run(run_dir, steps, resume=False):
+        torch.manual_seed(123)  # network init identical in every run
+        cfg = single_cfg(tmp_path, run_dir=str(run_dir), steps=steps, seed=5, ema_decay=0.9)
+        trainer = Trainer(cfg, parts={"hg": tiny_hg()}, train_data=pairs32)
+        trainer.fit(resume=resume)
+        return trainer
+
+    straight = run(tmp_path / "a", 6)
+    run(tmp_path / "b", 3)
+    resumed = run(tmp_path / "b", 6, resume=True)
+    for (k, a), b in zip(straight.gen.state_dict().items(), resumed.gen.state_dict().values()):
+        assert torch.equal(a, b), k
+    for a, b in zip(straight.ema.module.state_dict().values(), resumed.ema.module.state_dict().values()):
+        assert torch.equal(a, b)
+    log_a = (tmp_path / "a" / "log.csv").read_text().splitlines()
+    log_b = (tmp_path / "b" / "log.csv").read_text().splitlines()
+    strip = lambda rows: [",".join(r.split(",")[:1] + r.split(",")[3:]) for r in rows]  # drop timings
+    assert strip(log_a) == strip(log_b) and len(log_a) == 7
+
+
+def test_fit_writes_checkpoint_logs_plot_and_validates(tmp_path, pairs32):
+    cfg = single_cfg(tmp_path, steps=4, val_every=2, val_batches=1, plot_every=2, ckpt_every=2)
+    result = Trainer(cfg, parts={"hg": tiny_hg()}, train_data=pairs32, val_data=pairs32).fit()
+    run = tmp_path / "run"
+    assert result.step == 4 and not result.interrupted
+    for name in ("last.pt", "config.json", "log.csv", "val.csv", "loss.png"):
+        assert (run / name).stat().st_size > 0, name
+    assert TrainConfig.load(run / "config.json") == cfg
+    state = torch.load(run / "last.pt", weights_only=False)
+    assert state["step"] == 4 and {"models", "ema", "opt_g", "rng"} <= set(state)
+    val_rows = (run / "val.csv").read_text().splitlines()
+    assert val_rows[0].startswith("step,psnr,ssim,psnr_blurry,ssim_blurry") and len(val_rows) == 3
+    assert 10 < result.last_val["psnr_blurry"] < 60 and 0 < result.last_val["ssim"] <= 1
+    assert not list(run.glob("*.tmp"))
+    with pytest.raises(UserError, match="--resume"):
+        Trainer(cfg, parts={"hg": tiny_hg()}, train_data=pairs32).fit()
+
+
+class _SignalAfter(torch.utils.data.Dataset):
+    """Wraps a pair set; sends this process a signal when the n-th item is read."""
+
+    def __init__(self, data, n: int, signum: int) -> None:
+        self.data, self.n, self.signum, self.reads = data, n, signum, 0
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i):
+        self.reads += 1
+        if self.reads == self.n:
+            os.kill(os.getpid(), self.signum)
+        return self.data[i]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_saves_checkpoint_then_stops(tmp_path, pairs32, signum):
+    data = _SignalAfter(pairs32, n=4 * 2 + 1, signum=signum)  # during the third batch (batch size 4)
+    result = Trainer(single_cfg(tmp_path, steps=50), parts={"hg": tiny_hg()}, train_data=data).fit()
+    assert result.interrupted and result.step == 3
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["step"] == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+
+def test_release_writes_fp16_ema_weights_and_card(tmp_path, pairs32):
+    from safetensors.torch import load_file
+
+    torch.manual_seed(0)
+    cfg = single_cfg(tmp_path, steps=2)
+    trainer = Trainer(cfg, parts={"hg": tiny_hg()}, train_data=pairs32)
+    trainer.fit()
+    folder = release(tmp_path / "run", "tiny", out_dir=tmp_path / "engine", parts={"hg": tiny_hg()})
+    weights = load_file(str(folder / "model.safetensors"))
+    assert weights and all(v.dtype == torch.float16 for v in weights.values() if v.is_floating_point())
+    ema = trainer.inference_module().state_dict()
+    assert set(weights) == set(ema)
+    for k, v in ema.items():
+        if v.is_floating_point():
+            assert torch.allclose(weights[k].float(), v, atol=1e-2, rtol=1e-2), k
+    card = json.loads((folder / "card.json").read_text())
+    assert card["training"]["steps"] == 2 and card["parameters"] > 0
+    assert "steps: 2" in (folder / "README.md").read_text()
+    with pytest.raises(UserError):
+        release(tmp_path / "nowhere", "x")
+
+
+def test_step_sampler_is_a_function_of_step_and_shards_ranks():
+    a = StepSampler(10, 2, seed=1, rank=0, world=2)
+    b = StepSampler(10, 2, seed=1, rank=1, world=2)
+    seen = [i for s in range(2) for i in a.batch_at(s) + b.batch_at(s)]
+    assert len(seen) == len(set(seen)) == 8  # two steps of two ranks: no pair read twice
+    assert StepSampler(10, 2, seed=1, rank=0, world=2, start_step=3).__iter__().__next__() == a.batch_at(3)
+    with pytest.raises(UserError):
+        StepSampler(3, 4, seed=0)
+
+
+def test_stage2_loads_frozen_hg_from_stage1_checkpoint_or_release(tmp_path, pairs32):
+    torch.manual_seed(0)
+    stage1 = Trainer(single_cfg(tmp_path, steps=2), parts={"hg": tiny_hg()}, train_data=pairs32)
+    stage1.fit()
+    engine = release(tmp_path / "run", "hg", out_dir=tmp_path / "engine", parts={"hg": tiny_hg()})
+    want = stage1.ema.module.state_dict()
+    for source in (tmp_path / "run" / "last.pt", engine / "model.safetensors"):
+        cfg = TrainConfig(name="s2", stage="cgan", crop_size=128, batch_size=2, run_dir=str(tmp_path / "s2"),
+                          hg_weights=str(source), quiet=True)
+        trainer = Trainer(cfg, parts=tiny_cgan_parts("full"))
+        for k, v in trainer.hg.state_dict().items():
+            assert torch.allclose(v.float(), want[k].float(), atol=1e-2, rtol=1e-2), (source.name, k)
+        assert not any(p.requires_grad for p in trainer.hg.parameters())
+    with pytest.raises(UserError):
+        Trainer(cfg.override(hg_weights=str(tmp_path / "missing.pt")), parts=tiny_cgan_parts("full"))
