@@ -30,13 +30,16 @@ def test_identity_engine_keeps_frames_timing_and_audio(face_clip, tmp_path):
     assert src["audio_seconds"] is not None
     assert dst["audio_seconds"] == pytest.approx(src["audio_seconds"], abs=0.03)
     assert summary["faces"] >= 45 and summary["tracks"] == 1
-    # identity engine + residual paste-back leaves every frame exactly as decoded, so the output
-    # equals a decode+encode-only run, and differs from the input by codec noise only (CRF 18)
-    bare = tmp_path / "bare.mp4"
-    process(str(face_clip), str(bare), ProcessOptions(detector="none"))
-    a, b, c = (np.stack(decode_frames(p)).astype(np.int16) for p in (face_clip, out, bare))
-    assert np.abs(b - c).mean() < 0.01
+    # differs from the input by codec noise only (CRF 18)
+    a, b = (np.stack(decode_frames(p)).astype(np.int16) for p in (face_clip, out))
     assert np.abs(a - b).mean() < 2.5
+    # identity engine + residual paste-back leaves every frame exactly as decoded: losslessly
+    # encoded, the output equals a decode+encode-only run bit for bit (x264's lossy decisions
+    # vary with thread timing under load, so only the lossless comparison can be exact)
+    same, bare = tmp_path / "same.mkv", tmp_path / "bare.mkv"
+    process(str(face_clip), str(same), ProcessOptions(lossless=True), engine=IdentityEngine(128))
+    process(str(face_clip), str(bare), ProcessOptions(detector="none", lossless=True))
+    assert np.array_equal(np.stack(decode_frames(same)), np.stack(decode_frames(bare)))
 
 
 def test_engine_output_is_pasted_on_the_faces_only(face_clip, tmp_path):
