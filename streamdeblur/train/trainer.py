@@ -535,12 +535,12 @@ class Trainer:
             data = self._val_data
             if data is None:
                 return {}
-            batches = []
-            loader = torch.utils.data.DataLoader(data, batch_size=self.cfg.batch_size, collate_fn=_collate)
-            for i, b in enumerate(loader):
-                if i >= self.cfg.val_batches:
-                    break
-                batches.append(b)
+            # an evenly spaced sample of the whole val split (every video, every method), not its first shard
+            count = min(len(data), self.cfg.val_batches * self.cfg.batch_size)
+            picks = np.linspace(0, len(data) - 1, count).round().astype(int).tolist()
+            loader = torch.utils.data.DataLoader(torch.utils.data.Subset(data, picks), batch_size=self.cfg.batch_size,
+                                                 collate_fn=_collate)
+            batches = list(loader)
         net = self.inference_net().eval()
         scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_blurry": [], "ssim_blurry": []}
         for blurry, sharp in batches:
