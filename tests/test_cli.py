@@ -141,3 +141,33 @@ def test_demo_runs_or_explains_missing_weights(tmp_path):
         assert decode_frames(out, limit=1)[0].shape == (360, 960, 3)
     else:
         assert "weights" in one_line_error(proc)
+
+
+def test_models_lists_the_registry():
+    proc = run_cli("models")
+    assert proc.returncode == 0
+    out = proc.stdout.decode()
+    assert all(name in out for name in list_models())
+
+
+def test_export_writes_a_checked_onnx(tmp_path):
+    import onnxruntime
+
+    from streamdeblur.models import load_model, save_weights
+
+    weights = save_weights(load_model("fast", allow_random=True), tmp_path / "w.safetensors")
+    out = tmp_path / "fast.onnx"
+    proc = run_cli("export", "fast", "-o", str(out), "--weights", str(weights))
+    assert proc.returncode == 0, proc.stderr.decode()
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).random((3, 3, 128, 128), dtype=np.float32)
+    (y,) = session.run(None, {session.get_inputs()[0].name: x})
+    assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+
+
+def test_bench_prints_stage_figures():
+    proc = run_cli("bench", "--resolution", "480p", "--faces", "one", "--frames", "8", "--only", "decode",
+                   "--only", "detect")
+    assert proc.returncode == 0, proc.stderr.decode()
+    rows = [line for line in proc.stdout.decode().splitlines() if line.startswith("| 480p")]
+    assert len(rows) == 2 and "failed" not in "".join(rows)
