@@ -77,10 +77,10 @@ def bench_clip(resolution: str, faces: str, n: int = 60) -> Path:
     return path
 
 
-def run_case(clip: Path, case: BenchCase, model: str, batch_size: int, threads: int) -> dict:
+def run_case(clip: Path, case: BenchCase, model: str, batch_size: int, threads: int, detect_every: int = 1) -> dict:
     """Run one configuration in a fresh process; returns the pipeline summary."""
     spec = {"clip": str(clip), "detector": case.detector, "backend": case.backend, "model": model,
-            "batch_size": batch_size, "threads": threads}
+            "batch_size": batch_size, "threads": threads, "detect_every": detect_every}
     proc = subprocess.run([sys.executable, "-m", "streamdeblur.bench", json.dumps(spec)],
                           capture_output=True, text=True)
     if proc.returncode != 0:
@@ -108,7 +108,8 @@ def _child(spec: dict) -> dict:
             random_weights = not get_spec(spec["model"]).weights_path.exists()
             engine = create_engine(spec["model"], backend=spec["backend"], device="cpu",
                                    allow_random=random_weights)
-    options = ProcessOptions(detector=spec["detector"], batch_size=spec["batch_size"], quiet=True)
+    options = ProcessOptions(detector=spec["detector"], batch_size=spec["batch_size"], quiet=True,
+                             detect_every=spec["detect_every"])
     with tempfile.TemporaryDirectory() as tmp:
         summary = process(spec["clip"], str(Path(tmp) / "out.mp4"), options, engine=engine)
     summary["random_weights"] = random_weights
@@ -117,7 +118,7 @@ def _child(spec: dict) -> dict:
 
 def run_bench(
     resolutions: list[str], faces: list[str], model: str = "fast", batch_size: int = 8, threads: int = 2,
-    frames: int = 60, only: list[str] | None = None,
+    frames: int = 60, only: list[str] | None = None, detect_every: int = 1,
 ) -> list[dict]:
     """Every case on every clip; a list of rows (dicts) for printing or JSON."""
     rows = []
@@ -127,7 +128,7 @@ def run_bench(
             for case in cases(model):
                 if only and not any(o in case.label for o in only):
                     continue
-                s = run_case(clip, case, model, batch_size, threads)
+                s = run_case(clip, case, model, batch_size, threads, detect_every)
                 rows.append({"resolution": res, "clip": f"{f} face" if f == "one" else f"{f} faces", "case": case.label, **s})
     return rows
 

@@ -104,7 +104,7 @@ def process(
     batch_size: int = typer.Option(8, help="Face crops per engine call (across faces and frames)."),
     detector: str = typer.Option("yunet", help="yunet (embedded) | scrfd (insightface pack) | none."),
     detector_model: Optional[str] = typer.Option(None, help="Detector .onnx file (scrfd)."),
-    detect_every: int = typer.Option(1, help="Run the detector every N frames; track in between."),
+    detect_every: int = typer.Option(2, help="Run the detector every N frames; track in between."),
     max_faces: Optional[int] = typer.Option(None, help="Process at most this many faces per frame (largest first)."),
     min_face_size: int = typer.Option(24, help="Ignore faces smaller than this (pixels)."),
     crf: int = typer.Option(18, help="x264/x265 quality: lower is better (0-51)."),
@@ -330,6 +330,7 @@ def bench(
     batch_size: int = typer.Option(8),
     threads: int = typer.Option(2, help="CPU threads for torch/onnxruntime/OpenCV."),
     frames: int = typer.Option(60, help="Frames per generated clip."),
+    detect_every: int = typer.Option(2, help="Run the detector every N frames (as `process --detect-every`)."),
     only: Optional[list[str]] = typer.Option(None, help="Run only the cases whose label contains this text."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every figure as JSON here."),
 ) -> None:
@@ -344,7 +345,7 @@ def bench(
     for f in faces:
         if f not in ("one", "many"):
             _fail(f"unknown --faces {f!r}; choose one or many")
-    rows = run_bench(resolution, faces, model, batch_size, threads, frames, only)
+    rows = run_bench(resolution, faces, model, batch_size, threads, frames, only, detect_every)
     typer.echo(format_table(rows))
     if json_out is not None:
         json_out.write_text(json.dumps(rows, indent=2) + "\n")

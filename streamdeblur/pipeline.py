@@ -46,7 +46,7 @@ class ProcessOptions:
     batch_size: int = 8
     detector: str = "yunet"  # 'none' skips the face stages (decode + encode only)
     detector_model: str | None = None
-    detect_every: int = 1
+    detect_every: int = 2  # detection is the costliest CPU stage; the tracker predicts in between
     max_faces: int | None = None
     min_face_size: int = 24
     crf: int = 18

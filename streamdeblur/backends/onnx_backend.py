@@ -52,6 +52,8 @@ def session(path: Path, threads: int | None = None, cuda: bool = False, device_i
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.inter_op_num_threads = 1
+    # no busy-waiting between runs: the decoder, detector and encoder threads need those cores
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = threads
     options.log_severity_level = 3
