@@ -429,6 +429,14 @@ class Trainer:
         self.step += 1
         return {k: float(v) for k, v in terms.items()}
 
+    def _generator_update(self, total: Tensor, terms: dict[str, Tensor]) -> dict[str, Tensor]:
+        """One optimiser step of the generator on `total`; returns the detached loss terms."""
+        self.opt_g.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt_g.step()
+        terms["loss"] = total
+        return {k: v.detach() for k, v in terms.items()}
+
     def _step_single(self, blurry: Tensor, sharp: Tensor) -> dict[str, Tensor]:
         cfg = self.cfg
         with self._autocast():
@@ -439,11 +447,7 @@ class Trainer:
             t["loss_grad"] = losses.gradient_l1(out, sharp)
             total = total + cfg.w_grad * t["loss_grad"]
         total = total + self._extra_terms(out, sharp, t)
-        self.opt_g.zero_grad(set_to_none=True)
-        total.backward()
-        self.opt_g.step()
-        t["loss"] = total
-        return {k: v.detach() for k, v in t.items()}
+        return self._generator_update(total, t)
 
     def _disc_step(self, real: Tensor, fake: Tensor, condition: Tensor | None) -> Tensor:
         assert self.disc is not None and self.disc_ddp is not None and self.opt_d is not None
@@ -492,11 +496,7 @@ class Trainer:
             t["loss_recon"] = losses.reconstruction_l1(recon.float(), sharp)
             total = total + cfg.w_recon * t["loss_recon"]
         total = total + self._extra_terms(out, sharp, t)
-        self.opt_g.zero_grad(set_to_none=True)
-        total.backward()
-        self.opt_g.step()
-        t["loss"] = total
-        return {k: v.detach() for k, v in t.items()}
+        return self._generator_update(total, t)
 
     def _step_multiscale(self, blurry: Tensor, sharp: Tensor) -> dict[str, Tensor]:
         from streamdeblur.nets.multiscale import structure_target
@@ -521,11 +521,7 @@ class Trainer:
             t["loss_adv"] = losses.generator_adversarial(fake_logits.float(), cfg.gan_loss)
             total = total + cfg.w_adv * t["loss_adv"]
         total = total + self._extra_terms(out, sharp, t)
-        self.opt_g.zero_grad(set_to_none=True)
-        total.backward()
-        self.opt_g.step()
-        t["loss"] = total
-        return {k: v.detach() for k, v in t.items()}
+        return self._generator_update(total, t)
 
     # ---- validation
     @torch.no_grad()
