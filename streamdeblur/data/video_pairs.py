@@ -250,7 +250,8 @@ class VideoPairMaker:
         inner = (slice(ksize, ksize + size), slice(ksize, ksize + size))
         blurry = blur.apply_kernel(big, kernel, linear=self.o.linear)[inner]
         meta = self._meta(c, c, c + 1, matrix, track.box)
-        meta.update(length=1, stop_reason="kernel", kernel_size=ksize, flow_px=float(blur.kernel_extent(kernel)))
+        meta.update(length=1, stop_reason="kernel", kernel_size=ksize, flow_px=float(blur.kernel_extent(kernel)),
+                    kernel=np.round(kernel, 6).tolist())  # the true kernel: eval's non-blind deconvolution bound
         return self._finish_pair(c, blurry, np.ascontiguousarray(big[inner]), meta, rng)
 
     def _motion(self, track_id: int, i: int) -> blur.PairMotion | None:

@@ -82,3 +82,23 @@ def test_missing_or_empty_pairs_are_user_errors(tmp_path):
         load_pairs(tmp_path)
     with pytest.raises(UserError, match="nothing to evaluate"):
         evaluate_pairs(tmp_path, EvalOptions(output=tmp_path / "r", baselines=False))
+
+
+def test_kernel_pairs_carry_their_true_kernel(tmp_path):
+    """make-pairs --method kernel stores the kernel in each pair's json, and eval reads it back."""
+    from streamdeblur.data.shards import find_shards, iter_pairs
+    from streamdeblur.eval.run import pair_kernel
+    from streamdeblur.synthetic import make_face_clip
+    from tests.helpers import run_cli
+
+    clip = make_face_clip(tmp_path / "c.mp4", n=12, blur=False, audio_hz=None)
+    proc = run_cli("make-pairs", str(clip), "-o", str(tmp_path / "p"), "--method", "kernel", "--size", "128",
+                   "--stride", "6", "--min-face", "32", "--noise", "0", "-q")
+    assert proc.returncode == 0, proc.stderr.decode()
+    metas = [meta for shard in find_shards(tmp_path / "p") for _, _, _, meta in iter_pairs(shard)]
+    assert metas
+    for meta in metas:
+        assert "kernel" in meta
+        kernel = pair_kernel(meta)
+        assert kernel is not None and kernel.shape == (meta["kernel_size"],) * 2
+        assert abs(kernel.sum() - 1) < 1e-3
