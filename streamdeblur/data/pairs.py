@@ -3,7 +3,8 @@
 Layout of PAIRS_DIR (with --num-shards n > 1 every file name below gets a `-partNNN` suffix,
 so the parts of a job array can share one directory):
     recipe.json               the options that decide pair content (a re-run must match them)
-    train/pairs-000000.tar    <key>.blur.png, <key>.sharp.png, <key>.json per pair
+    train/pairs-000000.tar    <key>.blur.png, <key>.sharp.png, <key>.json per pair (--shard-size
+                              pairs, or fewer when a shard has been open 10 minutes)
     val/pairs-000000.tar      (only with --val-fraction / --val-list; split by source video)
     progress.jsonl            journal: one line per completed shard (its videos and pairs) and per
                               video that gave no pair; what a re-run skips
@@ -56,6 +57,7 @@ class MakePairsConfig:
     pairs: PairOptions = field(default_factory=PairOptions)
     workers: int = 1
     shard_size: int = 1000  # pairs per shard (a shard closes at the first video boundary past it)
+    shard_seconds: float = 600.0  # ...or once it has been open this long (bounds the work a kill loses)
     val_fraction: float = 0.0
     val_list: str | None = None  # file with one video name, stem or path a line
     shard_index: int = 0
@@ -226,9 +228,11 @@ def _video_record(result: dict[str, Any], shard: str | None) -> dict[str, Any]:
 class _ShardSink:
     """Collects finished videos of one split into shards; journals each shard once renamed."""
 
-    def __init__(self, out: Path, split: str, suffix: str, next_index: int, shard_size: int, journal: Journal) -> None:
+    def __init__(self, out: Path, split: str, suffix: str, next_index: int, shard_size: int, journal: Journal,
+                 shard_seconds: float = 600.0) -> None:
         self.out, self.split, self.suffix = out, split, suffix
         self.index, self.shard_size, self.journal = next_index, shard_size, journal
+        self.shard_seconds, self.opened = shard_seconds, 0.0
         self.writer: TarWriter | None = None
         self.videos: dict[str, dict[str, Any]] = {}
         self.entries: list[dict[str, Any]] = []
@@ -240,12 +244,13 @@ class _ShardSink:
         """Append one video's pairs (from its temporary tar) to the open shard."""
         if self.writer is None:
             self.writer = TarWriter(self.out / self._name())
+            self.opened = time.monotonic()
         self.writer.add_members_of(Path(result["tar"]))
         Path(result["tar"]).unlink()
         name = self._name()
         self.entries += [e | {"shard": name} for e in result["entries"]]
         self.videos[result["item"].video_id] = _video_record(result, name)
-        if len(self.entries) >= self.shard_size:
+        if len(self.entries) >= self.shard_size or time.monotonic() - self.opened > self.shard_seconds:
             self.flush()
 
     def flush(self) -> None:
@@ -346,7 +351,8 @@ def make_pairs(inputs: Sequence[str | Path], out_dir: str | Path, config: MakePa
     work = out / f".work{suffix}"
     work.mkdir(exist_ok=True)
     tasks = [(it, splits[it.video_id], config.pairs, str(work)) for it in todo]
-    sinks = {s: _ShardSink(out, s, suffix, _next_index(journal, s), config.shard_size, journal) for s in SPLITS}
+    sinks = {s: _ShardSink(out, s, suffix, _next_index(journal, s), config.shard_size, journal, config.shard_seconds)
+             for s in SPLITS}
     new_pairs = 0
     try:
         with _progress(config.progress, len(mine), len(mine) - len(todo)) as advance:

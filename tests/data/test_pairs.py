@@ -265,3 +265,16 @@ def test_shards_are_webdataset_tars(vla_run):
     for i in range(0, len(names), 3):  # the three members of a pair are adjacent
         key = names[i].split(".")[0]
         assert names[i:i + 3] == [f"{key}.blur.png", f"{key}.sharp.png", f"{key}.json"]
+
+
+def test_a_shard_open_too_long_is_closed_at_the_next_video(clips_dir, tmp_path):
+    from streamdeblur.data.pairs import MakePairsConfig, make_pairs
+    from streamdeblur.data.video_pairs import PairOptions
+
+    config = MakePairsConfig(pairs=PairOptions(method="kernel", size=128, stride=6, max_frames=12), shard_seconds=0.0,
+                             progress=False)
+    summary = make_pairs([clips_dir], tmp_path, config)
+    shards = find_shards(tmp_path)
+    assert [s.name for s in shards] == ["pairs-000000.tar", "pairs-000001.tar"]
+    assert len(read_pairs(tmp_path)) == summary["totals"]["pairs"]
+    assert {v["shard"] for v in summary["videos"].values()} == {"train/pairs-000000.tar", "train/pairs-000001.tar"}
