@@ -160,7 +160,11 @@ def demo(
     options = ProcessOptions(model=model, side_by_side=True, quiet=quiet)
     build_engine(options)  # fails now, with the no-weights message, before any file is written
     clip = output.with_name(output.stem + "_input.mp4")
-    make_face_clip(clip, n=72)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        make_face_clip(clip, n=72)
+    except OSError as exc:
+        _fail(f"cannot write the demo clip {clip}: {exc.strerror or exc}")
     summary = _run_process(str(clip), str(output), options, None, quiet)
     typer.echo(f"wrote {output} (left: blurred input {clip.name}, right: deblurred; "
                f"{summary['faces']} faces in {summary['frames']} frames)", err=True)
