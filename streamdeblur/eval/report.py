@@ -217,7 +217,12 @@ def plot_ced(report: EvalReport, path: Path) -> Path:
                ylim=(0, 1.01))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
-    for ax in list(axes.flat)[len(groups):]:
+    return _save_grid(plt, fig, axes, len(groups), path)
+
+
+def _save_grid(plt, fig, axes, used: int, path: Path) -> Path:
+    """Blank the unused panels of a grid figure, write it as PNG and close it."""
+    for ax in list(axes.flat)[used:]:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -242,12 +247,7 @@ def plot_cosine(report: EvalReport, path: Path) -> Path:
         ax.set_yticks(range(1, len(names) + 1), names, fontsize=8)
         ax.set(title=f"blur: {group}", xlabel="cosine similarity to the sharp face")
         ax.grid(alpha=0.3, axis="x")
-    for ax in list(axes.flat)[len(groups):]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save_grid(plt, fig, axes, len(groups), path)
 
 
 def plot_examples(report: EvalReport, path: Path, size: int = 128) -> Path:
