@@ -171,3 +171,17 @@ def test_bench_prints_stage_figures():
     assert proc.returncode == 0, proc.stderr.decode()
     rows = [line for line in proc.stdout.decode().splitlines() if line.startswith("| 480p")]
     assert len(rows) == 2 and "failed" not in "".join(rows)
+
+
+@pytest.mark.skipif(not get_spec("fast").weights_path.exists(), reason="needs the released fast engine")
+def test_readme_side_by_side_command_with_the_default_engine(face_clip, tmp_path):
+    """`streamdeblur process in.mp4 -o cmp.mp4 --side-by-side --max-faces 2 --crf 16 --summary-json run.json`"""
+    import json
+
+    out, summary = tmp_path / "cmp.mp4", tmp_path / "run.json"
+    proc = run_cli("process", str(face_clip), "-o", str(out), "--side-by-side", "--max-faces", "2", "--crf", "16",
+                   "--summary-json", str(summary), "-q")
+    assert proc.returncode == 0, proc.stderr.decode()
+    s = json.loads(summary.read_text())
+    assert s["frames"] == 48 and s["faces"] >= 45 and s["engine"].startswith("onnxruntime")
+    assert video_info(out)["frames"] == 48 and decode_frames(out, limit=1)[0].shape == (360, 960, 3)
