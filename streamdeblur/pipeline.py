@@ -25,7 +25,7 @@ import numpy as np
 
 from streamdeblur.backends import Engine
 from streamdeblur.errors import UserError
-from streamdeblur.faces.crops import alignment_matrix, extract_crop, paste_back
+from streamdeblur.faces.crops import extract_crop, face_matrix, paste_back
 from streamdeblur.faces.track import Track, Tracker
 from streamdeblur.io.source import Frame, VideoSource
 
@@ -138,7 +138,6 @@ class _Writer(threading.Thread):
         super().__init__(name="streamdeblur-writer", daemon=True)
         self.sink, self.inbox, self.times = sink, inbox, times
         self.error: BaseException | None = None
-        self.written = 0
 
     def run(self) -> None:
         while True:
@@ -151,7 +150,6 @@ class _Writer(threading.Thread):
                 t0 = time.perf_counter()
                 self.sink.write(*item)
                 self.times.encode += time.perf_counter() - t0
-                self.written += 1
             except BaseException as exc:  # noqa: BLE001 - reported by the main thread
                 self.error = exc
 
@@ -184,7 +182,8 @@ class FaceStage:
         t1 = time.perf_counter()
         faces = []
         for track in tracks:
-            matrix = alignment_matrix(track.landmarks, self.crop_size)
+            # the crop geometry make-pairs trains on: landmark-aligned, box-based if landmarks look wrong
+            matrix = face_matrix(track.box, track.landmarks, self.crop_size)
             faces.append((track, matrix, extract_crop(frame.image, matrix, self.crop_size)))
             self.track_ids.add(track.track_id)
         times.detect += t1 - t0
@@ -253,15 +252,15 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _frames_within(frames: Iterator[Frame], duration: float | None, start: list[float]) -> Iterator[Frame]:
+def _frames_within(frames: Iterator[Frame], duration: float | None) -> Iterator[Frame]:
+    """The frames of the first `duration` seconds of media time (all of them when None)."""
+    start = None
     for frame in frames:
-        if duration is not None:
-            t = frame.time if frame.time is not None else None
-            if t is not None:
-                if not start:
-                    start.append(t)
-                if t - start[0] >= duration:
-                    return
+        t = frame.time
+        if duration is not None and t is not None:
+            start = t if start is None else start
+            if t - start >= duration:
+                return
         yield frame
 
 
@@ -373,7 +372,7 @@ def process(
     writer.start()
     try:
         with _Stop():
-            for frame in _frames_within(_queue_items(inbox), options.duration, []):
+            for frame in _frames_within(_queue_items(inbox), options.duration):
                 original = frame.image.copy() if options.side_by_side else None
                 found = faces(frame, times) if faces is not None else []
                 summary.faces += len(found)

@@ -107,3 +107,9 @@ def test_real_hevc_120fps_clip_with_audio(shared, tmp_path):
     assert dst["seconds"] == pytest.approx(src["seconds"], abs=2e-3)
     assert dst["audio_seconds"] == pytest.approx(src["audio_seconds"], abs=0.05)
     assert s["faces"] > 0
+
+
+def test_duration_stops_after_that_much_media_time(face_clip, tmp_path):
+    out = tmp_path / "one_second.mp4"
+    s = process(str(face_clip), str(out), ProcessOptions(duration=1.0), engine=IdentityEngine(128))
+    assert s["frames"] == video_info(out)["frames"] == 24  # 24 fps clip
