@@ -47,13 +47,13 @@ class _ProgressBar:
     def __call__(self, done: int, total: Optional[int]) -> None:
         import time
 
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
-
         if not self.enabled:
             return
         now = time.perf_counter()
         if self.bar is None:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
+
             self.bar = Progress(TextColumn("[bold]deblur"), BarColumn(), MofNCompleteColumn(),
                                 TextColumn("{task.fields[fps]} fps"), TimeElapsedColumn(), TextColumn("ETA"),
                                 TimeRemainingColumn(), console=self.console)
