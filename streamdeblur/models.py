@@ -83,6 +83,7 @@ def _g_only(size: int) -> Callable[[Parts], nn.Module]:
 
 FAST_HG = dict(width=0.25, stacks=2, depth=4)
 MULTISCALE_FAST = dict(width=0.25, n_res=3)
+HALF_WIDTH = 0.5  # hg-half / hg-cgan-half: every channel count halved (a quarter of the parameters)
 
 _SPECS: dict[str, ModelSpec] = {
     s.name: s
@@ -95,6 +96,14 @@ _SPECS: dict[str, ModelSpec] = {
         _spec("hg-cgan", "hg+cgan", 256,
               "Chrysos et al. full model: HG then the two-pathway cGAN's G_bl on [blurry, HG(blurry)], 256 px",
               lambda: {"hg": HG(), "g": Generator(bl_channels=6), "d": Discriminator(cond_channels=3)}, _two_step),
+        _spec("hg-half", "hg", 256,
+              "Chrysos et al. step 1 at half channel width: the HG that hg-cgan-half is trained on",
+              lambda: {"hg": HG(width=HALF_WIDTH)}, _hg_model(256)),
+        _spec("hg-cgan-half", "hg+cgan", 256,
+              "Chrysos et al. full model (HG, then the two-pathway cGAN's G_bl) at half channel width, 256 px: "
+              "the layer layout of hg-cgan with a quarter of its parameters, trainable on CPU",
+              lambda: {"hg": HG(width=HALF_WIDTH), "g": Generator(width=HALF_WIDTH, bl_channels=6),
+                       "d": Discriminator(cond_channels=3, width=HALF_WIDTH)}, _two_step),
         _spec("cgan", "cgan", 256, "ablation: the two-pathway cGAN without HG (G_bl on the blurry image alone), 256 px",
               lambda: {"g": Generator(bl_channels=3), "d": Discriminator(cond_channels=3)}, _g_only(256)),
         _spec("multiscale", "multiscale", 128,

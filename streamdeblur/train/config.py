@@ -23,6 +23,8 @@ class TrainConfig:
     L1 only), "cgan" (step 2: two-pathway cGAN on [blurry, HG(blurry)]), "multiscale" (Shen et al.).
     variant (cgan only): "full" (HG + two pathways), "no-hg" (cGAN on the blurry image alone),
     "single-pathway" (HG + G_bl only, no G_s auto-encoder).
+    motion_power: draw training pairs with probability proportional to max(motion, 0.5) ** motion_power
+    (0: uniform); min_motion / max_motion drop pairs outright.
     """
 
     name: str = "run"
@@ -63,6 +65,7 @@ class TrainConfig:
     jitter: float = 0.0
     min_motion: float = 0.0
     max_motion: float = 0.0
+    motion_power: float = 0.0
     methods: list[str] = field(default_factory=list)
     log_every: int = 10
     val_every: int = 500
@@ -83,6 +86,8 @@ class TrainConfig:
         for key in ("steps", "batch_size", "crop_size", "log_every", "val_every", "ckpt_every", "plot_every"):
             if getattr(self, key) <= 0:
                 raise UserError(f"{key} must be positive (got {getattr(self, key)})")
+        if self.motion_power < 0:
+            raise UserError(f"motion_power must be >= 0 (got {self.motion_power})")
         if not 0.0 <= self.ema_decay < 1.0:
             raise UserError(f"ema_decay must be in [0, 1) (got {self.ema_decay})")
         return self

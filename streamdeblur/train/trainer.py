@@ -107,9 +107,13 @@ class StepSampler(torch.utils.data.Sampler[list[tuple[int, int]]]):
     permutation split round-robin over ranks; iteration starts at any step, so a resumed run reads
     (and augments: the epoch travels with each index) exactly what the straight run would have."""
 
-    def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, world: int = 1, start_step: int = 0) -> None:
+    def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, world: int = 1, start_step: int = 0,
+                 weights: Sequence[float] | None = None) -> None:
         self.size, self.batch, self.seed = size, batch_size, seed
         self.rank, self.world, self.start = rank, world, start_step
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+        if self.weights is not None and (len(self.weights) != size or not bool((self.weights > 0).all())):
+            raise ValueError("weights must be positive, one per pair")
         self.per_rank = size // world
         self.per_epoch = self.per_rank // batch_size
         if self.per_epoch == 0:
@@ -119,7 +123,11 @@ class StepSampler(torch.utils.data.Sampler[list[tuple[int, int]]]):
         """(epoch, index) of each pair this rank reads at a global step."""
         epoch, pos = divmod(step, self.per_epoch)
         gen = torch.Generator().manual_seed(self.seed * 100003 + epoch)
-        order = torch.randperm(self.size, generator=gen)[: self.per_rank * self.world]
+        count = self.per_rank * self.world
+        if self.weights is None:
+            order = torch.randperm(self.size, generator=gen)[:count]
+        else:  # an "epoch" of `size` draws with replacement, each pair as likely as its weight
+            order = torch.multinomial(self.weights, count, replacement=True, generator=gen)
         mine = order[self.rank :: self.world]
         return [(epoch, int(i)) for i in mine[pos * self.batch : (pos + 1) * self.batch]]
 
@@ -155,11 +163,22 @@ def _collate(items: Sequence[Any]) -> tuple[Tensor, Tensor]:
     return blurry, sharp
 
 
+def motion_weights(dataset: Any, power: float, floor: float = 0.5) -> list[float]:
+    """Per-pair sampling weights max(motion, floor) ** power (motion: mean |blurry - sharp| in grey levels).
+
+    Real clips are mostly near-still, so uniform sampling teaches "return the input"; power 1 makes
+    the motion of what is drawn match that of blurry faces, while still windows keep being drawn."""
+    if not hasattr(dataset, "meta"):
+        raise UserError("motion_power needs a dataset with per-pair metadata (a PairDataset)")
+    return [max(float(dataset.meta(i).get("motion", 0.0)), floor) ** power for i in range(len(dataset))]
+
+
 def batch_stream(dataset: Any, cfg: TrainConfig, info: DistInfo, start_step: int) -> Iterator[tuple[Tensor, Tensor]]:
     """Endless (blurry, sharp) batches for this rank from a map-style dataset, starting exactly at start_step."""
     if not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
         raise TypeError("the trainer needs a map-style dataset (len and indexing)")
-    sampler = StepSampler(len(dataset), cfg.batch_size, cfg.seed, info.rank, info.world, start_step)
+    sampler = StepSampler(len(dataset), cfg.batch_size, cfg.seed, info.rank, info.world, start_step,
+                          weights=motion_weights(dataset, cfg.motion_power) if cfg.motion_power else None)
     loader = torch.utils.data.DataLoader(_EpochIndexed(dataset), batch_sampler=sampler, num_workers=cfg.workers,
                                          collate_fn=_collate, persistent_workers=cfg.workers > 0)
     return iter(loader)

@@ -21,14 +21,20 @@ from streamdeblur.models import (
     state_hash,
 )
 
-EXPECTED = {"fast", "hg", "hg-cgan", "cgan", "multiscale", "multiscale-fast"}
-PARTS = {"fast": {"hg"}, "hg": {"hg"}, "hg-cgan": {"hg", "g", "d"}, "cgan": {"g", "d"},
-         "multiscale": {"g", "d"}, "multiscale-fast": {"g", "d"}}
+EXPECTED = {"fast", "hg", "hg-cgan", "hg-half", "hg-cgan-half", "cgan", "multiscale", "multiscale-fast"}
+PARTS = {"fast": {"hg"}, "hg": {"hg"}, "hg-cgan": {"hg", "g", "d"}, "hg-half": {"hg"}, "hg-cgan-half": {"hg", "g", "d"},
+         "cgan": {"g", "d"}, "multiscale": {"g", "d"}, "multiscale-fast": {"g", "d"}}
 
 
 def test_registry_lists_the_models():
     assert set(list_models()) == EXPECTED
     assert get_spec("hg-cgan").input_size == 256 and get_spec("fast").input_size == 128
+    # the half-width variants keep the layer layout with a quarter of the parameters
+    full, half = build_parts("hg-cgan"), build_parts("hg-cgan-half")
+    for key in ("hg", "g"):
+        n_full, n_half = (sum(p.numel() for p in parts[key].parameters()) for parts in (full, half))
+        assert 0.2 < n_half / n_full < 0.3
+        assert len(list(full[key].modules())) == len(list(half[key].modules()))
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -41,7 +47,7 @@ def test_every_model_builds_and_maps_unit_images_to_unit_images(name):
     own = {p.data_ptr() for p in module.parameters()}
     used = {p.data_ptr() for key, part in parts.items() if key != "d" for p in part.parameters()}
     assert own <= used
-    if name in ("hg-cgan", "cgan"):
+    if name in ("hg-cgan", "hg-cgan-half", "cgan"):
         assert own.isdisjoint(p.data_ptr() for p in parts["g"].enc_s.parameters())  # G_s is training only
     x = torch.rand(1, 3, spec.input_size, spec.input_size)
     with torch.inference_mode():

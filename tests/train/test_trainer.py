@@ -166,6 +166,35 @@ def test_step_sampler_is_a_function_of_step_and_shards_ranks():
         StepSampler(3, 4, seed=0)
 
 
+def test_motion_weighted_sampler_draws_moving_pairs_more_often_and_resumes_exactly():
+    weights = [1.0] * 90 + [9.0] * 10  # ten moving pairs carry half the weight
+    sampler = StepSampler(100, 10, seed=3, weights=weights)
+    drawn = [i for step in range(200) for _, i in sampler.batch_at(step)]
+    share = sum(i >= 90 for i in drawn) / len(drawn)
+    assert 0.45 < share < 0.55  # uniform sampling would give 0.10
+    assert StepSampler(100, 10, seed=3, weights=weights, start_step=57).__iter__().__next__() == sampler.batch_at(57)
+    with pytest.raises(ValueError):
+        StepSampler(100, 10, seed=3, weights=[0.0] * 100)
+
+
+def test_motion_weights_come_from_the_pairs_metadata():
+    from streamdeblur.train.trainer import motion_weights
+
+    class Pairs:
+        motions = [0.0, 0.2, 2.0, 8.0]
+
+        def __len__(self):
+            return len(self.motions)
+
+        def meta(self, i):
+            return {"motion": self.motions[i]}
+
+    assert motion_weights(Pairs(), 1.0) == [0.5, 0.5, 2.0, 8.0]
+    assert motion_weights(Pairs(), 2.0) == [0.25, 0.25, 4.0, 64.0]
+    with pytest.raises(UserError):
+        motion_weights([1, 2], 1.0)
+
+
 def test_stage2_loads_frozen_hg_from_stage1_checkpoint_or_release(tmp_path, pairs32):
     torch.manual_seed(0)
     stage1 = Trainer(single_cfg(tmp_path, steps=2), parts={"hg": tiny_hg()}, train_data=pairs32)

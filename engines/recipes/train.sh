@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The training runs behind the released engines, in order (each resumable: the same command with
+# --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
+# Usage: train.sh mix | fast-a | fast-b | hg-half | hg-cgan-half
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+CACHE="${CACHE:-$HOME/.cache/streamdeblur}"
+P="$CACHE/pairs"
+RUNS="$CACHE/runs"
+RESUME=()
+[[ "${RESUME_RUN:-0}" == 1 ]] && RESUME=(--resume)
+
+# A pair set made of other sets' shards (symlinks): train/ and val/ of each.
+mix() {  # mix NAME SET...
+  local out="$P/$1"; shift
+  for split in train val; do
+    mkdir -p "$out/$split"
+    for set in "$@"; do
+      for shard in "$P/$set/$split"/*.tar; do
+        [[ -e "$shard" ]] && ln -sf "$shard" "$out/$split/$set-$(basename "$shard")"
+      done
+    done
+  done
+}
+
+case "${1:-}" in
+  mix)
+    mix avg-256 pravg-256 vla-256          # stage 2 of the paper: VLA + PrAvg
+    mix all-256 pravg-256 vla-256 kernel-256
+    ;;
+  fast-a)
+    # fast v1: v0's weights, then PrAvg alone while the other sets were being made (a), then all three (b).
+    streamdeblur train --data "$P/pravg-256" --name fast-v1a --model fast --stage single --crop-size 128 \
+      --batch-size 8 --threads 1 --steps 1500 --set init_weights="$REPO/engines/fast/model.safetensors" \
+      --set changed_weight=1 --set motion_power=1 --set val_every=500 --set val_batches=20 --set ckpt_every=100 -q "${RESUME[@]}"
+    ;;
+  fast-b)
+    streamdeblur train --data "$P/all-256" --name fast-v1 --model fast --stage single --crop-size 128 \
+      --batch-size 8 --threads 1 --steps "${FAST_STEPS:-8000}" --set init_weights="$RUNS/fast-v1a/last.pt" \
+      --set changed_weight=1 --set motion_power=1 --set val_every=1000 --set val_batches=20 --set ckpt_every=100 -q "${RESUME[@]}"
+    ;;
+  hg-half)
+    # stage 1: HG on shake-kernel pairs, L1 only (the paper), 128-px random crops of the 256-px faces
+    streamdeblur train --data "$P/kernel-256" --name hg-half --model hg-half --stage hg --crop-size 128 \
+      --batch-size 8 --threads 1 --steps "${HG_STEPS:-2000}" --set crop_scale=0.4,0.6 \
+      --set val_every=500 --set val_batches=10 --set ckpt_every=50 -q "${RESUME[@]}"
+    ;;
+  hg-cgan-half)
+    # stage 2: the two-pathway cGAN on VLA + PrAvg at 256 px, the HG frozen
+    streamdeblur train --data "$P/avg-256" --name hg-cgan-half --model hg-cgan-half --stage cgan --crop-size 256 \
+      --batch-size 4 --threads 1 --steps "${CGAN_STEPS:-1000}" --hg-weights "$RUNS/hg-half/last.pt" \
+      --set motion_power=1 --set val_every=250 --set val_batches=10 --set ckpt_every=25 -q "${RESUME[@]}"
+    ;;
+  *) echo "usage: $0 mix | fast-a | fast-b | hg-half | hg-cgan-half" >&2; exit 2 ;;
+esac
