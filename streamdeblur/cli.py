@@ -270,11 +270,12 @@ def release(
     run: Path = typer.Argument(..., help="Run directory or checkpoint (.pt) to release."),
     name: str = typer.Argument(..., help="Engine name: written to engines/<name>/."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Folder instead of engines/<name>."),
+    metrics: Optional[Path] = typer.Option(None, "--metrics", help="`eval` report (folder or report.json) measured on these weights: copied into the card."),
 ) -> None:
-    """Write a trained run's EMA weights (fp16 safetensors) and a card skeleton as an engine."""
+    """Write a trained run's EMA weights (fp16 safetensors) and its card (with eval metrics) as an engine."""
     from streamdeblur.train.trainer import release as release_engine
 
-    folder = release_engine(run, name, out_dir=output)
+    folder = release_engine(run, name, out_dir=output, metrics=metrics)
     typer.echo(f"wrote {folder}", err=True)
 
 

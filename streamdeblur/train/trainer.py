@@ -757,9 +757,30 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None) 
             dist.destroy_process_group()
 
 
+def card_metrics(report_json: str | Path) -> dict[str, Any]:
+    """The part of an `eval` report.json that goes into an engine card: command, conventions, summary rows."""
+    path = Path(report_json)
+    if path.is_dir():
+        path = path / "report.json"
+    try:
+        report = json.loads(path.read_text())
+        rows = report["summary"]
+    except FileNotFoundError:
+        raise UserError(f"eval report not found: {path} (make it with `streamdeblur eval ... -o DIR`)") from None
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise UserError(f"{path} is not a report.json written by `streamdeblur eval`") from None
+    settings = report.get("settings", {})
+    return {"command": report.get("command"), "conventions": report.get("conventions"),
+            "source": settings.get("source"), "faces": settings.get("faces"), "rows": rows}
+
+
 def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None,
-            parts: dict[str, nn.Module] | None = None) -> Path:
-    """Write <engines>/<name>/model.safetensors (fp16 EMA inference weights) + card.json + README.md; returns the folder."""
+            parts: dict[str, nn.Module] | None = None, metrics: str | Path | None = None) -> Path:
+    """Write <engines>/<name>/model.safetensors (fp16 EMA inference weights) + card.json + README.md; returns the folder.
+
+    metrics: an `eval` report (its folder or report.json) measured on these weights, copied into the card.
+    """
+    measured = card_metrics(metrics) if metrics is not None else {}
     checkpoint = Path(checkpoint)
     if checkpoint.is_dir():
         checkpoint = checkpoint / CHECKPOINT
@@ -799,7 +820,7 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
             "identity_loss": bool(cfg.identity_model),
             "config": state["config"],
         },
-        "metrics": {},
+        "metrics": measured,
     }
     (folder / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     (folder / "README.md").write_text(_card_markdown(card))
@@ -839,7 +860,17 @@ def _card_markdown(card: dict[str, Any]) -> str:
         "",
         "## Metrics",
         "",
-        "To be filled by `streamdeblur eval`.",
-        "",
     ]
+    metrics = card.get("metrics") or {}
+    if not metrics.get("rows"):
+        return "\n".join(lines + ["Not measured yet: run `streamdeblur eval` and release again with --metrics.", ""])
+    from streamdeblur.eval.report import COLUMNS, markdown_table
+
+    lines += [f"Command: `{metrics['command']}`", ""]
+    groups = list(dict.fromkeys(r["group"] for r in metrics["rows"]))
+    for group in groups:
+        rows = [r for r in metrics["rows"] if r["group"] == group]
+        lines += [f"### Blur: {group}", "", markdown_table(rows, COLUMNS), ""]
+    if metrics.get("conventions"):
+        lines += [f"Conventions: {metrics['conventions']}", ""]
     return "\n".join(lines)

@@ -50,6 +50,27 @@ def test_train_cli_writes_checkpoint_csv_png_and_resumes(tmp_path, pairs_dir):
     from streamdeblur.models import get_spec, load_weights
 
     load_weights(get_spec("fast").build(), tmp_path / "engine" / "model.safetensors")  # fits the registry model
+    assert "Not measured yet" in (tmp_path / "engine" / "README.md").read_text()
+    # measure the released weights, then release again with the report: the card carries the numbers
+    weights = tmp_path / "engine" / "model.safetensors"
+    measured = CliRunner().invoke(app, ["eval", "--pairs", str(pairs_dir / "val"), "-o", str(tmp_path / "report"),
+                                        "--model", f"fast={weights}", "--embedder", "none", "--landmarker", "none",
+                                        "--examples", "0", "-q"])
+    assert measured.exit_code == 0, measured.output
+    out = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"),
+                                   "--metrics", str(tmp_path / "report")])
+    assert out.exit_code == 0, out.output
+    card = json.loads((tmp_path / "engine" / "card.json").read_text())
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert card["metrics"]["rows"] == report["summary"] and card["metrics"]["command"] == report["command"]
+    methods = {r["method"] for r in card["metrics"]["rows"]}
+    assert {"blurred", "fast"} <= methods
+    readme = (tmp_path / "engine" / "README.md").read_text()
+    fast_psnr = next(r["psnr_rgb"] for r in card["metrics"]["rows"] if r["method"] == "fast")
+    assert f"| fast | 2 | {fast_psnr:.2f} |" in readme
+    bad = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"),
+                                   "--metrics", str(tmp_path / "nowhere")])
+    assert bad.exit_code != 0 and "eval report not found" in str(bad.exception)
 
 
 @pytest.mark.parametrize("args, message", [
