@@ -7,3 +7,6 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
+
+# The engine `process`, `demo`, `bench` and `export` use unless told otherwise (see `streamdeblur models`).
+DEFAULT_MODEL = "fast"

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from streamdeblur import DEFAULT_MODEL
 from streamdeblur.paths import cache_dir
 from streamdeblur.synthetic import portrait, synthesize_frames, write_clip
 
@@ -117,7 +118,7 @@ def _child(spec: dict) -> dict:
 
 
 def run_bench(
-    resolutions: list[str], faces: list[str], model: str = "fast", batch_size: int = 8, threads: int = 2,
+    resolutions: list[str], faces: list[str], model: str = DEFAULT_MODEL, batch_size: int = 8, threads: int = 2,
     frames: int = 60, only: list[str] | None = None, detect_every: int = 1,
 ) -> list[dict]:
     """Every case on every clip; a list of rows (dicts) for printing or JSON."""

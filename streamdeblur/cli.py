@@ -11,6 +11,7 @@ from typing import Optional
 
 import typer
 
+from streamdeblur import DEFAULT_MODEL
 from streamdeblur.errors import UserError
 
 app = typer.Typer(
@@ -96,7 +97,7 @@ def _run_process(input: str, output: str, options, summary_json: Optional[Path],
 def process(
     input: str = typer.Argument(..., help="File, '-' (stdin), rtsp://|rtmp://|http(s):// URL, /dev/videoN or webcam:N."),
     output: str = typer.Option(None, "-o", "--output", help="Output file, or '-' for stdout (default: INPUT_deblurred.mp4)."),
-    model: str = typer.Option("fast", help="Model name from the registry (see `streamdeblur models`)."),
+    model: str = typer.Option(DEFAULT_MODEL, help="Model name from the registry (see `streamdeblur models`)."),
     weights: Optional[Path] = typer.Option(None, help="Weights file (.safetensors) instead of the released ones."),
     backend: str = typer.Option("auto", help="auto | torch | onnxruntime | tensorrt."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
@@ -149,7 +150,7 @@ def process(
 @app.command()
 def demo(
     output: Path = typer.Option(Path("demo_deblurred.mp4"), "-o", "--output", help="Where to write the result."),
-    model: str = typer.Option("fast", help="Model name from the registry."),
+    model: str = typer.Option(DEFAULT_MODEL, help="Model name from the registry."),
     quiet: bool = typer.Option(False, "-q", "--quiet"),
 ) -> None:
     """Make a motion-blurred face clip from the shipped portrait and deblur it (before|after side by side)."""
@@ -331,7 +332,7 @@ def eval_(
 def bench(
     resolution: list[str] = typer.Option(["480p", "720p", "1080p"], help="480p | 720p | 1080p (repeatable)."),
     faces: list[str] = typer.Option(["one", "many"], help="one | many (repeatable)."),
-    model: str = typer.Option("fast", help="Model to time (random weights if none are released: speed only)."),
+    model: str = typer.Option(DEFAULT_MODEL, help="Model to time (random weights if none are released: speed only)."),
     batch_size: int = typer.Option(8),
     threads: int = typer.Option(2, help="CPU threads for torch/onnxruntime/OpenCV."),
     frames: int = typer.Option(60, help="Frames per generated clip."),
@@ -361,7 +362,7 @@ def bench(
 
 @app.command()
 def export(
-    model: str = typer.Argument("fast", help="Model name from the registry."),
+    model: str = typer.Argument(DEFAULT_MODEL, help="Model name from the registry."),
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the .onnx file."),
     weights: Optional[Path] = typer.Option(None, help="Weights file instead of the released ones."),
 ) -> None:
@@ -380,7 +381,8 @@ def models() -> None:
     for name in list_models():
         spec = get_spec(name)
         state = "weights: yes" if has_weights(name) else "weights: none (train and release first)"
-        typer.echo(f"{name:16s} {spec.input_size:4d}px  {state:40s} {spec.description}")
+        default = " [default]" if name == DEFAULT_MODEL else ""
+        typer.echo(f"{name:16s} {spec.input_size:4d}px  {state:40s} {spec.description}{default}")
 
 
 

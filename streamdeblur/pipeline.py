@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from streamdeblur.backends import Engine
+from streamdeblur import DEFAULT_MODEL
 from streamdeblur.errors import UserError
 from streamdeblur.faces.crops import extract_crop, face_matrix, paste_back
 from streamdeblur.faces.track import Track, Tracker
@@ -38,7 +39,7 @@ DETECTORS = ("yunet", "scrfd", "none")
 class ProcessOptions:
     """Everything `streamdeblur process` can be told; defaults are the CLI's defaults."""
 
-    model: str = "fast"
+    model: str = DEFAULT_MODEL
     weights: Path | None = None
     backend: str = "auto"
     device: str = "auto"

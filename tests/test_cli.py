@@ -148,6 +148,10 @@ def test_models_lists_the_registry():
     assert proc.returncode == 0
     out = proc.stdout.decode()
     assert all(name in out for name in list_models())
+    from streamdeblur import DEFAULT_MODEL
+
+    (default_line,) = [line for line in out.splitlines() if line.endswith("[default]")]
+    assert default_line.split()[0] == DEFAULT_MODEL
 
 
 def test_export_writes_a_checked_onnx(tmp_path):

@@ -33,12 +33,12 @@ case "${1:-}" in
     # fast v1: v0's weights, then PrAvg alone while the other sets were being made (a), then all three (b).
     streamdeblur train --data "$P/pravg-256" --name fast-v1a --model fast --stage single --crop-size 128 \
       --batch-size 8 --threads 1 --steps 1500 --set init_weights="$REPO/engines/fast/model.safetensors" \
-      --set changed_weight=1 --set motion_power=1 --set val_every=500 --set val_batches=20 --set ckpt_every=100 -q "${RESUME[@]}"
+      --set changed_weight=0 --set motion_power=1 --lr 1e-4 --set val_every=500 --set val_batches=20 --set ckpt_every=100 -q "${RESUME[@]}"
     ;;
   fast-b)
     streamdeblur train --data "$P/all-256" --name fast-v1 --model fast --stage single --crop-size 128 \
       --batch-size 8 --threads 1 --steps "${FAST_STEPS:-8000}" --set init_weights="$RUNS/fast-v1a/last.pt" \
-      --set changed_weight=1 --set motion_power=1 --set val_every=1000 --set val_batches=20 --set ckpt_every=100 -q "${RESUME[@]}"
+      --set changed_weight=0 --set motion_power=1 --lr 1e-4 --set val_every=1000 --set val_batches=20 --set ckpt_every=100 -q "${RESUME[@]}"
     ;;
   hg-half)
     # stage 1: HG on shake-kernel pairs, L1 only (the paper), 128-px random crops of the 256-px faces
@@ -50,7 +50,7 @@ case "${1:-}" in
     # stage 2: the two-pathway cGAN on VLA + PrAvg at 256 px, the HG frozen
     streamdeblur train --data "$P/avg-256" --name hg-cgan-half --model hg-cgan-half --stage cgan --crop-size 256 \
       --batch-size 4 --threads 1 --steps "${CGAN_STEPS:-1000}" --hg-weights "$RUNS/hg-half/last.pt" \
-      --set motion_power=1 --set val_every=250 --set val_batches=10 --set ckpt_every=25 -q "${RESUME[@]}"
+      --set motion_power=0.5 --set val_every=250 --set val_batches=10 --set ckpt_every=25 -q "${RESUME[@]}"
     ;;
   *) echo "usage: $0 mix | fast-a | fast-b | hg-half | hg-cgan-half" >&2; exit 2 ;;
 esac

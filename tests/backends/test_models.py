@@ -21,8 +21,8 @@ from streamdeblur.models import (
     state_hash,
 )
 
-EXPECTED = {"fast", "hg", "hg-cgan", "hg-half", "hg-cgan-half", "cgan", "multiscale", "multiscale-fast"}
-PARTS = {"fast": {"hg"}, "hg": {"hg"}, "hg-cgan": {"hg", "g", "d"}, "hg-half": {"hg"}, "hg-cgan-half": {"hg", "g", "d"},
+EXPECTED = {"fast", "fast-unet", "hg", "hg-cgan", "hg-half", "hg-cgan-half", "cgan", "multiscale", "multiscale-fast"}
+PARTS = {"fast": {"hg"}, "fast-unet": {"g"}, "hg": {"hg"}, "hg-cgan": {"hg", "g", "d"}, "hg-half": {"hg"}, "hg-cgan-half": {"hg", "g", "d"},
          "cgan": {"g", "d"}, "multiscale": {"g", "d"}, "multiscale-fast": {"g", "d"}}
 
 

@@ -182,3 +182,33 @@ def test_image_model_clamps_to_unit_range():
         hg.head[-1].bias.fill_(5.0)
         out = ImageModel(hg, 64)(torch.rand(1, 3, 64, 64))
     assert out.min() >= 0 and out.max() <= 1 and torch.all(out == 1.0)
+
+
+# --- compact U-Net ---
+
+
+def test_unet_starts_as_the_identity_and_keeps_the_size():
+    from streamdeblur.nets import UNet
+
+    net = UNet().eval()
+    x = torch.rand(2, 3, 128, 128)
+    with torch.inference_mode():
+        assert torch.equal(net(x), x)  # zero-initialised output conv: "return the input" at step 0
+    torch.nn.init.normal_(net.out.weight, std=0.01)
+    with torch.inference_mode():
+        y = net(torch.rand(1, 3, 96, 160))
+    assert y.shape == (1, 3, 96, 160)
+
+
+def test_unet_levels_run_at_full_half_quarter_and_eighth_resolution():
+    from streamdeblur.nets import UNet
+
+    net = UNet(widths=(8, 16, 24, 32)).eval()
+    x = torch.rand(1, 3, 64, 64)
+    shapes = _shapes(torch.nn.ModuleList([*net.enc, net.mid]), lambda: net(x))
+    assert shapes == [(1, 8, 64, 64), (1, 16, 32, 32), (1, 24, 16, 16), (1, 32, 8, 8)]
+    # a pixel's correction depends on its neighbourhood: the output is not a per-pixel map
+    torch.nn.init.normal_(net.out.weight, std=0.1)
+    x.requires_grad_(True)
+    net(x)[0, :, 32, 32].sum().backward()
+    assert (x.grad[0].abs().sum(0) > 0).sum() > 100
