@@ -9,4 +9,4 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 __version__ = "0.1.0"
 
 # The engine `process`, `demo`, `bench` and `export` use unless told otherwise (see `streamdeblur models`).
-DEFAULT_MODEL = "fast"
+DEFAULT_MODEL = "fast-unet"

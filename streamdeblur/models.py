@@ -89,10 +89,10 @@ _SPECS: dict[str, ModelSpec] = {
     s.name: s
     for s in [
         _spec("fast", "hg", 128,
-              "reduced-width hourglass (width 0.25, 2 stacks, depth 4), residual output, 128 px: the CPU/live default",
+              "reduced-width hourglass (width 0.25, 2 stacks, depth 4), residual output, 128 px: the previous CPU/live default",
               lambda: {"hg": HG(**FAST_HG)}, _hg_model(128)),
         _spec("fast-unet", "unet", 128,
-              "compact residual U-Net (widths 16-32-64-64, full-resolution first level), 128 px: a CPU/live candidate",
+              "compact residual U-Net (widths 16-32-64-64, full-resolution first level), 128 px: the CPU/live engine",
               lambda: {"g": UNet()}, _g_only(128)),
         _spec("hg", "hg", 256, "Chrysos et al. step 1: the stacked hourglass (2 stacks, depth 4) at 256 px",
               lambda: {"hg": HG()}, _hg_model(256)),

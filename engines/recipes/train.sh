@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training runs behind the released engines, in order (each resumable: the same command with
 # --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
-# Usage: train.sh mix | fast-a | fast-b | hg-half | hg-cgan-half
+# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -29,16 +29,19 @@ case "${1:-}" in
     mix avg-256 pravg-256 vla-256          # stage 2 of the paper: VLA + PrAvg
     mix all-256 pravg-256 vla-256 kernel-256
     ;;
-  fast-a)
-    # fast v1: v0's weights, then PrAvg alone while the other sets were being made (a), then all three (b).
-    streamdeblur train --data "$P/pravg-256" --name fast-v1a --model fast --stage single --crop-size 128 \
-      --batch-size 8 --threads 1 --steps 1500 --set init_weights="$REPO/engines/fast/model.safetensors" \
-      --set changed_weight=0 --set motion_power=1 --lr 1e-4 --set val_every=500 --set val_batches=20 --set ckpt_every=100 -q "${RESUME[@]}"
+  unet-a)
+    # fast-unet, from scratch: L1 weighted towards changed pixels, pairs drawn in proportion to their motion.
+    # Stopped at step 658: it over-sharpened faces that were already sharp (-6 dB on pairs with motion < 2).
+    streamdeblur train --data "$P/all-256" --name unet-a --model fast-unet --stage single --crop-size 128 \
+      --batch-size 8 --threads 1 --steps "${UNET_A_STEPS:-658}" --lr 3e-4 --set changed_weight=1 --set motion_power=1 \
+      --set val_every=500 --set val_batches=20 --set ckpt_every=100 -q "${RESUME[@]}"
     ;;
-  fast-b)
-    streamdeblur train --data "$P/all-256" --name fast-v1 --model fast --stage single --crop-size 128 \
-      --batch-size 8 --threads 1 --steps "${FAST_STEPS:-8000}" --set init_weights="$RUNS/fast-v1a/last.pt" \
-      --set changed_weight=0 --set motion_power=1 --lr 1e-4 --set val_every=1000 --set val_batches=20 --set ckpt_every=100 -q "${RESUME[@]}"
+  unet-b)
+    # ...then plain L1 + gradient L1 with pairs drawn in proportion to sqrt(motion): still faces are left alone.
+    streamdeblur train --data "$P/all-256" --name unet-b --model fast-unet --stage single --crop-size 128 \
+      --batch-size 8 --threads 1 --steps "${UNET_B_STEPS:-30000}" --lr 3e-4 --set init_weights="$RUNS/unet-a/last.pt" \
+      --set changed_weight=0 --set motion_power=0.5 --set val_every=500 --set val_batches=20 --set ckpt_every=100 \
+      -q "${RESUME[@]}"
     ;;
   hg-half)
     # stage 1: HG on shake-kernel pairs, L1 only (the paper), 128-px random crops of the 256-px faces
@@ -52,5 +55,5 @@ case "${1:-}" in
       --batch-size 4 --threads 1 --steps "${CGAN_STEPS:-1000}" --hg-weights "$RUNS/hg-half/last.pt" \
       --set motion_power=0.5 --set val_every=250 --set val_batches=10 --set ckpt_every=25 -q "${RESUME[@]}"
     ;;
-  *) echo "usage: $0 mix | fast-a | fast-b | hg-half | hg-cgan-half" >&2; exit 2 ;;
+  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half" >&2; exit 2 ;;
 esac

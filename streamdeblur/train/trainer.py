@@ -316,8 +316,10 @@ class Trainer:
     """Holds networks, optimisers, EMA and run state for one TrainConfig; fit() runs the loop."""
 
     def __init__(self, cfg: TrainConfig, parts: dict[str, nn.Module] | None = None, train_data: Any = None,
-                 val_data: Any = None, device: str = "auto") -> None:
+                 val_data: Any = None, device: str = "auto", loading: bool = False) -> None:
+        """loading: the caller fills every network from a checkpoint next (no untrained-HG warning)."""
         self.cfg = cfg.validate()
+        self._loading = loading
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
         self.device = _pick_device(device)
@@ -371,7 +373,7 @@ class Trainer:
                 self.parts["hg"] = self.hg
                 if cfg.hg_weights:
                     _load_into(self.hg, cfg.hg_weights, "hg")
-                elif not cfg.init_weights:
+                elif not cfg.init_weights and not self._loading:
                     print(f"[{cfg.name}] warning: no --set hg_weights=...: the HG of stage 2 is untrained",
                           file=sys.stderr)
                 self.hg.eval()
@@ -778,6 +780,7 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
             parts: dict[str, nn.Module] | None = None, metrics: str | Path | None = None) -> Path:
     """Write <engines>/<name>/model.safetensors (fp16 EMA inference weights) + card.json + README.md; returns the folder.
 
+    README.md is generated from the card, followed by the folder's NOTES.md when there is one.
     metrics: an `eval` report (its folder or report.json) measured on these weights, copied into the card.
     """
     measured = card_metrics(metrics) if metrics is not None else {}
@@ -792,7 +795,7 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
     cfg = TrainConfig.from_dict(state["config"])
     cfg = cfg.override(run_dir=str(checkpoint.parent), vgg19="", identity_model="", hg_weights="", init_weights="")
     os.environ.setdefault("WORLD_SIZE", "1")
-    trainer = Trainer(cfg, parts=parts, device="cpu")
+    trainer = Trainer(cfg, parts=parts, device="cpu", loading=True)
     for k, m in trainer.parts.items():
         m.load_state_dict(state["models"][k])
     trainer.ema.load_state_dict(state["ema"])
@@ -823,7 +826,8 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
         "metrics": measured,
     }
     (folder / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-    (folder / "README.md").write_text(_card_markdown(card))
+    notes = folder / "NOTES.md"  # hand-written prose kept across releases: status, caveats, what is next
+    (folder / "README.md").write_text(_card_markdown(card) + ("\n" + notes.read_text() if notes.is_file() else ""))
     return folder
 
 

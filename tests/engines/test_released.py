@@ -11,7 +11,12 @@ from streamdeblur.eval.metrics import psnr
 from streamdeblur.models import has_weights
 from tests.helpers import run_cli
 
-RELEASED = [name for name in ("fast",) if has_weights(name)]
+# Engines that must deblur: the CPU/live engines. (hg-cgan-half, trained only as far as a CPU allows,
+# has its own guard below: it runs, and it is no worse than when it was released.)
+# Minimum PSNR gain (dB) on (real-clip shake pairs, generated-clip shake pairs); measured at release:
+# fast-unet v1 +0.76 / +1.72, fast v0 +0.25 / +1.20 (tools: the gain() below).
+MIN_GAIN = {"fast-unet": (0.4, 1.0), "fast": (0.1, 0.6)}
+RELEASED = [name for name in MIN_GAIN if has_weights(name)]
 
 
 def make_pairs(clip, out, method: str, size: int, *extra: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -37,14 +42,14 @@ REAL_CLIPS = ("single_face_640x360.mp4", "pexels_woman_640x360.mp4", "short_hami
 @pytest.mark.parametrize("name", RELEASED)
 def test_released_engine_improves_real_shake_pairs(name, shared, tmp_path):
     """Camera-shake pairs from the three real test clips (never used in training), pooled: the
-    shipped engine must raise PSNR over the blurred input (measured at release: +0.5 dB)."""
+    shipped engine must raise PSNR over the blurred input."""
     engine = create_engine(name, device="cpu")
     pairs = []
     for i, clip in enumerate(REAL_CLIPS):
         pairs += make_pairs(shared(f"data/tests/{clip}"), tmp_path / str(i), "kernel", engine.input_size,
                             "--max-frames", "150")
     assert len(pairs) >= 40
-    assert gain(engine, pairs) > 0.2
+    assert gain(engine, pairs) > MIN_GAIN[name][0]
 
 
 @pytest.mark.skipif(not RELEASED, reason="no released engine weights in engines/ yet")
@@ -55,4 +60,32 @@ def test_released_engine_improves_generated_pairs(name, backend, sharp_face_clip
     engine = create_engine(name, backend=backend, device="cpu")
     pairs = make_pairs(sharp_face_clip, tmp_path / "kernel", "kernel", engine.input_size)
     assert len(pairs) >= 5
-    assert gain(engine, pairs) > 0.5  # measured at release: +0.97 dB
+    assert gain(engine, pairs) > MIN_GAIN[name][1]
+
+
+# hg-cgan-half: the paper's two-step model at half width, trained 2000 + 1013 CPU steps. It does not
+# deblur yet (measured at release: -1.43 dB on the real-clip pairs, -1.11 dB on the generated ones);
+# the guard keeps it loading, running alike on both CPU backends, and no worse than released.
+HALF = "hg-cgan-half"
+
+
+@pytest.mark.skipif(not has_weights(HALF), reason="no released hg-cgan-half weights")
+def test_hg_cgan_half_runs_on_both_backends_and_is_no_worse_than_released(sharp_face_clip, tmp_path):
+    engines = {b: create_engine(HALF, backend=b, device="cpu") for b in ("onnxruntime", "torch")}
+    assert engines["torch"].input_size == 256
+    pairs = make_pairs(sharp_face_clip, tmp_path / "kernel", "kernel", 256)
+    assert len(pairs) >= 5
+    blurry = np.stack([b for b, _ in pairs])
+    a, b = engines["onnxruntime"](blurry), engines["torch"](blurry)
+    assert np.abs(a.astype(int) - b.astype(int)).mean() < 1.0
+    assert gain(engines["torch"], pairs) > -1.11 - 0.5
+
+
+@pytest.mark.skipif(not has_weights(HALF), reason="no released hg-cgan-half weights")
+def test_hg_cgan_half_on_real_shake_pairs_is_no_worse_than_released(shared, tmp_path):
+    engine = create_engine(HALF, backend="onnxruntime", device="cpu")
+    pairs = []
+    for i, clip in enumerate(REAL_CLIPS):
+        pairs += make_pairs(shared(f"data/tests/{clip}"), tmp_path / str(i), "kernel", 256, "--max-frames", "150")
+    assert len(pairs) >= 40
+    assert gain(engine, pairs) > -1.43 - 0.5

@@ -102,3 +102,27 @@ def test_kernel_pairs_carry_their_true_kernel(tmp_path):
         kernel = pair_kernel(meta)
         assert kernel is not None and kernel.shape == (meta["kernel_size"],) * 2
         assert abs(kernel.sum() - 1) < 1e-3
+
+
+def test_an_engine_of_another_size_only_changes_what_it_restores():
+    """Crops resized to the engine's size and back: only the residual is resized (as `process` pastes
+    back), so an engine that changes nothing leaves 256-px crops bit for bit, whatever its input size."""
+    import numpy as np
+
+    from streamdeblur.backends import IdentityEngine
+    from streamdeblur.eval.run import PairSample, engine_method
+
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 256, (256, 256, 3), dtype=np.uint8) for _ in range(2)]
+    samples = [PairSample(key=str(i), blurred=c, sharp=c, group="kernel", identity="x", meta={}) for i, c in enumerate(crops)]
+    out = engine_method("identity", IdentityEngine(input_size=128), 2).run(samples)
+    assert all(np.array_equal(o, c) for o, c in zip(out, crops))
+
+    class Brighter(IdentityEngine):
+        def __call__(self, batch):
+            return np.clip(batch.astype(int) + 10, 0, 255).astype(np.uint8)
+
+    flat = [np.full((256, 256, 3), 100, np.uint8)]
+    (brighter,) = engine_method("b", Brighter(input_size=128), 1).run(
+        [PairSample(key="f", blurred=flat[0], sharp=flat[0], group="kernel", identity="x", meta={})])
+    assert np.array_equal(brighter, np.full((256, 256, 3), 110, np.uint8))

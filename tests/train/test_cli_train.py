@@ -68,6 +68,12 @@ def test_train_cli_writes_checkpoint_csv_png_and_resumes(tmp_path, pairs_dir):
     readme = (tmp_path / "engine" / "README.md").read_text()
     fast_psnr = next(r["psnr_rgb"] for r in card["metrics"]["rows"] if r["method"] == "fast")
     assert f"| fast | 2 | {fast_psnr:.2f} |" in readme
+    (tmp_path / "engine" / "NOTES.md").write_text("## Status\n\nHand-written, kept across releases.\n")
+    again = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"),
+                                     "--metrics", str(tmp_path / "report")])
+    assert again.exit_code == 0, again.output
+    readme = (tmp_path / "engine" / "README.md").read_text()
+    assert f"| fast | 2 | {fast_psnr:.2f} |" in readme and readme.rstrip().endswith("kept across releases.")
     bad = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"),
                                    "--metrics", str(tmp_path / "nowhere")])
     assert bad.exit_code != 0 and "eval report not found" in str(bad.exception)
