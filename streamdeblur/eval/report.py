@@ -117,6 +117,17 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[tuple[str, str, str
     return "\n".join(lines)
 
 
+def blur_tables(rows: list[dict[str, Any]], groups: list[str], columns: list[tuple[str, str, str]],
+                heading: str = "##") -> list[str]:
+    """Markdown lines: a '<heading> Blur: <group>' section with its table for each group that has rows."""
+    lines: list[str] = []
+    for group in groups:
+        chosen = [r for r in rows if r["group"] == group]
+        if chosen:
+            lines += [f"{heading} Blur: {group}", "", markdown_table(chosen, columns), ""]
+    return lines
+
+
 def _has_values(report: EvalReport, metric: str, group: str | None = None) -> bool:
     """Whether some method has a finite per-face value of metric (in group, or in any group)."""
     groups = [group] if group else report.groups
@@ -166,10 +177,7 @@ def render_markdown(report: EvalReport, plots: dict[str, Path]) -> str:
             parts.append(f"- {key}: {s[key]}")
     parts += ["", f"Conventions: {CONVENTIONS}", ""]
     columns = COLUMNS + (VIDEO_COLUMNS if report.mode == "video" else [])
-    for group in report.groups:
-        rows = [r for r in report.rows if r["group"] == group]
-        if rows:
-            parts += [f"## Blur: {group}", "", markdown_table(rows, columns), ""]
+    parts += blur_tables(report.rows, report.groups, columns)
     if report.notes:
         parts += ["## Notes", ""] + [f"- {n}" for n in report.notes] + [""]
     captions = {

@@ -868,13 +868,11 @@ def _card_markdown(card: dict[str, Any]) -> str:
     metrics = card.get("metrics") or {}
     if not metrics.get("rows"):
         return "\n".join(lines + ["Not measured yet: run `streamdeblur eval` and release again with --metrics.", ""])
-    from streamdeblur.eval.report import COLUMNS, markdown_table
+    from streamdeblur.eval.report import COLUMNS, blur_tables
 
     lines += [f"Command: `{metrics['command']}`", ""]
     groups = list(dict.fromkeys(r["group"] for r in metrics["rows"]))
-    for group in groups:
-        rows = [r for r in metrics["rows"] if r["group"] == group]
-        lines += [f"### Blur: {group}", "", markdown_table(rows, COLUMNS), ""]
+    lines += blur_tables(metrics["rows"], groups, COLUMNS, heading="###")
     if metrics.get("conventions"):
         lines += [f"Conventions: {metrics['conventions']}", ""]
     return "\n".join(lines)
