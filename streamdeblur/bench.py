@@ -94,8 +94,8 @@ def _child(spec: dict) -> dict:
 
     import torch
 
-    from streamdeblur.backends import IdentityEngine, create_engine
-    from streamdeblur.models import get_spec
+    from streamdeblur.backends import create_engine
+    from streamdeblur.models import has_weights
     from streamdeblur.pipeline import ProcessOptions, process
 
     torch.set_num_threads(spec["threads"])
@@ -104,11 +104,11 @@ def _child(spec: dict) -> dict:
     random_weights = False
     if spec["detector"] != "none":
         if spec["backend"] is None:
-            engine = IdentityEngine(get_spec(spec["model"]).input_size)
+            engine = create_engine("identity")
         else:
-            random_weights = not get_spec(spec["model"]).weights_path.exists()
-            engine = create_engine(spec["model"], backend=spec["backend"], device="cpu",
-                                   allow_random=random_weights)
+            random_weights = not has_weights(spec["model"])
+            engine = create_engine(spec["model"], backend=spec["backend"], device="cpu", allow_random=random_weights,
+                                   batch_size=spec["batch_size"])
     options = ProcessOptions(detector=spec["detector"], batch_size=spec["batch_size"], quiet=True,
                              detect_every=spec["detect_every"])
     with tempfile.TemporaryDirectory() as tmp:

@@ -27,6 +27,19 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _model_names() -> list[str]:
+    """Registered model names, for help texts (the registry is the one list)."""
+    from streamdeblur.models import list_models
+
+    return list_models()
+
+
+def _stage_names() -> list[str]:
+    from streamdeblur.train.stages import STAGES
+
+    return list(STAGES)
+
+
 # --- process ---
 
 
@@ -178,7 +191,8 @@ def demo(
 def make_pairs_command(
     videos: list[Path] = typer.Argument(..., help="Video files and/or directories (searched recursively)."),
     output: Path = typer.Option(..., "-o", "--output", help="Pairs directory (created; re-run to resume)."),
-    method: str = typer.Option("vla", help="vla (variable length averaging) | pravg (fixed length) | kernel."),
+    method: str = typer.Option("vla", help="vla (variable length averaging) | pravg (fixed length) | kernel | "
+                               "motion (flow-interpolated exposures of the real motion)."),
     length: str = typer.Option("7", help="PrAvg window length(s), odd, comma-separated (e.g. 7,9,11,15,21)."),
     min_length: int = typer.Option(5, help="VLA: shortest window kept."),
     max_length: int = typer.Option(21, help="VLA: longest window."),
@@ -193,6 +207,12 @@ def make_pairs_command(
     overlap: float = typer.Option(0.4, help="VLA: minimum IoU of the first and last face boxes."),
     similarity: float = typer.Option(0.6, help="VLA: minimum SSIM of the running average vs the middle frame."),
     noise: float = typer.Option(2.0, help="Gaussian noise on blurry images, sigma up to this (grey levels)."),
+    speed: str = typer.Option("1,12", help="motion: speed-up range min,max (the clip played this many times faster)."),
+    shutter: str = typer.Option("0.25,1", help="motion: shutter range min,max (fraction of the frame interval open)."),
+    subframes: str = typer.Option("2,16", help="motion: samples per source frame interval, min,max (<= 1 px steps)."),
+    crf: str = typer.Option("18,32", help="motion: x264 CRF range of the re-encode of the blurred crops (0,0: none)."),
+    shake: float = typer.Option(0.0, help="motion: probability of a camera-shake kernel on top."),
+    frames: int = typer.Option(1, help="motion: K consecutive exposures per pair (odd; K > 1: multi-frame groups)."),
     seed: int = typer.Option(0, help="Seed: the same seed and inputs give the same pairs."),
     max_frames: Optional[int] = typer.Option(None, help="Read at most this many frames per video."),
     workers: int = typer.Option(1, help="Processes, one video each at a time."),
@@ -204,14 +224,14 @@ def make_pairs_command(
     preview: bool = typer.Option(False, "--preview", help="Also write contact_sheet.png (blurry | sharp | L)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
 ) -> None:
-    """Make blurry/sharp face pairs from real videos (VLA, fixed-length averaging or shake kernels)."""
+    """Make blurry/sharp face pairs from real videos (VLA, fixed-length averaging, shake kernels or motion exposures)."""
     from streamdeblur.data.pairs import run_make_pairs
 
     summary = run_make_pairs(
         videos, output, method=method, length=length, min_length=min_length, max_length=max_length, size=size,
         margin=margin, stride=stride, reverse=reverse, plain_average=plain_average, min_face=min_face,
         min_sharpness=min_sharpness, min_motion=min_motion, overlap=overlap, similarity=similarity, noise=noise,
-        seed=seed, max_frames=max_frames, workers=workers, shard_size=shard_size, val_fraction=val_fraction,
+        speed=speed, shutter=shutter, subframes=subframes, crf=crf, shake=shake, frames=frames, seed=seed, max_frames=max_frames, workers=workers, shard_size=shard_size, val_fraction=val_fraction,
         val_list=str(val_list) if val_list else None, shard_index=shard_index, num_shards=num_shards,
         preview=preview, progress=not quiet,
     )
@@ -228,8 +248,10 @@ def train(
     config: Optional[Path] = typer.Option(None, "--config", help="JSON config file (e.g. a run's config.json)."),
     set_: list[str] = typer.Option([], "--set", help="Override any config field: key=value (repeatable)."),
     name: Optional[str] = typer.Option(None, help="Run name; the run lives in <cache>/runs/<name> unless --run-dir."),
-    model: Optional[str] = typer.Option(None, help="fast | hg | hg-cgan | cgan | multiscale | multiscale-fast."),
-    stage: Optional[str] = typer.Option(None, help="single (L1 + gradient) | hg (L1) | cgan | multiscale."),
+    model: Optional[str] = typer.Option(None, help=f"Model from the registry: {' | '.join(_model_names())} "
+                                        f"(default {DEFAULT_MODEL})."),
+    stage: Optional[str] = typer.Option(None, help=f"Training stage: {' | '.join(_stage_names())} (default: the "
+                                        "model's own; see train/stages.py)."),
     variant: Optional[str] = typer.Option(None, help="cgan ablation: full | no-hg | single-pathway."),
     steps: Optional[int] = typer.Option(None, help="Train until this many steps in total."),
     batch_size: Optional[int] = typer.Option(None, help="Batch per process."),
@@ -259,6 +281,7 @@ def train(
                        steps=steps, batch_size=batch_size, crop_size=crop_size, lr=lr, hg_weights=as_str(hg_weights),
                        vgg19=as_str(vgg19), identity_model=as_str(identity_model), val_data=as_str(val_data),
                        run_dir=as_str(run_dir), threads=threads, device=device, seed=seed, quiet=quiet or None)
+    _setup_logging(quiet)
     result = run_training(cfg, resume=resume)
     if not quiet:
         typer.echo(f"step {result.step}: checkpoint {result.checkpoint}; log {result.run_dir / 'log.csv'}", err=True)
@@ -274,7 +297,7 @@ def release(
     metrics: Optional[Path] = typer.Option(None, "--metrics", help="`eval` report (folder or report.json) measured on these weights: copied into the card."),
 ) -> None:
     """Write a trained run's EMA weights (fp16 safetensors) and its card (with eval metrics) as an engine."""
-    from streamdeblur.train.trainer import release as release_engine
+    from streamdeblur.train.release import release as release_engine
 
     folder = release_engine(run, name, out_dir=output, metrics=metrics)
     typer.echo(f"wrote {folder}", err=True)
@@ -287,6 +310,8 @@ def release(
 def eval_(
     pairs: Optional[Path] = typer.Option(None, "--pairs", help="Pairs directory (from make-pairs) to evaluate on."),
     video: Optional[Path] = typer.Option(None, "--video", help="Clip or directory of clips: blur, process, compare."),
+    interpolation: Optional[Path] = typer.Option(None, "--interpolation", help="Clip or directory of clips: check the "
+                                                 "motion pairs' frame interpolator against real dropped frames."),
     output: Path = typer.Option(..., "-o", "--output", help="Report directory (report.md, report.json, PNGs)."),
     model: list[str] = typer.Option([], "--model", help="Model name, NAME=WEIGHTS, or 'identity' (repeatable)."),
     weights: list[Path] = typer.Option([], "--weights", help="Weights file, one per --model in order."),
@@ -310,9 +335,18 @@ def eval_(
     from streamdeblur.eval.run import EvalOptions, evaluate_pairs
     from streamdeblur.eval.video import evaluate_video
 
-    if (pairs is None) == (video is None):
-        raise UserError("give exactly one of --pairs PAIRS_DIR or --video CLIP_OR_DIR")
+    if sum(x is not None for x in (pairs, video, interpolation)) != 1:
+        raise UserError("give exactly one of --pairs PAIRS_DIR, --video CLIP_OR_DIR or --interpolation CLIP_OR_DIR")
     _setup_logging(quiet)
+    if interpolation is not None:
+        from streamdeblur.eval.interpolation import check_clips
+        from streamdeblur.eval.video import find_clips
+
+        overall = check_clips(find_clips(interpolation), output, max_frames=max_frames)["overall"]
+        typer.echo(f"interpolated {overall['psnr_interp']:.2f} dB / SSIM {overall['ssim_interp']:.4f}, plain average "
+                   f"{overall['psnr_avg']:.2f} dB / {overall['ssim_avg']:.4f} over {overall['triples']} dropped frames; "
+                   f"wrote {output / 'interpolation.md'}", err=True)
+        return
     options = EvalOptions(output=output, models=list(model), weights=list(weights), baselines=baselines,
                           landmarker=None if landmarker == "none" else landmarker,
                           embedder=None if embedder == "none" else embedder, detector=detector, backend=backend,
@@ -339,11 +373,29 @@ def bench(
     detect_every: int = typer.Option(2, help="Run the detector every N frames (as `process --detect-every`)."),
     only: Optional[list[str]] = typer.Option(None, help="Run only the cases whose label contains this text."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every figure as JSON here."),
+    train: bool = typer.Option(False, "--train", help="Time training steps instead: samples/s of --model at --crop."),
+    crop: list[int] = typer.Option([64], help="--train: crop (patch) side in pixels (repeatable)."),
+    precision: list[str] = typer.Option(["fp32"], help="--train: fp32 | bf16 (repeatable; bf16 needs native CPU support)."),
+    data: Optional[Path] = typer.Option(None, help="--train: a pairs directory, to time the data path too."),
+    cache: bool = typer.Option(True, "--cache/--png", help="--train with --data: the decoded uint8 cache, or PNG shards."),
+    steps: int = typer.Option(20, help="--train: timed steps (after 3 warm-up steps)."),
 ) -> None:
-    """Time each pipeline stage on generated clips; print end-to-end fps and peak memory."""
+    """Time each pipeline stage on generated clips; print end-to-end fps and peak memory (or, with --train,
+    training samples/s)."""
     import json
 
     from streamdeblur.bench import RESOLUTIONS, format_table, run_bench
+
+    if train:
+        from streamdeblur.train.bench import bench_training, format_rows
+
+        _setup_logging(True)
+        rows = [bench_training(model, c, batch_size, p, steps, threads, str(data) if data else None, cache)
+                for c in crop for p in precision]
+        typer.echo(format_rows(rows))
+        if json_out is not None:
+            json_out.write_text(json.dumps(rows, indent=2) + "\n")
+        return
 
     for r in resolution:
         if r not in RESOLUTIONS:

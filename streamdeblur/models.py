@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from streamdeblur.errors import MissingWeightsError, UserError
-from streamdeblur.nets import HG, Discriminator, Generator, ImageModel, Multiscale, TwoStep, UNet
+from streamdeblur.nets import HG, Discriminator, Generator, ImageModel, Multiscale, NAFNet, TwoStep, UNet
 from streamdeblur.paths import engines_dir
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ Parts = dict[str, nn.Module]
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """A registered model: how to build it, its input (size, frames), the stages that train it, its files."""
+
     name: str
     arch: str
     build: Callable[[], torch.nn.Module]
@@ -49,23 +51,37 @@ class ModelSpec:
     description: str
     build_parts: Callable[[], Parts] | None = None
     assemble: Callable[[Parts], torch.nn.Module] | None = None
+    stages: tuple[str, ...] = ("single",)  # training stages (train/stages.py) that can train it; the first is its own
+    frames: int = 1  # consecutive aligned crops of one track it takes (K; the restored one in the middle)
+    needs_weights: bool = True  # False: nothing to train or load (the pass-through model)
+
+    @property
+    def exportable(self) -> bool:
+        """Whether there is a network to run (every model but the pass-through 'identity')."""
+        return self.arch != "identity"
 
     @property
     def weights_path(self) -> Path:
-        return engines_dir() / self.name / "model.safetensors"
+        return engine_folder(self.name) / "model.safetensors"
 
     @property
     def card_path(self) -> Path:
-        return engines_dir() / self.name / "card.json"
+        return engine_folder(self.name) / "card.json"
+
+
+def engine_folder(name: str) -> Path:
+    """engines/<name>/: where a released engine's weights, card and notes live."""
+    return engines_dir() / name
 
 
 def _spec(
     name: str, arch: str, input_size: int, description: str,
-    parts: Callable[[], Parts], assemble: Callable[[Parts], nn.Module],
+    parts: Callable[[], Parts], assemble: Callable[[Parts], nn.Module], stages: tuple[str, ...] = ("single",),
+    frames: int = 1,
 ) -> ModelSpec:
     return ModelSpec(
         name=name, arch=arch, build=lambda: assemble(parts()), input_size=input_size,
-        description=description, build_parts=parts, assemble=assemble,
+        description=description, build_parts=parts, assemble=assemble, stages=stages, frames=frames,
     )
 
 
@@ -84,36 +100,55 @@ def _g_only(size: int) -> Callable[[Parts], nn.Module]:
 FAST_HG = dict(width=0.25, stacks=2, depth=4)
 MULTISCALE_FAST = dict(width=0.25, n_res=3)
 HALF_WIDTH = 0.5  # hg-half / hg-cgan-half: every channel count halved (a quarter of the parameters)
+NAF = dict(width=16, enc=(1, 1, 1), mid=6, dec=(1, 1, 1))  # naf / naf-t3: 6 of 12 blocks at 16 px
+ONE_NET = ("single", "hg", "restore")
+
+class PassThrough(nn.Module):
+    """The 'identity' model: returns its input (for measuring the pipeline and as eval's 'blurred' row)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
 
 _SPECS: dict[str, ModelSpec] = {
     s.name: s
     for s in [
+        ModelSpec("identity", "identity", PassThrough, 128, "pass-through: returns its input bit for bit (no network)",
+                  stages=(), needs_weights=False),
         _spec("fast", "hg", 128,
               "reduced-width hourglass (width 0.25, 2 stacks, depth 4), residual output, 128 px: the previous CPU/live default",
-              lambda: {"hg": HG(**FAST_HG)}, _hg_model(128)),
+              lambda: {"hg": HG(**FAST_HG)}, _hg_model(128), ONE_NET),
         _spec("fast-unet", "unet", 128,
               "compact residual U-Net (widths 16-32-64-64, full-resolution first level), 128 px: the CPU/live engine",
-              lambda: {"g": UNet()}, _g_only(128)),
+              lambda: {"g": UNet()}, _g_only(128), ("single", "restore")),
+        _spec("naf", "nafnet", 128,
+              "NAFNet-style U-Net (width 16, blocks 1-1-1 / 6 at 16 px / 1-1-1), 128 px: the modern CPU recipe",
+              lambda: {"g": NAFNet(**NAF)}, _g_only(128), ("restore", "single")),
+        _spec("naf-t3", "nafnet", 128,
+              "naf with 3 consecutive aligned crops of the track stacked at its input (early fusion), 128 px",
+              lambda: {"g": NAFNet(**NAF, frames=3)}, _g_only(128), ("restore", "single"), frames=3),
         _spec("hg", "hg", 256, "Chrysos et al. step 1: the stacked hourglass (2 stacks, depth 4) at 256 px",
-              lambda: {"hg": HG()}, _hg_model(256)),
+              lambda: {"hg": HG()}, _hg_model(256), ("hg", "single", "restore")),
         _spec("hg-cgan", "hg+cgan", 256,
               "Chrysos et al. full model: HG then the two-pathway cGAN's G_bl on [blurry, HG(blurry)], 256 px",
-              lambda: {"hg": HG(), "g": Generator(bl_channels=6), "d": Discriminator(cond_channels=3)}, _two_step),
+              lambda: {"hg": HG(), "g": Generator(bl_channels=6), "d": Discriminator(cond_channels=3)}, _two_step,
+              ("cgan",)),
         _spec("hg-half", "hg", 256,
               "Chrysos et al. step 1 at half channel width: the HG that hg-cgan-half is trained on",
-              lambda: {"hg": HG(width=HALF_WIDTH)}, _hg_model(256)),
+              lambda: {"hg": HG(width=HALF_WIDTH)}, _hg_model(256), ("hg", "single", "restore")),
         _spec("hg-cgan-half", "hg+cgan", 256,
               "Chrysos et al. full model (HG, then the two-pathway cGAN's G_bl) at half channel width, 256 px: "
               "the layer layout of hg-cgan with a quarter of its parameters, trainable on CPU",
               lambda: {"hg": HG(width=HALF_WIDTH), "g": Generator(width=HALF_WIDTH, bl_channels=6),
-                       "d": Discriminator(cond_channels=3, width=HALF_WIDTH)}, _two_step),
+                       "d": Discriminator(cond_channels=3, width=HALF_WIDTH)}, _two_step, ("cgan",)),
         _spec("cgan", "cgan", 256, "ablation: the two-pathway cGAN without HG (G_bl on the blurry image alone), 256 px",
-              lambda: {"g": Generator(bl_channels=3), "d": Discriminator(cond_channels=3)}, _g_only(256)),
+              lambda: {"g": Generator(bl_channels=3), "d": Discriminator(cond_channels=3)}, _g_only(256), ("cgan",)),
         _spec("multiscale", "multiscale", 128,
               "Shen et al.: two-scale multi-task network (image + gradient structure), 64 channels, 128 px",
-              lambda: {"g": Multiscale(), "d": Discriminator()}, _g_only(128)),
+              lambda: {"g": Multiscale(), "d": Discriminator()}, _g_only(128), ("multiscale",)),
         _spec("multiscale-fast", "multiscale", 128, "Shen et al.'s network at width 0.25 with 3 ResBlocks, 128 px",
-              lambda: {"g": Multiscale(**MULTISCALE_FAST), "d": Discriminator(width=0.5)}, _g_only(128)),
+              lambda: {"g": Multiscale(**MULTISCALE_FAST), "d": Discriminator(width=0.5)}, _g_only(128),
+              ("multiscale",)),
     ]
 }
 
@@ -146,8 +181,9 @@ def inference_module(name: str, parts: Parts) -> nn.Module:
 
 
 def has_weights(name: str) -> bool:
-    """Whether released weights exist for a registered model."""
-    return get_spec(name).weights_path.is_file()
+    """Whether released weights exist for a registered model (always, for a model that needs none)."""
+    spec = get_spec(name)
+    return not spec.needs_weights or spec.weights_path.is_file()
 
 
 def read_card(name: str) -> dict:
@@ -171,6 +207,8 @@ def load_model(name: str, weights: Path | None = None, allow_random: bool = Fals
     (then the random initialisation is seeded, so the same model comes out every time).
     """
     spec = get_spec(name)
+    if not spec.needs_weights:
+        return spec.build().eval()
     path = Path(weights) if weights is not None else spec.weights_path
     if weights is not None and not path.is_file():
         raise UserError(f"weights file not found: {path}")

@@ -297,13 +297,11 @@ def _queue_items(inbox: queue.Queue) -> Iterator[Frame]:
 
 
 def build_engine(options: ProcessOptions) -> Engine:
-    """The deblur engine the options ask for (UserError when the model cannot run here)."""
-    from streamdeblur.backends import IdentityEngine, create_engine
+    """The deblur engine the options ask for, from the one engine factory (UserError when it cannot run here)."""
+    from streamdeblur.backends import create_engine
 
-    if options.model == "identity":  # pass-through: measures the pipeline without a network
-        return IdentityEngine(input_size=128)
-    return create_engine(options.model, backend=options.backend, device=options.device,
-                         fp16=options.fp16, weights=options.weights)
+    return create_engine(options.model, backend=options.backend, device=options.device, fp16=options.fp16,
+                         weights=options.weights, batch_size=options.batch_size)
 
 
 def build_detector(options: ProcessOptions) -> Any:

@@ -15,7 +15,7 @@ import av
 import numpy as np
 import pytest
 
-from streamdeblur.models import get_spec, list_models
+from streamdeblur.models import get_spec, has_weights, list_models
 from streamdeblur.synthetic import synthesize_frames, write_clip
 from tests.helpers import decode_frames, run_cli, video_info
 
@@ -124,7 +124,7 @@ def test_bad_input_is_one_line_and_exit_2(face_clip, tmp_path, args, needle):
 
 
 def test_model_without_weights_says_how_to_get_them(face_clip, tmp_path):
-    missing = [m for m in list_models() if not get_spec(m).weights_path.exists()]
+    missing = [m for m in list_models() if not has_weights(m)]
     args = ["--model", missing[0]] if missing else ["--weights", str(tmp_path / "absent.safetensors")]
     line = one_line_error(run_cli("process", str(face_clip), "-o", str(tmp_path / "o.mp4"), *args))
     assert "weights" in line and "train" in line

@@ -14,7 +14,6 @@ mkdir -p "$P"
 VAL=("$TRAIN/SadTalker" "$TRAIN/TPSMM" "$TRAIN/X-Portrait" "$TRAIN/DaGAN" "$TRAIN/PGTFormer")
 find "${VAL[@]}" -type f \( -name '*.mp4' -o -name '*.mov' \) | sort > "$P/val_list.txt"
 COMMON=(--size 256 --stride 3 --workers 2 --val-list "$P/val_list.txt" -q)
-streamdeblur make-pairs "$TRAIN" -o "$P/pravg-256" --method pravg --length 7,9,11,15 "${COMMON[@]}"
 # Evaluation pairs: 128 px, held-out clips only, one folder per blur type (eval reads them together).
 V="$P/val128"
 VCOMMON=(--size 128 --stride 3 --seed 7 --workers 2 -q)
@@ -22,6 +21,16 @@ streamdeblur make-pairs "${VAL[@]}" -o "$V/pravg7" --method pravg --length 7 "${
 streamdeblur make-pairs "${VAL[@]}" -o "$V/pravg11" --method pravg --length 11 "${VCOMMON[@]}"
 streamdeblur make-pairs "${VAL[@]}" -o "$V/vla" --method vla "${VCOMMON[@]}"
 streamdeblur make-pairs "${VAL[@]}" -o "$V/kernel" --method kernel "${VCOMMON[@]}"
+# flow-interpolated exposures, speed 4-12 (the quality bar's range), 3-frame groups (temporal engines);
+# made with --subframes 8,32 before the default became 2,16 (both keep sub-frame steps under 1 px)
+streamdeblur make-pairs "${VAL[@]}" -o "$V/motion" --method motion --speed 4,12 --frames 3 --subframes 8,32 "${VCOMMON[@]}"
+# Training sets. motion-128: the engines' main data (speed 1-12, shutter 0.25-1, x264 CRF 18-32, noise,
+# a shake kernel on top of one in five), 3-frame groups whose centre frame also trains single-frame engines.
+streamdeblur make-pairs "$TRAIN" -o "$P/motion-128" --method motion --frames 3 --shake 0.2 --size 128 --stride 3 \
+  --val-list "$P/val_list.txt" --workers 2 -q --preview
 streamdeblur make-pairs "$TRAIN" -o "$P/kernel-256" --method kernel "${COMMON[@]}" --preview
+streamdeblur make-pairs "$TRAIN" -o "$P/pravg-256" --method pravg --length 7,9,11,15 "${COMMON[@]}"
 streamdeblur make-pairs "$TRAIN" -o "$P/vla-256" --method vla "${COMMON[@]}" --preview
+streamdeblur make-pairs "$TRAIN" -o "$P/motion-256" --method motion --shake 0.2 --size 256 --stride 6 \
+  --val-list "$P/val_list.txt" --workers 2 -q --preview
 echo "pairs done"

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from streamdeblur.errors import MissingWeightsError, UserError
+
+if TYPE_CHECKING:
+    from streamdeblur.models import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -32,22 +35,27 @@ BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
 class Engine(Protocol):
     name: str  # e.g. "torch-cpu", "onnxruntime-cpu", "tensorrt-fp16", "identity"
     input_size: int
+    frames: int  # K consecutive crops of one track per input (1: single-frame engines)
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
-        """N x S x S x 3 uint8 BGR crops -> deblurred crops of the same shape and dtype."""
+        """N x S x S x 3K uint8 BGR crops (K frames stacked on the channel axis, the restored one in the
+        middle) -> the deblurred middle crops, N x S x S x 3 uint8."""
         ...
 
 
 class IdentityEngine:
-    """Returns its input: for tests and for measuring the pipeline without a network."""
+    """Returns its (middle) input crops: for tests and for measuring the pipeline without a network."""
 
     name = "identity"
 
-    def __init__(self, input_size: int = 128) -> None:
-        self.input_size = input_size
+    def __init__(self, input_size: int = 128, frames: int = 1) -> None:
+        self.input_size, self.frames = input_size, frames
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
-        return crops
+        if self.frames == 1:
+            return crops
+        k = self.frames // 2
+        return np.ascontiguousarray(crops[..., 3 * k:3 * k + 3])
 
 
 def _resolve_device(device: str):  # -> torch.device
@@ -72,123 +80,141 @@ def _onnx_path(name: str, key: str) -> Path:
     return cache_dir() / "onnx" / f"{name}-{key}.onnx"
 
 
-def onnx_model_path(model: str, weights: Path | None = None, allow_random: bool = False) -> Path:
-    """The cached ONNX file of a model (exported and checked on first use)."""
-    from streamdeblur.backends.onnx_backend import export_checked
-    from streamdeblur.models import get_spec, load_model, state_hash
+def _spec_of(model: "str | ModelSpec") -> "ModelSpec":
+    from streamdeblur.models import get_spec
 
-    spec = get_spec(model)
-    module = load_model(model, weights, allow_random)
+    return get_spec(model) if isinstance(model, str) else model
+
+
+def onnx_model_path(model: "str | ModelSpec", weights: Path | None = None, allow_random: bool = False,
+                    module: Any = None) -> Path:
+    """The cached ONNX file of a model (exported and checked on first use); module: the loaded model, if at hand."""
+    from streamdeblur.backends.onnx_backend import export_checked
+    from streamdeblur.models import load_model, state_hash
+
+    spec = _spec_of(model)
+    module = module if module is not None else load_model(spec.name, weights, allow_random)
     path = _onnx_path(spec.name, state_hash(module))
     if not path.is_file():
-        log.info("exporting %s to ONNX (once; cached at %s)", model, path)
-        export_checked(module, spec.input_size, path)
+        log.info("exporting %s to ONNX (once; cached at %s)", spec.name, path)
+        export_checked(module, spec.input_size, path, frames=spec.frames)
     return path
 
 
 def export_onnx(model: str, out_path: Path | str, weights: Path | None = None, allow_random: bool = False) -> Path:
     """Export a registered model to an ONNX file (dynamic batch, checked against torch)."""
     from streamdeblur.backends.onnx_backend import export_checked
-    from streamdeblur.models import get_spec, load_model
+    from streamdeblur.models import load_model
 
-    spec = get_spec(model)
+    spec = _spec_of(model)
+    if not spec.exportable:
+        raise UserError(f"model {spec.name!r} has no network to export")
     out = Path(out_path)
     if out.is_dir():
         raise UserError(f"output {out} is a directory; give a file name such as {out / (model + '.onnx')}")
-    return export_checked(load_model(model, weights, allow_random), spec.input_size, out)
-
-
-def _torch_engine(model: str, device, fp16: bool, weights, allow_random: bool, channels_last: bool, compile: bool):
-    from streamdeblur.backends.torch_backend import TorchEngine
-    from streamdeblur.models import get_spec, load_model
-
-    if fp16 and device.type != "cuda":
-        log.warning("--fp16 needs CUDA; the torch engine runs fp32 on %s", device)
-        fp16 = False
-    module = load_model(model, weights, allow_random)
-    return TorchEngine(module, get_spec(model).input_size, device, fp16, channels_last, compile)
-
-
-def _onnx_engine(model: str, device, fp16: bool, weights, allow_random: bool, threads: int | None):
-    import onnxruntime as ort
-
-    from streamdeblur.backends.onnx_backend import OnnxEngine
-    from streamdeblur.models import get_spec
-
-    has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
-    if device is not None and device.type == "cuda" and not has_cuda:
-        raise UserError("this onnxruntime has no CUDA provider; install onnxruntime-gpu, or use --device cpu")
-    cuda = has_cuda and (device is None or device.type == "cuda")  # device None: auto
-    if fp16:
-        log.warning("--fp16 is not supported by the onnxruntime backend; running fp32")
-    path = onnx_model_path(model, weights, allow_random)
-    device_id = device.index if device is not None and device.index is not None else 0
-    return OnnxEngine(path, get_spec(model).input_size, threads=threads, cuda=cuda, device_id=device_id)
-
-
-def _tensorrt_engine(model: str, fp16: bool, weights, allow_random: bool, max_batch: int):
-    from streamdeblur.backends.tensorrt_backend import TensorRTEngine, import_tensorrt
-    from streamdeblur.models import get_spec, load_model, state_hash
-    from streamdeblur.paths import cache_dir
-
-    import_tensorrt()  # the clear message before loading anything
-    spec = get_spec(model)
-    module = load_model(model, weights, allow_random)
-    key = f"{spec.name}-{state_hash(module)}"
-    return TensorRTEngine(module, spec.input_size, key, cache_dir() / "tensorrt", fp16=fp16, max_batch=max_batch)
+    return export_checked(load_model(spec.name, weights, allow_random), spec.input_size, out, frames=spec.frames)
 
 
 def create_engine(
-    model: str,
+    model: "str | ModelSpec",
     backend: str = "auto",
     device: str = "auto",
     fp16: bool = False,
     weights: Path | None = None,
     allow_random: bool = False,
     threads: int | None = None,
+    batch_size: int = 32,
     channels_last: bool = True,
     compile: bool = False,
-    max_batch: int = 32,
 ) -> Engine:
-    """Build an engine; UserError for an unknown backend or a backend not available here.
+    """The one place a registry entry becomes an engine; UserError for a model, backend or device that
+    cannot run here (before anything heavy is loaded where possible).
 
-    model 'identity' gives the IdentityEngine (128 px). threads: onnxruntime intra-op threads, or
-    torch.set_num_threads for the torch backend (process-wide). channels_last/compile: torch only.
-    max_batch: TensorRT's largest batch (bigger batches run in chunks).
+    The spec is resolved and the module loaded once; each backend receives them. The registered
+    pass-through model 'identity' returns its input bit for bit on any backend. threads:
+    onnxruntime intra-op threads, or torch.set_num_threads for the torch backend (process-wide).
+    batch_size: the largest batch the engine is called with (TensorRT's optimisation profile;
+    bigger batches run in chunks). channels_last/compile: torch only.
     """
-    from streamdeblur.models import get_spec
+    from streamdeblur.models import load_model
 
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
-    if model == "identity":
-        return IdentityEngine()
-    get_spec(model)  # unknown model -> UserError before anything heavy
+    if batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {batch_size}")
+    spec = _spec_of(model)  # unknown model -> UserError before anything heavy
+    if not spec.exportable:
+        return IdentityEngine(spec.input_size, spec.frames)
     resolved = _resolve_device(device)
-    if backend == "auto":
+    auto = backend == "auto"
+    if auto:
+        backend = "onnxruntime"
         if resolved.type == "cuda":
             from streamdeblur.backends.tensorrt_backend import tensorrt_available
 
-            if tensorrt_available():
-                try:
-                    return _tensorrt_engine(model, fp16, weights, allow_random, max_batch)
-                except MissingWeightsError:
-                    raise
-                except UserError as exc:
-                    log.warning("tensorrt engine refused (%s); using torch on CUDA", exc)
+            backend = "tensorrt" if tensorrt_available() else "torch"
+    if backend == "tensorrt" and resolved.type != "cuda" and device != "auto":
+        raise UserError("the tensorrt backend runs on CUDA only; drop --device cpu or use another backend")
+    if backend == "onnxruntime":
+        _check_onnx_device(None if device == "auto" else resolved)
+    if backend == "tensorrt":
+        from streamdeblur.backends.tensorrt_backend import import_tensorrt
+
+        import_tensorrt()  # the clear message before loading anything
+    module = load_model(spec.name, weights, allow_random)
+    if backend == "tensorrt":
+        try:
+            return _tensorrt_engine(spec, module, fp16, batch_size)
+        except MissingWeightsError:
+            raise
+        except UserError as exc:
+            if not auto:
+                raise
+            log.warning("tensorrt engine refused (%s); using torch on CUDA", exc)
             backend = "torch"
-        else:
-            backend = "onnxruntime"
     if backend == "torch":
+        from streamdeblur.backends.torch_backend import TorchEngine
+
         if threads:
             import torch
 
             torch.set_num_threads(threads)
-        return _torch_engine(model, resolved, fp16, weights, allow_random, channels_last, compile)
-    if backend == "onnxruntime":
-        return _onnx_engine(model, None if device == "auto" else resolved, fp16, weights, allow_random, threads)
-    if resolved.type != "cuda" and device != "auto":
-        raise UserError("the tensorrt backend runs on CUDA only; drop --device cpu or use another backend")
-    return _tensorrt_engine(model, fp16, weights, allow_random, max_batch)
+        if fp16 and resolved.type != "cuda":
+            log.warning("--fp16 needs CUDA; the torch engine runs fp32 on %s", resolved)
+            fp16 = False
+        return TorchEngine(module, spec.input_size, resolved, fp16, channels_last, compile, frames=spec.frames)
+    return _onnx_engine(spec, module, None if device == "auto" else resolved, fp16, weights, threads)
+
+
+def _check_onnx_device(device: Any) -> None:
+    import onnxruntime as ort
+
+    if device is not None and device.type == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise UserError("this onnxruntime has no CUDA provider; install onnxruntime-gpu, or use --device cpu")
+
+
+def _onnx_engine(spec: "ModelSpec", module: Any, device: Any, fp16: bool, weights: Path | None,
+                 threads: int | None) -> Engine:
+    import onnxruntime as ort
+
+    from streamdeblur.backends.onnx_backend import OnnxEngine
+
+    cuda = "CUDAExecutionProvider" in ort.get_available_providers() and (device is None or device.type == "cuda")
+    if fp16:
+        log.warning("--fp16 is not supported by the onnxruntime backend; running fp32")
+    path = onnx_model_path(spec, weights, module=module)
+    device_id = device.index if device is not None and device.index is not None else 0
+    return OnnxEngine(path, spec.input_size, threads=threads, cuda=cuda, device_id=device_id, frames=spec.frames)
+
+
+def _tensorrt_engine(spec: "ModelSpec", module: Any, fp16: bool, max_batch: int) -> Engine:
+    from streamdeblur.backends.tensorrt_backend import TensorRTEngine
+    from streamdeblur.models import state_hash
+    from streamdeblur.paths import cache_dir
+
+    key = f"{spec.name}-{state_hash(module)}"
+    return TensorRTEngine(module, spec.input_size, key, cache_dir() / "tensorrt", fp16=fp16, max_batch=max_batch,
+                          frames=spec.frames)
 
 
 def crops_per_second(engine: Engine, batch: int = 8, repeats: int = 5, warmup: int = 2, seed: int = 0) -> float:

@@ -61,17 +61,19 @@ def session(path: Path, threads: int | None = None, cuda: bool = False, device_i
     return ort.InferenceSession(str(path), options, providers=providers)
 
 
-def export_checked(module: nn.Module, input_size: int, path: Path, tolerance: float = EXPORT_TOLERANCE) -> Path:
-    """Export an [0, 1] image module to ONNX at path (atomic), refusing an export that differs from torch."""
+def export_checked(module: nn.Module, input_size: int, path: Path, tolerance: float = EXPORT_TOLERANCE,
+                   frames: int = 1) -> Path:
+    """Export an [0, 1] image module (3 x frames input channels) to ONNX at path (atomic), refusing an export
+    that differs from torch."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     module = module.eval().float().cpu()
     gen = torch.Generator().manual_seed(0)
-    example = torch.rand(2, 3, input_size, input_size, generator=gen)
+    example = torch.rand(2, 3 * frames, input_size, input_size, generator=gen)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         _export(module, example, tmp)
-        check = torch.rand(3, 3, input_size, input_size, generator=gen)  # another batch size: dynamic axis
+        check = torch.rand(3, 3 * frames, input_size, input_size, generator=gen)  # another batch size: dynamic axis
         with torch.inference_mode():
             expected = module(check).numpy()
         got = session(tmp, threads=1).run(None, {"image": check.numpy()})[0]
@@ -90,10 +92,11 @@ class OnnxEngine:
     """Runs a cached ONNX model with onnxruntime on N x S x S x 3 uint8 BGR batches."""
 
     def __init__(
-        self, path: Path, input_size: int, threads: int | None = None, cuda: bool = False, device_id: int = 0
+        self, path: Path, input_size: int, threads: int | None = None, cuda: bool = False, device_id: int = 0,
+        frames: int = 1,
     ) -> None:
         self.path = Path(path)
-        self.input_size = input_size
+        self.input_size, self.frames = input_size, frames
         self.session = session(self.path, threads, cuda, device_id)
         active = self.session.get_providers()[0]
         self.name = "onnxruntime-cuda" if active == "CUDAExecutionProvider" else "onnxruntime-cpu"
@@ -103,8 +106,8 @@ class OnnxEngine:
         return self.session.run(None, {"image": np.ascontiguousarray(x, dtype=np.float32)})[0]
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
-        """N x S x S x 3 uint8 BGR crops -> deblurred crops of the same shape and dtype."""
-        check_batch(crops, self.input_size)
+        """N x S x S x 3K uint8 BGR crops (K stacked frames) -> the deblurred (middle) crops, N x S x S x 3."""
+        check_batch(crops, self.input_size, self.frames)
         if len(crops) == 0:
-            return crops.copy()
+            return crops[..., :3].copy()
         return to_nhwc_bgr(self.run_array(to_nchw_rgb(crops)))

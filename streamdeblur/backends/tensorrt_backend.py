@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from streamdeblur.backends.common import check_batch
+from streamdeblur.backends.common import bgr_to_rgb_order, check_batch
 from streamdeblur.errors import MissingDependencyError, UserError
 
 log = logging.getLogger(__name__)
@@ -56,13 +56,13 @@ def _cache_file(cache: Path, key: str, fp16: bool, max_batch: int, trt_version: 
     return cache / f"{key}-{'fp16' if fp16 else 'fp32'}-b{max_batch}-{gpu}-trt{trt_version}.ep"
 
 
-def _compile(trt, module: nn.Module, size: int, dtype: torch.dtype, max_batch: int, opt_batch: int):
-    example = torch.rand(opt_batch, 3, size, size, device="cuda", dtype=dtype)
+def _compile(trt, module: nn.Module, size: int, dtype: torch.dtype, max_batch: int, opt_batch: int, channels: int = 3):
+    example = torch.rand(opt_batch, channels, size, size, device="cuda", dtype=dtype)
     batch = torch.export.Dim("batch", min=1, max=max_batch)
     dynamic = {"x": {0: batch}}
     program = torch.export.export(module, (example,), dynamic_shapes=dynamic, strict=False)
-    spec = trt.Input(min_shape=(1, 3, size, size), opt_shape=(opt_batch, 3, size, size),
-                     max_shape=(max_batch, 3, size, size), dtype=dtype)
+    spec = trt.Input(min_shape=(1, channels, size, size), opt_shape=(opt_batch, channels, size, size),
+                     max_shape=(max_batch, channels, size, size), dtype=dtype)
     try:
         compiled = trt.dynamo.compile(program, inputs=[spec], enabled_precisions={dtype}, min_block_size=1)
     except TypeError:  # releases that dropped enabled_precisions: explicit typing from the half model
@@ -89,7 +89,8 @@ def _load(trt, path: Path) -> nn.Module:
 
 
 class TensorRTEngine:
-    """A compiled TensorRT model on N x S x S x 3 uint8 BGR batches of at most max_batch crops."""
+    """A compiled TensorRT model on N x S x S x 3K uint8 BGR batches; the optimisation profile spans batches
+    1..max_batch (the engine's --batch-size), larger calls run in chunks."""
 
     def __init__(
         self,
@@ -101,15 +102,16 @@ class TensorRTEngine:
         max_batch: int = 32,
         opt_batch: int = 8,
         tolerance: float | None = None,
+        frames: int = 1,
     ) -> None:
         trt = import_tensorrt()
-        self.input_size = input_size
+        self.input_size, self.frames = input_size, frames
         self.max_batch = max_batch
         self.dtype = torch.float16 if fp16 else torch.float32
         self.name = "tensorrt-fp16" if fp16 else "tensorrt-fp32"
         reference = module.eval().float().cuda()
         cache.mkdir(parents=True, exist_ok=True)
-        path = _cache_file(cache, cache_key, fp16, max_batch, getattr(trt, "__version__", "x"))
+        path = _cache_file(cache, cache_key, fp16, max_batch, getattr(trt, "__version__", "x"))  # the batch profile is in the name
         compiled = None
         if path.is_file():
             try:
@@ -122,7 +124,8 @@ class TensorRTEngine:
             import copy
 
             half = copy.deepcopy(reference).to(self.dtype)
-            compiled, example, dynamic = _compile(trt, half, input_size, self.dtype, max_batch, min(opt_batch, max_batch))
+            compiled, example, dynamic = _compile(trt, half, input_size, self.dtype, max_batch, min(opt_batch, max_batch),
+                                                  3 * frames)
             try:
                 _save(trt, compiled, path, example, dynamic)
             except Exception as exc:  # serialisation support varies across versions: run uncached
@@ -136,7 +139,8 @@ class TensorRTEngine:
 
     def _check(self, reference: nn.Module, tolerance: float) -> float:
         gen = torch.Generator(device="cuda").manual_seed(0)
-        x = torch.rand(min(4, self.max_batch), 3, self.input_size, self.input_size, device="cuda", generator=gen)
+        x = torch.rand(min(4, self.max_batch), 3 * self.frames, self.input_size, self.input_size, device="cuda",
+                       generator=gen)
         with torch.inference_mode():
             expected = reference(x)
             got = self.run_tensor(x)
@@ -154,15 +158,16 @@ class TensorRTEngine:
             return self.module(x.to(device="cuda", dtype=self.dtype).contiguous()).float()
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
-        """N x S x S x 3 uint8 BGR crops -> deblurred crops; batches above max_batch run in chunks."""
-        check_batch(crops, self.input_size)
+        """N x S x S x 3K uint8 BGR crops -> deblurred (middle) crops; batches above max_batch run in chunks."""
+        check_batch(crops, self.input_size, self.frames)
         if len(crops) == 0:
-            return crops.copy()
+            return crops[..., :3].copy()
+        order = bgr_to_rgb_order(3 * self.frames)
         outs = []
         with torch.inference_mode():
             for start in range(0, len(crops), self.max_batch):
                 raw = torch.from_numpy(np.ascontiguousarray(crops[start : start + self.max_batch])).cuda()
-                x = raw.permute(0, 3, 1, 2).flip(1).float().div_(255.0)
+                x = raw.permute(0, 3, 1, 2)[:, order].float().div_(255.0)
                 y = self.run_tensor(x).mul_(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8)
                 outs.append(y.flip(1).permute(0, 2, 3, 1).contiguous().cpu().numpy())
         return np.concatenate(outs) if len(outs) > 1 else outs[0]

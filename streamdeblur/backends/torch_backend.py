@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from streamdeblur.backends.common import check_batch
+from streamdeblur.backends.common import bgr_to_rgb_order, check_batch
 
 
 class TorchEngine:
@@ -20,10 +20,11 @@ class TorchEngine:
         fp16: bool = False,
         channels_last: bool = True,
         compile: bool = False,
+        frames: int = 1,
     ) -> None:
         if fp16 and device.type != "cuda":
             raise ValueError("fp16 needs a CUDA device")
-        self.input_size = input_size
+        self.input_size, self.frames = input_size, frames
         self.device = device
         self.dtype = torch.float16 if fp16 else torch.float32
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -38,13 +39,15 @@ class TorchEngine:
             return self.module(x).float()
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
-        """N x S x S x 3 uint8 BGR crops -> deblurred crops of the same shape and dtype."""
-        check_batch(crops, self.input_size)
+        """N x S x S x 3K uint8 BGR crops (K stacked frames) -> the deblurred (middle) crops, N x S x S x 3."""
+        check_batch(crops, self.input_size, self.frames)
         if len(crops) == 0:
-            return crops.copy()
+            return crops[..., :3].copy()
         with torch.inference_mode():
             raw = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device, non_blocking=True)
-            x = raw.permute(0, 3, 1, 2).flip(1).to(self.dtype).div_(255.0)
+            nchw = raw.permute(0, 3, 1, 2)
+            nchw = nchw.flip(1) if self.frames == 1 else nchw[:, bgr_to_rgb_order(3 * self.frames)]
+            x = nchw.to(self.dtype).div_(255.0)
             y = self.run_tensor(x)
             out = y.mul_(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8)
             return out.flip(1).permute(0, 2, 3, 1).contiguous().cpu().numpy()

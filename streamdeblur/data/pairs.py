@@ -205,7 +205,7 @@ def _run_video(task: tuple[VideoItem, str, PairOptions, str]) -> dict[str, Any]:
     try:
         for pair in video_pairs(item.path, item.video_id, options, stats, source_name=item.name):
             pair.meta["split"] = split
-            writer.add_pair(pair.key, pair.blurry, pair.sharp, pair.meta)
+            writer.add_pair(pair.key, pair.blurry, pair.sharp, pair.meta, pair.frames)
             entries.append({k: pair.meta.get(k) for k in MANIFEST_FIELDS} | {"split": split})
     except Exception as exc:  # noqa: BLE001 - one bad video must not stop the run
         writer.abort()
@@ -274,8 +274,11 @@ class _ShardSink:
 
 
 def _recipe(config: MakePairsConfig, val_names: set[str]) -> dict[str, Any]:
-    return {"pairs": json.loads(json.dumps(asdict(config.pairs))), "val_fraction": config.val_fraction,
-            "val_list": sorted(val_names), "num_shards": config.num_shards}
+    pairs = json.loads(json.dumps(asdict(config.pairs)))
+    if config.pairs.method != "motion":
+        del pairs["motion"]  # options of another method do not decide these pairs (and older recipes lack them)
+    return {"pairs": pairs, "val_fraction": config.val_fraction, "val_list": sorted(val_names),
+            "num_shards": config.num_shards}
 
 
 def _check_recipe(out: Path, recipe: dict[str, Any]) -> None:
@@ -449,16 +452,32 @@ def build_summary(journal: Journal, items: Sequence[VideoItem], wall: float, new
     }
 
 
+def _range(name: str, text: str) -> tuple[float, float]:
+    """'a,b' (or one value 'a') -> (a, b) floats; UserError naming the option otherwise."""
+    try:
+        values = [float(x) for x in str(text).split(",") if x.strip()]
+    except ValueError:
+        values = []
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2:
+        raise UserError(f"--{name} takes min,max (e.g. --{name} 1,12), got {text!r}")
+    return values[0], values[1]
+
+
 def run_make_pairs(
     inputs: Sequence[str | Path], output: str | Path, *, method: str = "vla", length: str = "7", min_length: int = 5,
     max_length: int = 21, size: int = 256, margin: float = 0.4, stride: int = 4, reverse: bool = False,
     plain_average: bool = False, min_face: float = 64.0, min_sharpness: float = 20.0, min_motion: float = 0.0,
-    overlap: float = 0.4, similarity: float = 0.6, noise: float = 2.0, seed: int = 0, max_frames: int | None = None,
+    overlap: float = 0.4, similarity: float = 0.6, noise: float = 2.0, speed: str = "1,12", shutter: str = "0.25,1",
+    subframes: str = "2,16", crf: str = "18,32", shake: float = 0.0, frames: int = 1, seed: int = 0,
+    max_frames: int | None = None,
     workers: int = 1, shard_size: int = 1000, val_fraction: float = 0.0, val_list: str | None = None,
     shard_index: int = 0, num_shards: int = 1, preview: bool = False, progress: bool = True,
 ) -> dict[str, Any]:
     """make-pairs from command-line values: validates them (UserError) and runs make_pairs."""
     from streamdeblur.data.blur import VLAConfig
+    from streamdeblur.data.exposure import MotionConfig
     from streamdeblur.data.video_pairs import METHODS
 
     if method not in METHODS:
@@ -471,12 +490,17 @@ def run_make_pairs(
         raise UserError(f"--length takes odd window lengths separated by commas (e.g. 7 or 7,9,11), got {length!r}")
     if max_frames is not None and max_frames < 1:
         raise UserError(f"--max-frames must be at least 1, got {max_frames}")
+    ranges = {name: _range(name, text) for name, text in
+              (("speed", speed), ("shutter", shutter), ("subframes", subframes), ("crf", crf))}
     try:
+        motion = MotionConfig(speed=ranges["speed"], shutter=ranges["shutter"], crf=ranges["crf"],
+                              subframes=(int(ranges["subframes"][0]), int(ranges["subframes"][1])), shake=shake,
+                              frames=frames)
         vla = VLAConfig(min_length=min_length, max_length=max_length, overlap=overlap, similarity=similarity,
                         linear=not plain_average)
         options = PairOptions(method=method, lengths=lengths, vla=vla, size=size, margin=margin, stride=stride,
                               reverse=reverse, linear=not plain_average, min_face=min_face, min_sharpness=min_sharpness,
-                              min_motion=min_motion, noise=noise, seed=seed, max_frames=max_frames)
+                              min_motion=min_motion, noise=noise, motion=motion, seed=seed, max_frames=max_frames)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     config = MakePairsConfig(pairs=options, workers=workers, shard_size=shard_size, val_fraction=val_fraction,

@@ -15,6 +15,8 @@ def _caption(meta: dict) -> str:
     text = f"L={meta.get('length')} {meta.get('method')} {meta.get('stop_reason')}"
     if meta.get("kernel_size"):
         text = f"k={meta['kernel_size']} kernel"
+    if meta.get("method") == "motion":
+        text = f"x{meta['speed']:.1f} sh{meta['shutter']:.2f} {meta['blur_px']:.0f}px crf{meta['crf']:.0f}"
     return f"{text} m={meta.get('motion', 0):.1f}"
 
 

@@ -1,6 +1,8 @@
 """Pairs from one video: decode once through a sliding buffer (bounded memory), detect and track
 faces on every frame, and for each centre frame build a (blurry, sharp) pair of the largest face
-detected there, by VLA, fixed-length averaging (PrAvg) or a synthetic camera-shake kernel.
+detected there, by VLA, fixed-length averaging (PrAvg), a synthetic camera-shake kernel, or a
+flow-interpolated exposure of the real motion (`motion`, data/exposure.py; with frames=K also the
+K consecutive exposures around it, for temporal engines).
 
 The face of a pair is the largest face detected on its centre frame; the window follows that
 face's track (stopping where the track does). --reverse also parses the clip backwards: centre
@@ -22,11 +24,11 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from streamdeblur.data import blur
+from streamdeblur.data import blur, exposure
 from streamdeblur.faces.crops import box_matrix, extract_crop, face_matrix
 from streamdeblur.faces.track import Track
 
-METHODS = ("vla", "pravg", "kernel")
+METHODS = ("vla", "pravg", "kernel", "motion")
 SHARPNESS_SIZE = 128  # the sharp-frame test and the reported sharpness are measured at this crop size
 
 
@@ -47,6 +49,7 @@ class PairOptions:
     min_motion: float = 0.0  # mean |blurry - sharp| in grey levels; below: skipped as 'still'
     kernel_sizes: tuple[int, int] = (13, 27)  # at 256 px, scaled with size
     noise: float = 2.0  # blurry images get Gaussian noise of sigma uniform in [0, noise] grey levels
+    motion: exposure.MotionConfig = exposure.MotionConfig()  # the `motion` method's ranges
     seed: int = 0
     detector: str = "yunet"
     analysis_size: int = 64  # crop size for the flow and similarity tests
@@ -69,22 +72,26 @@ class PairOptions:
             return self.vla.max_length // 2
         if self.method == "pravg":
             return max(self.lengths) // 2
+        if self.method == "motion":
+            return self.motion.radius
         return 0
 
     @property
     def min_window(self) -> int:
         """Fewest frames a pair needs."""
-        return {"vla": self.vla.min_length, "pravg": min(self.lengths), "kernel": 1}[self.method]
+        return {"vla": self.vla.min_length, "pravg": min(self.lengths), "kernel": 1, "motion": 2}[self.method]
 
 
 @dataclass
 class Pair:
-    """One training pair: uint8 BGR crops of equal size and its metadata (json-ready)."""
+    """One training pair: uint8 BGR crops of equal size and its metadata (json-ready); frames: the K
+    consecutive blurred crops of a multi-frame group side by side (K*S wide), blurry the centre one."""
 
     key: str
     blurry: np.ndarray
     sharp: np.ndarray
     meta: dict[str, Any]
+    frames: np.ndarray | None = None
 
 
 @dataclass
@@ -201,6 +208,8 @@ class VideoPairMaker:
         rng = np.random.default_rng([self.o.seed, self._hash, c, int(backward)])
         if self.o.method == "kernel":
             pair = self._kernel_pair(c, track, rng)
+        elif self.o.method == "motion":
+            pair = self._motion_pair(c, track, rng)
         else:
             pair = self._average_pair(c, track, rng)
         if pair is None:
@@ -214,7 +223,7 @@ class VideoPairMaker:
             pair.key += "_r"
             pair.meta["key"] = pair.key
         self.stats.pairs += 1
-        self.stats.lengths[pair.meta["length"]] += 1
+        self.stats.lengths[int(round(pair.meta["length"]))] += 1
         self.stats.stop_reasons[pair.meta["stop_reason"]] += 1
         yield pair
 
@@ -309,6 +318,86 @@ class VideoPairMaker:
         if similarity is not None:
             meta["similarity"] = round(float(similarity), 4)
         return self._finish_pair(c, blurry, crops[length // 2], meta, rng)
+
+    def _track_span(self, tid: int, c: int) -> tuple[int, int]:
+        """First and last frame around c (within the buffer and radius) where track tid is present."""
+        lo = c
+        while lo - 1 >= c - self.o.radius and lo - 1 in self.buffer and tid in self.buffer[lo - 1].tracks:
+            lo -= 1
+        hi = c
+        while hi + 1 <= c + self.o.radius and hi + 1 in self.buffer and tid in self.buffer[hi + 1].tracks:
+            hi += 1
+        return lo, hi
+
+    def _motion_pair(self, c: int, track: Track, rng: np.random.Generator) -> Pair | None:
+        mo, size = self.o.motion, self.o.size
+        tid, half = track.track_id, mo.frames // 2
+        lo, hi = self._track_span(tid, c)
+        shutter = float(rng.uniform(*mo.shutter))
+        # the fastest speed whose K exposures fit in the track's frames: (half + shutter/2) * speed <= room
+        room = min(c - lo, hi - c)
+        fit = room / (half + shutter / 2.0) if room > 0 else 0.0
+        if fit < mo.speed[0]:
+            self._skip("clip_edge" if c - self.o.radius < 0 or c + self.o.radius >= self.n else "track_lost")
+            return None
+        speed = float(rng.uniform(mo.speed[0], min(mo.speed[1], fit)))
+        length = speed * shutter
+        crf = float(rng.uniform(*mo.crf))
+        first, last = exposure.exposure_span(c - half * speed, length)[0], exposure.exposure_span(c + half * speed, length)[1]
+        motions = [self._motion(tid, k) for k in range(first, last)]
+        if any(m is None or m.residual > self.o.vla.max_residual or m.magnitude > self.o.vla.max_step * m.size
+               for m in motions):
+            self._skip("scene_cut")
+            return None
+        pad = max(8, size // 8)  # real pixels around the crop for the warps near its border
+        inner = (slice(pad, pad + size), slice(pad, pad + size))
+        face = (slice(pad + size // 4, pad + 3 * size // 4),) * 2
+        blurred, matrices, extents, steps = [], [], [], []
+        for k in range(-half, half + 1):
+            centre = c + k * speed
+            a, b = exposure.exposure_span(centre, length)
+            tracks = [self.buffer[j].tracks[tid] for j in range(a, b + 1)]
+            matrix = face_matrix(np.mean([t.box for t in tracks], axis=0), np.mean([t.landmarks for t in tracks], axis=0),
+                                 size, self.o.margin)
+            padded = matrix.copy()
+            padded[:, 2] += pad
+            crops = [extract_crop(self.buffer[j].image, padded, size + 2 * pad) for j in range(a, b + 1)]
+            synth = exposure.ExposureSynth(crops, linear=self.o.linear)
+            step = max((float(np.percentile(np.hypot(*np.moveaxis(synth.flows(i)[0][face], 2, 0)), 90))
+                        for i in range(len(crops) - 1)), default=0.0)
+            sub = exposure.subframes_for(step, mo.subframes)
+            image = synth.exposure(centre - a, length, sub)
+            if k == 0:
+                sharp = np.ascontiguousarray(crops[c - a][inner])
+                extent = synth.path_length(centre - a, length, face)
+            blurred.append(image)
+            matrices.append(matrix)
+            extents.append(round(synth.path_length(centre - a, length, face), 3))
+            steps.append(sub)
+        shake_size = 0
+        if mo.shake > 0 and rng.uniform() < mo.shake:
+            shake_size = int(rng.integers(3, max(4, size // 16) + 1))
+            kernel = blur.motion_kernel(shake_size, rng)
+            blurred = [blur.apply_kernel(image, kernel, linear=self.o.linear) for image in blurred]
+        blurred = [np.ascontiguousarray(image[inner]) for image in blurred]
+        sigma = float(rng.uniform(0.0, self.o.noise)) if self.o.noise > 0 else 0.0
+        if sigma > 0:
+            blurred = [np.clip(image.astype(np.float32) + rng.normal(0.0, sigma, image.shape).astype(np.float32) + 0.5,
+                               0, 255).astype(np.uint8) for image in blurred]
+        if crf > 0:
+            blurred = exposure.encode_roundtrip(blurred, crf)
+        centre_blur = blurred[half]
+        meta = self._meta(c, first, last + 1, matrices[half], track.box)
+        meta.update(length=round(length, 4), stop_reason="motion", speed=round(speed, 4), shutter=round(shutter, 4),
+                    exposure=round(length, 4), subframes=steps[half], crf=round(crf, 2), noise=round(sigma, 3),
+                    shake_kernel=shake_size, flow_px=round(float(np.mean([m.magnitude for m in motions])) * size / self.o.analysis_size, 3)
+                    if motions else 0.0, blur_px=round(extent, 3), group=mo.frames,
+                    motion=round(blur.mean_abs_diff(centre_blur, sharp), 3),
+                    sharpness_pair={"sharp": round(blur.sharpness(sharp), 2), "blur": round(blur.sharpness(centre_blur), 2)})
+        if mo.frames > 1:
+            meta.update(group_centres=[round(c + k * speed, 4) for k in range(-half, half + 1)], group_blur_px=extents,
+                        group_subframes=steps, group_matrices=[np.round(m, 5).tolist() for m in matrices])
+        return Pair(meta["key"], centre_blur, sharp, meta, np.hstack(blurred) if mo.frames > 1 else None)
 
 
 def video_pairs(uri: str, video_id: str, options: PairOptions, stats: VideoStats, source_name: str = "",

@@ -194,14 +194,12 @@ def engine_method(name: str, engine: Any, batch_size: int) -> Method:
     return Method(name, run, batch_size)
 
 
-def build_engine(model: str, weights: Path | None, options: EvalOptions, crop_size: int) -> Any:
-    """The engine of one --model (the 'identity' pseudo-model returns its input)."""
-    from streamdeblur.backends import IdentityEngine, create_engine
+def build_engine(model: str, weights: Path | None, options: EvalOptions) -> Any:
+    """The engine of one --model, from the one engine factory ('identity' returns its input)."""
+    from streamdeblur.backends import create_engine
 
-    if model == "identity":
-        return IdentityEngine(input_size=crop_size)
     return create_engine(model, backend=options.backend, device=options.device, fp16=options.fp16,
-                         weights=weights, allow_random=options.allow_random)
+                         weights=weights, allow_random=options.allow_random, batch_size=options.batch_size)
 
 
 def model_weights(options: EvalOptions) -> list[tuple[str, Path | None]]:
@@ -376,7 +374,7 @@ def evaluate_pairs(pairs_dir: str | Path, options: EvalOptions) -> dict[str, Any
         methods: list[Method] = [Method(BLURRED, lambda batch: [s.blurred for s in batch])]
         engines = {}
         for name, weights in models:
-            engine = build_engine(name, weights, options, crop_size)
+            engine = build_engine(name, weights, options)
             engines[name] = {"engine": getattr(engine, "name", "?"), "input_size": engine.input_size,
                              "weights": str(weights) if weights else None}
             methods.append(engine_method(name, engine, options.batch_size))

@@ -186,7 +186,7 @@ def evaluate_video(video: str | Path, blurs: str | list[BlurSpec], options: Eval
     clips = find_clips(video)
     models = model_weights(options)
     scorer = Scorer.create(options.landmarker, options.embedder, options.detector)
-    engines = {name: build_engine(name, w, options, 128) for name, w in models}
+    engines = {name: build_engine(name, w, options) for name, w in models}
     method_names = [BLURRED, *engines, *([UNSHARP] if options.baselines else []), SHARP]
     samples: list[PairSample] = []
     refs: list[FaceRef] = []
@@ -271,9 +271,9 @@ def _run_clip(clip: Path, frames: list[np.ndarray], faces: list[Any], fps: Fract
     fps_by_method: dict[str, float] = {}
     # 'blurred' goes through `process` with the pass-through engine, so it crosses the same encode and
     # decode steps as every model (each BGR -> yuv420p -> BGR round trip shifts colours a little)
-    from streamdeblur.backends import IdentityEngine
+    from streamdeblur.backends import create_engine
 
-    for name, engine in [(BLURRED, IdentityEngine(128)), *engines.items()]:
+    for name, engine in [(BLURRED, create_engine("identity")), *engines.items()]:
         advance = task(f"process {stem} with {name}", len(blurred))
         out_path = work / f"{stem}_out_{name.split()[0].replace('/', '_')}.mp4"
         popts = process_options(model="identity" if name == BLURRED else name, detector=options.detector,

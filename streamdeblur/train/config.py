@@ -10,17 +10,20 @@ from typing import Any
 
 from streamdeblur.errors import UserError
 
-STAGES = ("single", "hg", "cgan", "multiscale")
 VARIANTS = ("full", "no-hg", "single-pathway")
 GAN_LOSSES = ("bce", "lsgan")
+OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("constant", "cosine")
+PIXEL_LOSSES = ("l1", "charbonnier")
 
 
 @dataclass
 class TrainConfig:
     """Everything a training run needs; saved as config.json beside each checkpoint.
 
-    stage: "single" (one network, L1 + gradient L1: for `fast` and `hg`), "hg" (the paper's step 1:
-    L1 only), "cgan" (step 2: two-pathway cGAN on [blurry, HG(blurry)]), "multiscale" (Shen et al.).
+    model: a registry name (models.py); stage: a training stage (train/stages.py: single, hg,
+    restore, cgan, multiscale), "" for the model's own (its registry entry names the stages that
+    can train it; another is an error).
     variant (cgan only): "full" (HG + two pathways), "no-hg" (cGAN on the blurry image alone),
     "single-pathway" (HG + G_bl only, no G_s auto-encoder).
     motion_power: draw training pairs with probability proportional to max(motion, 0.5) ** motion_power
@@ -28,8 +31,8 @@ class TrainConfig:
     """
 
     name: str = "run"
-    model: str = "fast"
-    stage: str = "single"
+    model: str = "fast-unet"
+    stage: str = ""
     variant: str = "full"
     data: str = ""
     val_data: str = ""
@@ -67,6 +70,17 @@ class TrainConfig:
     max_motion: float = 0.0
     motion_power: float = 0.0
     methods: list[str] = field(default_factory=list)
+    mix: str = ""  # method=weight,... : each blur method drawn in that share (e.g. motion=0.6,kernel=0.2,pravg=0.2)
+    cache: bool = False  # decode the pairs once into a uint8 cache (<cache>/pair-cache) and read patches from it
+    patch: int = 0  # with cache: random patch side cut from the crop_size pair (0: the whole crop)
+    optimizer: str = "adam"  # adam | adamw
+    lr_schedule: str = "constant"  # constant | cosine (to lr_min at lr_horizon, default steps)
+    warmup: int = 0  # linear learning-rate warm-up steps
+    lr_min: float = 0.0
+    lr_horizon: int = 0  # the cosine's end step (0: steps); set it to keep the schedule when extending steps
+    loss: str = "l1"  # pixel loss: l1 | charbonnier
+    w_fft: float = 0.0  # weight of the L1 of the FFT of output and target
+    grad_clip: float = 0.0  # clip the generator's gradient norm (0: off)
     log_every: int = 10
     val_every: int = 500
     val_batches: int = 8
@@ -76,9 +90,28 @@ class TrainConfig:
     device: str = "auto"
 
     def validate(self) -> "TrainConfig":
-        """Raise UserError on values that cannot work; return self."""
+        """Raise UserError on values that cannot work (a stage that cannot train the model among them);
+        fills an empty stage with the model's own; returns self."""
+        from streamdeblur.models import get_spec
+        from streamdeblur.train.stages import STAGES
+
+        spec = get_spec(self.model)
+        if not spec.stages:
+            raise UserError(f"model {self.model} has no network to train")
+        if not self.stage:
+            self.stage = spec.stages[0]
         if self.stage not in STAGES:
             raise UserError(f"unknown stage {self.stage!r}; use one of {', '.join(STAGES)}")
+        if self.stage not in spec.stages:
+            raise UserError(f"model {self.model} is trained with stage {' or '.join(spec.stages)}, not {self.stage}")
+        if self.optimizer not in OPTIMIZERS:
+            raise UserError(f"unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
+        if self.lr_schedule not in SCHEDULES:
+            raise UserError(f"unknown lr_schedule {self.lr_schedule!r}; use one of {', '.join(SCHEDULES)}")
+        if self.loss not in PIXEL_LOSSES:
+            raise UserError(f"unknown loss {self.loss!r}; use one of {', '.join(PIXEL_LOSSES)}")
+        if self.patch < 0 or self.patch > self.crop_size:
+            raise UserError(f"patch must be between 0 and crop_size ({self.crop_size}), got {self.patch}")
         if self.variant not in VARIANTS:
             raise UserError(f"unknown variant {self.variant!r}; use one of {', '.join(VARIANTS)}")
         if self.gan_loss not in GAN_LOSSES:
@@ -175,19 +208,22 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
 
 
 def stage_defaults(stage: str) -> dict[str, Any]:
-    """Per-stage defaults that differ from the dataclass (applied by the CLI before user overrides)."""
-    if stage in ("single", "hg"):
-        return {"lr": 2e-4, "betas": (0.9, 0.999), "w_l1": 1.0, "w_grad": 0.0 if stage == "hg" else 1.0}
-    if stage == "multiscale":
-        return {"lr": 1e-4, "betas": (0.9, 0.999), "w_adv": 0.01, "w_l1": 1.0, "w_perceptual": 0.1}
-    return {}
+    """Per-stage defaults that differ from the dataclass (applied by build_config before user overrides)."""
+    from streamdeblur.train.stages import STAGES
+
+    return dict(STAGES[stage].defaults) if stage in STAGES else {}
 
 
 def build_config(config_path: str | Path | None = None, assignments: list[str] | None = None, **flags: Any) -> TrainConfig:
-    """Defaults < per-stage defaults < JSON file < `key=value` assignments < flags (None flags ignored)."""
+    """Defaults < per-stage defaults < JSON file < `key=value` assignments < flags (None flags ignored).
+
+    The stage whose defaults apply is the one asked for, else the model's own."""
     if config_path:
         base = TrainConfig.load(config_path)
     else:
+        from streamdeblur.models import get_spec
+
         probe = TrainConfig().override(assignments, **flags)
-        base = TrainConfig().override(**stage_defaults(probe.stage))
+        stage = probe.stage or get_spec(probe.model).stages[0]
+        base = TrainConfig().override(**stage_defaults(stage))
     return base.override(assignments, **flags).validate()

@@ -27,6 +27,23 @@ def l1(output: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
     return (diff * weight).sum() / weight.sum().clamp_min(1e-12)
 
 
+def charbonnier(output: Tensor, target: Tensor, eps: float = 1e-3, weight: Tensor | None = None) -> Tensor:
+    """Mean sqrt((o - t)^2 + eps^2): L1 that is smooth at zero (the loss of MPRNet, NAFNet-style recipes)."""
+    d = output - target
+    err = torch.sqrt(d * d + eps * eps)
+    if weight is None:
+        return err.mean()
+    weight = weight.expand_as(err)
+    return (err * weight).sum() / weight.sum().clamp_min(1e-12)
+
+
+def fft_l1(output: Tensor, target: Tensor) -> Tensor:
+    """L1 between the 2-D real FFTs (real and imaginary parts) of output and target, per pixel (MIMO-UNet)."""
+    fo = torch.fft.rfft2(output.float(), norm="ortho")
+    ft = torch.fft.rfft2(target.float(), norm="ortho")
+    return (torch.view_as_real(fo) - torch.view_as_real(ft)).abs().mean()
+
+
 def changed_pixel_weight(blurry: Tensor, sharp: Tensor, strength: float) -> Tensor:
     """Per-pixel weight 1 + strength * d / mean(d), d = |blurry - sharp| averaged over channels (N x 1 x H x W).
 

@@ -22,13 +22,19 @@ from streamdeblur.models import (
     state_hash,
 )
 
-EXPECTED = {"fast", "fast-unet", "hg", "hg-cgan", "hg-half", "hg-cgan-half", "cgan", "multiscale", "multiscale-fast"}
-PARTS = {"fast": {"hg"}, "fast-unet": {"g"}, "hg": {"hg"}, "hg-cgan": {"hg", "g", "d"}, "hg-half": {"hg"}, "hg-cgan-half": {"hg", "g", "d"},
+EXPECTED = {"fast", "fast-unet", "naf", "naf-t3", "hg", "hg-cgan", "hg-half", "hg-cgan-half", "cgan", "multiscale",
+            "multiscale-fast"}
+PARTS = {"fast": {"hg"}, "fast-unet": {"g"}, "naf": {"g"}, "naf-t3": {"g"}, "hg": {"hg"}, "hg-cgan": {"hg", "g", "d"}, "hg-half": {"hg"}, "hg-cgan-half": {"hg", "g", "d"},
          "cgan": {"g", "d"}, "multiscale": {"g", "d"}, "multiscale-fast": {"g", "d"}}
 
 
 def test_registry_lists_the_models():
-    assert set(list_models()) == EXPECTED
+    assert set(list_models()) == EXPECTED | {"identity"}
+    identity = get_spec("identity")  # the pass-through is a registered entry: nothing to train or load
+    assert not identity.exportable and identity.stages == () and models.has_weights("identity")
+    x = torch.rand(2, 3, 128, 128)
+    assert torch.equal(load_model("identity")(x), x)
+    assert get_spec("naf-t3").frames == 3 and get_spec("naf").frames == 1
     assert get_spec("hg-cgan").input_size == 256 and get_spec("fast").input_size == 128
     # the half-width variants keep the layer layout with a quarter of the parameters
     full, half = build_parts("hg-cgan"), build_parts("hg-cgan-half")
@@ -50,10 +56,10 @@ def test_every_model_builds_and_maps_unit_images_to_unit_images(name):
     assert own <= used
     if name in ("hg-cgan", "hg-cgan-half", "cgan"):
         assert own.isdisjoint(p.data_ptr() for p in parts["g"].enc_s.parameters())  # G_s is training only
-    x = torch.rand(1, 3, spec.input_size, spec.input_size)
+    x = torch.rand(1, 3 * spec.frames, spec.input_size, spec.input_size)
     with torch.inference_mode():
         y = module(x)
-    assert y.shape == x.shape
+    assert y.shape == (1, 3, spec.input_size, spec.input_size)
     assert y.min() >= 0 and y.max() <= 1
 
 

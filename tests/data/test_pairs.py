@@ -278,3 +278,50 @@ def test_a_shard_open_too_long_is_closed_at_the_next_video(clips_dir, tmp_path):
     assert [s.name for s in shards] == ["pairs-000000.tar", "pairs-000001.tar"]
     assert len(read_pairs(tmp_path)) == summary["totals"]["pairs"]
     assert {v["shard"] for v in summary["videos"].values()} == {"train/pairs-000000.tar", "train/pairs-000001.tar"}
+
+
+def test_motion_pairs_record_their_exposure_and_make_three_frame_groups(moving_clip, tmp_path):
+    from streamdeblur.data.shards import index_shard, read_member, decode_png
+
+    args = dict(method="motion", frames=3, speed="2,6", max_frames=30, **FAST)
+    summary = run_make_pairs([moving_clip], tmp_path / "a", **args)
+    pairs = read_pairs(tmp_path / "a")
+    assert len(pairs) == summary["totals"]["pairs"] > 0
+    assert_blurrier(pairs)
+    for key, (blurry, sharp, meta) in pairs.items():
+        assert meta["method"] == "motion" and meta["group"] == 3
+        assert 2 <= meta["speed"] <= 6 and 0.25 <= meta["shutter"] <= 1 and 18 <= meta["crf"] <= 32
+        assert meta["exposure"] == pytest.approx(meta["speed"] * meta["shutter"], abs=1e-3)
+        assert 2 <= meta["subframes"] <= 16 and meta["blur_px"] > 0 and meta["flow_px"] > 0
+        centres = meta["group_centres"]  # consecutive exposures one sped-up frame interval apart
+        assert centres[1] == meta["center"] and centres[2] - centres[1] == pytest.approx(meta["speed"], abs=1e-3)
+        assert len(meta["group_matrices"]) == 3 and len(meta["group_blur_px"]) == 3
+    shard = find_shards(tmp_path / "a")[0]
+    for rec in index_shard(shard):
+        with open(shard, "rb") as f:
+            strip = decode_png(read_member(f, *rec.members["frames.png"]))
+            centre = decode_png(read_member(f, *rec.members["blur.png"]))
+        assert strip.shape == (128, 3 * 128, 3) and np.array_equal(strip[:, 128:256], centre)
+    run_make_pairs([moving_clip], tmp_path / "b", **args)  # the same seed gives the same bytes (codec included)
+    assert shard.read_bytes() == find_shards(tmp_path / "b")[0].read_bytes()
+
+
+def test_motion_pairs_of_a_still_clip_equal_their_target_without_noise_or_codec(tmp_path):
+    from streamdeblur.synthetic import synthesize_frames, write_clip
+
+    still = synthesize_frames(1, 480, 360, blur=False, shake=0.0, seed=3) * 24
+    clip = write_clip(tmp_path / "still.mp4", still)
+    run_make_pairs([clip], tmp_path / "p", method="motion", noise=0.0, crf="0,0", speed="4,12", max_frames=24,
+                   **FAST)
+    pairs = read_pairs(tmp_path / "p")
+    assert pairs
+    for key, (blurry, sharp, meta) in pairs.items():
+        diff = np.abs(blurry.astype(int) - sharp.astype(int))
+        assert diff.max() <= 2 and diff.mean() < 0.3, key
+        assert meta["blur_px"] < 0.5
+
+
+def test_motion_options_are_checked(moving_clip, tmp_path):
+    for bad in (dict(speed="abc"), dict(speed="5,2"), dict(shutter="0,2"), dict(frames=2), dict(crf="10,70")):
+        with pytest.raises(UserError):
+            run_make_pairs([moving_clip], tmp_path, method="motion", **bad, **FAST)

@@ -40,9 +40,9 @@ def test_build_config_precedence(tmp_path):
     single = build_config(None, ["stage=single"])
     assert single.betas == (0.9, 0.999) and single.w_l1 == 1.0
     # the cGAN keeps the paper's defaults
-    cgan = build_config(None, None, stage="cgan")
+    cgan = build_config(None, None, model="hg-cgan", stage="cgan")
     assert cgan.betas == (0.5, 0.999) and (cgan.w_l1, cgan.w_grad, cgan.w_proj, cgan.w_recon) == (100, 100, 8, 100)
-    path = TrainConfig(steps=11, lr=0.5, stage="cgan").save(tmp_path / "c.json")
+    path = TrainConfig(steps=11, lr=0.5, model="hg-cgan", stage="cgan").save(tmp_path / "c.json")
     cfg = build_config(path, ["lr=0.25"], steps=None, batch_size=3)
     assert (cfg.steps, cfg.lr, cfg.batch_size) == (11, 0.25, 3)
     with pytest.raises(UserError, match="not found"):
@@ -50,3 +50,28 @@ def test_build_config_precedence(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(UserError, match="not valid JSON"):
         build_config(tmp_path / "bad.json")
+
+
+def test_the_model_names_its_stage_and_a_mismatch_is_one_error():
+    assert build_config(None, None, model="hg-cgan").stage == "cgan"
+    assert build_config(None, None, model="multiscale-fast").stage == "multiscale"
+    naf = build_config(None, None, model="naf")  # the restore stage and its recipe's defaults
+    assert (naf.stage, naf.optimizer, naf.lr_schedule, naf.loss, naf.betas) == ("restore", "adamw", "cosine",
+                                                                                "charbonnier", (0.9, 0.9))
+    assert build_config(None, ["w_fft=0"], model="naf").w_fft == 0.0  # user values win over stage defaults
+    with pytest.raises(UserError, match="trained with stage cgan"):
+        build_config(None, None, model="hg-cgan", stage="single")
+    with pytest.raises(UserError, match="unknown model"):
+        build_config(None, None, model="nope")
+
+
+def test_cli_defaults_match_the_library_defaults():
+    """The train CLI declares no default of its own: every option is None (the config's value applies)."""
+    import inspect
+
+    from streamdeblur.cli import train
+
+    for name, param in inspect.signature(train).parameters.items():
+        default = getattr(param.default, "default", param.default)
+        assert default in (None, False, []), (name, default)
+    assert TrainConfig().model == __import__("streamdeblur").DEFAULT_MODEL

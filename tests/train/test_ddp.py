@@ -30,7 +30,7 @@ def _worker(rank: int, world: int, port: int, out_dir: str, stage: str) -> None:
         parts, data, size, batch = {"hg": tiny_hg()}, PairSet(8, 32), 32, 2
     else:
         parts, data, size, batch = tiny_cgan_parts("full"), PairSet(8, 128), 128, 2
-    cfg = TrainConfig(name="ddp", stage=stage, steps=3, batch_size=batch, crop_size=size, run_dir=out_dir,
+    cfg = TrainConfig(name="ddp", model="hg-cgan" if stage == "cgan" else "fast", stage=stage, steps=3, batch_size=batch, crop_size=size, run_dir=out_dir,
                       lr=1e-2 if stage == "single" else 1e-3, quiet=True, ckpt_every=2, val_every=1000)
     trainer = Trainer(cfg, parts=parts, train_data=data, device="cpu")
     assert trainer.info.world == world and dist.get_backend() == "gloo"

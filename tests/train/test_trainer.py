@@ -11,7 +11,9 @@ import torch
 
 from streamdeblur.errors import UserError
 from streamdeblur.train.config import TrainConfig
-from streamdeblur.train.trainer import StepSampler, Trainer, release
+from streamdeblur.train.release import release
+from streamdeblur.train.sampling import StepSampler
+from streamdeblur.train.trainer import Trainer
 
 from .conftest import PairSet, tiny_cgan_parts, tiny_hg
 
@@ -39,7 +41,7 @@ def test_single_net_steps_reduce_loss_on_fixed_batch(tmp_path, pairs32):
 def test_cgan_steps_reduce_l1_on_fixed_batch(tmp_path, variant):
     torch.manual_seed(0)
     data = PairSet(2, 128)
-    cfg = TrainConfig(name="g", stage="cgan", variant=variant, steps=5, batch_size=2, crop_size=128,
+    cfg = TrainConfig(name="g", model="hg-cgan", stage="cgan", variant=variant, steps=5, batch_size=2, crop_size=128,
                       run_dir=str(tmp_path / "run"), lr=1e-3, quiet=True)
     trainer = Trainer(cfg, parts=tiny_cgan_parts(variant))
     hg_before = {k: v.clone() for k, v in trainer.parts.get("hg", torch.nn.Identity()).state_dict().items()}
@@ -60,7 +62,7 @@ def test_multiscale_step_runs_with_adversarial_term(tmp_path):
 
     torch.manual_seed(0)
     data = PairSet(2, 32)
-    cfg = TrainConfig(name="m", stage="multiscale", steps=3, batch_size=2, crop_size=32, w_adv=0.01,
+    cfg = TrainConfig(name="m", model="multiscale", stage="multiscale", steps=3, batch_size=2, crop_size=32, w_adv=0.01,
                       run_dir=str(tmp_path / "run"), lr=1e-3, betas=(0.9, 0.999), quiet=True)
     trainer = Trainer(cfg, parts={"g": Multiscale(width=0.125, n_res=1), "d": Discriminator(width=0.125)})
     first = trainer.train_step(data.blurry, data.sharp)
@@ -178,7 +180,7 @@ def test_motion_weighted_sampler_draws_moving_pairs_more_often_and_resumes_exact
 
 
 def test_motion_weights_come_from_the_pairs_metadata():
-    from streamdeblur.train.trainer import motion_weights
+    from streamdeblur.train.sampling import motion_weights
 
     class Pairs:
         motions = [0.0, 0.2, 2.0, 8.0]
@@ -202,7 +204,7 @@ def test_stage2_loads_frozen_hg_from_stage1_checkpoint_or_release(tmp_path, pair
     engine = release(tmp_path / "run", "hg", out_dir=tmp_path / "engine", parts={"hg": tiny_hg()})
     want = stage1.ema.module.state_dict()
     for source in (tmp_path / "run" / "last.pt", engine / "model.safetensors"):
-        cfg = TrainConfig(name="s2", stage="cgan", crop_size=128, batch_size=2, run_dir=str(tmp_path / "s2"),
+        cfg = TrainConfig(name="s2", model="hg-cgan", stage="cgan", crop_size=128, batch_size=2, run_dir=str(tmp_path / "s2"),
                           hg_weights=str(source), quiet=True)
         trainer = Trainer(cfg, parts=tiny_cgan_parts("full"))
         for k, v in trainer.hg.state_dict().items():

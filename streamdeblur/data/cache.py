@@ -1,0 +1,152 @@
+"""A decoded uint8 cache of pair shards for fast training: decode every PNG once, then read patches.
+
+Decoding two PNGs per sample costs more than a small network's training step on a CPU. The cache
+holds each pair resized to one side S (INTER_AREA, as `process` resizes a face to the engine's
+input) in a numpy memmap of shape (N, F + 1, S, S, 3), uint8 BGR: F blurred frames (1, or the K
+of a multi-frame group, centre in the middle) then the sharp target; metadata in a JSON beside it.
+
+The cache file's name holds a hash of the shard list (paths, sizes, mtimes), S and F, so a changed
+pair set is re-cached and never misread. It is built under a temporary name and renamed when
+complete (an interrupted build leaves nothing to misread).
+
+`CachedPairs` is a map-style dataset over one or more caches: random patches (patch x patch)
+with flips, as (blurry, sharp) float tensors; blurry has 3F channels for multi-frame caches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from streamdeblur.data.shards import decode_png, index_shard, read_member
+
+
+def _fingerprint(shards: Sequence[Path], size: int, frames: int) -> str:
+    digest = hashlib.sha1(f"{size}:{frames}".encode())
+    for s in shards:
+        st = Path(s).stat()
+        digest.update(f"{Path(s).resolve()}:{st.st_size}:{int(st.st_mtime)}".encode())
+    return digest.hexdigest()[:12]
+
+
+def _resize(image: np.ndarray, size: int) -> np.ndarray:
+    if image.shape[0] == size and image.shape[1] == size:
+        return image
+    interp = cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_LINEAR
+    return cv2.resize(image, (size, size), interpolation=interp)
+
+
+def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int = 1,
+                progress: Callable[[int, int], None] | None = None) -> tuple[Path, list[dict[str, Any]]]:
+    """Decode the pairs of the shards into <cache_dir>/pairs-<hash>.u8 (+ .json); returns (path, metas).
+
+    frames > 1 needs multi-frame groups (<key>.frames.png); pairs without one are skipped.
+    An existing complete cache of the same shards, size and frames is reused.
+    """
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tag = _fingerprint(shards, size, frames)
+    path = cache_dir / f"pairs-{tag}.u8"
+    meta_path = path.with_suffix(".json")
+    if path.is_file() and meta_path.is_file():
+        return path, json.loads(meta_path.read_text())["metas"]
+    records = [r for s in shards for r in index_shard(s)]
+    if frames > 1:
+        records = [r for r in records if "frames.png" in r.members and int(r.meta.get("group", 1)) >= frames]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    data = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(records), frames + 1, size, size, 3))
+    metas = []
+    handles: dict[str, Any] = {}
+    try:
+        for i, rec in enumerate(records):
+            f = handles.setdefault(rec.shard, open(rec.shard, "rb"))
+            sharp = decode_png(read_member(f, *rec.members["sharp.png"]))
+            s = sharp.shape[0]
+            if frames == 1:
+                blurred = [decode_png(read_member(f, *rec.members["blur.png"]))]
+            else:
+                strip = decode_png(read_member(f, *rec.members["frames.png"]))
+                group = strip.shape[1] // s
+                first = group // 2 - frames // 2
+                blurred = [strip[:, (first + k) * s:(first + k + 1) * s] for k in range(frames)]
+            for k, image in enumerate(blurred):
+                data[i, k] = _resize(image, size)
+            data[i, frames] = _resize(sharp, size)
+            metas.append({k: rec.meta.get(k) for k in ("key", "method", "motion", "video_id", "blur_px", "speed")})
+            if progress is not None and (i % 200 == 0 or i == len(records) - 1):
+                progress(i + 1, len(records))
+        data.flush()
+        del data
+        os.replace(tmp, path)
+        tmp_meta = meta_path.with_name(meta_path.name + ".tmp")
+        tmp_meta.write_text(json.dumps({"size": size, "frames": frames, "count": len(metas),
+                                        "shards": [str(s) for s in shards], "metas": metas}))
+        os.replace(tmp_meta, meta_path)
+    finally:
+        for f in handles.values():
+            f.close()
+        Path(tmp).unlink(missing_ok=True)
+    return path, metas
+
+
+class CachedPairs(torch.utils.data.Dataset):
+    """Pairs from uint8 caches: random patch x patch crops (None: whole images) and flips when augment."""
+
+    def __init__(self, caches: Sequence[tuple[Path, list[dict[str, Any]]]], patch: int | None = None,
+                 augment: bool = True, seed: int = 0) -> None:
+        self.arrays = [np.load(path, mmap_mode="r") for path, _ in caches]
+        self.metas = [m for _, metas in caches for m in metas]
+        self.index = [(a, i) for a, arr in enumerate(self.arrays) for i in range(arr.shape[0])]
+        if not self.index:
+            raise FileNotFoundError("no pairs in the cache")
+        shapes = {arr.shape[1:] for arr in self.arrays}
+        if len(shapes) != 1:
+            raise ValueError(f"caches of different shapes cannot be mixed: {sorted(shapes)}")
+        self.frames = self.arrays[0].shape[1] - 1
+        self.size = self.arrays[0].shape[2]
+        self.patch = patch if patch and patch < self.size else None
+        self.augment, self.seed, self.epoch = augment, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def subset(self, keep: Sequence[int]) -> "CachedPairs":
+        """A view holding only the pairs at the given indices (same caches, same augmentation)."""
+        view = object.__new__(CachedPairs)
+        view.__dict__.update(self.__dict__)
+        view.index = [self.index[i] for i in keep]
+        view.metas = [self.metas[i] for i in keep]
+        return view
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the augmentation draw."""
+        self.epoch = epoch
+
+    def meta(self, index: int) -> dict[str, Any]:
+        """The pair's metadata (key, method, motion, ...)."""
+        return self.metas[index]
+
+    def stack(self, index: int) -> np.ndarray:
+        """(F + 1, S, S, 3) uint8 BGR: the blurred frames then the sharp target."""
+        a, i = self.index[index]
+        return self.arrays[a][i]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.stack(index)
+        if self.augment:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            if self.patch:
+                y0, x0 = rng.integers(0, self.size - self.patch + 1, size=2)
+                x = x[:, y0:y0 + self.patch, x0:x0 + self.patch]
+            if rng.uniform() < 0.5:
+                x = x[:, :, ::-1]
+        # BGR -> RGB, frames stacked on channels: (3F, H, W) and (3, H, W) in [0, 1]
+        t = torch.from_numpy(np.ascontiguousarray(x[..., ::-1].transpose(0, 3, 1, 2))).float().div_(255.0)
+        blurry = t[:-1].reshape(-1, t.shape[2], t.shape[3])
+        return blurry, t[-1]

@@ -1,0 +1,120 @@
+"""A NAFNet-style U-Net (Chen et al., "Simple Baselines for Image Restoration", ECCV 2022), sized for CPUs.
+
+    intro conv3x3 (3K -> w) at S px                      K = frames (1: one image; 3 or 5: a stack of
+    encoder   level i: NAFBlock(w * 2^i) x enc[i],        consecutive aligned crops of one track, the
+              then a 2x2 stride-2 conv to 2x channels    restored one in the middle: early fusion)
+    middle    NAFBlock(w * 2^L) x mid at S / 2^L px (most blocks: cheap at the lowest resolution)
+    decoder   1x1 conv to 2x channels + PixelShuffle(2), + the encoder's level-i features,
+              NAFBlock x dec[i]
+    ending conv3x3 (w -> 3); output = centre frame + ending(...)
+
+NAFBlock: x + beta * conv1x1(SCA(SimpleGate(dwconv3x3(conv1x1(LN(x)))))), then
+          y + gamma * conv1x1(SimpleGate(conv1x1(LN(y)))), with beta = gamma = 0 at initialisation
+          (skip-init: the network starts as "return the centre frame"); SimpleGate(x) = x1 * x2 over
+          the channel halves; SCA = simplified channel attention x * conv1x1(avgpool(x)).
+LayerNorm2d normalises over channels per pixel (batch-size independent; exports to ONNX as
+elementwise ops). The input side must be divisible by 2^len(enc).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class LayerNorm2d(nn.Module):
+    """LayerNorm over the channels of each pixel of an N x C x H x W tensor."""
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mu = x.mean(1, keepdim=True)
+        var = (x - mu).pow(2).mean(1, keepdim=True)
+        y = (x - mu) / torch.sqrt(var + self.eps)
+        return y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+class SimpleGate(nn.Module):
+    """x1 * x2 of the two channel halves."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = x.chunk(2, dim=1)
+        return a * b
+
+
+class NAFBlock(nn.Module):
+    """The NAFNet block: a gated depthwise-conv mixer and a gated feed-forward, both skip-initialised."""
+
+    def __init__(self, c: int, expand: int = 2, ffn_expand: int = 2) -> None:
+        super().__init__()
+        dw = c * expand
+        self.norm1 = LayerNorm2d(c)
+        self.conv1 = nn.Conv2d(c, dw, 1)
+        self.conv2 = nn.Conv2d(dw, dw, 3, padding=1, groups=dw)
+        self.sg = SimpleGate()
+        self.sca = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(dw // 2, dw // 2, 1))
+        self.conv3 = nn.Conv2d(dw // 2, c, 1)
+        self.norm2 = LayerNorm2d(c)
+        self.conv4 = nn.Conv2d(c, c * ffn_expand, 1)
+        self.conv5 = nn.Conv2d(c * ffn_expand // 2, c, 1)
+        self.beta = nn.Parameter(torch.zeros(1, c, 1, 1))
+        self.gamma = nn.Parameter(torch.zeros(1, c, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.sg(self.conv2(self.conv1(self.norm1(x))))
+        y = self.conv3(y * self.sca(y))
+        x = x + self.beta * y
+        y = self.conv5(self.sg(self.conv4(self.norm2(x))))
+        return x + self.gamma * y
+
+
+def _blocks(c: int, n: int) -> nn.Sequential:
+    return nn.Sequential(*[NAFBlock(c) for _ in range(n)])
+
+
+class NAFNet(nn.Module):
+    """NAFNet-style U-Net with a residual output on the centre frame; see the module docstring."""
+
+    def __init__(self, width: int = 16, enc: tuple[int, ...] = (1, 1, 1), mid: int = 6,
+                 dec: tuple[int, ...] = (1, 1, 1), frames: int = 1) -> None:
+        super().__init__()
+        if len(enc) != len(dec):
+            raise ValueError("enc and dec need one entry per level")
+        if frames < 1 or frames % 2 == 0:
+            raise ValueError(f"frames must be odd and positive, got {frames}")
+        self.frames = frames
+        self.down_factor = 2 ** len(enc)
+        self.intro = nn.Conv2d(3 * frames, width, 3, padding=1)
+        self.encoders, self.downs, self.ups, self.decoders = (nn.ModuleList() for _ in range(4))
+        c = width
+        for n in enc:
+            self.encoders.append(_blocks(c, n))
+            self.downs.append(nn.Conv2d(c, 2 * c, 2, stride=2))
+            c *= 2
+        self.middle = _blocks(c, mid)
+        for n in dec:
+            self.ups.append(nn.Sequential(nn.Conv2d(c, 2 * c, 1, bias=False), nn.PixelShuffle(2)))
+            c //= 2
+            self.decoders.append(_blocks(c, n))
+        self.ending = nn.Conv2d(width, 3, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.intro(x)
+        skips = []
+        for encoder, down in zip(self.encoders, self.downs):
+            h = encoder(h)
+            skips.append(h)
+            h = down(h)
+        h = self.middle(h)
+        for decoder, up, skip in zip(self.decoders, self.ups, reversed(skips)):
+            h = decoder(up(h) + skip)
+        k = self.frames // 2
+        return x[:, 3 * k:3 * k + 3] + self.ending(h)
+
+    def restore(self, x: torch.Tensor) -> torch.Tensor:
+        """The deblurred centre image (unclamped)."""
+        return self.forward(x)

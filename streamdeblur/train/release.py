@@ -1,0 +1,125 @@
+"""Release a training checkpoint as an engine: engines/<name>/ with fp16 EMA weights, card.json and README.md."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from streamdeblur.errors import UserError
+from streamdeblur.train.config import TrainConfig
+from streamdeblur.train.stages import CHECKPOINT_FORMAT
+
+CHECKPOINT = "last.pt"
+
+
+def card_metrics(report_json: str | Path) -> dict[str, Any]:
+    """The part of an `eval` report.json that goes into an engine card: command, conventions, summary rows."""
+    path = Path(report_json)
+    if path.is_dir():
+        path = path / "report.json"
+    try:
+        report = json.loads(path.read_text())
+        rows = report["summary"]
+    except FileNotFoundError:
+        raise UserError(f"eval report not found: {path} (make it with `streamdeblur eval ... -o DIR`)") from None
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise UserError(f"{path} is not a report.json written by `streamdeblur eval`") from None
+    settings = report.get("settings", {})
+    return {"command": report.get("command"), "conventions": report.get("conventions"),
+            "source": settings.get("source"), "faces": settings.get("faces"), "rows": rows}
+
+
+def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None,
+            parts: dict[str, nn.Module] | None = None, metrics: str | Path | None = None) -> Path:
+    """Write <engines>/<name>/model.safetensors (fp16 EMA inference weights) + card.json + README.md; returns the folder.
+
+    README.md is generated from the card, followed by the folder's NOTES.md when there is one.
+    metrics: an `eval` report (its folder or report.json) measured on these weights, copied into the card.
+    """
+    from streamdeblur.models import engine_folder, save_weights
+    from streamdeblur.train.trainer import Trainer
+
+    measured = card_metrics(metrics) if metrics is not None else {}
+    checkpoint = Path(checkpoint)
+    if checkpoint.is_dir():
+        checkpoint = checkpoint / CHECKPOINT
+    if not checkpoint.is_file():
+        raise UserError(f"checkpoint not found: {checkpoint}")
+    state = torch.load(str(checkpoint), map_location="cpu", weights_only=False)
+    if state.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"{checkpoint} is not a streamdeblur training checkpoint")
+    cfg = TrainConfig.from_dict(state["config"])
+    cfg = cfg.override(run_dir=str(checkpoint.parent), vgg19="", identity_model="", hg_weights="", init_weights="")
+    os.environ.setdefault("WORLD_SIZE", "1")
+    trainer = Trainer(cfg, parts=parts, device="cpu", loading=True)
+    for k, m in trainer.parts.items():
+        m.load_state_dict(state["models"][k])
+    trainer.ema.load_state_dict(state["ema"])
+    module = trainer.inference_module()
+    folder = Path(out_dir) if out_dir else engine_folder(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_weights(module, folder / "model.safetensors")
+    card = {
+        "name": name,
+        "model": cfg.model,
+        "stage": cfg.stage,
+        "variant": cfg.variant if cfg.stage == "cgan" else None,
+        "input_size": cfg.crop_size,
+        "parameters": sum(p.numel() for p in module.parameters()),
+        "weights": "model.safetensors (fp16, EMA of the generator)",
+        "training": {
+            "data": cfg.data,
+            "val_data": cfg.val_data,
+            "steps": state["step"],
+            "wall_time_s": round(state["wall_time"], 1),
+            "hardware": state.get("hardware"),
+            "processes": state.get("world", 1),
+            "perceptual_loss": bool(cfg.vgg19),
+            "identity_loss": bool(cfg.identity_model),
+            "config": state["config"],
+        },
+        "metrics": measured,
+    }
+    history = checkpoint.parent / "history.json"  # the validation curve across runs (warm starts), when recorded
+    if history.is_file():
+        card["training"]["history"] = json.loads(history.read_text())
+    (folder / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    notes = folder / "NOTES.md"  # hand-written prose kept across releases: status, caveats, what is next
+    (folder / "README.md").write_text(_card_markdown(card) + ("\n" + notes.read_text() if notes.is_file() else ""))
+    return folder
+
+
+def _card_markdown(card: dict[str, Any]) -> str:
+    tr = card["training"]
+    lines = [
+        f"# {card['name']}",
+        "",
+        f"Model `{card['model']}` (stage {card['stage']}{', variant ' + card['variant'] if card['variant'] else ''}), "
+        f"{card['parameters']:,} parameters, {card['input_size']} px faces.",
+        "",
+        "## Training",
+        "",
+        f"- data: `{tr['data']}` (validation: `{tr['val_data'] or 'held-out split of the same pairs'}`)",
+        f"- steps: {tr['steps']}, wall time {tr['wall_time_s']} s on {tr['hardware']} x {tr['processes']} process(es)",
+        f"- perceptual (VGG19) loss: {'yes' if tr['perceptual_loss'] else 'no (no VGG19 weights given)'}; "
+        f"identity loss: {'yes' if tr['identity_loss'] else 'no'}",
+        "",
+        "## Metrics",
+        "",
+    ]
+    metrics = card.get("metrics") or {}
+    if not metrics.get("rows"):
+        return "\n".join(lines + ["Not measured yet: run `streamdeblur eval` and release again with --metrics.", ""])
+    from streamdeblur.eval.report import COLUMNS, blur_tables
+
+    lines += [f"Command: `{metrics['command']}`", ""]
+    groups = list(dict.fromkeys(r["group"] for r in metrics["rows"]))
+    lines += blur_tables(metrics["rows"], groups, COLUMNS, heading="###")
+    if metrics.get("conventions"):
+        lines += [f"Conventions: {metrics['conventions']}", ""]
+    return "\n".join(lines)

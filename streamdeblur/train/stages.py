@@ -1,0 +1,372 @@
+"""Training stages: one class per training scheme, chosen by name from STAGES.
+
+A stage owns the networks it trains (`parts`, checkpointed by name), their optimisers, one
+optimisation step (`step`) and the network that restores images at inference (`inference_net`).
+The Trainer owns everything else: the loop, the learning-rate schedule, EMA, checkpoints, logs.
+
+    single    one network (fast, hg, fast-unet, ...): L1 (or Charbonnier) + gradient L1 (+ FFT L1)
+    hg        Chrysos et al. step 1: the hourglass with L1 only
+    restore   the modern recipe (NAFNet, MIMO-UNet): Charbonnier + 0.1 x L1 of the FFT, AdamW
+              (betas 0.9, 0.9), cosine decay, patches from the decoded pair cache
+    cgan      Chrysos et al. step 2: the two-pathway cGAN on [blurry, HG(blurry)] (variants: full,
+              no-hg, single-pathway)
+    multiscale  Shen et al.: the two-scale multi-task network, L1 on image + structure per scale,
+              perceptual and adversarial terms
+
+Adding a stage: subclass Stage (or a stage close to it), give it a name and its config defaults,
+and add it to STAGES; registry entries name the stages that can train them (models.ModelSpec.stages).
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+
+from streamdeblur.errors import UserError
+from streamdeblur.train import losses
+from streamdeblur.train.config import TrainConfig
+from streamdeblur.train.distributed import DistInfo
+
+Autocast = Callable[[], AbstractContextManager]
+CHECKPOINT_FORMAT = 1
+
+
+def make_optimizer(cfg: TrainConfig, params: Any, lr: float) -> torch.optim.Optimizer:
+    """Adam or AdamW (cfg.optimizer) over the parameters that require grad."""
+    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return cls([p for p in params if p.requires_grad], lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+
+
+def load_into(module: nn.Module, path: str, key: str) -> None:
+    """Load weights into module from a training checkpoint (its EMA / named part) or a safetensors file."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"weights not found: {p}")
+    if p.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(p))
+        # released engines wrap the net (ImageModel.net[.hg]); accept those prefixes too
+        own = module.state_dict()
+        for prefix in ("net.hg.", "net.", ""):
+            sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            if set(own) <= set(sub) and all(sub[k].shape == v.shape for k, v in own.items()):
+                module.load_state_dict({k: sub[k].to(v.dtype) for k, v in own.items()})
+                return
+        raise UserError(f"{p} does not hold weights for this network")
+    try:
+        ckpt = torch.load(str(p), map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - an unreadable file is the user's to fix
+        raise UserError(f"cannot read {p} as a training checkpoint or .safetensors ({exc.__class__.__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"{p} is not a streamdeblur training checkpoint")
+    single = STAGES.get(ckpt["config"]["stage"], Stage).single_network
+    if single and set(ckpt["models"]) == {key}:
+        module.load_state_dict(ckpt["ema"]["module"])  # stage 1: its EMA weights
+    elif key == "g" and "g" in ckpt["models"]:
+        module.load_state_dict(ckpt["ema"]["module"])  # the EMA is always of the trained generator
+    elif key in ckpt["models"]:
+        module.load_state_dict(ckpt["models"][key])
+    else:
+        raise UserError(f"{p} holds no '{key}' network")
+
+
+class Stage:
+    """Base of the training stages: networks, optimisers, the extra (perceptual, identity) loss terms."""
+
+    name: ClassVar[str] = ""
+    defaults: ClassVar[dict[str, Any]] = {}  # config values that differ from TrainConfig's for this stage
+    single_network: ClassVar[bool] = False  # trains one network whose EMA is the released model
+
+    def __init__(self, cfg: TrainConfig, parts: dict[str, nn.Module], info: DistInfo, device: str,
+                 loading: bool = False) -> None:
+        self.cfg, self.info, self.device, self.loading = cfg, info, device, loading
+        self.gen: nn.Module
+        self.hg: nn.Module | None = None
+        self.disc: nn.Module | None = None
+        self.parts: dict[str, nn.Module] = {}
+        self.setup(parts)
+        if cfg.init_weights:
+            load_into(self.gen, cfg.init_weights, self.init_key())
+        self.opt_g = make_optimizer(cfg, self.gen.parameters(), cfg.lr)
+        self.opt_d = make_optimizer(cfg, self.disc.parameters(), cfg.d_lr) if self.disc is not None else None
+        self.disc_ddp = self.ddp(self.disc) if self.disc is not None else None
+        self.perceptual = losses.load_vgg19(cfg.vgg19).to(device) if cfg.vgg19 else None
+        self.identity = losses.load_identity(cfg.identity_model).to(device) if cfg.identity_model else None
+
+    # --- what a stage defines
+    def setup(self, parts: dict[str, nn.Module]) -> None:
+        """Pick the networks from parts; set gen, gen_ddp, parts (and hg, disc)."""
+        raise NotImplementedError
+
+    def step(self, blurry: Tensor, sharp: Tensor, autocast: Autocast) -> dict[str, Tensor]:
+        """One optimisation step; returns the detached loss terms (with 'loss', the total)."""
+        raise NotImplementedError
+
+    def inference_net(self, gen: nn.Module) -> nn.Module:
+        """The network whose restore(x) is the deblurred image, around generator weights gen."""
+        return gen
+
+    def init_key(self) -> str:
+        """The part name whose weights --set init_weights=... loads."""
+        return "g"
+
+    # --- shared helpers
+    def ddp(self, module: nn.Module) -> nn.Module:
+        """module wrapped in DistributedDataParallel under torchrun, else itself."""
+        if self.info.world <= 1:
+            return module
+        ids = [self.info.local_rank] if self.device.startswith("cuda") else None
+        return DistributedDataParallel(module, device_ids=ids)
+
+    def optimizers(self) -> list[tuple[torch.optim.Optimizer, float]]:
+        """(optimiser, its base learning rate) pairs, for the trainer's schedule."""
+        out = [(self.opt_g, self.cfg.lr)]
+        if self.opt_d is not None:
+            out.append((self.opt_d, self.cfg.d_lr))
+        return out
+
+    def train_mode(self) -> None:
+        self.gen.train()
+        if self.disc is not None:
+            self.disc.train()
+
+    def extra_terms(self, out: Tensor, sharp: Tensor, terms: dict[str, Tensor]) -> Tensor:
+        """Perceptual and identity terms, when their networks were given."""
+        total = out.new_zeros(())
+        if self.perceptual is not None and self.cfg.w_perceptual:
+            terms["loss_perceptual"] = self.perceptual(out.float(), sharp)
+            total = total + self.cfg.w_perceptual * terms["loss_perceptual"]
+        if self.identity is not None and self.cfg.w_identity:
+            terms["loss_identity"] = self.identity(out.float(), sharp)
+            total = total + self.cfg.w_identity * terms["loss_identity"]
+        return total
+
+    def pixel_weight(self, blurry: Tensor, sharp: Tensor) -> Tensor | None:
+        if not self.cfg.changed_weight:
+            return None
+        return losses.changed_pixel_weight(centre(blurry), sharp, self.cfg.changed_weight)
+
+    def update_generator(self, total: Tensor, terms: dict[str, Tensor]) -> dict[str, Tensor]:
+        """One optimiser step of the generator on `total`; returns the detached loss terms."""
+        self.opt_g.zero_grad(set_to_none=True)
+        total.backward()
+        if self.cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.gen.parameters(), self.cfg.grad_clip)
+        self.opt_g.step()
+        terms["loss"] = total
+        return {k: v.detach() for k, v in terms.items()}
+
+    def disc_step(self, real: Tensor, fake: Tensor, condition: Tensor | None, autocast: Autocast) -> Tensor:
+        """One discriminator update on real vs (detached) generated images."""
+        assert self.disc is not None and self.disc_ddp is not None and self.opt_d is not None
+        for p in self.disc.parameters():
+            p.requires_grad_(True)
+        cond = torch.cat([condition, condition]) if condition is not None else None
+        with autocast():
+            logits = self.disc_ddp(torch.cat([real, fake.detach()]), cond).float()
+        real_logits, fake_logits = logits.chunk(2)
+        loss = losses.discriminator_adversarial(real_logits, fake_logits, self.cfg.gan_loss)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        for p in self.disc.parameters():
+            p.requires_grad_(False)
+        return loss.detach()
+
+    def condition(self, blurry: Tensor) -> Tensor | None:
+        return blurry if getattr(self.disc, "cond_channels", 0) else None
+
+
+def centre(blurry: Tensor) -> Tensor:
+    """The middle frame (3 channels) of a stack of K frames on the channel axis."""
+    k = blurry.shape[1] // 3
+    return blurry[:, 3 * (k // 2):3 * (k // 2) + 3] if k > 1 else blurry
+
+
+class SingleStage(Stage):
+    """One network: pixel loss (L1 or Charbonnier, optionally weighted to changed pixels) + gradient L1
+    + L1 of the FFT, + perceptual/identity terms."""
+
+    name = "single"
+    defaults = {"lr": 2e-4, "betas": (0.9, 0.999), "w_l1": 1.0, "w_grad": 1.0}
+    single_network = True
+
+    def setup(self, parts: dict[str, nn.Module]) -> None:
+        key = "hg" if "hg" in parts else "g"
+        self.gen = parts[key]
+        self.parts = {key: self.gen}
+        self.gen_ddp = self.ddp(self.gen)
+
+    def init_key(self) -> str:
+        return next(iter(self.parts))
+
+    def step(self, blurry: Tensor, sharp: Tensor, autocast: Autocast) -> dict[str, Tensor]:
+        cfg = self.cfg
+        with autocast():
+            out = self.gen_ddp(blurry).float()
+        weight = self.pixel_weight(blurry, sharp)
+        if cfg.loss == "charbonnier":
+            t: dict[str, Tensor] = {"loss_charbonnier": losses.charbonnier(out, sharp, weight=weight)}
+        else:
+            t = {"loss_l1": losses.l1(out, sharp, weight)}
+        total = cfg.w_l1 * next(iter(t.values()))
+        if cfg.w_grad:
+            t["loss_grad"] = losses.gradient_l1(out, sharp)
+            total = total + cfg.w_grad * t["loss_grad"]
+        if cfg.w_fft:
+            t["loss_fft"] = losses.fft_l1(out, sharp)
+            total = total + cfg.w_fft * t["loss_fft"]
+        total = total + self.extra_terms(out, sharp, t)
+        return self.update_generator(total, t)
+
+
+class HGStage(SingleStage):
+    """Chrysos et al. step 1: the hourglass, L1 only."""
+
+    name = "hg"
+    defaults = {"lr": 2e-4, "betas": (0.9, 0.999), "w_l1": 1.0, "w_grad": 0.0}
+
+
+class RestoreStage(SingleStage):
+    """The modern single-network recipe: Charbonnier + 0.1 x FFT L1, AdamW (0.9, 0.9), cosine decay,
+    random patches of the decoded pair cache."""
+
+    name = "restore"
+    defaults = {"lr": 1e-3, "betas": (0.9, 0.9), "optimizer": "adamw", "lr_schedule": "cosine", "warmup": 500,
+                "lr_min": 1e-6, "loss": "charbonnier", "w_l1": 1.0, "w_grad": 0.0, "w_fft": 0.1, "cache": True,
+                "patch": 64, "crop_size": 128, "batch_size": 16}
+
+
+class _GanForward(nn.Module):
+    """One DDP forward for both generator pathways: (G_bl(x), G_s(y) or None)."""
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        return self.generator.forward_bl(x), (self.generator.forward_s(y) if y is not None else None)
+
+
+class CGANStage(Stage):
+    """Chrysos et al. step 2: the two-pathway cGAN (G_bl on [blurry, HG(blurry)], G_s auto-encoding the
+    sharp image, shared decoder), the HG frozen. Loss: adversarial + 100 L1 + 100 gradient L1
+    + 8 projection (discriminator features) + 100 G_s reconstruction."""
+
+    name = "cgan"
+
+    def setup(self, parts: dict[str, nn.Module]) -> None:
+        cfg = self.cfg
+        if not hasattr(parts.get("g"), "forward_bl"):
+            raise UserError(f"model {cfg.model} has no two-pathway generator; use --model hg-cgan or cgan")
+        self.gen, self.disc = parts["g"], parts.get("d")
+        if self.disc is None:
+            raise UserError(f"model {cfg.model} has no discriminator for stage {cfg.stage}")
+        self.parts = {"g": self.gen, "d": self.disc}
+        if cfg.variant != "no-hg":
+            self.hg = parts.get("hg")
+            if self.hg is None:
+                raise UserError(f"model {cfg.model} has no HG network; use variant no-hg or model hg-cgan")
+            self.parts["hg"] = self.hg
+            if cfg.hg_weights:
+                load_into(self.hg, cfg.hg_weights, "hg")
+            elif not cfg.init_weights and not self.loading:
+                print(f"[{cfg.name}] warning: no --set hg_weights=...: the HG of stage 2 is untrained", file=sys.stderr)
+            self.hg.eval()
+            for p in self.hg.parameters():
+                p.requires_grad_(False)
+            if self.info.world > 1:  # frozen, not DDP-wrapped: make sure every rank has rank 0's
+                for t in self.hg.state_dict().values():
+                    dist.broadcast(t, 0)
+        need = 3 if cfg.variant == "no-hg" else 6
+        have = getattr(self.gen, "bl_channels", need)
+        if have != need:
+            raise UserError(f"model {cfg.model} takes {have} input channels; variant {cfg.variant} needs {need}")
+        if cfg.variant == "single-pathway" and hasattr(self.gen, "enc_s"):
+            for p in self.gen.enc_s.parameters():
+                p.requires_grad_(False)
+        self.gen_ddp = self.ddp(_GanForward(self.gen))
+
+    def inference_net(self, gen: nn.Module) -> nn.Module:
+        from streamdeblur.nets.composite import TwoStep
+
+        pathway = gen.bl_pathway() if hasattr(gen, "bl_pathway") else gen
+        return TwoStep(self.hg, pathway) if self.hg is not None else pathway
+
+    def step(self, blurry: Tensor, sharp: Tensor, autocast: Autocast) -> dict[str, Tensor]:
+        cfg = self.cfg
+        if self.hg is not None:
+            with torch.no_grad(), autocast():
+                x = torch.cat([blurry, self.hg(blurry).float()], dim=1)
+        else:
+            x = blurry
+        two = cfg.variant == "full" and cfg.w_recon > 0
+        with autocast():
+            out, recon = self.gen_ddp(x, sharp if two else None)
+        out = out.float()
+        cond = self.condition(blurry)
+        t: dict[str, Tensor] = {"loss_d": self.disc_step(sharp, out, cond, autocast)}
+        assert self.disc is not None
+        with autocast():
+            fake_logits, fake_feat = self.disc.features(out, cond)
+            with torch.no_grad():
+                _, real_feat = self.disc.features(sharp, cond)
+        t["loss_adv"] = losses.generator_adversarial(fake_logits.float(), cfg.gan_loss)
+        t["loss_l1"] = losses.l1(out, sharp, self.pixel_weight(blurry, sharp))
+        t["loss_grad"] = losses.gradient_l1(out, sharp)
+        t["loss_proj"] = losses.projection_loss(fake_feat.float(), real_feat.float())
+        total = (cfg.w_adv * t["loss_adv"] + cfg.w_l1 * t["loss_l1"] + cfg.w_grad * t["loss_grad"]
+                 + cfg.w_proj * t["loss_proj"])
+        if recon is not None:
+            t["loss_recon"] = losses.reconstruction_l1(recon.float(), sharp)
+            total = total + cfg.w_recon * t["loss_recon"]
+        total = total + self.extra_terms(out, sharp, t)
+        return self.update_generator(total, t)
+
+
+class MultiscaleStage(Stage):
+    """Shen et al.: L1 on the image and its gradient structure at every scale, + adversarial at full scale."""
+
+    name = "multiscale"
+    defaults = {"lr": 1e-4, "betas": (0.9, 0.999), "w_adv": 0.01, "w_l1": 1.0, "w_perceptual": 0.1}
+
+    def setup(self, parts: dict[str, nn.Module]) -> None:
+        self.gen, self.disc = parts["g"], parts.get("d") if self.cfg.w_adv else None
+        self.parts = {"g": self.gen, **({"d": self.disc} if self.disc is not None else {})}
+        self.gen_ddp = self.ddp(self.gen)
+
+    def step(self, blurry: Tensor, sharp: Tensor, autocast: Autocast) -> dict[str, Tensor]:
+        from streamdeblur.nets.multiscale import structure_target
+
+        cfg = self.cfg
+        with autocast():
+            res = self.gen_ddp(blurry)
+        images = [i.float() for i in res["images"]]
+        structs = [s.float() for s in res["structures"]]
+        out = images[-1]
+        t: dict[str, Tensor] = {}
+        use_adv = self.disc is not None and cfg.w_adv > 0
+        cond = self.condition(blurry)
+        if use_adv:
+            t["loss_d"] = self.disc_step(sharp, out, cond, autocast)
+        t["loss_ms"] = losses.multiscale_l1(images, structs, sharp, cfg.w_structure, structure_target)
+        total = cfg.w_l1 * t["loss_ms"]
+        if use_adv:
+            assert self.disc is not None
+            with autocast():
+                fake_logits = self.disc(out, cond)
+            t["loss_adv"] = losses.generator_adversarial(fake_logits.float(), cfg.gan_loss)
+            total = total + cfg.w_adv * t["loss_adv"]
+        total = total + self.extra_terms(out, sharp, t)
+        return self.update_generator(total, t)
+
+
+STAGES: dict[str, type[Stage]] = {s.name: s for s in (SingleStage, HGStage, RestoreStage, CGANStage, MultiscaleStage)}
