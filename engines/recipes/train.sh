@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training runs behind the released engines, in order (each resumable: the same command with
 # --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
-# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half
+# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -55,5 +55,20 @@ case "${1:-}" in
       --batch-size 4 --threads 1 --steps "${CGAN_STEPS:-1000}" --hg-weights "$RUNS/hg-half/last.pt" \
       --set motion_power=0.5 --set val_every=250 --set val_batches=10 --set ckpt_every=25 -q "${RESUME[@]}"
     ;;
-  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half" >&2; exit 2 ;;
+  naf)
+    # engine v2: the NAFNet-style net with the restore stage's recipe (AdamW 1e-3, betas 0.9/0.9, cosine,
+    # Charbonnier + 0.1 FFT L1, EMA), 64-px patches of 128-px faces from the decoded cache; mostly the
+    # flow-interpolated motion exposures, with shake kernels and PrAvg (the 256-px sets are cached at 128 px)
+    streamdeblur train --data "$P/motion-128,$P/kernel-256,$P/pravg-256" --name naf --model naf \
+      --set mix=motion=0.7,kernel=0.15,pravg=0.15 --steps "${NAF_STEPS:-80000}" --set lr_horizon=80000 \
+      --threads "${THREADS:-2}" --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
+    ;;
+  naf-t3)
+    # the temporal engine: naf with 3 consecutive exposures stacked (early fusion), on the motion groups,
+    # warm-started from naf (its first conv's centre-frame slice; the other frames start at zero)
+    streamdeblur train --data "$P/motion-128" --name naf-t3 --model naf-t3 --set init_weights="$RUNS/naf/last.pt" \
+      --steps "${NAF_T3_STEPS:-40000}" --set lr_horizon=40000 --set warmup=0 --threads "${THREADS:-2}" \
+      --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
+    ;;
+  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3" >&2; exit 2 ;;
 esac

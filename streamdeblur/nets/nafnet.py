@@ -6,11 +6,12 @@
     middle    NAFBlock(w * 2^L) x mid at S / 2^L px (most blocks: cheap at the lowest resolution)
     decoder   1x1 conv to 2x channels + PixelShuffle(2), + the encoder's level-i features,
               NAFBlock x dec[i]
-    ending conv3x3 (w -> 3); output = centre frame + ending(...)
+    ending conv3x3 (w -> 3), zero-initialised; output = centre frame + ending(...): training starts from
+              "return the centre frame" and learns only what the blur changed
 
 NAFBlock: x + beta * conv1x1(SCA(SimpleGate(dwconv3x3(conv1x1(LN(x)))))), then
           y + gamma * conv1x1(SimpleGate(conv1x1(LN(y)))), with beta = gamma = 0 at initialisation
-          (skip-init: the network starts as "return the centre frame"); SimpleGate(x) = x1 * x2 over
+          (skip-init); SimpleGate(x) = x1 * x2 over
           the channel halves; SCA = simplified channel attention x * conv1x1(avgpool(x)).
 LayerNorm2d normalises over channels per pixel (batch-size independent; exports to ONNX as
 elementwise ops). The input side must be divisible by 2^len(enc).
@@ -101,6 +102,8 @@ class NAFNet(nn.Module):
             c //= 2
             self.decoders.append(_blocks(c, n))
         self.ending = nn.Conv2d(width, 3, 3, padding=1)
+        nn.init.zeros_(self.ending.weight)  # with skip-init, training starts from "return the centre frame"
+        nn.init.zeros_(self.ending.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.intro(x)

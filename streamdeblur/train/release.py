@@ -85,9 +85,13 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
         },
         "metrics": measured,
     }
-    history = checkpoint.parent / "history.json"  # the validation curve across runs (warm starts), when recorded
-    if history.is_file():
-        card["training"]["history"] = json.loads(history.read_text())
+    from streamdeblur.train.history import plot_curve, training_curve
+
+    curve = training_curve(checkpoint.parent, int(state["step"]), float(state["wall_time"]), state.get("hardware"))
+    card["training"]["curve"] = curve  # validation gain against steps across every run (warm starts included)
+    card["training"]["total_steps"] = sum(int(e["steps"]) for e in curve)
+    card["training"]["total_wall_time_s"] = round(sum(float(e["wall_s"]) for e in curve), 1)
+    plot_curve(curve, folder / "val_curve.png", f"{name}: validation gain over the blurred input")
     (folder / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     notes = folder / "NOTES.md"  # hand-written prose kept across releases: status, caveats, what is next
     (folder / "README.md").write_text(_card_markdown(card) + ("\n" + notes.read_text() if notes.is_file() else ""))
@@ -106,6 +110,7 @@ def _card_markdown(card: dict[str, Any]) -> str:
         "",
         f"- data: `{tr['data']}` (validation: `{tr['val_data'] or 'held-out split of the same pairs'}`)",
         f"- steps: {tr['steps']}, wall time {tr['wall_time_s']} s on {tr['hardware']} x {tr['processes']} process(es)",
+        *_curve_lines(tr),
         f"- perceptual (VGG19) loss: {'yes' if tr['perceptual_loss'] else 'no (no VGG19 weights given)'}; "
         f"identity loss: {'yes' if tr['identity_loss'] else 'no'}",
         "",
@@ -123,3 +128,27 @@ def _card_markdown(card: dict[str, Any]) -> str:
     if metrics.get("conventions"):
         lines += [f"Conventions: {metrics['conventions']}", ""]
     return "\n".join(lines)
+
+
+def _curve_lines(training: dict[str, Any]) -> list[str]:
+    """The runs behind the weights and the validation curve (val_curve.png), for the card."""
+    curve = training.get("curve") or []
+    if not curve:
+        return []
+    lines = [f"- in all: {training['total_steps']} steps, {training['total_wall_time_s'] / 3600:.1f} h over "
+             f"{len(curve)} run(s): " + ", ".join(f"`{e['run']}` {e['steps']} steps on {e.get('hardware')}" for e in curve)]
+    rows = [r for e in curve for r in e["val"] if "psnr" in r and "psnr_blurry" in r]
+    if rows:
+        picks = rows[:: max(1, len(rows) // 8)] + ([rows[-1]] if len(rows) > 1 else [])
+        seen = set()
+        lines += ["", "Validation (held-out clips) against total steps: gain = PSNR of the output minus the blurred "
+                  "input's.", "", "![validation curve](val_curve.png)", "",
+                  "| total step | hours | PSNR blurred | PSNR out | gain dB | SSIM out |", "|---|---|---|---|---|---|"]
+        for r in picks:
+            if r["total_step"] in seen:
+                continue
+            seen.add(r["total_step"])
+            lines.append(f"| {r['total_step']} | {r['total_wall_s'] / 3600:.2f} | {r['psnr_blurry']:.2f} | "
+                         f"{r['psnr']:.2f} | {r['psnr'] - r['psnr_blurry']:+.2f} | {r.get('ssim', float('nan')):.4f} |")
+        lines.append("")
+    return lines

@@ -44,6 +44,21 @@ def make_optimizer(cfg: TrainConfig, params: Any, lr: float) -> torch.optim.Opti
     return cls([p for p in params if p.requires_grad], lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
 
 
+def inflate_frames(own: dict[str, Tensor], state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """state with single-frame input convs widened to a K-frame module's: a (O, 3, kh, kw) weight where the
+    module has (O, 3K, kh, kw) goes to the centre frame's slice, zeros elsewhere, so the multi-frame network
+    starts as the single-frame one (a warm start for temporal engines)."""
+    out = dict(state)
+    for k, v in state.items():
+        if k in own and v.dim() == 4 and own[k].dim() == 4 and v.shape[1] == 3 and own[k].shape[1] % 3 == 0 \
+                and own[k].shape[1] > 3 and (v.shape[0], *v.shape[2:]) == (own[k].shape[0], *own[k].shape[2:]):
+            frames = own[k].shape[1] // 3
+            wide = torch.zeros_like(own[k])
+            wide[:, 3 * (frames // 2):3 * (frames // 2) + 3] = v.to(wide.dtype)
+            out[k] = wide
+    return out
+
+
 def load_into(module: nn.Module, path: str, key: str) -> None:
     """Load weights into module from a training checkpoint (its EMA / named part) or a safetensors file."""
     p = Path(path)
@@ -68,10 +83,11 @@ def load_into(module: nn.Module, path: str, key: str) -> None:
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise UserError(f"{p} is not a streamdeblur training checkpoint")
     single = STAGES.get(ckpt["config"]["stage"], Stage).single_network
+    own = module.state_dict()
     if single and set(ckpt["models"]) == {key}:
-        module.load_state_dict(ckpt["ema"]["module"])  # stage 1: its EMA weights
+        module.load_state_dict(inflate_frames(own, ckpt["ema"]["module"]))  # stage 1: its EMA weights
     elif key == "g" and "g" in ckpt["models"]:
-        module.load_state_dict(ckpt["ema"]["module"])  # the EMA is always of the trained generator
+        module.load_state_dict(inflate_frames(own, ckpt["ema"]["module"]))  # the EMA is always of the generator
     elif key in ckpt["models"]:
         module.load_state_dict(ckpt["models"][key])
     else:

@@ -287,6 +287,10 @@ class Trainer:
             raise UserError(f"run {self.run_dir} already has a checkpoint: use --resume, or another --name/--run-dir")
         if self.info.main:
             cfg.save(self.run_dir / "config.json")
+            if not resume and cfg.init_weights:
+                from streamdeblur.train.history import record_ancestry
+
+                record_ancestry(self.run_dir, cfg.init_weights)
         batches = batch_stream(self._open_data(resume), cfg, self.info, self.step)
         logger = CsvLog(self.run_dir / "log.csv", self.step if resume else None)
         val_log = CsvLog(self.run_dir / "val.csv", self.step if resume else None)

@@ -212,3 +212,38 @@ def test_unet_levels_run_at_full_half_quarter_and_eighth_resolution():
     x.requires_grad_(True)
     net(x)[0, :, 32, 32].sum().backward()
     assert (x.grad[0].abs().sum(0) > 0).sum() > 100
+
+
+# --- NAFNet ---
+
+
+def test_nafnet_starts_as_the_centre_frame_and_keeps_the_size():
+    from streamdeblur.nets import NAFNet
+
+    for frames in (1, 3):
+        net = NAFNet(width=8, enc=(1, 1), mid=1, dec=(1, 1), frames=frames).eval()
+        x = torch.rand(2, 3 * frames, 32, 32)
+        with torch.no_grad():
+            y = net(x)
+        k = frames // 2
+        assert y.shape == (2, 3, 32, 32)
+        assert torch.equal(y, x[:, 3 * k:3 * k + 3])  # zero-initialised ending: training starts from "return it"
+        for name, p in net.named_parameters():  # skip-init: every block starts as the identity
+            if name.endswith(("beta", "gamma")):
+                assert torch.count_nonzero(p) == 0, name
+    with pytest.raises(ValueError):
+        NAFNet(frames=2)
+
+
+def test_nafnet_default_sizes_and_layer_norm():
+    from streamdeblur.models import NAF
+    from streamdeblur.nets import NAFNet
+    from streamdeblur.nets.nafnet import LayerNorm2d
+
+    net = NAFNet(**NAF)
+    assert 700_000 < count_parameters(net) < 1_000_000 and net.down_factor == 8
+    norm = LayerNorm2d(4)
+    x = torch.randn(2, 4, 5, 5) * 3 + 1
+    y = norm(x)
+    assert torch.allclose(y.mean(1), torch.zeros(2, 5, 5), atol=1e-5)
+    assert torch.allclose(y.var(1, unbiased=False), torch.ones(2, 5, 5), atol=1e-3)

@@ -212,3 +212,19 @@ def test_stage2_loads_frozen_hg_from_stage1_checkpoint_or_release(tmp_path, pair
         assert not any(p.requires_grad for p in trainer.hg.parameters())
     with pytest.raises(UserError):
         Trainer(cfg.override(hg_weights=str(tmp_path / "missing.pt")), parts=tiny_cgan_parts("full"))
+
+
+def test_release_card_shows_the_validation_curve_across_warm_started_runs(tmp_path, pairs32):
+    torch.manual_seed(0)
+    first = single_cfg(tmp_path, steps=4, val_every=2, val_batches=1, run_dir=str(tmp_path / "a"))
+    Trainer(first, parts={"hg": tiny_hg()}, train_data=pairs32, val_data=pairs32).fit()
+    second = single_cfg(tmp_path, steps=2, val_every=1, val_batches=1, run_dir=str(tmp_path / "b"),
+                        init_weights=str(tmp_path / "a" / "last.pt"))
+    Trainer(second, parts={"hg": tiny_hg()}, train_data=pairs32, val_data=pairs32).fit()
+    folder = release(tmp_path / "b", "t", out_dir=tmp_path / "engine", parts={"hg": tiny_hg()})
+    card = json.loads((folder / "card.json").read_text())
+    curve = card["training"]["curve"]
+    assert [e["run"] for e in curve] == ["a", "b"] and card["training"]["total_steps"] == 6
+    assert [r["total_step"] for e in curve for r in e["val"]] == [2, 4, 5, 6]  # b's steps follow a's
+    assert (folder / "val_curve.png").stat().st_size > 0
+    assert "val_curve.png" in (folder / "README.md").read_text()

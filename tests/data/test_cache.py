@@ -1,0 +1,113 @@
+"""The decoded uint8 pair cache: same pixels as the shards, reused, rebuilt when the shards change,
+patches and flips for training, multi-frame groups for temporal engines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from streamdeblur.data.cache import CachedPairs, build_cache
+from streamdeblur.data.dataset import PairDataset
+from streamdeblur.data.pairs import run_make_pairs
+from streamdeblur.data.shards import find_shards
+
+
+@pytest.fixture(scope="module")
+def group_pairs(moving_clip, tmp_path_factory):
+    out = tmp_path_factory.mktemp("group_pairs")
+    run_make_pairs([moving_clip], out, method="motion", frames=3, speed="2,4", size=128, stride=6, max_frames=30,
+                   progress=False)
+    return out
+
+
+def test_cache_holds_the_shards_pixels_and_is_reused(group_pairs, tmp_path):
+    shards = find_shards(group_pairs)
+    path, metas = build_cache(shards, tmp_path, size=128)
+    data = np.load(path, mmap_mode="r")
+    reference = PairDataset(shards)
+    assert data.shape == (len(reference), 2, 128, 128, 3) and len(metas) == len(reference)
+    for i in range(len(reference)):
+        blurry, sharp = reference.images(i)
+        assert np.array_equal(data[i, 0], blurry) and np.array_equal(data[i, 1], sharp)
+        assert metas[i]["key"] == reference.meta(i)["key"] and metas[i]["method"] == "motion"
+    mtime = path.stat().st_mtime_ns
+    assert build_cache(shards, tmp_path, size=128)[0] == path and path.stat().st_mtime_ns == mtime  # reused
+    small, _ = build_cache(shards, tmp_path, size=64)  # another size: another file, resized
+    assert small != path and np.load(small, mmap_mode="r").shape[2:] == (64, 64, 3)
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*"))
+
+
+def test_multi_frame_cache_and_training_items(group_pairs, tmp_path):
+    shards = find_shards(group_pairs)
+    path, metas = build_cache(shards, tmp_path, size=128, frames=3)
+    stack = np.load(path, mmap_mode="r")
+    assert stack.shape[1:] == (4, 128, 128, 3)
+    single = np.load(build_cache(shards, tmp_path, size=128)[0], mmap_mode="r")
+    assert np.array_equal(stack[:, 1], single[:, 0]) and np.array_equal(stack[:, 3], single[:, 1])  # centre, sharp
+    data = CachedPairs([(path, metas)], patch=48, augment=True, seed=1)
+    blurry, sharp = data[0]
+    assert blurry.shape == (9, 48, 48) and sharp.shape == (3, 48, 48) and blurry.dtype == torch.float32
+    assert torch.equal(data[0][0], blurry)  # the same draw for the same (seed, epoch, index)
+    data.set_epoch(1)
+    assert not torch.equal(data[0][0], blurry)  # another epoch, another patch
+    whole = CachedPairs([(path, metas)], augment=False)
+    b, s = whole[0]
+    assert b.shape == (9, 128, 128)
+    assert torch.allclose(s[0], torch.from_numpy(stack[0, 3, :, :, 2].astype(np.float32) / 255))  # RGB order
+    assert len(whole.subset([0])) == 1 and whole.subset([0]).meta(0) == whole.meta(0)
+
+
+def test_restore_stage_trains_naf_t3_from_the_cache(group_pairs, tmp_path, monkeypatch):
+    """The modern recipe end to end on the multi-frame groups: the loss falls on a repeated batch."""
+    from streamdeblur.train.config import build_config
+    from streamdeblur.train.trainer import Trainer
+
+    monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    cfg = build_config(None, ["patch=32", "batch_size=2", "warmup=0", "threads=1", "quiet=true"], model="naf-t3",
+                       data=str(group_pairs), run_dir=str(tmp_path / "run"), steps=100)
+    assert cfg.stage == "restore" and cfg.cache and cfg.loss == "charbonnier" and cfg.w_fft == 0.1
+    trainer = Trainer(cfg, device="cpu")
+    assert trainer.frames == 3
+    from streamdeblur.train.sampling import open_dataset
+
+    data = open_dataset(cfg, "train", trainer.frames)
+    blurry = torch.stack([data[i][0] for i in range(2)])
+    sharp = torch.stack([data[i][1] for i in range(2)])
+    first = trainer.train_step(blurry, sharp)
+    for _ in range(15):
+        last = trainer.train_step(blurry, sharp)
+    assert last["loss"] < first["loss"] and {"loss_charbonnier", "loss_fft", "lr"} <= set(last)
+
+
+def test_learning_rate_schedule_warms_up_then_follows_the_cosine():
+    from streamdeblur.train.config import TrainConfig
+    from streamdeblur.train.trainer import lr_factor
+
+    cfg = TrainConfig(lr=1e-3, lr_min=1e-5, warmup=10, lr_schedule="cosine", steps=110)
+    assert lr_factor(cfg, 0) == pytest.approx(0.1) and lr_factor(cfg, 9) == pytest.approx(1.0)
+    assert lr_factor(cfg, 10) == pytest.approx(1.0) and lr_factor(cfg, 60) == pytest.approx(0.505)
+    assert lr_factor(cfg, 110) == pytest.approx(0.01) and lr_factor(cfg, 500) == pytest.approx(0.01)
+    longer = TrainConfig(lr=1e-3, warmup=10, lr_schedule="cosine", steps=1000, lr_horizon=110)
+    assert lr_factor(longer, 60) == pytest.approx(0.5)  # the horizon, not steps, sets the schedule
+    assert lr_factor(TrainConfig(), 123) == 1.0  # constant
+
+
+def test_a_temporal_net_warm_starts_from_the_single_frame_one(tmp_path):
+    """naf-t3 initialised from a naf checkpoint computes exactly what naf computes on the centre frame."""
+    from streamdeblur.nets import NAFNet
+    from streamdeblur.train.stages import CHECKPOINT_FORMAT, load_into
+
+    torch.manual_seed(0)
+    single = NAFNet(width=8, enc=(1,), mid=1, dec=(1,))
+    for p in single.parameters():  # a trained-looking net (skip-init and the zero ending would hide mistakes)
+        p.data.normal_(0, 0.1)
+    ckpt = tmp_path / "last.pt"
+    torch.save({"format": CHECKPOINT_FORMAT, "config": {"stage": "restore"}, "models": {"g": single.state_dict()},
+                "ema": {"module": single.state_dict()}}, ckpt)
+    temporal = NAFNet(width=8, enc=(1,), mid=1, dec=(1,), frames=3)
+    load_into(temporal, str(ckpt), "g")
+    x = torch.rand(2, 9, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(temporal(x), single(x[:, 3:6]), atol=1e-5)
