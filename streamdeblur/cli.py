@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from streamdeblur import DEFAULT_MODEL
-from streamdeblur.errors import UserError
+from streamdeblur.errors import StdoutClosed, UserError
 
 app = typer.Typer(
     add_completion=False,
@@ -25,6 +25,19 @@ app = typer.Typer(
 def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"streamdeblur: error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def check_writable_file(path: Path, option: str) -> None:
+    """UserError now (before any work) when a side file cannot be written later."""
+    import os
+
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a directory; give a file name")
+    if not parent.is_dir():
+        raise UserError(f"{option}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"{option}: cannot write {path} (permission denied)")
 
 
 def _model_names() -> list[str]:
@@ -145,6 +158,8 @@ def process(
     if preview:
         typer.echo("streamdeblur: --preview needs a display and OpenCV's GUI build; not available in this "
                    "headless build, continuing without it", err=True)
+    if summary_json is not None:
+        check_writable_file(summary_json, "--summary-json")
     options = ProcessOptions(
         model=model, weights=weights, backend=backend, device=device, fp16=fp16, batch_size=batch_size,
         detector=detector, detector_model=detector_model, detect_every=detect_every, max_faces=max_faces,
@@ -442,6 +457,13 @@ def main() -> None:
     """Entry point: run the app, turning UserError into one line on stderr and exit code 2."""
     try:
         app()
+    except StdoutClosed:
+        import os
+
+        # the reader of our stdout is gone: stop quietly (exit 141, as a Unix tool killed by SIGPIPE reports),
+        # and point stdout at /dev/null so the interpreter's final flush does not complain
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(StdoutClosed.exit_code)
     except UserError as exc:
         typer.echo(f"streamdeblur: error: {exc}", err=True)
         sys.exit(exc.exit_code)

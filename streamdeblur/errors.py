@@ -13,3 +13,16 @@ class MissingWeightsError(UserError):
 
 class MissingDependencyError(UserError):
     """An optional package or model file needed by the chosen feature is absent."""
+
+
+class OutputError(UserError):
+    """The output could not be written (disk full, device gone, encoder failure): one line, exit code 1.
+    Nothing is left under the output's name but a complete file or what was there before."""
+
+    exit_code = 1
+
+
+class StdoutClosed(Exception):
+    """The reader of our stdout went away (e.g. `| head -c 1000`): end quietly, as Unix tools do (exit 141)."""
+
+    exit_code = 141

@@ -25,7 +25,7 @@ import numpy as np
 
 from streamdeblur.backends import Engine
 from streamdeblur import DEFAULT_MODEL
-from streamdeblur.errors import UserError
+from streamdeblur.errors import OutputError, StdoutClosed, UserError
 from streamdeblur.faces.crops import extract_crop, face_matrix, paste_back
 from streamdeblur.faces.track import Track, Tracker
 from streamdeblur.io.source import Frame, VideoSource
@@ -76,6 +76,19 @@ class ProcessOptions:
             raise UserError(f"unknown detector {self.detector!r}; choose one of: {', '.join(DETECTORS)}")
         if self.duration is not None and self.duration <= 0:
             raise UserError("--duration must be positive")
+        check_video_codec(self.codec)
+
+
+def check_video_codec(codec: str) -> None:
+    """UserError unless codec names a video encoder this FFmpeg has (e.g. not the audio encoder 'aac')."""
+    import av
+
+    try:
+        found = av.codec.Codec(codec, "w")
+    except (av.FFmpegError, ValueError, KeyError):
+        raise UserError(f"unknown or unavailable video encoder {codec!r}; e.g. libx264, libx265, mpeg4") from None
+    if found.type != "video":
+        raise UserError(f"--codec {codec} is an {found.type} encoder; give a video encoder such as libx264 or libx265")
 
 
 @dataclass
@@ -304,6 +317,20 @@ def build_engine(options: ProcessOptions) -> Engine:
                          weights=options.weights, batch_size=options.batch_size)
 
 
+def refuse_overwriting_input(input: str, output: str) -> None:
+    """UserError when the output is the input file itself (after links), which writing would destroy."""
+    import os
+
+    if "://" in input or input in ("-", "pipe:") or output in ("-", "pipe:", "pipe:1"):
+        return
+    try:
+        same = os.path.exists(output) and os.path.samefile(input, output)
+    except OSError:
+        same = False
+    if same or os.path.realpath(input) == os.path.realpath(output):
+        raise UserError(f"the output {output} is the input file: choose another output name (the input would be lost)")
+
+
 def build_detector(options: ProcessOptions) -> Any:
     from streamdeblur.faces.detect import create_detector
 
@@ -327,12 +354,18 @@ def process(
 
     options = options or ProcessOptions()
     options.check()
+    refuse_overwriting_input(input, output)
     started = time.perf_counter()
-    # Everything that can fail on the user's options fails before the output is created.
-    detector = build_detector(options) if options.detector != "none" else None
-    if detector is not None and engine is None:
-        engine = build_engine(options)
+    # Everything that can fail on the user's options fails before the output is created; the source is
+    # opened first (a missing or unreadable input is found before the model is loaded).
     source = open_source(input, decoder=options.decoder, **options.source_options)
+    try:
+        detector = build_detector(options) if options.detector != "none" else None
+        if detector is not None and engine is None:
+            engine = build_engine(options)
+    except BaseException:
+        source.close()
+        raise
     times = StageTimes()
     summary = Summary(input=input, output=output, engine=engine.name if engine is not None and detector else "none")
     faces_writer = _FacesWriter(options.faces_only) if options.faces_only else None
@@ -394,15 +427,24 @@ def process(
         finally:
             outbox.put(_END)
             writer.join()
-            trailing = getattr(source, "trailing_audio", [])
-            if trailing and writer.error is None:
-                sink.write_audio(trailing)
-            sink.close()
-            reader.join(timeout=5)
-            source.close()
+            try:
+                trailing = getattr(source, "trailing_audio", [])
+                if writer.error is None:
+                    if trailing:
+                        sink.write_audio(trailing)
+                    sink.close()
+            except BaseException as exc:  # noqa: BLE001 - a fault while finishing is reported like one while writing
+                writer.error = writer.error or exc
+            finally:
+                if writer.error is not None:
+                    sink.abort()
+                reader.join(timeout=5)
+                source.close()
     if writer.error is not None:
         err = writer.error
-        raise err if isinstance(err, UserError) else UserError(f"writing {output} failed: {err}") from err
+        if isinstance(err, (UserError, StdoutClosed)):
+            raise err
+        raise OutputError(f"writing {output} failed: {err}") from err
     summary.skipped = getattr(source, "skipped", 0)
     summary.tracks = len(faces.track_ids) if faces is not None else 0
     summary.seconds = time.perf_counter() - started

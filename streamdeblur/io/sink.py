@@ -4,11 +4,20 @@ Writes a file or a pipe ('-' = stdout, with an explicit container format such as
 
 Odd sizes: yuv420p cannot hold an odd width or height, so such frames are encoded in yuv444p
 (libx264 High 4:4:4), which keeps the exact size; a few players cannot play 4:4:4 H.264.
+
+Nothing half-written: a file is written under a hidden temporary name in the target folder
+(`.<stem>.partial-<pid><ext>`) and renamed over the target when it is finalised, so a kill at any
+moment leaves the previous file (or none) under the target name, never a broken one; leftovers of
+killed runs are removed by the next run to the same target. Devices and pipes are written in place.
+Write faults (disk full, a device gone) are OutputError (one line, exit 1); a closed stdout is
+StdoutClosed (the CLI ends quietly).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import sys
 from fractions import Fraction
 from pathlib import Path
@@ -17,7 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 from av.video.reformatter import Interpolation
 
-from streamdeblur.errors import UserError
+from streamdeblur.errors import OutputError, StdoutClosed, UserError
 
 log = logging.getLogger("streamdeblur")
 
@@ -66,6 +75,100 @@ def codec_options(codec: str, crf: int = 18, lossless: bool = False, preset: str
     return {}
 
 
+# Audio codecs that players read in each container (FFmpeg's muxers accept more, e.g. PCM in MP4).
+_SAFE_AUDIO = {
+    "mp4": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"},
+    "ipod": {"aac", "alac", "ac3", "eac3"},
+    "webm": {"opus", "vorbis"},
+    "mpegts": {"aac", "mp3", "mp2", "ac3", "eac3", "opus"},
+    "flv": {"aac", "mp3"},
+}
+_TRANSCODE_TO = {"webm": "libopus"}
+
+
+def audio_target(container: str, codec: str) -> str | None:
+    """None when `codec` audio can be copied into `container`, else the encoder to transcode it with."""
+    safe = _SAFE_AUDIO.get(container)
+    if safe is None or codec in safe:
+        return None
+    return _TRANSCODE_TO.get(container, "aac")
+
+
+class AudioTranscoder:
+    """Decodes one input audio stream and encodes it again (e.g. PCM -> AAC for MP4), keeping its timing."""
+
+    LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+    def __init__(self, container: Any, template: Any, codec: str) -> None:
+        import av
+
+        channels = template.codec_context.channels if hasattr(template.codec_context, "channels") else 2
+        layout = self.LAYOUTS.get(getattr(template.layout, "nb_channels", channels), "stereo")
+        rate = template.rate or 48000
+        if codec == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
+            rate = 48000
+        self.stream = container.add_stream(codec, rate=rate, layout=layout)
+        fmt = self.stream.format.name if self.stream.format is not None else "fltp"
+        self.frame_size = 960 if codec == "libopus" else 1024
+        self.resampler = av.AudioResampler(format=fmt, layout=layout, rate=rate, frame_size=self.frame_size)
+        self.next_pts: int | None = None
+
+    def encode(self, packet: Any) -> list[Any]:
+        """Packets of the output stream for one input packet (None: flush everything)."""
+        frames = packet.decode() if packet is not None else [None]
+        out = []
+        for frame in frames:
+            if frame is not None:
+                if self.next_pts is None:  # the stream's start time, in output samples (keeps A/V sync)
+                    start = frame.pts * frame.time_base if frame.pts is not None and frame.time_base else 0
+                    self.next_pts = int(round(start * self.stream.rate))
+                frame.pts = None  # the resampler counts samples; timestamps are set below
+            for resampled in self.resampler.resample(frame):
+                resampled.pts = self.next_pts or 0
+                resampled.time_base = Fraction(1, self.stream.rate)
+                self.next_pts = (self.next_pts or 0) + resampled.samples
+                out += self.stream.encode(resampled)
+        if packet is None:
+            out += self.stream.encode(None)
+        return out
+
+
+def partial_path(target: str) -> str:
+    """Where a file target is written until it is complete: a hidden name beside it with the same extension
+    (the container is chosen by extension); devices and pipes are written in place. Leftovers of earlier
+    runs to the same target whose process is gone are removed."""
+    path = Path(target)
+    if path.exists() and not path.is_file():
+        return target
+    for old in path.parent.glob(f".{path.stem}.partial-*{path.suffix}"):
+        pid = old.name[len(path.stem) + 10:len(old.name) - len(path.suffix)]
+        if pid.isdigit() and not _alive(int(pid)):
+            old.unlink(missing_ok=True)
+    return str(path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_broken_pipe(exc: BaseException) -> bool:
+    """A BrokenPipeError/EPIPE, directly or inside a PyAV callback error."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, BrokenPipeError) or getattr(seen, "errno", None) == errno.EPIPE:
+            return True
+        if "Broken pipe" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 class VideoSink:
     """Encode frames to a file or stdout. Use as a context manager; close() always finalises the file."""
 
@@ -88,6 +191,7 @@ class VideoSink:
         import av
 
         self.target = str(target)
+        self.path = self.target  # where the container writes (a temporary name for files)
         self.width, self.height = int(width), int(height)
         self.time_base = Fraction(time_base)
         self.fps = Fraction(fps) if fps else None
@@ -105,17 +209,20 @@ class VideoSink:
             format = format or STDOUT_FORMAT
         else:
             self._check_path(self.target)
+            self.path = partial_path(self.target)
         try:
-            file: Any = sys.stdout.buffer if self._stdout else self.target
+            file: Any = sys.stdout.buffer if self._stdout else self.path
             self.container = av.open(file, "w", format=format)
         except (av.FFmpegError, OSError) as exc:
+            self._drop_partial()
             raise UserError(f"cannot write {self.target}: {getattr(exc, 'strerror', None) or exc}") from None
         except ValueError as exc:
+            self._drop_partial()
             raise UserError(f"cannot write {self.target}: {exc} (choose a known extension or format)") from None
         try:
             self.video = self.container.add_stream(codec, rate=self.fps or Fraction(25))
         except (av.FFmpegError, ValueError, KeyError) as exc:
-            self.container.close()
+            self.abort()
             raise UserError(f"unknown or unavailable codec {codec!r} ({exc})") from None
         self.video.width, self.video.height, self.video.pix_fmt = self.width, self.height, pix
         self.video.time_base = self.time_base
@@ -123,9 +230,18 @@ class VideoSink:
         self.video.options = {**codec_options(codec, crf, lossless, preset), **(options or {})}
         self._audio: dict[int, Any] = {}
         self._audio_dts: dict[int, Fraction] = {}  # last muxed dts per input audio stream, seconds
+        self._transcode: dict[int, AudioTranscoder] = {}
+        container_name = self.container.format.name
         for template in audio_streams:
+            name = template.codec_context.codec.canonical_name
+            target = audio_target(container_name, name)
             try:
-                self._audio[template.index] = self.container.add_stream_from_template(template)
+                if target is None:
+                    self._audio[template.index] = self.container.add_stream_from_template(template)
+                else:
+                    self._transcode[template.index] = AudioTranscoder(self.container, template, target)
+                    log.warning("audio stream %d: %s cannot be stored in %s where players read it; transcoded to %s",
+                                template.index, name, container_name, target)
             except (av.FFmpegError, ValueError) as exc:
                 log.warning("audio stream %d not copied (%s)", template.index, exc)
 
@@ -184,6 +300,9 @@ class VideoSink:
         """
         for packet in packets:
             key = packet.stream.index
+            if key in self._transcode:
+                self._mux(self._transcode[key].encode(packet))
+                continue
             stream = self._audio.get(key)
             if stream is None or not packet.size or packet.dts is None:
                 continue
@@ -196,34 +315,68 @@ class VideoSink:
             packet.stream = stream
             self._mux([packet])
 
+    def _fault(self, exc: BaseException, doing: str) -> BaseException:
+        """The one-line error for a write fault (StdoutClosed when our reader went away)."""
+        if self._stdout and _is_broken_pipe(exc):
+            return StdoutClosed()
+        code = getattr(exc, "errno", None)
+        if code == errno.ENOSPC or "No space left" in str(exc):
+            return OutputError(f"disk full while {doing} {self.target} ({self.frames} frames encoded); "
+                               + ("nothing was written under that name" if self.path != self.target
+                                  else "the output is incomplete"))
+        reason = getattr(exc, "strerror", None) or str(exc)
+        return OutputError(f"cannot write {self.target} while {doing} ({self.frames} frames encoded): {reason}")
+
     def _mux(self, packets: Sequence[Any]) -> None:
         try:
             self.container.mux(packets)
-        except BrokenPipeError:
-            raise
-        except self._av_error as exc:
-            raise UserError(f"cannot write {self.target}: {exc}") from None
+        except (self._av_error, OSError) as exc:
+            raise self._fault(exc, "writing") from None
 
     def close(self) -> None:
-        """Flush the encoder and write the trailer. Safe to call twice."""
+        """Flush the encoder, write the trailer and put the file in place (rename). Safe to call twice.
+
+        A fault here (disk full) removes the temporary file and raises OutputError."""
         if self._closed:
             return
         self._closed = True
         try:
-            if self.frames:
-                self.container.mux(self.video.encode(None))
-        finally:
             try:
-                self.container.close()
+                if self.frames:
+                    self.container.mux(self.video.encode(None))
+                for transcoder in self._transcode.values():
+                    self.container.mux(transcoder.encode(None))
             finally:
-                if self._stdout:
-                    try:
-                        sys.stdout.buffer.flush()
-                    except (BrokenPipeError, ValueError):
-                        pass
+                self.container.close()
+            if self._stdout:
+                sys.stdout.buffer.flush()
+        except (self._av_error, OSError, ValueError) as exc:
+            self._drop_partial()
+            fault = self._fault(exc, "finishing")
+            if isinstance(fault, StdoutClosed):
+                raise fault from None
+            raise fault from None
+        if self.path != self.target and os.path.exists(self.path):  # FFmpeg creates no file when nothing was muxed
+            os.replace(self.path, self.target)
+
+    def abort(self) -> None:
+        """Stop without finishing: close what is open and remove the temporary file (the target is untouched)."""
+        self._closed = True
+        try:
+            self.container.close()
+        except Exception:  # noqa: BLE001 - aborting: the file is dropped anyway
+            pass
+        self._drop_partial()
+
+    def _drop_partial(self) -> None:
+        if not self._stdout and self.path != self.target:
+            Path(self.path).unlink(missing_ok=True)
 
     def __enter__(self) -> "VideoSink":
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: Any, *exc: object) -> None:
+        if kind is None or issubclass(kind, KeyboardInterrupt):
+            self.close()  # finished, or interrupted: a playable file with what was written
+        else:
+            self.abort()
