@@ -372,7 +372,8 @@ def process(
     try:
         width = source.width * (2 if options.side_by_side else 1)
         sink = VideoSink(output, width, source.height, source.time_base, fps=source.fps,
-                         audio_streams=source.audio_streams, codec=options.codec, crf=options.crf,
+                         audio_streams=source.side_streams, like=source.video_format, codec=options.codec,
+                         crf=options.crf,
                          lossless=options.lossless, format=options.format)
     except BaseException:
         source.close()

@@ -86,6 +86,64 @@ _SAFE_AUDIO = {
 _TRANSCODE_TO = {"webm": "libopus"}
 
 
+def faithful_pixel_format(codec: str, source: str, width: int, height: int) -> str:
+    """The input's pixel format when the encoder can write it (10-bit, 4:2:2, 4:4:4, grey), its limited-range
+    twin for a full-range 'yuvj' format, else the default; what cannot be kept is said in one line."""
+    import av
+
+    wanted = source.replace("yuvj", "yuv")
+    try:
+        supported = {f.name for f in (av.codec.Codec(codec, "w").video_formats or [])}
+    except (av.FFmpegError, ValueError, KeyError):
+        supported = set()
+    odd = width % 2 or height % 2
+    if wanted in supported and not (odd and ("420" in wanted or "422" in wanted)):
+        return wanted
+    fallback = pixel_format(codec, width, height)
+    if wanted != fallback:
+        log.warning("the input's pixel format %s cannot be written by %s%s; writing %s", source, codec,
+                    " at an odd size" if odd else "", fallback)
+    return fallback
+
+
+def _tag_video(ctx: Any, like: Any) -> None:
+    """Copy the sample aspect ratio and colour tags of the input onto the encoder."""
+    if like.sar is not None and like.sar != 1:
+        ctx.sample_aspect_ratio = like.sar
+    if like.pix_fmt and like.pix_fmt.startswith("yuvj"):
+        ctx.color_range = 2  # full ('pc') range, as the yuvj format said
+    elif like.color_range:
+        ctx.color_range = like.color_range
+    for name in ("color_primaries", "color_trc", "colorspace"):
+        value = getattr(like, name)
+        if value not in (None, 2):
+            try:
+                setattr(ctx, name, value)
+            except (AttributeError, ValueError, TypeError):
+                pass
+
+
+def _container_holds(container: str, template: Any) -> bool:
+    """Whether a container format can store a copy of the stream (tried on an in-memory container)."""
+    import io
+
+    import av
+
+    try:
+        probe = av.open(io.BytesIO(), "w", format=container)
+        try:
+            probe.add_stream_from_template(template)
+            probe.start_encoding()
+            return True
+        finally:
+            try:
+                probe.close()
+            except Exception:  # noqa: BLE001 - a probe that never started cannot close cleanly
+                pass
+    except Exception:  # noqa: BLE001 - any refusal means: not in this container
+        return False
+
+
 def audio_target(container: str, codec: str) -> str | None:
     """None when `codec` audio can be copied into `container`, else the encoder to transcode it with."""
     safe = _SAFE_AUDIO.get(container)
@@ -187,7 +245,11 @@ class VideoSink:
         options: dict[str, str] | None = None,
         preset: str | None = None,
         pix_fmt: str | None = None,
+        like: Any = None,
     ) -> None:
+        """audio_streams: the input's audio, subtitle and data streams to remux (packets via write_audio);
+        like: the input's io.source.VideoFormat, to keep its bit depth, chroma layout, sample aspect ratio
+        and colour tags where the encoder can (what it cannot keep is said in one line)."""
         import av
 
         self.target = str(target)
@@ -201,7 +263,8 @@ class VideoSink:
         self._av_error = av.FFmpegError
         if not 0 <= crf <= 51:
             raise UserError(f"crf must be between 0 and 51, got {crf}")
-        pix = pix_fmt or pixel_format(codec, self.width, self.height)
+        pix = pix_fmt or (faithful_pixel_format(codec, like.pix_fmt, self.width, self.height)
+                          if like is not None and like.pix_fmt else pixel_format(codec, self.width, self.height))
         self._stdout = is_stdout(self.target)
         if self._stdout:
             if sys.stdout.isatty():
@@ -225,6 +288,8 @@ class VideoSink:
             self.abort()
             raise UserError(f"unknown or unavailable codec {codec!r} ({exc})") from None
         self.video.width, self.video.height, self.video.pix_fmt = self.width, self.height, pix
+        if like is not None:
+            _tag_video(self.video.codec_context, like)
         self.video.time_base = self.time_base
         self.video.codec_context.time_base = self.time_base
         self.video.options = {**codec_options(codec, crf, lossless, preset), **(options or {})}
@@ -233,7 +298,14 @@ class VideoSink:
         self._transcode: dict[int, AudioTranscoder] = {}
         container_name = self.container.format.name
         for template in audio_streams:
-            name = template.codec_context.codec.canonical_name
+            name = template.codec_context.codec.canonical_name if template.codec_context else template.type
+            if template.type != "audio":  # subtitles and data: copied when this container can hold them
+                if _container_holds(container_name, template):
+                    self._audio[template.index] = self.container.add_stream_from_template(template)
+                else:
+                    log.warning("%s stream %d (%s) cannot be kept in %s; dropped", template.type, template.index,
+                                name, container_name)
+                continue
             target = audio_target(container_name, name)
             try:
                 if target is None:

@@ -66,6 +66,36 @@ class Frame:
         return None if self.pts is None else float(self.pts * self.time_base)
 
 
+@dataclass(frozen=True)
+class VideoFormat:
+    """What a faithful output keeps of the input video: pixel format (bit depth, chroma layout), sample
+    aspect ratio (anamorphic video) and colour tags."""
+
+    pix_fmt: str | None = None
+    sar: Fraction | None = None
+    color_range: int = 0
+    color_primaries: int = 2  # 2: unspecified
+    color_trc: int = 2
+    colorspace: int = 2
+
+
+def video_format_of(stream: Any, rotation: float = 0) -> VideoFormat:
+    """The VideoFormat of an av video stream (a 90/270-degree rotation swaps the sample aspect ratio)."""
+    ctx = stream.codec_context
+    sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
+    sar = Fraction(sar) if sar and Fraction(sar) > 0 else None
+    if sar is not None and int(round(rotation)) % 180 == 90:
+        sar = 1 / sar
+    pix = ctx.pix_fmt if isinstance(ctx.pix_fmt, str) else getattr(ctx.format, "name", None)
+
+    def tag(name: str, default: int) -> int:
+        value = getattr(ctx, name, default)
+        return int(value) if value is not None else default
+
+    return VideoFormat(pix, sar, tag("color_range", 0), tag("color_primaries", 2), tag("color_trc", 2),
+                       tag("colorspace", 2))
+
+
 class VideoSource(Protocol):
     """An open video input. Iterating yields Frames in presentation order; close() releases it."""
 
@@ -76,7 +106,9 @@ class VideoSource(Protocol):
     time_base: Fraction
     frame_count: int | None  # None for live streams or unknown lengths
     duration: float | None  # seconds, if known
-    audio_streams: list[Any]  # av audio streams of the input (templates for the sink); [] if none
+    audio_streams: list[Any]  # av audio streams of the input; [] if none
+    side_streams: list[Any]  # audio, subtitle and data streams (templates for the sink), packets in Frame.audio
+    video_format: VideoFormat
     is_live: bool
     skipped: int  # packets/frames that could not be decoded (corrupt input), counted as decoding goes
     rotation: int  # degrees counter-clockwise applied to the decoded images (display matrix)
@@ -240,7 +272,12 @@ class PyAVSource:
         self._packets = self._demux()
         self._first = self._peek_first()
         if self._first is None and not self.is_live:
+            fmt = getattr(self.container.format, "name", "") or ""
             self.close()
+            if is_stdin(uri) and ("mp4" in fmt or "mov" in fmt):
+                raise UserError("this MP4/MOV cannot be read from a pipe: its index is at the end of the file. Give "
+                                "the file's path instead, or pipe a streamable container (MPEG-TS, Matroska, or MP4 "
+                                "written with -movflags +faststart)")
             raise UserError(f"no decodable video frame in {_redact(uri)} (truncated or corrupt?)")
         self.rotation = self._first[0].rotation if self._first else 0
         width = self._first[0].width if self._first else self.video.width
@@ -258,7 +295,18 @@ class PyAVSource:
             self.container.close()
             raise UserError(f"not a video file: {_redact(self.uri)} (it looks like text)")
         self.video.thread_type = "AUTO"
-        self.audio_streams: list[Any] = list(self.container.streams.audio)
+        self._side_setup()
+
+    def _side_setup(self) -> None:
+        """Audio, subtitle and data streams: their packets travel with the frames to the sink."""
+        streams = self.container.streams
+        self.audio_streams: list[Any] = list(streams.audio)
+        self.side_streams: list[Any] = self.audio_streams + list(streams.subtitles) + list(streams.data)
+
+    @property
+    def video_format(self) -> VideoFormat:
+        """The input video's pixel format, sample aspect ratio and colour tags (for a faithful output)."""
+        return video_format_of(self.video, self.rotation)
 
     def _duration(self) -> float | None:
         if self.is_live:
@@ -285,7 +333,7 @@ class PyAVSource:
         attempts = 0
         while True:
             try:
-                for packet in self.container.demux(self.video, *self.audio_streams):
+                for packet in self.container.demux(self.video, *self.side_streams):
                     errors = 0
                     yield packet
                 return
@@ -307,7 +355,8 @@ class PyAVSource:
                 self.skipped += 1
                 errors += 1
                 if errors >= MAX_CONSECUTIVE_ERRORS:
-                    log.warning("%s: stopped after %d read errors in a row", self.uri, errors)
+                    if self._last_pts is not None:  # before the first frame the caller says why in one line
+                        log.warning("%s: stopped after %d read errors in a row", self.uri, errors)
                     return
 
     def _reason(self, exc: BaseException) -> str:
@@ -328,7 +377,7 @@ class PyAVSource:
             self.container, _ = _open_container(self.uri, self.options)
             self.video = self.container.streams.video[0]
             self.video.thread_type = "AUTO"
-            self.audio_streams = list(self.container.streams.audio)
+            self._side_setup()
         except (UserError, IndexError) as exc:
             log.error("stream %s: reconnect failed (%s)", _redact(self.uri), exc)
             return False
@@ -343,7 +392,7 @@ class PyAVSource:
         for packet in self._packets:
             if packet is None:
                 packet = self._flush_packet()
-            elif packet.stream.type == "audio":
+            elif packet.stream.type != "video":  # audio, subtitles, data: remuxed as they are
                 if packet.size and packet.dts is not None:
                     audio.append((packet, self._generation))
                 continue
@@ -476,25 +525,33 @@ class DecordSource:
         self.fps, self.time_base, self.duration = probe.fps, probe.time_base, probe.duration
         self._start = probe.video.start_time or 0
         self.audio_streams = probe.audio_streams
+        self.side_streams = probe.side_streams
+        self.video_format = probe.video_format
         self._probe = probe
         try:
             self._reader = decord.VideoReader(uri, ctx=decord.cpu(0))
         except Exception as exc:  # noqa: BLE001 - decord raises its own DECORDError
             probe.close()
-            raise UserError(f"decord cannot read {uri}: {_error_text(exc).splitlines()[0][:200]}") from None
+            raise DecordCannotRead(f"decord cannot read {uri}: {_error_text(exc).splitlines()[0][:200]}") from None
         self.frame_count: int | None = len(self._reader)
         self._closed = False
 
     def _audio_packets(self) -> Iterator[Any]:
-        """Audio packets of the file in demux order (none when it has no audio)."""
-        if not self.audio_streams:
+        """Audio (and subtitle/data) packets of the file in demux order, read with PyAV (decord reads none)."""
+        if not self.side_streams:
             return
         import av
 
-        with av.open(self.uri) as container:
-            for packet in container.demux(*container.streams.audio):
+        # open until close(): the packets' data lives with their container, and the writer thread muxes
+        # them after the reader has moved on
+        self._side_container = container = av.open(self.uri)
+        streams = [container.streams[s.index] for s in self.side_streams]
+        try:
+            for packet in container.demux(*streams):
                 if packet.size and packet.dts is not None:
                     yield packet
+        except av.FFmpegError:  # a truncated file: keep what was read
+            return
 
     def __iter__(self) -> Iterator[Frame]:
         """Frames in order; audio packets up to each frame's time are attached to it."""
@@ -502,7 +559,12 @@ class DecordSource:
         audio_iter = self._audio_packets()
         pending = next(audio_iter, None)
         n = len(self._reader)
+        audio: list[Any] = []  # packets not yet handed to a frame (a skipped frame hands them to the next)
         for i in range(n):
+            limit = float(times[i + 1]) + float(self._start * self.time_base) if i + 1 < n else float("inf")
+            while pending is not None and (pending.pts is None or float(pending.pts * pending.time_base) < limit):
+                audio.append(pending)
+                pending = next(audio_iter, None)
             try:
                 image = self._reader.next().asnumpy()[:, :, ::-1]
             except Exception:  # noqa: BLE001 - a corrupt frame
@@ -511,14 +573,10 @@ class DecordSource:
             if self.rotation and image.shape[:2] != (self.height, self.width):
                 image = rotate_image(image, self.rotation)  # eva-decord rotates by itself; older decord not
             pts = int(round(float(times[i]) / self.time_base)) + self._start
-            audio = []
-            limit = float(times[i + 1]) + float(self._start * self.time_base) if i + 1 < n else float("inf")
-            while pending is not None and (pending.pts is None or float(pending.pts * pending.time_base) < limit):
-                audio.append(pending)
-                pending = next(audio_iter, None)
             yield Frame(np.ascontiguousarray(image), i, pts, self.time_base, audio)
-        if pending is not None:
-            self.trailing_audio = [pending, *audio_iter]
+            audio = []
+        rest = [pending] if pending is not None else []
+        self.trailing_audio = audio + rest + list(audio_iter)  # after the last frame: nothing is dropped
 
     def close(self) -> None:
         """Release the reader and the audio demuxer. Safe to call twice."""
@@ -527,6 +585,8 @@ class DecordSource:
         self._closed = True
         self._reader = None
         self._probe.close()
+        if getattr(self, "_side_container", None) is not None:
+            self._side_container.close()
 
     def __enter__(self) -> "DecordSource":
         return self
@@ -547,5 +607,12 @@ def open_source(uri: str, decoder: str = "pyav", **options: Any) -> VideoSource:
     if decoder not in DECODERS:
         raise UserError(f"unknown decoder {decoder!r}; choose one of: {', '.join(DECODERS)}")
     if decoder == "decord":
-        return DecordSource(uri, **options)
+        try:
+            return DecordSource(uri, **options)
+        except DecordCannotRead as exc:
+            log.warning("%s; decoding it with PyAV instead", exc)
     return PyAVSource(uri, **options)
+
+
+class DecordCannotRead(UserError):
+    """decord cannot open a file that PyAV can (e.g. a truncated mp4): open_source falls back to PyAV."""
