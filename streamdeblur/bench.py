@@ -109,7 +109,7 @@ def _child(spec: dict) -> dict:
             random_weights = not has_weights(spec["model"])
             engine = create_engine(spec["model"], backend=spec["backend"], device="cpu", allow_random=random_weights,
                                    batch_size=spec["batch_size"])
-    options = ProcessOptions(detector=spec["detector"], batch_size=spec["batch_size"], quiet=True,
+    options = ProcessOptions(detector=spec["detector"], batch_size=spec["batch_size"],
                              detect_every=spec["detect_every"])
     with tempfile.TemporaryDirectory() as tmp:
         summary = process(spec["clip"], str(Path(tmp) / "out.mp4"), options, engine=engine)

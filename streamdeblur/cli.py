@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -119,57 +119,134 @@ def _run_process(input: str, output: str, options, summary_json: Optional[Path],
     return summary
 
 
+def _popt(name: str, *flags: str) -> Any:
+    """A typer option whose default and help come from pipeline.ProcessOptions (declared there once)."""
+    from dataclasses import MISSING, fields
+
+    from streamdeblur.pipeline import ProcessOptions
+
+    f = next(f for f in fields(ProcessOptions) if f.name == name)
+    default = f.default if f.default is not MISSING else None
+    if isinstance(default, bool) and not flags:
+        flags = (f"--{name.replace('_', '-')}",)
+    return typer.Option(default, *flags, help=f.metadata.get("help", ""))
+
+
 @app.command()
 def process(
-    input: str = typer.Argument(..., help="File, '-' (stdin), rtsp://|rtmp://|http(s):// URL, /dev/videoN or webcam:N."),
-    output: str = typer.Option(None, "-o", "--output", help="Output file, or '-' for stdout (default: INPUT_deblurred.mp4)."),
-    model: str = typer.Option(DEFAULT_MODEL, help="Model name from the registry (see `streamdeblur models`)."),
-    weights: Optional[Path] = typer.Option(None, help="Weights file (.safetensors) instead of the released ones."),
-    backend: str = typer.Option("auto", help="auto | torch | onnxruntime | tensorrt."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N."),
-    fp16: bool = typer.Option(False, "--fp16", help="Half precision (GPU)."),
-    batch_size: int = typer.Option(8, help="Face crops per engine call (across faces and frames)."),
-    detector: str = typer.Option("yunet", help="yunet (embedded) | scrfd (insightface pack) | none."),
-    detector_model: Optional[str] = typer.Option(None, help="Detector .onnx file (scrfd)."),
-    detect_every: int = typer.Option(2, help="Run the detector every N frames; track in between."),
-    max_faces: Optional[int] = typer.Option(None, help="Process at most this many faces per frame (largest first)."),
-    min_face_size: int = typer.Option(24, help="Ignore faces smaller than this (pixels)."),
-    crf: int = typer.Option(18, help="x264/x265 quality: lower is better (0-51)."),
-    lossless: bool = typer.Option(False, "--lossless", help="Lossless video encoding."),
-    codec: str = typer.Option("libx264", help="Video encoder: libx264 | libx265 | mpeg4 | ..."),
-    format: Optional[str] = typer.Option(None, "--format", help="Output container (needed for '-o -': mpegts, matroska)."),
-    side_by_side: bool = typer.Option(False, "--side-by-side", help="Write before|after side by side."),
-    faces_only: Optional[Path] = typer.Option(None, help="Also write each track's deblurred crops as PNGs here."),
-    duration: Optional[float] = typer.Option(None, help="Stop after this many seconds of input (cameras, streams)."),
-    decoder: str = typer.Option("pyav", help="pyav | decord (files only)."),
+    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help="File, '-' (stdin), rtsp://|rtmp://|http(s):// "
+                                       "URL, /dev/videoN or webcam:N; or several files and folders (batch, -o OUTDIR)."),
+    output: str = typer.Option(None, "-o", "--output", help="Output file, '-' for stdout, a V4L2 loopback device "
+                               "(/dev/videoN), or a folder for several inputs (default: INPUT_deblurred.mp4)."),
+    model: str = _popt("model"),
+    weights: Optional[Path] = _popt("weights"),
+    backend: str = _popt("backend"),
+    device: str = _popt("device"),
+    fp16: bool = _popt("fp16"),
+    batch_size: int = _popt("batch_size"),
+    detector: str = _popt("detector"),
+    detector_model: Optional[str] = _popt("detector_model"),
+    detect_every: int = _popt("detect_every"),
+    max_faces: Optional[int] = _popt("max_faces"),
+    min_face_size: int = _popt("min_face_size"),
+    crf: int = _popt("crf"),
+    lossless: bool = _popt("lossless"),
+    codec: str = _popt("codec"),
+    format: Optional[str] = _popt("format", "--format"),
+    side_by_side: bool = _popt("side_by_side"),
+    faces_only: Optional[Path] = _popt("faces_only"),
+    duration: Optional[float] = _popt("duration"),
+    decoder: str = _popt("decoder"),
     listen: bool = typer.Option(False, "--listen", help="RTSP: wait for a publisher to push to INPUT."),
     preview: bool = typer.Option(False, "--preview", help="Show the output in a window (needs a display)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar or summary on stderr."),
     summary_json: Optional[Path] = typer.Option(None, help="Write the JSON summary to this file."),
+    shard_index: int = typer.Option(0, help="Batch: this job's part of the sorted file list (job arrays)."),
+    num_shards: int = typer.Option(1, help="Batch: parts the file list is split into (job arrays)."),
 ) -> None:
-    """Deblur the faces in a video, a pipe, a stream or a camera."""
+    """Deblur the faces in a video, a pipe, a stream or a camera, or in many files (INPUT... -o OUTDIR)."""
     from streamdeblur.pipeline import ProcessOptions
 
     _setup_logging(quiet)
-    if output is None:
-        if input == "-" or "://" in input or input.startswith(("/dev/", "webcam:")):
-            _fail("give an output with -o (a file, or '-' for stdout)")
-        output = str(Path(input).with_name(Path(input).stem + "_deblurred.mp4"))
+    if summary_json is not None:
+        check_writable_file(summary_json, "--summary-json")
     if preview:
         typer.echo("streamdeblur: --preview needs a display and OpenCV's GUI build; not available in this "
                    "headless build, continuing without it", err=True)
-    if summary_json is not None:
-        check_writable_file(summary_json, "--summary-json")
     options = ProcessOptions(
         model=model, weights=weights, backend=backend, device=device, fp16=fp16, batch_size=batch_size,
         detector=detector, detector_model=detector_model, detect_every=detect_every, max_faces=max_faces,
         min_face_size=min_face_size, crf=crf, lossless=lossless, codec=codec, format=format,
-        side_by_side=side_by_side, faces_only=faces_only, quiet=quiet, duration=duration, decoder=decoder,
+        side_by_side=side_by_side, faces_only=faces_only, duration=duration, decoder=decoder,
         source_options={"listen": True} if listen else {},
     )
+    if len(inputs) > 1 or Path(inputs[0]).is_dir() or (output is not None and Path(output).is_dir()):
+        _run_batch(inputs, output, options, summary_json, quiet, shard_index, num_shards)
+        return
+    input = inputs[0]
+    if output is None:
+        if input == "-" or "://" in input or input.startswith(("/dev/", "webcam:")):
+            _fail("give an output with -o (a file, or '-' for stdout)")
+        output = str(Path(input).with_name(Path(input).stem + "_deblurred.mp4"))
     summary = _run_process(input, output, options, summary_json, quiet or output == "-")
     if summary.get("interrupted"):
         raise typer.Exit(130)
+
+
+def _run_batch(inputs: list[str], output: Optional[str], options, summary_json: Optional[Path], quiet: bool,
+               shard_index: int, num_shards: int) -> None:
+    """Many inputs into one folder: one progress bar over files and frames, a closing table, a manifest."""
+    import json
+
+    from rich.console import Console
+
+    from streamdeblur.batch import format_table, run_batch
+
+    if output is None or output == "-":
+        _fail("several inputs need an output folder: -o OUTDIR")
+    for given in inputs:
+        if given == "-" or "://" in given or given.startswith(("/dev/", "webcam:")):
+            _fail(f"batch mode takes files and folders, not {given}")
+    outdir = Path(output)
+    if outdir.exists() and not outdir.is_dir():
+        _fail(f"several inputs need an output folder, and {outdir} is a file")
+    console = Console(stderr=True)
+    bar = _BatchBar(console, not quiet)
+    try:
+        rows = run_batch(inputs, outdir, options, shard_index, num_shards, progress=bar)
+    finally:
+        bar.close()
+    if not quiet:
+        console.print(format_table(rows), highlight=False, markup=False)
+    if summary_json is not None:
+        summary_json.write_text(json.dumps(rows, indent=2) + "\n")
+    if any(r["status"] == "failed" for r in rows):
+        raise typer.Exit(1)
+
+
+class _BatchBar:
+    """One rich progress bar over the frames of all files of a batch, with the current file and an ETA."""
+
+    def __init__(self, console, enabled: bool) -> None:
+        self.console, self.enabled = console, enabled and console.is_terminal
+        self.bar = None
+
+    def __call__(self, name: str, done: int, total: Optional[int], files_done: int, files: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("[bold]deblur"), BarColumn(), TextColumn("{task.completed}/{task.total} "
+                                "frames, file {task.fields[file]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                                TimeRemainingColumn(), console=self.console)
+            self.task = self.bar.add_task("batch", total=total, file="")
+            self.bar.start()
+        self.bar.update(self.task, completed=done, total=total, file=f"{files_done + 1}/{files} {name}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 # --- demo ---
@@ -186,7 +263,7 @@ def demo(
     from streamdeblur.synthetic import make_face_clip
 
     _setup_logging(quiet)
-    options = ProcessOptions(model=model, side_by_side=True, quiet=quiet)
+    options = ProcessOptions(model=model, side_by_side=True)
     build_engine(options)  # fails now, with the no-weights message, before any file is written
     clip = output.with_name(output.stem + "_input.mp4")
     try:

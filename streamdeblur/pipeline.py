@@ -35,31 +35,37 @@ log = logging.getLogger("streamdeblur")
 DETECTORS = ("yunet", "scrfd", "none")
 
 
+def _opt(default: Any, help: str, **kw: Any) -> Any:
+    """A dataclass field carrying its CLI help: the options are declared here once (cli.py reads them)."""
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help, **kw})
+    return field(default=default, metadata={"help": help, **kw})
+
+
 @dataclass
 class ProcessOptions:
-    """Everything `streamdeblur process` can be told; defaults are the CLI's defaults."""
+    """Everything `streamdeblur process` can be told: defaults and help here, the CLI builds it from them."""
 
-    model: str = DEFAULT_MODEL
-    weights: Path | None = None
-    backend: str = "auto"
-    device: str = "auto"
-    fp16: bool = False
-    batch_size: int = 8
-    detector: str = "yunet"  # 'none' skips the face stages (decode + encode only)
-    detector_model: str | None = None
-    detect_every: int = 2  # detection is the costliest CPU stage; the tracker predicts in between
-    max_faces: int | None = None
-    min_face_size: int = 24
-    crf: int = 18
-    lossless: bool = False
-    codec: str = "libx264"
-    format: str | None = None
-    side_by_side: bool = False
-    faces_only: Path | None = None
-    quiet: bool = True
-    duration: float | None = None
-    decoder: str = "pyav"
-    max_latency: int = 4  # frames held back at most while a batch of crops fills up
+    model: str = _opt(DEFAULT_MODEL, "Model name from the registry (see `streamdeblur models`).")
+    weights: Path | None = _opt(None, "Weights file (.safetensors) instead of the released ones.")
+    backend: str = _opt("auto", "auto | torch | onnxruntime | tensorrt.")
+    device: str = _opt("auto", "auto | cpu | cuda | cuda:N.")
+    fp16: bool = _opt(False, "Half precision (GPU).")
+    batch_size: int = _opt(8, "Face crops per engine call (across faces and frames); TensorRT's largest batch.")
+    detector: str = _opt("yunet", "yunet (embedded) | scrfd (insightface pack) | none.")
+    detector_model: str | None = _opt(None, "Detector .onnx file (scrfd).")
+    detect_every: int = _opt(2, "Run the detector every N frames; track in between.")
+    max_faces: int | None = _opt(None, "Process at most this many faces per frame (largest first).")
+    min_face_size: int = _opt(24, "Ignore faces smaller than this (pixels).")
+    crf: int = _opt(18, "x264/x265 quality: lower is better (0-51).")
+    lossless: bool = _opt(False, "Lossless video encoding.")
+    codec: str = _opt("libx264", "Video encoder: libx264 | libx265 | mpeg4 | ...")
+    format: str | None = _opt(None, "Output container (needed for '-o -': mpegts, matroska; v4l2 for a camera).")
+    side_by_side: bool = _opt(False, "Write before|after side by side.")
+    faces_only: Path | None = _opt(None, "Also write each track's deblurred crops as PNGs here.")
+    duration: float | None = _opt(None, "Stop after this many seconds of input (cameras, streams).")
+    decoder: str = _opt("pyav", "pyav | decord (files only; what decord cannot read goes to PyAV).")
+    max_latency: int = 4  # frames held back at most while a batch of crops fills up (not a CLI option)
     source_options: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:

@@ -35,7 +35,6 @@ from streamdeblur.data.shards import TarWriter, atomic_write_text
 from streamdeblur.data.video_pairs import PairOptions, VideoStats, video_pairs
 from streamdeblur.errors import UserError
 
-VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".mts", ".flv", ".wmv", ".y4m"}
 SPLITS = ("train", "val")
 MANIFEST_FIELDS = ("key", "video", "video_id", "method", "center", "frames", "length", "stop_reason", "motion",
                    "flow_px", "sharpness", "reverse")
@@ -92,20 +91,12 @@ def _video_id(name: str) -> str:
 
 def list_videos(inputs: Sequence[str | Path]) -> list[VideoItem]:
     """Video files named or found (recursively, by extension) under the inputs, sorted by name."""
-    if not inputs:
-        raise UserError("give at least one video file or directory")
+    from streamdeblur.io.files import find_videos
+
     found: dict[str, tuple[str, str]] = {}  # resolved path -> (path, name)
-    for given in inputs:
-        p = Path(given)
-        if p.is_dir():
-            for f in sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in VIDEO_EXTS):
-                found.setdefault(str(f.resolve()), (str(f), f"{p.resolve().name}/{f.relative_to(p).as_posix()}"))
-        elif p.is_file():
-            found.setdefault(str(p.resolve()), (str(p), p.name))
-        else:
-            raise UserError(f"no such video file or directory: {given}")
-    if not found:
-        raise UserError(f"no video files ({', '.join(sorted(VIDEO_EXTS))}) under: {', '.join(map(str, inputs))}")
+    for v in find_videos(inputs):
+        name = f"{v.root.resolve().name}/{v.relative}" if v.in_directory else v.path.name
+        found.setdefault(str(v.path.resolve()), (str(v.path), name))
     items, seen = [], Counter()
     for path, name in sorted(found.values(), key=lambda v: (v[1], v[0])):
         seen[name] += 1

@@ -26,7 +26,6 @@ from streamdeblur.eval.run import (BLURRED, SHARP, EvalOptions, PairSample, _gro
                                    model_weights, progress_bars)
 from streamdeblur.eval.scoring import FaceRef, Scorer
 
-VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".ts")
 UNSHARP = "unsharp (ffmpeg default)"
 
 
@@ -75,16 +74,10 @@ def parse_blurs(text: str) -> list[BlurSpec]:
 
 
 def find_clips(path: str | Path) -> list[Path]:
-    """A clip, or the video files of a directory (sorted); UserError when there are none."""
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    if path.is_dir():
-        clips = sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_EXTS and p.is_file())
-        if clips:
-            return clips
-        raise UserError(f"no video files ({', '.join(VIDEO_EXTS)}) in {path}")
-    raise UserError(f"video not found: {path}")
+    """A clip, or the video files under a directory (recursively, sorted); UserError when there are none."""
+    from streamdeblur.io.files import find_videos
+
+    return [v.path for v in find_videos([path])]
 
 
 def read_frames(path: Path, max_frames: int | None) -> tuple[list[np.ndarray], Fraction]:
@@ -277,7 +270,7 @@ def _run_clip(clip: Path, frames: list[np.ndarray], faces: list[Any], fps: Fract
         advance = task(f"process {stem} with {name}", len(blurred))
         out_path = work / f"{stem}_out_{name.split()[0].replace('/', '_')}.mp4"
         popts = process_options(model="identity" if name == BLURRED else name, detector=options.detector,
-                                lossless=True, quiet=True, batch_size=options.batch_size)
+                                lossless=True, batch_size=options.batch_size)
         summary = process(str(blurred_path), str(out_path), popts, engine=engine,
                           progress=lambda done, total: advance(1))
         if name != BLURRED:

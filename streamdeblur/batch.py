@@ -1,0 +1,164 @@
+"""`streamdeblur process` over many files: INPUTS... (files and directories, searched recursively) -o OUTDIR.
+
+Outputs mirror the inputs' relative paths under OUTDIR (as .mp4, or the extension of --format's
+usual file). The engine is loaded once for all files. OUTDIR/manifest.jsonl gets one line per file
+and run (input, output, frames, faces, tracks, fps, status, error); a re-run skips the files whose
+last line says "ok" and whose output exists (outputs are renamed into place only when complete,
+so an existing output is a whole one). A failing file is reported and the batch goes on; the exit
+status is non-zero when any file failed. --shard-index/--num-shards split the sorted list for job
+arrays (each part writes its own manifest-partNNN.jsonl).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from streamdeblur.errors import StdoutClosed, UserError
+from streamdeblur.io.files import find_videos
+
+log = logging.getLogger("streamdeblur")
+
+EXTENSIONS = {"mp4": ".mp4", "mov": ".mov", "matroska": ".mkv", "mpegts": ".ts", "webm": ".webm", "avi": ".avi"}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One file of a batch: where it is read from and written to."""
+
+    input: Path
+    output: Path
+    relative: str
+
+
+def plan_jobs(inputs: Sequence[str | Path], outdir: Path, format: str | None = None, shard_index: int = 0,
+              num_shards: int = 1) -> list[Job]:
+    """The files of this part of the batch and their outputs under outdir (relative paths mirrored)."""
+    if num_shards < 1 or not 0 <= shard_index < num_shards:
+        raise UserError(f"--shard-index must be in [0, --num-shards), got {shard_index} of {num_shards}")
+    suffix = EXTENSIONS.get(format or "mp4", f".{format}")
+    jobs, taken = [], set()
+    for video in find_videos(inputs):
+        relative = video.relative if video.in_directory else video.path.name
+        if video.in_directory and len(inputs) > 1:  # several inputs: keep them apart under their own names
+            relative = f"{video.root.resolve().name}/{relative}"
+        output = (outdir / relative).with_suffix(suffix)
+        if output in taken:  # a.mov and a.mp4 side by side
+            output = output.with_name(f"{output.stem}_{Path(relative).suffix.lstrip('.')}{suffix}")
+        taken.add(output)
+        jobs.append(Job(video.path, output, relative))
+    for job in jobs:
+        if job.output.resolve() == job.input.resolve():
+            raise UserError(f"the output of {job.input} would be the input itself: choose another -o folder")
+    return jobs[shard_index::num_shards]
+
+
+def manifest_path(outdir: Path, shard_index: int, num_shards: int) -> Path:
+    return outdir / ("manifest.jsonl" if num_shards == 1 else f"manifest-part{shard_index:03d}.jsonl")
+
+
+def done_outputs(manifest: Path) -> set[str]:
+    """Outputs whose last manifest line says ok (a torn last line is ignored)."""
+    status: dict[str, str] = {}
+    if manifest.is_file():
+        for line in manifest.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            status[row.get("output", "")] = row.get("status", "")
+    return {out for out, st in status.items() if st == "ok"}
+
+
+def _append(manifest: Path, row: dict[str, Any]) -> None:
+    with manifest.open("a") as fh:
+        fh.write(json.dumps(row, sort_keys=True) + "\n")
+        fh.flush()
+
+
+def frame_total(jobs: Sequence[Job]) -> int | None:
+    """Frames of all the files (from their containers), for one progress bar; None when unknown."""
+    import av
+
+    total = 0
+    for job in jobs:
+        try:
+            with av.open(str(job.input)) as c:
+                stream = c.streams.video[0]
+                frames = stream.frames or (int(float(stream.duration * stream.time_base) * float(stream.average_rate))
+                                           if stream.duration and stream.average_rate else 0)
+        except Exception:  # noqa: BLE001 - a broken file counts nothing; it fails later with its reason
+            frames = 0
+        total += frames
+    return total or None
+
+
+def run_batch(inputs: Sequence[str | Path], outdir: Path, options: Any, shard_index: int = 0, num_shards: int = 1,
+              progress: Callable[[str, int, int | None, int, int], None] | None = None) -> list[dict[str, Any]]:
+    """Process every file of this part; returns one row per file (skipped ones included).
+
+    progress(file, frames_done_in_batch, frames_total, files_done, files_total) is called as frames are written.
+    """
+    from streamdeblur.pipeline import build_engine, process
+
+    options.check()
+    outdir.mkdir(parents=True, exist_ok=True)
+    jobs = plan_jobs(inputs, outdir, options.format, shard_index, num_shards)
+    manifest = manifest_path(outdir, shard_index, num_shards)
+    done = done_outputs(manifest)
+    engine = build_engine(options) if options.detector != "none" else None
+    rows: list[dict[str, Any]] = []
+    todo = [j for j in jobs if not (str(j.output) in done and j.output.exists())]
+    total = frame_total(todo)
+    frames_before = 0
+    for j in jobs:
+        if j not in todo:
+            rows.append({"input": str(j.input), "output": str(j.output), "status": "skipped (done before)"})
+    for n, job in enumerate(todo):
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        row: dict[str, Any] = {"input": str(job.input), "output": str(job.output)}
+
+        def on_frame(done_frames: int, _total: int | None, name: str = job.relative, n: int = n) -> None:
+            if progress is not None:
+                progress(name, frames_before + done_frames, total, n, len(todo))
+
+        try:
+            summary = process(str(job.input), str(job.output), replace(options), engine=engine, progress=on_frame)
+            status = "interrupted" if summary.get("interrupted") else ("ok" if not summary.get("error") else
+                                                                         "ok (input ended early)")
+            row.update(frames=summary["frames"], faces=summary["faces"], tracks=summary["tracks"], fps=summary["fps"],
+                       status="ok" if status.startswith("ok") else status, error=summary.get("error"))
+        except (StdoutClosed, KeyboardInterrupt):
+            raise
+        except UserError as exc:
+            row.update(status="failed", error=str(exc))
+            log.error("%s: %s", job.input, exc)
+        except Exception as exc:  # noqa: BLE001 - one broken file must not stop the batch
+            row.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+            log.error("%s: %s: %s", job.input, type(exc).__name__, exc)
+        row["seconds"] = round(time.perf_counter() - started, 2)
+        frames_before += int(row.get("frames") or 0)
+        _append(manifest, row)
+        rows.append(row)
+        if row["status"] == "interrupted":
+            raise KeyboardInterrupt
+    return rows
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The closing table: one line per file."""
+    lines = [f"{'status':<22} {'frames':>7} {'faces':>6} {'fps':>6}  input -> output"]
+    for r in rows:
+        fps = f"{r['fps']:.1f}" if isinstance(r.get("fps"), (int, float)) else "-"
+        lines.append(f"{r['status']:<22} {r.get('frames', '-')!s:>7} {r.get('faces', '-')!s:>6} {fps:>6}  "
+                     f"{r['input']} -> {r['output']}" + (f"  ({r['error']})" if r.get("error") and
+                                                          r["status"] == "failed" else ""))
+    failed = sum(r["status"] == "failed" for r in rows)
+    lines.append(f"{len(rows)} file(s): {sum(r['status'] == 'ok' for r in rows)} done, "
+                 f"{sum(r['status'].startswith('skipped') for r in rows)} skipped, {failed} failed")
+    return "\n".join(lines)

@@ -1,0 +1,65 @@
+"""`process` over many files: mirrored outputs, a broken file reported while the batch goes on, resume,
+job-array parts, the manifest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from streamdeblur.batch import plan_jobs
+from streamdeblur.synthetic import synthesize_frames, write_clip
+from tests.helpers import run_cli, video_info
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("recordings")
+    (root / "day2").mkdir()
+    for i, rel in enumerate(["a.mp4", "b.mov", "day2/c.mp4"]):
+        write_clip(root / rel, synthesize_frames(12 + i, 160, 120, blur=False, seed=i))
+    (root / "day2" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video" * 10)
+    return root
+
+
+def manifest_rows(outdir: Path) -> list[dict]:
+    return [json.loads(line) for line in (outdir / "manifest.jsonl").read_text().splitlines()]
+
+
+def test_a_folder_with_a_broken_file_then_a_resumed_run(folder, tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("process", str(folder), "-o", str(out), "--model", "identity")
+    err = proc.stderr.decode()
+    assert proc.returncode == 1, err  # one file failed
+    assert "Traceback" not in err and "broken.mp4" in err and "3 done" in err and "1 failed" in err
+    for rel, frames in (("a.mp4", 12), ("b.mp4", 13), ("day2/c.mp4", 14)):
+        assert video_info(out / rel)["frames"] == frames  # relative paths mirrored, as .mp4
+    assert not (out / "day2" / "broken.mp4").exists()
+    rows = manifest_rows(out)
+    assert sorted(r["status"] for r in rows) == ["failed", "ok", "ok", "ok"]
+    assert {"input", "output", "frames", "faces", "fps", "status"} <= set(rows[0])
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.mp4")}
+    again = run_cli("process", str(folder), "-o", str(out), "--model", "identity")
+    assert again.returncode == 1  # the broken file is tried again and fails again
+    assert "3 skipped" in again.stderr.decode()
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.mp4")} == before  # done files were not redone
+    assert len(manifest_rows(out)) == 5
+
+
+def test_job_array_parts_split_the_files_without_overlap(folder, tmp_path):
+    parts = [plan_jobs([folder], tmp_path, shard_index=i, num_shards=2) for i in range(2)]
+    names = [j.relative for part in parts for j in part]
+    assert sorted(names) == sorted(j.relative for j in plan_jobs([folder], tmp_path)) and len(set(names)) == 4
+    out = tmp_path / "arr"
+    for i in range(2):
+        run_cli("process", str(folder), "-o", str(out), "--model", "identity", "-q", "--shard-index", str(i),
+                "--num-shards", "2")
+    done = [json.loads(line)["input"] for p in sorted(out.glob("manifest-part*.jsonl"))
+            for line in p.read_text().splitlines()]
+    assert len(done) == len(set(done)) == 4
+
+
+def test_batch_needs_an_output_folder(folder, tmp_path):
+    proc = run_cli("process", str(folder / "a.mp4"), str(folder / "b.mov"))
+    assert proc.returncode == 2 and "-o OUTDIR" in proc.stderr.decode()
