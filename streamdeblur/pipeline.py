@@ -355,12 +355,13 @@ def process(
     `engine` overrides options.model/backend (tests, eval). `progress(frames_done, total)` is
     called after each written frame when given (the CLI draws a rich progress bar with it).
     """
-    from streamdeblur.io.sink import VideoSink
+    from streamdeblur.io.sink import VideoSink, check_target
     from streamdeblur.io.source import open_source
 
     options = options or ProcessOptions()
     options.check()
     refuse_overwriting_input(input, output)
+    check_target(output)
     started = time.perf_counter()
     # Everything that can fail on the user's options fails before the output is created; the source is
     # opened first (a missing or unreadable input is found before the model is loaded).

@@ -130,3 +130,13 @@ def test_pcm_audio_is_transcoded_for_mp4_and_said(tmp_path):
         samples = sum(f.samples for f in c.decode(audio=0))
     assert abs(samples - 16000) < 2048  # one second of sound (plus the encoder's priming)
     assert video_info(tmp_path / "o.mp4")["frames"] == 25
+
+
+def test_a_virtual_camera_output_explains_how_to_create_one(clip):
+    """V4L2 loopback output (FFmpeg's v4l2 muxer) is real but needs the v4l2loopback kernel module, which these
+    machines lack: only its error path is tested here."""
+    device = "/dev/video63"
+    if os.path.exists(device):
+        pytest.skip(f"{device} exists here")
+    line = one_line(run_cli("process", str(clip), "-o", device, "--model", "identity"), 2)
+    assert "v4l2loopback" in line and device in line

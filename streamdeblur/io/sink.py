@@ -38,6 +38,35 @@ DEFAULT_PRESET = "veryfast"
 SWS_ACCURATE = Interpolation.AREA | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INP
 
 
+def check_target(target: str) -> None:
+    """UserError now, before any work, when the output cannot be written (missing folder, a directory,
+    no permission, no such V4L2 device)."""
+    if is_stdout(target):
+        return
+    if is_v4l2_device(target):
+        check_v4l2_device(target)
+    else:
+        VideoSink._check_path(target)
+
+
+def is_v4l2_device(target: str) -> bool:
+    """True for a V4L2 device path (/dev/videoN): written as a virtual camera."""
+    return target.startswith("/dev/video")
+
+
+def check_v4l2_device(target: str) -> None:
+    """UserError unless target is a V4L2 output device we can write (a v4l2loopback camera)."""
+    import stat
+
+    if not os.path.exists(target):
+        raise UserError(f"no V4L2 device {target}: create a virtual camera with the v4l2loopback kernel module "
+                        "(e.g. `sudo modprobe v4l2loopback video_nr=10`), then use -o /dev/video10")
+    if not stat.S_ISCHR(os.stat(target).st_mode):
+        raise UserError(f"{target} is not a V4L2 device")
+    if not os.access(target, os.W_OK):
+        raise UserError(f"cannot write {target}: permission denied (join the 'video' group)")
+
+
 def is_stdout(target: str) -> bool:
     """True for the targets that mean standard output: '-', 'pipe:' and 'pipe:1'."""
     return target in ("-", "pipe:", "pipe:1")
@@ -266,11 +295,14 @@ class VideoSink:
         pix = pix_fmt or (faithful_pixel_format(codec, like.pix_fmt, self.width, self.height)
                           if like is not None and like.pix_fmt else pixel_format(codec, self.width, self.height))
         self._stdout = is_stdout(self.target)
+        if is_v4l2_device(self.target):  # a virtual camera (v4l2loopback) for video calls: raw frames
+            check_v4l2_device(self.target)
+            format, codec, pix = "v4l2", "rawvideo", "yuv420p"
         if self._stdout:
             if sys.stdout.isatty():
                 raise UserError("refusing to write video to a terminal: redirect stdout to a file or a pipe")
             format = format or STDOUT_FORMAT
-        else:
+        elif format != "v4l2":
             self._check_path(self.target)
             self.path = partial_path(self.target)
         try:
