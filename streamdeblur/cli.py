@@ -157,6 +157,9 @@ def process(
     faces_only: Optional[Path] = _popt("faces_only"),
     duration: Optional[float] = _popt("duration"),
     decoder: str = _popt("decoder"),
+    gate: Optional[float] = _popt("gate", "--gate"),
+    no_gate: bool = typer.Option(False, "--no-gate", help="Run the engine on every face (no gating)."),
+    report: Optional[Path] = _popt("report", "--report"),
     listen: bool = typer.Option(False, "--listen", help="RTSP: wait for a publisher to push to INPUT."),
     preview: bool = typer.Option(False, "--preview", help="Show the output in a window (needs a display)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar or summary on stderr."),
@@ -178,7 +181,7 @@ def process(
         detector=detector, detector_model=detector_model, detect_every=detect_every, max_faces=max_faces,
         min_face_size=min_face_size, crf=crf, lossless=lossless, codec=codec, format=format,
         side_by_side=side_by_side, faces_only=faces_only, duration=duration, decoder=decoder,
-        source_options={"listen": True} if listen else {},
+        gate=0.0 if no_gate else gate, report=report, source_options={"listen": True} if listen else {},
     )
     if len(inputs) > 1 or Path(inputs[0]).is_dir() or (output is not None and Path(output).is_dir()):
         _run_batch(inputs, output, options, summary_json, quiet, shard_index, num_shards)

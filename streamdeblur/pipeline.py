@@ -26,9 +26,10 @@ import numpy as np
 from streamdeblur.backends import Engine
 from streamdeblur import DEFAULT_MODEL
 from streamdeblur.errors import OutputError, StdoutClosed, UserError
-from streamdeblur.faces.crops import extract_crop, face_matrix, paste_back
-from streamdeblur.faces.track import Track, Tracker
-from streamdeblur.io.source import Frame, VideoSource
+from streamdeblur.faces.stage import FaceStage
+from streamdeblur.io.source import Frame
+from streamdeblur.io.threads import END, Reader, Writer, queue_items
+from streamdeblur.restore import Face, Held, Restorer
 
 log = logging.getLogger("streamdeblur")
 
@@ -65,6 +66,9 @@ class ProcessOptions:
     faces_only: Path | None = _opt(None, "Also write each track's deblurred crops as PNGs here.")
     duration: float | None = _opt(None, "Stop after this many seconds of input (cameras, streams).")
     decoder: str = _opt("pyav", "pyav | decord (files only; what decord cannot read goes to PyAV).")
+    gate: float | None = _opt(None, "Faces whose blur estimate (track motion, crop pixels per frame) is below this "
+                              "bypass the engine unchanged; default: the engine card's level (--no-gate: none).")
+    report: Path | None = _opt(None, "Write a plot of each track's blur estimate over time here (a folder).")
     max_latency: int = 4  # frames held back at most while a batch of crops fills up (not a CLI option)
     source_options: dict[str, Any] = field(default_factory=dict)
 
@@ -109,127 +113,6 @@ class StageTimes:
     encode: float = 0.0
 
 
-@dataclass
-class _Pending:
-    frame: Frame
-    original: np.ndarray | None  # kept for --side-by-side
-    faces: list[tuple[Track, np.ndarray, np.ndarray]]  # (track, matrix, crop)
-    restored: list[np.ndarray] | None = None  # deblurred crops, once pasted back
-
-
-_END = object()
-
-
-class _Reader(threading.Thread):
-    """Iterates the source into a bounded queue; forwards an exception as its last item."""
-
-    def __init__(self, source: VideoSource, out: queue.Queue, stop: threading.Event, times: StageTimes):
-        super().__init__(name="streamdeblur-reader", daemon=True)
-        self.source, self.out, self.stop, self.times = source, out, stop, times
-
-    def _put(self, item: Any) -> bool:
-        while not self.stop.is_set():
-            try:
-                self.out.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run(self) -> None:
-        try:
-            frames = iter(self.source)
-            while not self.stop.is_set():
-                t0 = time.perf_counter()
-                frame = next(frames, None)
-                self.times.decode += time.perf_counter() - t0
-                if frame is None or not self._put(frame):
-                    break
-        except BaseException as exc:  # noqa: BLE001 - forwarded to the main thread
-            self._put(exc)
-        finally:
-            self._put(_END)
-
-
-class _Writer(threading.Thread):
-    """Takes (image, pts, audio) items from a bounded queue into the sink."""
-
-    def __init__(self, sink: Any, inbox: queue.Queue, times: StageTimes):
-        super().__init__(name="streamdeblur-writer", daemon=True)
-        self.sink, self.inbox, self.times = sink, inbox, times
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        while True:
-            item = self.inbox.get()
-            if item is _END:
-                return
-            if self.error is not None:
-                continue  # drain so the producer never blocks
-            try:
-                t0 = time.perf_counter()
-                self.sink.write(*item)
-                self.times.encode += time.perf_counter() - t0
-            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-                self.error = exc
-
-
-def select_tracks(tracks: list[Track], min_face_size: int, max_faces: int | None) -> list[Track]:
-    """Tracks big enough to process, largest first, at most max_faces of them."""
-    def size(t: Track) -> float:
-        return float(min(t.box[2] - t.box[0], t.box[3] - t.box[1]))
-
-    chosen = sorted((t for t in tracks if size(t) >= min_face_size), key=size, reverse=True)
-    return chosen if max_faces is None else chosen[:max_faces]
-
-
-class FaceStage:
-    """Detection every N frames + tracking + crop extraction for one stream of frames."""
-
-    def __init__(self, detector: Any, options: ProcessOptions, crop_size: int):
-        self.detector = detector
-        self.options = options
-        self.crop_size = crop_size
-        self.tracker = Tracker()
-        self.track_ids: set[int] = set()
-
-    def __call__(self, frame: Frame, times: StageTimes) -> list[tuple[Track, np.ndarray, np.ndarray]]:
-        t0 = time.perf_counter()
-        detections = None
-        if frame.index % self.options.detect_every == 0:
-            detections = self.detector.detect(frame.image)
-        tracks = select_tracks(self.tracker.update(detections), self.options.min_face_size, self.options.max_faces)
-        t1 = time.perf_counter()
-        faces = []
-        for track in tracks:
-            # the crop geometry make-pairs trains on: landmark-aligned, box-based if landmarks look wrong
-            matrix = face_matrix(track.box, track.landmarks, self.crop_size)
-            faces.append((track, matrix, extract_crop(frame.image, matrix, self.crop_size)))
-            self.track_ids.add(track.track_id)
-        times.detect += t1 - t0
-        times.crop += time.perf_counter() - t1
-        return faces
-
-
-def _run_engine(engine: Engine, pending: list[_Pending], times: StageTimes) -> None:
-    """Deblur every crop of the pending frames in one batch and paste the results back."""
-    todo = [p for p in pending if p.faces and p.restored is None]
-    crops = [crop for p in todo for (_, _, crop) in p.faces]
-    if not crops:
-        return
-    t0 = time.perf_counter()
-    restored = engine(np.stack(crops))
-    t1 = time.perf_counter()
-    k = 0
-    for p in todo:
-        n = len(p.faces)
-        for (_, matrix, crop), out in zip(p.faces, restored[k : k + n]):
-            paste_back(p.frame.image, crop, out, matrix)
-        p.restored = list(restored[k : k + n])
-        k += n
-    times.engine += t1 - t0
-    times.paste += time.perf_counter() - t1
-
 
 class _FacesWriter:
     """--faces-only: the deblurred crops of each track as PNG images, one folder per track."""
@@ -241,11 +124,11 @@ class _FacesWriter:
         except OSError as exc:
             raise UserError(f"cannot create --faces-only folder {root}: {exc.strerror}") from None
 
-    def write(self, pending: _Pending) -> None:
-        for (track, _, _), restored in zip(pending.faces, pending.restored or []):
-            folder = self.root / f"track_{track.track_id:04d}"
+    def write(self, held: Held) -> None:
+        for face in held.faces:
+            folder = self.root / f"track_{face.track_id:04d}"
             folder.mkdir(exist_ok=True)
-            cv2.imwrite(str(folder / f"{pending.frame.index:07d}.png"), restored)
+            cv2.imwrite(str(folder / f"{held.frame.index:07d}.png"), face.restored)
 
 
 @dataclass
@@ -264,6 +147,10 @@ class Summary:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     stage_fps: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
+    lag_frames: int = 0  # the output lags the input by this many frames (temporal engines: K // 2)
+    gate: float | None = None  # the gate level used (None: no gating)
+    gated: int = 0  # faces that bypassed the engine (estimated sharp)
+    per_track: dict[str, dict[str, Any]] = field(default_factory=dict)  # frames, blur estimates, share gated
 
 
 def _peak_rss_mb() -> float:
@@ -304,23 +191,22 @@ class _Stop:
             signal.signal(signal.SIGTERM, self.previous)
 
 
-def _queue_items(inbox: queue.Queue) -> Iterator[Frame]:
-    """Frames from the reader's queue; re-raises the reader's exception."""
-    while True:
-        item = inbox.get()
-        if item is _END:
-            return
-        if isinstance(item, BaseException):
-            raise item
-        yield item
-
-
 def build_engine(options: ProcessOptions) -> Engine:
     """The deblur engine the options ask for, from the one engine factory (UserError when it cannot run here)."""
     from streamdeblur.backends import create_engine
 
     return create_engine(options.model, backend=options.backend, device=options.device, fp16=options.fp16,
                          weights=options.weights, batch_size=options.batch_size)
+
+
+def gate_level(options: ProcessOptions, engine: Any) -> float | None:
+    """The gate level: --gate, else the released engine's own (its card's "gate"), else none; 0 is none."""
+    level = options.gate
+    if level is None and getattr(engine, "model", None):
+        from streamdeblur.models import read_card
+
+        level = read_card(engine.model).get("gate")
+    return float(level) if level else None
 
 
 def refuse_overwriting_input(input: str, output: str) -> None:
@@ -388,52 +274,49 @@ def process(
     stop = threading.Event()
     inbox: queue.Queue = queue.Queue(maxsize=max(8, 2 * options.batch_size))
     outbox: queue.Queue = queue.Queue(maxsize=max(8, 2 * options.batch_size))
-    reader = _Reader(source, inbox, stop, times)
-    writer = _Writer(sink, outbox, times)
+    reader = Reader(source, inbox, stop, times)
+    writer = Writer(sink, outbox, times)
     faces = FaceStage(detector, options, engine.input_size) if detector is not None and engine else None
-    pending: list[_Pending] = []
+    gate = gate_level(options, engine) if faces else None
+    restorer = Restorer(engine, options.batch_size, options.max_latency, gate, times) if faces else None
 
-    def flush() -> None:
-        if faces is not None and engine is not None:
-            _run_engine(engine, pending, times)
-        for p in pending:
-            image = p.frame.image
-            if p.original is not None:
-                image = np.hstack([p.original, image])
+    def emit(done: list[Held]) -> None:
+        for held in done:
+            image = held.frame.image
+            if held.original is not None:
+                image = np.hstack([held.original, image])
             if faces_writer is not None:
-                faces_writer.write(p)
-            outbox.put((image, p.frame.pts, p.frame.audio))
+                faces_writer.write(held)
+            outbox.put((image, held.frame.pts, held.frame.audio))
             summary.frames += 1
             if progress is not None:
                 progress(summary.frames, source.frame_count)
-        pending.clear()
 
     reader.start()
     writer.start()
     try:
         with _Stop():
-            for frame in _frames_within(_queue_items(inbox), options.duration):
+            for frame in _frames_within(queue_items(inbox), options.duration):
                 original = frame.image.copy() if options.side_by_side else None
                 found = faces(frame, times) if faces is not None else []
                 summary.faces += len(found)
-                pending.append(_Pending(frame, original, found))
-                n_crops = sum(len(p.faces) for p in pending)
-                if n_crops >= options.batch_size or len(pending) >= options.max_latency:
-                    flush()
+                held = Held(frame, original, [Face(t.track_id, m, crop, t.box) for t, m, crop in found])
+                emit(restorer.push(held) if restorer is not None else [held])
                 if writer.error is not None:
                     break
     except KeyboardInterrupt:
         summary.interrupted = True
-        log.warning("interrupted: finishing the %d frames in flight and closing the output", len(pending))
+        log.warning("interrupted: finishing the frames in flight and closing the output")
     except UserError as exc:
         summary.error = str(exc)
         log.error("input stopped: %s; the output keeps the frames processed so far", exc)
     finally:
         stop.set()
         try:
-            flush()
+            if restorer is not None:
+                emit(restorer.finish())
         finally:
-            outbox.put(_END)
+            outbox.put(END)
             writer.join()
             try:
                 trailing = getattr(source, "trailing_audio", [])
@@ -455,6 +338,16 @@ def process(
         raise OutputError(f"writing {output} failed: {err}") from err
     summary.skipped = getattr(source, "skipped", 0)
     summary.tracks = len(faces.track_ids) if faces is not None else 0
+    if restorer is not None:
+        summary.lag_frames = restorer.lag
+        summary.gated = sum(sum(log.gated) for log in restorer.logs.values())
+        summary.per_track = {str(t): log.summary() for t, log in sorted(restorer.logs.items())}
+        if options.report is not None:
+            from streamdeblur.eval.report import plot_track_blur
+
+            options.report.mkdir(parents=True, exist_ok=True)
+            plot_track_blur(restorer.logs, gate, options.report / "blur_per_track.png")
+        summary.gate = gate
     summary.seconds = time.perf_counter() - started
     summary.fps = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
     summary.stage_seconds = {k: round(v, 4) for k, v in asdict(times).items()}

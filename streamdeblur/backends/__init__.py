@@ -47,6 +47,7 @@ class IdentityEngine:
     """Returns its (middle) input crops: for tests and for measuring the pipeline without a network."""
 
     name = "identity"
+    model = "identity"
 
     def __init__(self, input_size: int = 128, frames: int = 1) -> None:
         self.input_size, self.frames = input_size, frames
@@ -115,7 +116,15 @@ def export_onnx(model: str, out_path: Path | str, weights: Path | None = None, a
     return export_checked(load_model(spec.name, weights, allow_random), spec.input_size, out, frames=spec.frames)
 
 
-def create_engine(
+def create_engine(model: "str | ModelSpec", **kwargs: Any) -> Engine:
+    """The one place a registry entry becomes an engine (see _create_engine for the arguments); the engine
+    carries its model's name (engine.model) for the pipeline to read the model's card."""
+    engine = _create_engine(model, **kwargs)
+    engine.model = _spec_of(model).name
+    return engine
+
+
+def _create_engine(
     model: "str | ModelSpec",
     backend: str = "auto",
     device: str = "auto",

@@ -1,0 +1,115 @@
+"""The deblur stage: the per-track buffer of a temporal engine (order, lag, padding by repetition), gating
+(bit-exact bypass), and the per-track blur report; then through `process` end to end."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from streamdeblur.io.source import Frame
+from streamdeblur.restore import Face, Held, Restorer, blur_estimate
+from tests.helpers import decode_frames, run_cli, video_info
+
+
+class Recorder:
+    """A K-frame engine that returns the centre crop + 1 and remembers which frames each input stacked."""
+
+    name, input_size, model = "recorder", 8, "recorder"
+
+    def __init__(self, frames: int) -> None:
+        self.frames = frames
+        self.calls: list[list[int]] = []
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        assert crops.shape[1:] == (8, 8, 3 * self.frames) and crops.dtype == np.uint8
+        self.calls += [[int(c[0, 0, 3 * k]) for k in range(self.frames)] for c in crops]  # crop value = frame index
+        k = self.frames // 2
+        return np.clip(crops[..., 3 * k:3 * k + 3].astype(int) + 1, 0, 255).astype(np.uint8)
+
+
+def held(index: int, tracks: dict[int, float]) -> Held:
+    """A 16x16 frame with one face per track; the crop holds its frame index; x is the track's position."""
+    image = np.full((16, 16, 3), index, np.uint8)
+    faces = [Face(tid, np.array([[1.0, 0, 0], [0, 1.0, 0]]), np.full((8, 8, 3), index, np.uint8),
+                  np.array([x, 0.0, x + 8, 8.0])) for tid, x in tracks.items()]
+    return Held(Frame(image, index, index, Fraction(1, 25)), None, faces)
+
+
+def run(restorer: Restorer, frames: list[Held]) -> list[int]:
+    out = []
+    for h in frames:
+        out += [d.frame.index for d in restorer.push(h)]
+    return out + [d.frame.index for d in restorer.finish()]
+
+
+def test_a_temporal_engine_sees_each_tracks_neighbours_with_repetition_at_the_ends():
+    engine = Recorder(3)
+    restorer = Restorer(engine, batch_size=1, max_latency=1)
+    frames = [held(i, {1: 0.0}) for i in range(5)]
+    frames[3].faces = []  # a gap in the track at frame 3
+    order = run(restorer, frames)
+    assert order == [0, 1, 2, 3, 4] and restorer.lag == 1  # in order, all of them
+    # a missing neighbour is the track's crop nearest to it on the way to the restored frame (repetition)
+    assert sorted(engine.calls) == [[0, 0, 1], [0, 1, 2], [1, 2, 2], [4, 4, 4]]
+
+
+def test_frames_leave_in_order_once_their_next_frames_arrived():
+    engine = Recorder(3)
+    restorer = Restorer(engine, batch_size=1, max_latency=0)
+    released = [[d.frame.index for d in restorer.push(held(i, {1: 0.0}))] for i in range(4)]
+    assert released == [[], [0], [1], [2]]  # lag of K // 2 = 1 frame
+    assert [d.frame.index for d in restorer.finish()] == [3]
+
+
+def test_single_frame_engines_have_no_lag_and_batch_across_tracks():
+    engine = Recorder(1)
+    restorer = Restorer(engine, batch_size=4, max_latency=8)
+    assert run(restorer, [held(i, {1: 0.0, 2: 8.0}) for i in range(3)]) == [0, 1, 2]
+    assert restorer.lag == 0 and sorted(engine.calls) == [[0], [0], [1], [1], [2], [2]]
+
+
+def test_gated_faces_bypass_the_engine_bit_for_bit_but_feed_temporal_neighbours():
+    engine = Recorder(3)
+    restorer = Restorer(engine, batch_size=1, max_latency=1, gate=2.0)
+    positions = [0.0, 0.0, 5.0, 10.0, 10.0]  # still, still, moving, moving, still
+    frames = [held(i, {1: x}) for i, x in enumerate(positions)]
+    originals = [h.frame.image.copy() for h in frames]
+    done = {}
+    for h in frames:
+        done.update({d.frame.index: d for d in restorer.push(h)})
+    done.update({d.frame.index: d for d in restorer.finish()})
+    log = restorer.logs[1]
+    assert log.gated == [True, True, False, False, True]
+    for i in (0, 1, 4):
+        assert np.array_equal(done[i].frame.image, originals[i])  # untouched
+    for i in (2, 3):
+        assert not np.array_equal(done[i].frame.image, originals[i])
+    assert sorted(engine.calls) == [[1, 2, 3], [2, 3, 4]]  # gated frames 1 and 4 are still neighbours
+    summary = log.summary()
+    assert summary["frames"] == 5 and summary["gated_share"] == 0.6
+
+
+def test_blur_estimate_is_the_tracks_motion_in_crop_pixels():
+    box = np.array([100.0, 100.0, 200.0, 200.0])  # a 100 px face in a 128 px crop with 0.4 margin
+    assert blur_estimate(None, box, 128) == 0.0
+    moved = box + np.array([14.0, 0, 14.0, 0])
+    assert blur_estimate(box, moved, 128) == pytest.approx(14 * 128 / 140)
+
+
+def test_process_with_a_temporal_engine_keeps_every_frame_and_reports_tracks(face_clip, tmp_path):
+    """Through the CLI with the pass-through model at K frames is not registered; a gate and a report instead."""
+    out, report = tmp_path / "o.mp4", tmp_path / "report"
+    summary_path = tmp_path / "s.json"
+    proc = run_cli("process", str(face_clip), "-o", str(out), "--model", "identity", "--gate", "0.5",
+                   "--report", str(report), "--summary-json", str(summary_path), "-q")
+    assert proc.returncode == 0, proc.stderr.decode()
+    summary = json.loads(summary_path.read_text())
+    assert video_info(out)["frames"] == video_info(face_clip)["frames"] == summary["frames"]
+    assert summary["gate"] == 0.5 and summary["per_track"]
+    track = next(iter(summary["per_track"].values()))
+    assert {"frames", "blur_p10_p50_p90", "gated_share"} <= set(track)
+    assert (report / "blur_per_track.png").stat().st_size > 0
+    assert decode_frames(out, limit=1)[0].shape == decode_frames(face_clip, limit=1)[0].shape
