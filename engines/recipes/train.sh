@@ -60,7 +60,7 @@ case "${1:-}" in
     # Charbonnier + 0.1 FFT L1, EMA), 64-px patches of 128-px faces from the decoded cache; mostly the
     # flow-interpolated motion exposures, with shake kernels and PrAvg (the 256-px sets are cached at 128 px)
     streamdeblur train --data "$P/motion-128,$P/kernel-256,$P/pravg-256" --name naf --model naf \
-      --set mix=motion=0.7,kernel=0.15,pravg=0.15 --steps "${NAF_STEPS:-80000}" --set lr_horizon=80000 \
+      --set mix=motion=0.7,kernel=0.15,pravg=0.15 --set motion_power=0.5 --steps "${NAF_STEPS:-80000}" --set lr_horizon=80000 \
       --threads "${THREADS:-2}" --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
     ;;
   naf-t3)
