@@ -411,7 +411,10 @@ def eval_(
     model: list[str] = typer.Option([], "--model", help="Model name, NAME=WEIGHTS, or 'identity' (repeatable)."),
     weights: list[Path] = typer.Option([], "--weights", help="Weights file, one per --model in order."),
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Blurred, unsharp mask, deconvolution, oracle."),
-    blur: str = typer.Option("pravg:7,pravg:11,vla,kernel", help="Video mode: blur types, comma separated."),
+    blur: str = typer.Option("pravg:7,pravg:11,vla,kernel", help="Video mode: blur types, comma separated: pravg:L, "
+                             "vla, kernel[:SIZE], motion:SPEED[:SHUTTER]."),
+    exposure: str = typer.Option("sliding", help="Video mode: sliding (a blurred frame around every frame) | shutter "
+                                 "(successive blurred frames share no source frame: fair to temporal engines)."),
     embedder: str = typer.Option("dlib", help="Identity embedder: 'dlib', an .onnx path, or 'none'."),
     landmarker: str = typer.Option("dlib", help="68-point landmarker: 'dlib' or 'none'."),
     detector: str = typer.Option("yunet", help="Face detector for the sharp reference faces (and process)."),
@@ -450,7 +453,7 @@ def eval_(
     if pairs is not None:
         result = evaluate_pairs(pairs, options)
     else:
-        result = evaluate_video(video, blur, options, max_frames=max_frames)
+        result = evaluate_video(video, blur, options, max_frames=max_frames, exposure=exposure)
     typer.echo(f"wrote {result['report']['md']}", err=True)
 
 

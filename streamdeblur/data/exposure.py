@@ -142,6 +142,12 @@ class ExposureSynth:
             self._lin[i] = srgb_to_linear(frame) if self.linear else frame.astype(np.float32) / 255.0
         return self._lin[i]
 
+    def forget_before(self, i: int) -> None:
+        """Drop what was computed for frames and intervals before frame i (bounded memory on long clips)."""
+        for cache in (self._lin, self._flows):
+            for k in [k for k in cache if k < i]:
+                del cache[k]
+
     def flows(self, i: int) -> Flows:
         """Bidirectional flow of interval [i, i+1] (cached)."""
         return self._interval(i)[0]

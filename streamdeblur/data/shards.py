@@ -147,8 +147,10 @@ def read_member(f: Any, offset: int, size: int) -> bytes:
     return f.read(size)
 
 
-def iter_pairs(path: str | Path) -> Iterator[tuple[str, np.ndarray, np.ndarray, dict[str, Any]]]:
-    """(key, blurry, sharp, meta) for each complete pair of a shard, streaming it once."""
+def iter_pairs(path: str | Path, frames: bool = False) -> Iterator[tuple]:
+    """(key, blurry, sharp, meta) for each complete pair of a shard, streaming it once; with frames=True,
+    (key, blurry, sharp, meta, group) where group is the K blurred crops side by side (multi-frame groups'
+    <key>.frames.png) or None."""
     current: dict[str, bytes] = {}
     current_key = None
     with tarfile.open(path, "r|") as tar:
@@ -158,15 +160,18 @@ def iter_pairs(path: str | Path) -> Iterator[tuple[str, np.ndarray, np.ndarray, 
             key, ext = split_member_name(member.name)
             if key != current_key:
                 if current_key is not None and all(e in current for e in PAIR_EXTS):
-                    yield _decode(current_key, current)
+                    yield _decode(current_key, current, frames)
                 current, current_key = {}, key
             current[ext] = tar.extractfile(member).read()
         if current_key is not None and all(e in current for e in PAIR_EXTS):
-            yield _decode(current_key, current)
+            yield _decode(current_key, current, frames)
 
 
-def _decode(key: str, members: dict[str, bytes]) -> tuple[str, np.ndarray, np.ndarray, dict[str, Any]]:
-    return key, decode_png(members["blur.png"]), decode_png(members["sharp.png"]), json.loads(members["json"])
+def _decode(key: str, members: dict[str, bytes], frames: bool = False) -> tuple:
+    pair = (key, decode_png(members["blur.png"]), decode_png(members["sharp.png"]), json.loads(members["json"]))
+    if not frames:
+        return pair
+    return (*pair, decode_png(members["frames.png"]) if "frames.png" in members else None)
 
 
 def find_shards(root: str | Path, split: str | None = None) -> list[Path]:

@@ -33,6 +33,21 @@ class PairSample:
     blurred: np.ndarray
     sharp: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+    group_frames: np.ndarray | None = None  # K consecutive blurred crops side by side (multi-frame groups)
+
+    def stack(self, frames: int) -> np.ndarray | None:
+        """The `frames` consecutive blurred crops around this one, stacked on the channel axis (None if absent)."""
+        if frames == 1:
+            return self.blurred
+        if self.group_frames is None:
+            return None
+        size = self.blurred.shape[1]
+        have = self.group_frames.shape[1] // size
+        if have < frames:
+            return None
+        first = have // 2 - frames // 2
+        return np.concatenate([self.group_frames[:, (first + k) * size:(first + k + 1) * size] for k in range(frames)],
+                              axis=2)
 
 
 @dataclass
@@ -142,12 +157,12 @@ def load_pairs(pairs_dir: str | Path, limit: int | None = None, progress: Any = 
     counts: dict[str, int] = {}
     for shard in shards:
         try:
-            for key, blurred, sharp, meta in iter_pairs(shard):
+            for key, blurred, sharp, meta, strip in iter_pairs(shard, frames=True):
                 group = blur_group(meta)
                 if limit is not None and counts.get(group, 0) >= limit:
                     continue
                 counts[group] = counts.get(group, 0) + 1
-                samples.append(PairSample(key, group, pair_identity(meta, shard), blurred, sharp, meta))
+                samples.append(PairSample(key, group, pair_identity(meta, shard), blurred, sharp, meta, strip))
                 if progress is not None:
                     progress()
         except (OSError, ValueError, KeyError) as exc:
@@ -173,17 +188,22 @@ def _resize_all(images: Sequence[np.ndarray], size: int) -> np.ndarray:
 def engine_method(name: str, engine: Any, batch_size: int) -> Method:
     """A deblur engine as a method. Crops of another size are resized to its input size and, as
     `process` pastes back, only the engine's residual (output minus its input) is resized back and
-    added to the original crop, so the resize round trip itself costs nothing."""
+    added to the original crop, so the resize round trip itself costs nothing. A temporal engine
+    (K frames) is given the K consecutive crops of a multi-frame group; pairs without one get None."""
+    frames = int(getattr(engine, "frames", 1))
 
     def run(batch: list[PairSample]) -> list[np.ndarray | None]:
         groups: dict[tuple[int, int], list[int]] = {}
+        stacks = [s.stack(frames) for s in batch]
         for i, s in enumerate(batch):
-            groups.setdefault(s.blurred.shape[:2], []).append(i)
+            if stacks[i] is not None:
+                groups.setdefault(s.blurred.shape[:2], []).append(i)
         out: list[np.ndarray | None] = [None] * len(batch)
         for (h, w), idx in groups.items():
-            inputs = _resize_all([batch[i].blurred for i in idx], engine.input_size)
+            inputs = _resize_all([stacks[i] for i in idx], engine.input_size)
             restored = engine(inputs)
-            for i, image, given in zip(idx, restored, inputs):
+            k = frames // 2
+            for i, image, given in zip(idx, restored, inputs[..., 3 * k:3 * k + 3]):
                 if image.shape[:2] != (h, w):
                     residual = image.astype(np.float32) - given.astype(np.float32)
                     residual = cv2.resize(residual, (w, h), interpolation=cv2.INTER_CUBIC)

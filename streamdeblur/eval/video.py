@@ -29,25 +29,43 @@ from streamdeblur.eval.scoring import FaceRef, Scorer
 UNSHARP = "unsharp (ffmpeg default)"
 
 
+EXPOSURES = ("sliding", "shutter")
+
+
 @dataclass(frozen=True)
 class BlurSpec:
-    """One blur type of the video mode: 'pravg:L', 'vla' or 'kernel[:SIZE]' (kernel size in frame pixels)."""
+    """One blur type of the video mode: 'pravg:L', 'vla', 'kernel[:SIZE]' (kernel size in frame pixels), or
+    'motion:SPEED[:SHUTTER]' (flow-interpolated exposures of the clip sped up SPEED times, the shutter open
+    SHUTTER of each frame interval, default 0.5; data/exposure.py, as make-pairs --method motion)."""
 
     kind: str
     size: int = 0  # window length (pravg) or kernel size (kernel)
+    speed: float = 0.0  # motion
+    shutter: float = 0.5  # motion
 
     @property
     def name(self) -> str:
+        if self.kind == "motion":
+            return f"motion:{self.speed:g}" + (f":{self.shutter:g}" if self.shutter != 0.5 else "")
         return f"{self.kind}:{self.size}" if self.kind == "pravg" else self.kind
 
     @property
     def radius(self) -> int:
         """Frames needed on each side of a centre frame."""
+        if self.kind == "motion":
+            return int(np.ceil(self.speed * self.shutter / 2))
         return {"pravg": self.size // 2, "vla": blur.VLAConfig().max_length // 2}.get(self.kind, 0)
+
+    @property
+    def step(self) -> int:
+        """Source frames between consecutive blurred frames with --exposure shutter (no source frame shared)."""
+        if self.kind == "motion":
+            return max(1, int(round(self.speed)))
+        return {"pravg": self.size, "vla": blur.VLAConfig().max_length}.get(self.kind, 1)
 
 
 def parse_blurs(text: str) -> list[BlurSpec]:
-    """'pravg:7,pravg:11,vla,kernel' -> specs; UserError on anything else."""
+    """'pravg:7,pravg:11,vla,kernel,motion:4,motion:8' -> specs; UserError on anything else."""
     specs = []
     for part in (p.strip().lower() for p in text.split(",") if p.strip()):
         kind, _, arg = part.partition(":")
@@ -64,12 +82,19 @@ def parse_blurs(text: str) -> list[BlurSpec]:
                 if size < 3:
                     raise ValueError
                 specs.append(BlurSpec("kernel", size))
+            elif kind == "motion":
+                speed, _, shutter = (arg or "8").partition(":")
+                spec = BlurSpec("motion", speed=float(speed), shutter=float(shutter or 0.5))
+                if not (0 < spec.speed <= 64 and 0 < spec.shutter <= 1):
+                    raise ValueError
+                specs.append(spec)
             else:
                 raise ValueError
         except ValueError:
-            raise UserError(f"bad --blur entry {part!r}: use pravg:L (odd L >= 3), vla or kernel[:SIZE]") from None
+            raise UserError(f"bad --blur entry {part!r}: use pravg:L (odd L >= 3), vla, kernel[:SIZE] or "
+                            "motion:SPEED[:SHUTTER]") from None
     if not specs:
-        raise UserError("--blur is empty: use e.g. pravg:7,pravg:11,vla,kernel")
+        raise UserError("--blur is empty: use e.g. pravg:7,pravg:11,vla,kernel,motion:4,motion:8")
     return specs
 
 
@@ -118,26 +143,44 @@ def largest_face(detections: list[Any], min_size: float) -> Any:
 
 
 def blur_video(frames: list[np.ndarray], faces: list[Any], spec: BlurSpec, seed: int, clip_id: str,
-               ) -> tuple[list[int], list[np.ndarray], list[int]]:
-    """(centre indices, blurred whole frames, window lengths) for one blur type."""
+               exposure: str = "sliding") -> tuple[list[int], list[np.ndarray], list[float]]:
+    """(centre indices, blurred whole frames, window lengths) for one blur type.
+
+    exposure 'sliding': a blurred frame around every source frame (consecutive blurred frames share source
+    frames, as a window slides); 'shutter': blurred frames spec.step source frames apart, which share no
+    source frame (a temporal engine cannot recover a frame from its neighbours' overlapping windows)."""
+    if exposure not in EXPOSURES:
+        raise UserError(f"unknown --exposure {exposure!r}; choose {' or '.join(EXPOSURES)}")
     n, r = len(frames), spec.radius
+    stride = spec.step if exposure == "shutter" else 1
     if spec.kind == "kernel":
-        centres = list(range(n))
+        centres = list(range(0, n, stride))
         out = []
         for c in centres:
             rng = np.random.default_rng([seed, zlib.crc32(clip_id.encode()), c])
             out.append(blur.apply_kernel(frames[c], blur.motion_kernel(spec.size, rng)))
-        return centres, out, [1] * n
-    centres = list(range(r, n - r))
-    if not centres:
-        raise UserError(f"{clip_id}: {n} frames are too few for blur {spec.name} (needs {2 * r + 1})")
-    lengths = []
+        return centres, out, [1.0] * len(centres)
+    centres = list(range(r, n - r, stride))
+    if len(centres) < 2:
+        raise UserError(f"{clip_id}: {n} frames are too few for blur {spec.name} with --exposure {exposure} "
+                        f"(raise --max-frames)")
+    if spec.kind == "motion":
+        from streamdeblur.data.exposure import ExposureSynth
+
+        synth = ExposureSynth(frames)
+        length = spec.speed * spec.shutter
+        out = []
+        for c in centres:
+            synth.forget_before(int(np.floor(c - length / 2)))
+            out.append(synth.exposure(c, length, subframes=8))
+        return centres, out, [length] * len(centres)
+    lengths: list[float] = []
     for c in centres:
         if spec.kind == "pravg":
             lengths.append(spec.size)
             continue
         lengths.append(_vla_length(frames, faces, c, r))
-    out = [blur.average_frames(frames[c - L // 2:c + L // 2 + 1]) for c, L in zip(centres, lengths)]
+    out = [blur.average_frames(frames[c - int(L) // 2:c + int(L) // 2 + 1]) for c, L in zip(centres, lengths)]
     return centres, out, lengths
 
 
@@ -170,7 +213,7 @@ def _to_frame(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 
 def evaluate_video(video: str | Path, blurs: str | list[BlurSpec], options: EvalOptions, max_frames: int | None = 60,
-                   crop_size: int = 160, min_face: float = 48.0) -> dict[str, Any]:
+                   crop_size: int = 160, min_face: float = 48.0, exposure: str = "sliding") -> dict[str, Any]:
     """Evaluate models and baselines end to end on blurred versions of clips; writes the report."""
     from streamdeblur.faces.crops import alignment_matrix, extract_crop
     from streamdeblur.pipeline import ProcessOptions, process
@@ -198,7 +241,8 @@ def evaluate_video(video: str | Path, blurs: str | list[BlurSpec], options: Eval
             if not any(f is not None for f in faces):
                 raise UserError(f"no faces of at least {min_face:.0f} px found in {clip}: choose a clip with a face")
             for spec in specs:
-                run = _run_clip(clip, frames, faces, fps, spec, engines, options, work, process, ProcessOptions, task)
+                run = _run_clip(clip, frames, faces, fps, spec, engines, options, work, process, ProcessOptions, task,
+                                exposure)
                 advance = task(f"scoring {clip.stem} {spec.name}", len(run.centres))
                 sequences: dict[str, list[np.ndarray | None]] = {m: [] for m in method_names}
                 diagonals: list[float] = []
@@ -234,9 +278,11 @@ def evaluate_video(video: str | Path, blurs: str | list[BlurSpec], options: Eval
     settings = {"source": [str(c) for c in clips], "models": {n: getattr(e, "name", "?") for n, e in engines.items()},
                 "embedder": getattr(scorer.embedder, "name", None),
                 "landmarker": getattr(scorer.landmarker, "name", None), "detector": options.detector,
-                "seed": options.seed, "blur": [s.name for s in specs], "max_frames": max_frames,
+                "seed": options.seed, "blur": [s.name for s in specs], "max_frames": max_frames, "exposure": exposure,
                 "crop_size": crop_size, "min_face": min_face}
     notes = list(scorer.notes) + [
+        f"exposure {exposure}: " + ("consecutive blurred frames share no source frame (shutter)" if exposure ==
+                                    "shutter" else "a blurred frame around every source frame (sliding windows)"),
         "video mode: whole frames are blurred and encoded losslessly (x264 qp 0, yuv420p), run through "
         "`process`, and face crops of every method are cut with the sharp frame's alignment; 'blurred' is the "
         "blurred video after `process` with the pass-through engine (the same encode/decode steps as the models)",
@@ -255,9 +301,9 @@ def _to_crop(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 def _run_clip(clip: Path, frames: list[np.ndarray], faces: list[Any], fps: Fraction, spec: BlurSpec,
               engines: dict[str, Any], options: EvalOptions, work: Path, process: Callable, process_options: Any,
-              task: Callable) -> ClipRun:
+              task: Callable, exposure: str = "sliding") -> ClipRun:
     """Blur the clip, write it, run every engine through `process`, decode the results."""
-    centres, blurred, _ = blur_video(frames, faces, spec, options.seed, clip.stem)
+    centres, blurred, _ = blur_video(frames, faces, spec, options.seed, clip.stem, exposure)
     stem = f"{clip.stem}_{spec.name.replace(':', '')}"
     blurred_path = write_video(work / f"{stem}_blurred.mp4", blurred, fps)
     result_frames: dict[str, list[np.ndarray]] = {}

@@ -27,6 +27,27 @@ def test_parse_blurs():
             parse_blurs(bad)
 
 
+def test_motion_blur_specs_and_shutter_exposures_share_no_source_frame():
+    specs = parse_blurs("motion:4,motion:8:1")
+    assert [s.name for s in specs] == ["motion:4", "motion:8:1"] and specs[1].shutter == 1.0
+    for bad in ("motion:0", "motion:4:2", "motion:x"):
+        with pytest.raises(UserError):
+            parse_blurs(bad)
+    frames = [np.roll(np.tile(np.arange(64, dtype=np.uint8)[None, :, None] * 4, (48, 1, 3)), 2 * i, axis=1)
+              for i in range(30)]
+    sliding, _, _ = blur_video(frames, [None] * 30, BlurSpec("motion", speed=4, shutter=0.5), 0, "x")
+    centres, blurred, lengths = blur_video(frames, [None] * 30, BlurSpec("motion", speed=4, shutter=0.5), 0, "x",
+                                           exposure="shutter")
+    assert sliding == list(range(1, 29)) and centres == list(range(1, 29, 4)) and lengths[0] == 2.0
+    spans = [(c - 1, c + 1) for c in centres]  # each exposure: 2 frame intervals around its centre
+    assert all(a[1] < b[0] for a, b in zip(spans, spans[1:]))  # consecutive exposures share no source frame
+    assert not np.array_equal(blurred[0], frames[1])  # smeared by the motion
+    p_centres, _, _ = blur_video(frames, [None] * 30, BlurSpec("pravg", 7), 0, "x", exposure="shutter")
+    assert p_centres == [3, 10, 17, 24]
+    with pytest.raises(UserError, match="exposure"):
+        blur_video(frames, [None] * 30, BlurSpec("pravg", 7), 0, "x", exposure="open")
+
+
 def test_blur_video_averages_whole_frames():
     from streamdeblur.data.blur import average_frames
 
