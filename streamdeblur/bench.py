@@ -20,6 +20,7 @@ from streamdeblur import DEFAULT_MODEL
 from streamdeblur.paths import cache_dir
 from streamdeblur.synthetic import portrait, synthesize_frames, write_clip
 
+DETECT_EVERY = 2  # as `process` (pipeline.ProcessOptions.detect_every); a test keeps them equal
 RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080)}
 
 
@@ -78,7 +79,8 @@ def bench_clip(resolution: str, faces: str, n: int = 60) -> Path:
     return path
 
 
-def run_case(clip: Path, case: BenchCase, model: str, batch_size: int, threads: int, detect_every: int = 1) -> dict:
+def run_case(clip: Path, case: BenchCase, model: str, batch_size: int, threads: int,
+             detect_every: int = DETECT_EVERY) -> dict:
     """Run one configuration in a fresh process; returns the pipeline summary."""
     spec = {"clip": str(clip), "detector": case.detector, "backend": case.backend, "model": model,
             "batch_size": batch_size, "threads": threads, "detect_every": detect_every}
@@ -119,7 +121,7 @@ def _child(spec: dict) -> dict:
 
 def run_bench(
     resolutions: list[str], faces: list[str], model: str = DEFAULT_MODEL, batch_size: int = 8, threads: int = 2,
-    frames: int = 60, only: list[str] | None = None, detect_every: int = 1,
+    frames: int = 60, only: list[str] | None = None, detect_every: int = DETECT_EVERY,
 ) -> list[dict]:
     """Every case on every clip; a list of rows (dicts) for printing or JSON."""
     rows = []

@@ -15,7 +15,6 @@ import queue
 import signal
 import threading
 import time
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from fractions import Fraction
 
@@ -189,3 +187,32 @@ def test_readme_side_by_side_command_with_the_default_engine(face_clip, tmp_path
     s = json.loads(summary.read_text())
     assert s["frames"] == 48 and s["faces"] >= 45 and s["engine"].startswith("onnxruntime")
     assert video_info(out)["frames"] == 48 and decode_frames(out, limit=1)[0].shape == (360, 960, 3)
+
+
+def test_cli_defaults_are_the_library_defaults():
+    """Options are declared once: process reads ProcessOptions; bench and make-pairs agree with the library."""
+    import inspect
+    from dataclasses import fields
+
+    from streamdeblur.bench import DETECT_EVERY
+    from streamdeblur.cli.process import process
+    from streamdeblur.data.exposure import MotionConfig
+    from streamdeblur.data.video_pairs import PairOptions
+    from streamdeblur.pipeline import ProcessOptions
+
+    defaults = {f.name: f.default for f in fields(ProcessOptions)}
+    params = inspect.signature(process).parameters
+    for name, param in params.items():
+        if name in defaults:
+            assert param.default.default == defaults[name], name
+    assert DETECT_EVERY == ProcessOptions().detect_every
+    from streamdeblur.cli.data import make_pairs_command
+
+    make = {n: p.default.default for n, p in inspect.signature(make_pairs_command).parameters.items()
+            if hasattr(p.default, "default")}
+    pairs, motion = PairOptions(), MotionConfig()
+    assert (make["size"], make["margin"], make["stride"], make["noise"], make["seed"]) == \
+        (pairs.size, pairs.margin, pairs.stride, pairs.noise, pairs.seed)
+    assert make["speed"] == "{:g},{:g}".format(*motion.speed) and make["shutter"] == "{:g},{:g}".format(*motion.shutter)
+    assert make["subframes"] == "{},{}".format(*motion.subframes) and make["crf"] == "{:g},{:g}".format(*motion.crf)
+    assert make["frames"] == motion.frames and make["shake"] == motion.shake

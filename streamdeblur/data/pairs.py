@@ -349,14 +349,18 @@ def make_pairs(inputs: Sequence[str | Path], out_dir: str | Path, config: MakePa
              for s in SPLITS}
     new_pairs = 0
     try:
-        with _progress(config.progress, len(mine), len(mine) - len(todo)) as advance:
-            for result in _imap(tasks, config.workers):
+        from streamdeblur.progress import Bar
+
+        with Bar("make-pairs", "videos, {task.fields[pairs]} new pairs, {task.fields[video]}", config.progress) as bar:
+            done_before = len(mine) - len(todo)
+            bar.update(done_before, len(mine), pairs=0, video="")
+            for n, result in enumerate(_imap(tasks, config.workers)):
                 if result["entries"]:
                     sinks[result["split"]].add(result)
                 else:
                     journal.append({"type": "videos", "videos": {result["item"].video_id: _video_record(result, None)}})
                 new_pairs += len(result["entries"])
-                advance(result["item"].name, new_pairs)
+                bar.update(done_before + n + 1, len(mine), pairs=new_pairs, video=result["item"].name)
         for sink in sinks.values():
             sink.flush()
     except BaseException:
@@ -378,36 +382,6 @@ def make_pairs(inputs: Sequence[str | Path], out_dir: str | Path, config: MakePa
         text = ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items())) or "no videos"
         raise UserError(f"no pairs produced from {len(mine)} video(s) ({text}); see {out / f'summary{suffix}.json'}")
     return summary
-
-
-class _progress:
-    """A rich progress bar over videos on stderr (or nothing); the context value is advance(name, pairs)."""
-
-    def __init__(self, enabled: bool, total: int, done: int) -> None:
-        self.enabled, self.total, self.done = enabled, total, done
-        self.bar = None
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda name, pairs: None
-        from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
-
-        self.bar = Progress(TextColumn("[bold]make-pairs"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("videos, {task.fields[pairs]} new pairs, {task.fields[video]}"),
-                            TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True))
-        self.bar.__enter__()
-        task = self.bar.add_task("videos", total=self.total, completed=self.done, pairs=0, video="")
-
-        def advance(name: str, pairs: int) -> None:
-            self.bar.update(task, advance=1, pairs=pairs, video=name)
-
-        return advance
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
 
 
 def build_summary(journal: Journal, items: Sequence[VideoItem], wall: float, new_pairs: int,

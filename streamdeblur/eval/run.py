@@ -7,10 +7,9 @@ import math
 import shlex
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
@@ -133,9 +132,10 @@ def _regenerate_kernel(meta: dict[str, Any]) -> np.ndarray | None:
     return motion_kernel(size, rng)
 
 
-def _group_order(group: str) -> tuple[int, float, str]:
+def group_order(group: str) -> tuple[int, float, str]:
+    """Sort key of blur types in reports: pravg by length, then vla, kernel, motion by speed, others."""
     kind = group.split(":")[0]
-    rank = {"pravg": 0, "vla": 1, "kernel": 2}.get(kind, 3)
+    rank = {"pravg": 0, "vla": 1, "kernel": 2, "motion": 3}.get(kind, 4)
     try:
         length = float(group.split(":")[1])
     except (IndexError, ValueError):
@@ -267,23 +267,11 @@ def baseline_methods(kernel_groups: bool) -> list[Method]:
 # --- progress ----------------------------------------------------------------------------------
 
 
-@contextmanager
-def progress_bars(quiet: bool) -> Iterator[Callable[[str, int | None], Callable[[int], None]]]:
-    """Yields task(description, total) -> advance(n); draws rich progress bars unless quiet."""
-    if quiet:
-        yield lambda description, total=None: (lambda n=1: None)
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+def progress_bars(quiet: bool):  # noqa: ANN201 - see streamdeblur.progress.task_bars
+    """task(description, total) -> advance(n) bars unless quiet (streamdeblur.progress.task_bars)."""
+    from streamdeblur.progress import task_bars
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=False) as bars:
-
-        def task(description: str, total: int | None = None) -> Callable[[int], None]:
-            tid = bars.add_task(description, total=total)
-            return lambda n=1: bars.advance(tid, n)
-
-        yield task
+    return task_bars(not quiet)
 
 
 # --- the pairs mode ----------------------------------------------------------------------------
@@ -330,7 +318,7 @@ def pick_examples(samples: list[PairSample], count: int, seed: int) -> list[int]
     for i, s in enumerate(samples):
         by_group.setdefault(s.group, []).append(i)
     picks: list[int] = []
-    pools = {g: list(rng.permutation(v)) for g, v in sorted(by_group.items(), key=lambda kv: _group_order(kv[0]))}
+    pools = {g: list(rng.permutation(v)) for g, v in sorted(by_group.items(), key=lambda kv: group_order(kv[0]))}
     while len(picks) < count and any(pools.values()):
         for pool in pools.values():
             if pool and len(picks) < count:
@@ -342,7 +330,7 @@ def build_report(mode: str, samples: list[PairSample], methods: list[str], rows:
                  refs: list[FaceRef], outputs: dict, options: EvalOptions, settings: dict[str, Any],
                  notes: list[str], extra_rows: dict[tuple[str, str], dict] | None = None) -> EvalReport:
     """Summaries per (method, blur type) and over all, per-face values, example grid."""
-    groups = sorted({s.group for s in samples}, key=_group_order)
+    groups = sorted({s.group for s in samples}, key=group_order)
     all_groups = groups + (["all"] if len(groups) > 1 else [])
     table, per_face = [], {}
     for method in methods:

@@ -22,7 +22,7 @@ from streamdeblur.data import blur
 from streamdeblur.errors import UserError
 from streamdeblur.eval import baselines, metrics
 from streamdeblur.eval.report import write_report
-from streamdeblur.eval.run import (BLURRED, SHARP, EvalOptions, PairSample, _group_order, build_engine, build_report,
+from streamdeblur.eval.run import (BLURRED, SHARP, EvalOptions, PairSample, group_order, build_engine, build_report,
                                    model_weights, progress_bars)
 from streamdeblur.eval.scoring import FaceRef, Scorer
 
@@ -273,7 +273,7 @@ def evaluate_video(video: str | Path, blurs: str | list[BlurSpec], options: Eval
                         sequences[m].append(_to_frame(row["landmarks"], matrix) if "landmarks" in row else None)
                     advance(1)
                 _temporal(run, frames, faces, sequences, diagonals, temporal)
-    groups = sorted({s.group for s in samples}, key=_group_order)
+    groups = sorted({s.group for s in samples}, key=group_order)
     extra = _temporal_rows(temporal, method_names, groups)
     settings = {"source": [str(c) for c in clips], "models": {n: getattr(e, "name", "?") for n, e in engines.items()},
                 "embedder": getattr(scorer.embedder, "name", None),

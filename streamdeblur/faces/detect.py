@@ -8,31 +8,14 @@ corner, where left/right are as seen in the image (left eye has the smaller x on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
-
-import numpy as np
+from typing import Any
 
 from streamdeblur.errors import UserError
+from streamdeblur.faces.detection import Detection, FaceDetector
+
+__all__ = ["DETECTORS", "Detection", "FaceDetector", "create_detector"]
 
 DETECTORS = ("yunet", "scrfd")
-
-
-@dataclass(frozen=True)
-class Detection:
-    """One face: box (x1, y1, x2, y2) float32 in pixels, score in [0, 1], landmarks (5, 2) float32."""
-
-    box: np.ndarray
-    score: float
-    landmarks: np.ndarray
-
-
-class FaceDetector(Protocol):
-    name: str
-
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        """Faces in one HxWx3 uint8 BGR image, best score first."""
-        ...
 
 
 def create_detector(

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from streamdeblur.errors import MissingDependencyError, UserError
-from streamdeblur.faces.detect import Detection
+from streamdeblur.faces.detection import Detection
 
 STRIDES = (8, 16, 32)
 NUM_ANCHORS = 2

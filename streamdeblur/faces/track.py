@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamdeblur.faces.detect import Detection
+from streamdeblur.faces.detection import Detection
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from streamdeblur.errors import MissingDependencyError, UserError
-from streamdeblur.faces.detect import Detection
+from streamdeblur.faces.detection import Detection
 
 
 def _import_yuface() -> Any:

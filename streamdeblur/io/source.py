@@ -37,7 +37,8 @@ from typing import Any, Iterator, Protocol
 import numpy as np
 from av.video.reformatter import Interpolation
 
-from streamdeblur.errors import MissingDependencyError, UserError
+from streamdeblur.errors import UserError
+from streamdeblur.io.formats import VideoFormat, video_format_of
 
 log = logging.getLogger("streamdeblur")
 
@@ -64,36 +65,6 @@ class Frame:
     def time(self) -> float | None:
         """Presentation time in seconds (None when the stream has no timestamps)."""
         return None if self.pts is None else float(self.pts * self.time_base)
-
-
-@dataclass(frozen=True)
-class VideoFormat:
-    """What a faithful output keeps of the input video: pixel format (bit depth, chroma layout), sample
-    aspect ratio (anamorphic video) and colour tags."""
-
-    pix_fmt: str | None = None
-    sar: Fraction | None = None
-    color_range: int = 0
-    color_primaries: int = 2  # 2: unspecified
-    color_trc: int = 2
-    colorspace: int = 2
-
-
-def video_format_of(stream: Any, rotation: float = 0) -> VideoFormat:
-    """The VideoFormat of an av video stream (a 90/270-degree rotation swaps the sample aspect ratio)."""
-    ctx = stream.codec_context
-    sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
-    sar = Fraction(sar) if sar and Fraction(sar) > 0 else None
-    if sar is not None and int(round(rotation)) % 180 == 90:
-        sar = 1 / sar
-    pix = ctx.pix_fmt if isinstance(ctx.pix_fmt, str) else getattr(ctx.format, "name", None)
-
-    def tag(name: str, default: int) -> int:
-        value = getattr(ctx, name, default)
-        return int(value) if value is not None else default
-
-    return VideoFormat(pix, sar, tag("color_range", 0), tag("color_primaries", 2), tag("color_trc", 2),
-                       tag("colorspace", 2))
 
 
 class VideoSource(Protocol):
@@ -156,12 +127,12 @@ def camera_device(uri: str) -> str | None:
     return None
 
 
-def _redact(uri: str) -> str:
+def redact(uri: str) -> str:
     """The URI without user:password."""
     return re.sub(r"://[^/@]*@", "://***@", uri)
 
 
-def _error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
     """A short one-line reason from an av/OS error."""
     text = getattr(exc, "strerror", None) or str(exc)
     return " ".join(str(text).split())
@@ -228,17 +199,17 @@ def _open_container(uri: str, options: dict[str, Any]) -> tuple[Any, bool]:
     except (av.FFmpegError, OSError) as exc:
         device = camera_device(uri)
         if device is not None:
-            raise UserError(f"cannot open camera {device} ({_error_text(exc)}); is a V4L2 camera connected?") from None
+            raise UserError(f"cannot open camera {device} ({error_text(exc)}); is a V4L2 camera connected?") from None
         if live:
-            raise UserError(f"cannot open stream {_redact(uri)}: {_error_text(exc)}") from None
+            raise UserError(f"cannot open stream {redact(uri)}: {error_text(exc)}") from None
         if is_stdin(uri):
             raise UserError(
-                f"cannot read a video from stdin ({_error_text(exc)}); pipe a streamable container "
+                f"cannot read a video from stdin ({error_text(exc)}); pipe a streamable container "
                 "(mpegts, matroska) or pass format=..."
             ) from None
-        raise UserError(f"not a readable video file: {uri} ({_error_text(exc)})") from None
+        raise UserError(f"not a readable video file: {uri} ({error_text(exc)})") from None
     except ValueError as exc:  # e.g. an unknown format name
-        raise UserError(f"cannot open {_redact(uri)}: {exc}") from None
+        raise UserError(f"cannot open {redact(uri)}: {exc}") from None
     return container, live
 
 
@@ -278,7 +249,7 @@ class PyAVSource:
                 raise UserError("this MP4/MOV cannot be read from a pipe: its index is at the end of the file. Give "
                                 "the file's path instead, or pipe a streamable container (MPEG-TS, Matroska, or MP4 "
                                 "written with -movflags +faststart)")
-            raise UserError(f"no decodable video frame in {_redact(uri)} (truncated or corrupt?)")
+            raise UserError(f"no decodable video frame in {redact(uri)} (truncated or corrupt?)")
         self.rotation = self._first[0].rotation if self._first else 0
         width = self._first[0].width if self._first else self.video.width
         height = self._first[0].height if self._first else self.video.height
@@ -289,11 +260,11 @@ class PyAVSource:
         if not self.container.streams.video:
             kinds = sorted({s.type for s in self.container.streams}) or ["no streams"]
             self.container.close()
-            raise UserError(f"no video stream in {_redact(self.uri)} (it has: {', '.join(kinds)})")
+            raise UserError(f"no video stream in {redact(self.uri)} (it has: {', '.join(kinds)})")
         self.video = self.container.streams.video[0]
         if self.video.codec_context.name in TEXT_CODECS:
             self.container.close()
-            raise UserError(f"not a video file: {_redact(self.uri)} (it looks like text)")
+            raise UserError(f"not a video file: {redact(self.uri)} (it looks like text)")
         self.video.thread_type = "AUTO"
         self._side_setup()
 
@@ -343,12 +314,12 @@ class PyAVSource:
                 if self.is_live:
                     if attempts >= self.reconnect:
                         log.error("stream %s dropped (%s); gave up after %d reconnects",
-                                  _redact(self.uri), self._reason(exc), attempts)
+                                  redact(self.uri), self._reason(exc), attempts)
                         return
                     attempts += 1
                     yield None  # flush the frames still inside the decoder of the dropped stream
                     log.warning("stream %s dropped (%s); reconnecting (%d/%d)",
-                                _redact(self.uri), self._reason(exc), attempts, self.reconnect)
+                                redact(self.uri), self._reason(exc), attempts, self.reconnect)
                     if not self._reopen():
                         return
                     continue
@@ -365,7 +336,7 @@ class PyAVSource:
 
         if isinstance(exc, av.ExitError):
             return f"no data for {float(self.options.get('timeout', 10.0)):g} s"
-        return _error_text(exc)
+        return error_text(exc)
 
     def _reopen(self) -> bool:
         """Reopen a live input after a drop; shift later timestamps so they keep increasing."""
@@ -379,11 +350,11 @@ class PyAVSource:
             self.video.thread_type = "AUTO"
             self._side_setup()
         except (UserError, IndexError) as exc:
-            log.error("stream %s: reconnect failed (%s)", _redact(self.uri), exc)
+            log.error("stream %s: reconnect failed (%s)", redact(self.uri), exc)
             return False
         self._pts_offset = None  # type: ignore[assignment] - set from the first frame after the reconnect
         self._generation += 1
-        log.info("stream %s: reconnected", _redact(self.uri))
+        log.info("stream %s: reconnected", redact(self.uri))
         return True
 
     def _decoded(self) -> Iterator[tuple[Any, int, list[Any]]]:
@@ -496,105 +467,6 @@ class PyAVSource:
         self.close()
 
 
-# --- decord source --------------------------------------------------------------------------
-
-
-class DecordSource:
-    """A file VideoSource decoded by decord; timing, rotation and audio packets come from PyAV.
-
-    decord itself reads no audio: the audio packets are demuxed with PyAV from the same file and
-    attached to the frames by time, so audio remux works as with the pyav decoder.
-    """
-
-    def __init__(self, uri: str, **options: Any) -> None:
-        try:
-            import decord
-        except ImportError:
-            raise MissingDependencyError(
-                "decoder 'decord' needs the decord package: pip install 'streamdeblur[decord]'"
-            ) from None
-        if is_stdin(uri) or is_network(uri) or camera_device(uri):
-            raise UserError(f"decoder 'decord' reads files only; use decoder 'pyav' for {_redact(uri)}")
-        probe = PyAVSource(uri, **options)  # validates the file and gives timing, rotation and audio
-        self.uri = uri
-        self.is_live = False
-        self.skipped = 0
-        self.trailing_audio: list[Any] = []
-        self.width, self.height = probe.width, probe.height
-        self.rotation = probe.rotation
-        self.fps, self.time_base, self.duration = probe.fps, probe.time_base, probe.duration
-        self._start = probe.video.start_time or 0
-        self.audio_streams = probe.audio_streams
-        self.side_streams = probe.side_streams
-        self.video_format = probe.video_format
-        self._probe = probe
-        try:
-            self._reader = decord.VideoReader(uri, ctx=decord.cpu(0))
-        except Exception as exc:  # noqa: BLE001 - decord raises its own DECORDError
-            probe.close()
-            raise DecordCannotRead(f"decord cannot read {uri}: {_error_text(exc).splitlines()[0][:200]}") from None
-        self.frame_count: int | None = len(self._reader)
-        self._closed = False
-
-    def _audio_packets(self) -> Iterator[Any]:
-        """Audio (and subtitle/data) packets of the file in demux order, read with PyAV (decord reads none)."""
-        if not self.side_streams:
-            return
-        import av
-
-        # open until close(): the packets' data lives with their container, and the writer thread muxes
-        # them after the reader has moved on
-        self._side_container = container = av.open(self.uri)
-        streams = [container.streams[s.index] for s in self.side_streams]
-        try:
-            for packet in container.demux(*streams):
-                if packet.size and packet.dts is not None:
-                    yield packet
-        except av.FFmpegError:  # a truncated file: keep what was read
-            return
-
-    def __iter__(self) -> Iterator[Frame]:
-        """Frames in order; audio packets up to each frame's time are attached to it."""
-        times = self._reader.get_frame_timestamp(range(len(self._reader)))[:, 0] if len(self._reader) else []
-        audio_iter = self._audio_packets()
-        pending = next(audio_iter, None)
-        n = len(self._reader)
-        audio: list[Any] = []  # packets not yet handed to a frame (a skipped frame hands them to the next)
-        for i in range(n):
-            limit = float(times[i + 1]) + float(self._start * self.time_base) if i + 1 < n else float("inf")
-            while pending is not None and (pending.pts is None or float(pending.pts * pending.time_base) < limit):
-                audio.append(pending)
-                pending = next(audio_iter, None)
-            try:
-                image = self._reader.next().asnumpy()[:, :, ::-1]
-            except Exception:  # noqa: BLE001 - a corrupt frame
-                self.skipped += 1
-                continue
-            if self.rotation and image.shape[:2] != (self.height, self.width):
-                image = rotate_image(image, self.rotation)  # eva-decord rotates by itself; older decord not
-            pts = int(round(float(times[i]) / self.time_base)) + self._start
-            yield Frame(np.ascontiguousarray(image), i, pts, self.time_base, audio)
-            audio = []
-        rest = [pending] if pending is not None else []
-        self.trailing_audio = audio + rest + list(audio_iter)  # after the last frame: nothing is dropped
-
-    def close(self) -> None:
-        """Release the reader and the audio demuxer. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
-        self._reader = None
-        self._probe.close()
-        if getattr(self, "_side_container", None) is not None:
-            self._side_container.close()
-
-    def __enter__(self) -> "DecordSource":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 def open_source(uri: str, decoder: str = "pyav", **options: Any) -> VideoSource:
     """Open a file, pipe, stream or camera. Raises UserError with a one-line reason when it cannot.
 
@@ -607,12 +479,10 @@ def open_source(uri: str, decoder: str = "pyav", **options: Any) -> VideoSource:
     if decoder not in DECODERS:
         raise UserError(f"unknown decoder {decoder!r}; choose one of: {', '.join(DECODERS)}")
     if decoder == "decord":
+        from streamdeblur.io.decord_source import DecordCannotRead, DecordSource
+
         try:
             return DecordSource(uri, **options)
         except DecordCannotRead as exc:
             log.warning("%s; decoding it with PyAV instead", exc)
     return PyAVSource(uri, **options)
-
-
-class DecordCannotRead(UserError):
-    """decord cannot open a file that PyAV can (e.g. a truncated mp4): open_source falls back to PyAV."""

@@ -18,7 +18,7 @@ PRECISIONS = ("fp32", "bf16")
 def bench_training(model: str, crop: int, batch: int, precision: str = "fp32", steps: int = 20, threads: int = 2,
                    data: str | None = None, cache: bool = True, size: int = 128) -> dict[str, Any]:
     """Time `steps` training steps after 3 warm-up steps; returns the figures (samples/s with and without data)."""
-    from streamdeblur.train.config import build_config
+    from streamdeblur.train.stages import build_config
     from streamdeblur.train.distributed import cpu_has_bf16
     from streamdeblur.train.sampling import batch_stream, open_dataset
     from streamdeblur.train.trainer import Trainer

@@ -90,20 +90,20 @@ class TrainConfig:
     device: str = "auto"
 
     def validate(self) -> "TrainConfig":
-        """Raise UserError on values that cannot work (a stage that cannot train the model among them);
-        fills an empty stage with the model's own; returns self."""
-        from streamdeblur.models import get_spec
-        from streamdeblur.train.stages import STAGES
+        """Raise UserError on values that cannot work (a stage that cannot train the model among them: the
+        model's registry entry names its stages); fills an empty stage with the model's own; returns self."""
+        from streamdeblur.models import get_spec, list_models
 
         spec = get_spec(self.model)
         if not spec.stages:
             raise UserError(f"model {self.model} has no network to train")
         if not self.stage:
             self.stage = spec.stages[0]
-        if self.stage not in STAGES:
-            raise UserError(f"unknown stage {self.stage!r}; use one of {', '.join(STAGES)}")
+        known = sorted({s for name in list_models() for s in get_spec(name).stages})
+        if self.stage not in known:
+            raise UserError(f"unknown stage {self.stage!r}; use one of {', '.join(known)}")
         if self.stage not in spec.stages:
-            raise UserError(f"model {self.model} is trained with stage {' or '.join(spec.stages)}, not {self.stage}")
+            raise UserError(f"model {self.model} is trained with stage {' or '.join(spec.stages)}, not {self.stage!r}")
         if self.optimizer not in OPTIMIZERS:
             raise UserError(f"unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
         if self.lr_schedule not in SCHEDULES:
@@ -206,24 +206,3 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
         raise UserError(f"bad value for {key}: {value!r} (expected {getattr(hint, '__name__', hint)})") from None
     return value
 
-
-def stage_defaults(stage: str) -> dict[str, Any]:
-    """Per-stage defaults that differ from the dataclass (applied by build_config before user overrides)."""
-    from streamdeblur.train.stages import STAGES
-
-    return dict(STAGES[stage].defaults) if stage in STAGES else {}
-
-
-def build_config(config_path: str | Path | None = None, assignments: list[str] | None = None, **flags: Any) -> TrainConfig:
-    """Defaults < per-stage defaults < JSON file < `key=value` assignments < flags (None flags ignored).
-
-    The stage whose defaults apply is the one asked for, else the model's own."""
-    if config_path:
-        base = TrainConfig.load(config_path)
-    else:
-        from streamdeblur.models import get_spec
-
-        probe = TrainConfig().override(assignments, **flags)
-        stage = probe.stage or get_spec(probe.model).stages[0]
-        base = TrainConfig().override(**stage_defaults(stage))
-    return base.override(assignments, **flags).validate()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -112,24 +111,3 @@ def image_metrics(output: Tensor, target: Tensor) -> tuple[list[float], list[flo
     psnrs = [min(metrics.psnr(o, t), 100.0) for o, t in zip(outs, tgts)]
     ssims = [metrics.ssim(o, t) for o, t in zip(outs, tgts)]
     return psnrs, ssims
-
-
-def progress_bar(enabled: bool) -> Any:
-    """A rich progress bar on stderr (with ETA), or a no-op stand-in when disabled."""
-    if not enabled:
-        return nullcontext(NoBar())
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True), transient=False)
-
-
-class NoBar:
-    """What progress_bar(False) hands out: add_task/update do nothing."""
-
-    def add_task(self, *a: Any, **k: Any) -> None:
-        return None
-
-    def update(self, *a: Any, **k: Any) -> None:
-        return None

@@ -12,9 +12,7 @@ from torch import nn
 
 from streamdeblur.errors import UserError
 from streamdeblur.train.config import TrainConfig
-from streamdeblur.train.stages import CHECKPOINT_FORMAT
-
-CHECKPOINT = "last.pt"
+from streamdeblur.train.stages import CHECKPOINT, CHECKPOINT_FORMAT
 
 
 def card_metrics(report_json: str | Path) -> dict[str, Any]:

@@ -31,11 +31,13 @@ from torch.nn.parallel import DistributedDataParallel
 
 from streamdeblur.errors import UserError
 from streamdeblur.train import losses
-from streamdeblur.train.config import TrainConfig
 from streamdeblur.train.distributed import DistInfo
+
+from streamdeblur.train.config import TrainConfig
 
 Autocast = Callable[[], AbstractContextManager]
 CHECKPOINT_FORMAT = 1
+CHECKPOINT = "last.pt"  # a run's checkpoint, in its run directory
 
 
 def make_optimizer(cfg: TrainConfig, params: Any, lr: float) -> torch.optim.Optimizer:
@@ -386,3 +388,23 @@ class MultiscaleStage(Stage):
 
 
 STAGES: dict[str, type[Stage]] = {s.name: s for s in (SingleStage, HGStage, RestoreStage, CGANStage, MultiscaleStage)}
+
+
+def stage_defaults(stage: str) -> dict[str, Any]:
+    """Per-stage defaults that differ from the dataclass (applied by build_config before user overrides)."""
+    return dict(STAGES[stage].defaults) if stage in STAGES else {}
+
+
+def build_config(config_path: str | Path | None = None, assignments: list[str] | None = None, **flags: Any) -> TrainConfig:
+    """Defaults < per-stage defaults < JSON file < `key=value` assignments < flags (None flags ignored).
+
+    The stage whose defaults apply is the one asked for, else the model's own."""
+    if config_path:
+        base = TrainConfig.load(config_path)
+    else:
+        from streamdeblur.models import get_spec
+
+        probe = TrainConfig().override(assignments, **flags)
+        stage = probe.stage or get_spec(probe.model).stages[0] if get_spec(probe.model).stages else ""
+        base = TrainConfig().override(**stage_defaults(stage))
+    return base.override(assignments, **flags).validate()

@@ -32,10 +32,10 @@ from streamdeblur.train.config import TrainConfig
 from streamdeblur.train.distributed import (amp_dtype, hardware, init_distributed, pick_device, rng_state,
                                             seed_everything, set_rng_state)
 from streamdeblur.train.ema import EMA
-from streamdeblur.train.logs import CsvLog, image_metrics, plot_curves, progress_bar
-from streamdeblur.train.release import CHECKPOINT
+from streamdeblur.progress import Bar
+from streamdeblur.train.logs import CsvLog, image_metrics, plot_curves
 from streamdeblur.train.sampling import batch_stream, collate, open_dataset
-from streamdeblur.train.stages import CHECKPOINT_FORMAT, STAGES, Stage, centre
+from streamdeblur.train.stages import CHECKPOINT, CHECKPOINT_FORMAT, STAGES, Stage, centre
 
 log = logging.getLogger(__name__)
 
@@ -300,9 +300,7 @@ class Trainer:
         val: dict[str, float] = {}
         interrupted = False
         start_step, t0 = self.step, time.perf_counter()
-        bar = progress_bar(show)
-        with self._signals(), bar:
-            task = bar.add_task(cfg.name, total=cfg.steps, completed=self.step) if show else None
+        with self._signals(), Bar(cfg.name, "loss {task.fields[loss]}", show) as bar:
             while self.step < cfg.steps:
                 blurry, sharp = next(batches)
                 ts = time.perf_counter()
@@ -317,8 +315,7 @@ class Trainer:
                     if chatty:
                         log.info("[%s] step %d/%d loss %.4g (%.2f s/step)", cfg.name, self.step, cfg.steps,
                                  terms["loss"], dt)
-                if task is not None:
-                    bar.update(task, completed=self.step, description=f"{cfg.name} loss {terms['loss']:.4g}")
+                bar.update(self.step, cfg.steps, loss=f"{terms['loss']:.4g}")
                 if self.info.main and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
                     val = self.validate()
                     if val:

@@ -60,7 +60,7 @@ def test_multi_frame_cache_and_training_items(group_pairs, tmp_path):
 
 def test_restore_stage_trains_naf_t3_from_the_cache(group_pairs, tmp_path, monkeypatch):
     """The modern recipe end to end on the multi-frame groups: the loss falls on a repeated batch."""
-    from streamdeblur.train.config import build_config
+    from streamdeblur.train.stages import build_config
     from streamdeblur.train.trainer import Trainer
 
     monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))

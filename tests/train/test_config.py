@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from streamdeblur.errors import UserError
-from streamdeblur.train.config import TrainConfig, build_config
+from streamdeblur.train.config import TrainConfig
+from streamdeblur.train.stages import build_config
 
 
 def test_json_round_trip(tmp_path):
@@ -75,3 +76,11 @@ def test_cli_defaults_match_the_library_defaults():
         default = getattr(param.default, "default", param.default)
         assert default in (None, False, []), (name, default)
     assert TrainConfig().model == __import__("streamdeblur").DEFAULT_MODEL
+
+
+def test_every_stage_a_model_names_is_in_the_stage_table():
+    from streamdeblur.models import get_spec, list_models
+    from streamdeblur.train.stages import STAGES
+
+    for name in list_models():
+        assert set(get_spec(name).stages) <= set(STAGES), name

@@ -1,0 +1,83 @@
+"""Command line: parses options and calls one library function per subcommand. No logic here.
+
+One module per group of subcommands (process, data, train, evaluate, tools); user mistakes surface as
+UserError -> one line and its exit code (2; 1 for a failed output; 141 for a closed stdout; 130 on Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from streamdeblur.errors import StdoutClosed, UserError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Remove motion blur from faces in video: process, make-pairs, train, eval, bench, export, demo.",
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"streamdeblur: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def check_writable_file(path: Path, option: str) -> None:
+    """UserError now (before any work) when a side file cannot be written later."""
+    import os
+
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UserError(f"{option} {path} is a directory; give a file name")
+    if not parent.is_dir():
+        raise UserError(f"{option}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"{option}: cannot write {path} (permission denied)")
+
+
+def _model_names() -> list[str]:
+    """Registered model names, for help texts (the registry is the one list)."""
+    from streamdeblur.models import list_models
+
+    return list_models()
+
+
+def _stage_names() -> list[str]:
+    from streamdeblur.train.stages import STAGES
+
+    return list(STAGES)
+
+
+def _setup_logging(quiet: bool) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="streamdeblur: %(message)s", force=True)
+
+
+def main() -> None:
+    """Entry point: run the app, turning UserError into one line on stderr and exit code 2."""
+    try:
+        app()
+    except StdoutClosed:
+        import os
+
+        # the reader of our stdout is gone: stop quietly (exit 141, as a Unix tool killed by SIGPIPE reports),
+        # and point stdout at /dev/null so the interpreter's final flush does not complain
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(StdoutClosed.exit_code)
+    except UserError as exc:
+        typer.echo(f"streamdeblur: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("streamdeblur: interrupted", err=True)
+        sys.exit(130)
+
+
+# the subcommands register themselves on `app`
+from streamdeblur.cli import process, data, training, evaluate, tools  # noqa: E402,F401,I001 - help order
+from streamdeblur.cli.training import train  # noqa: E402,F401 - tests read its defaults

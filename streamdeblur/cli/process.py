@@ -1,0 +1,177 @@
+"""`process` (one input, or many into a folder) and `demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from streamdeblur import DEFAULT_MODEL
+from streamdeblur.cli import _fail, _setup_logging, app, check_writable_file
+
+
+def _run_process(input: str, output: str, options, summary_json: Optional[Path], quiet: bool) -> dict:
+    """Run the pipeline with a progress bar on stderr; print the JSON summary to stderr."""
+    import json
+    import time
+
+    from rich.console import Console
+
+    from streamdeblur.pipeline import process
+
+    from streamdeblur.progress import Bar
+
+    console = Console(stderr=True)
+    started = time.perf_counter()
+
+    def on_frame(done: int, total: Optional[int]) -> None:
+        seconds = time.perf_counter() - started
+        bar.update(done, total, fps=f"{done / seconds:.1f}" if seconds > 0 else "-")
+
+    with Bar("deblur", "{task.fields[fps]} fps", not quiet, console) as bar:
+        summary = process(input, output, options, progress=on_frame)
+    text = json.dumps(summary, indent=2)
+    if summary_json is not None:
+        summary_json.write_text(text + "\n")
+    if not quiet:
+        console.print_json(text)
+    if summary.get("error"):
+        console.print(f"streamdeblur: input stopped early: {summary['error']}")
+    return summary
+
+
+def _popt(name: str, *flags: str) -> Any:
+    """A typer option whose default and help come from pipeline.ProcessOptions (declared there once)."""
+    from dataclasses import MISSING, fields
+
+    from streamdeblur.pipeline import ProcessOptions
+
+    f = next(f for f in fields(ProcessOptions) if f.name == name)
+    default = f.default if f.default is not MISSING else None
+    if isinstance(default, bool) and not flags:
+        flags = (f"--{name.replace('_', '-')}",)
+    return typer.Option(default, *flags, help=f.metadata.get("help", ""))
+
+
+@app.command()
+def process(
+    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help="File, '-' (stdin), rtsp://|rtmp://|http(s):// "
+                                       "URL, /dev/videoN or webcam:N; or several files and folders (batch, -o OUTDIR)."),
+    output: str = typer.Option(None, "-o", "--output", help="Output file, '-' for stdout, a V4L2 loopback device "
+                               "(/dev/videoN), or a folder for several inputs (default: INPUT_deblurred.mp4)."),
+    model: str = _popt("model"),
+    weights: Optional[Path] = _popt("weights"),
+    backend: str = _popt("backend"),
+    device: str = _popt("device"),
+    fp16: bool = _popt("fp16"),
+    batch_size: int = _popt("batch_size"),
+    detector: str = _popt("detector"),
+    detector_model: Optional[str] = _popt("detector_model"),
+    detect_every: int = _popt("detect_every"),
+    max_faces: Optional[int] = _popt("max_faces"),
+    min_face_size: int = _popt("min_face_size"),
+    crf: int = _popt("crf"),
+    lossless: bool = _popt("lossless"),
+    codec: str = _popt("codec"),
+    format: Optional[str] = _popt("format", "--format"),
+    side_by_side: bool = _popt("side_by_side"),
+    faces_only: Optional[Path] = _popt("faces_only"),
+    duration: Optional[float] = _popt("duration"),
+    decoder: str = _popt("decoder"),
+    gate: Optional[float] = _popt("gate", "--gate"),
+    no_gate: bool = typer.Option(False, "--no-gate", help="Run the engine on every face (no gating)."),
+    report: Optional[Path] = _popt("report", "--report"),
+    listen: bool = typer.Option(False, "--listen", help="RTSP: wait for a publisher to push to INPUT."),
+    preview: bool = typer.Option(False, "--preview", help="Show the output in a window (needs a display)."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar or summary on stderr."),
+    summary_json: Optional[Path] = typer.Option(None, help="Write the JSON summary to this file."),
+    shard_index: int = typer.Option(0, help="Batch: this job's part of the sorted file list (job arrays)."),
+    num_shards: int = typer.Option(1, help="Batch: parts the file list is split into (job arrays)."),
+) -> None:
+    """Deblur the faces in a video, a pipe, a stream or a camera, or in many files (INPUT... -o OUTDIR)."""
+    from streamdeblur.pipeline import ProcessOptions
+
+    _setup_logging(quiet)
+    if summary_json is not None:
+        check_writable_file(summary_json, "--summary-json")
+    if preview:
+        typer.echo("streamdeblur: --preview needs a display and OpenCV's GUI build; not available in this "
+                   "headless build, continuing without it", err=True)
+    options = ProcessOptions(
+        model=model, weights=weights, backend=backend, device=device, fp16=fp16, batch_size=batch_size,
+        detector=detector, detector_model=detector_model, detect_every=detect_every, max_faces=max_faces,
+        min_face_size=min_face_size, crf=crf, lossless=lossless, codec=codec, format=format,
+        side_by_side=side_by_side, faces_only=faces_only, duration=duration, decoder=decoder,
+        gate=0.0 if no_gate else gate, report=report, source_options={"listen": True} if listen else {},
+    )
+    if len(inputs) > 1 or Path(inputs[0]).is_dir() or (output is not None and Path(output).is_dir()):
+        _run_batch(inputs, output, options, summary_json, quiet, shard_index, num_shards)
+        return
+    input = inputs[0]
+    if output is None:
+        if input == "-" or "://" in input or input.startswith(("/dev/", "webcam:")):
+            _fail("give an output with -o (a file, or '-' for stdout)")
+        output = str(Path(input).with_name(Path(input).stem + "_deblurred.mp4"))
+    summary = _run_process(input, output, options, summary_json, quiet or output == "-")
+    if summary.get("interrupted"):
+        raise typer.Exit(130)
+
+
+def _run_batch(inputs: list[str], output: Optional[str], options, summary_json: Optional[Path], quiet: bool,
+               shard_index: int, num_shards: int) -> None:
+    """Many inputs into one folder: one progress bar over files and frames, a closing table, a manifest."""
+    import json
+
+    from rich.console import Console
+
+    from streamdeblur.batch import format_table, run_batch
+
+    if output is None or output == "-":
+        _fail("several inputs need an output folder: -o OUTDIR")
+    for given in inputs:
+        if given == "-" or "://" in given or given.startswith(("/dev/", "webcam:")):
+            _fail(f"batch mode takes files and folders, not {given}")
+    outdir = Path(output)
+    if outdir.exists() and not outdir.is_dir():
+        _fail(f"several inputs need an output folder, and {outdir} is a file")
+    from streamdeblur.progress import Bar
+
+    console = Console(stderr=True)
+    with Bar("deblur", "frames, file {task.fields[file]}", not quiet, console) as bar:
+        rows = run_batch(inputs, outdir, options, shard_index, num_shards,
+                         progress=lambda name, done, total, n, files: bar.update(done, total, file=f"{n + 1}/{files} "
+                                                                                 f"{name}"))
+    if not quiet:
+        console.print(format_table(rows), highlight=False, markup=False)
+    if summary_json is not None:
+        summary_json.write_text(json.dumps(rows, indent=2) + "\n")
+    if any(r["status"] == "failed" for r in rows):
+        raise typer.Exit(1)
+
+
+# --- demo ---
+
+
+@app.command()
+def demo(
+    output: Path = typer.Option(Path("demo_deblurred.mp4"), "-o", "--output", help="Where to write the result."),
+    model: str = typer.Option(DEFAULT_MODEL, help="Model name from the registry."),
+    quiet: bool = typer.Option(False, "-q", "--quiet"),
+) -> None:
+    """Make a motion-blurred face clip from the shipped portrait and deblur it (before|after side by side)."""
+    from streamdeblur.pipeline import ProcessOptions, build_engine
+    from streamdeblur.synthetic import make_face_clip
+
+    _setup_logging(quiet)
+    options = ProcessOptions(model=model, side_by_side=True)
+    build_engine(options)  # fails now, with the no-weights message, before any file is written
+    clip = output.with_name(output.stem + "_input.mp4")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        make_face_clip(clip, n=72)
+    except OSError as exc:
+        _fail(f"cannot write the demo clip {clip}: {exc.strerror or exc}")
+    summary = _run_process(str(clip), str(output), options, None, quiet)
+    typer.echo(f"wrote {output} (left: blurred input {clip.name}, right: deblurred; "
+               f"{summary['faces']} faces in {summary['frames']} frames)", err=True)

@@ -1,0 +1,73 @@
+"""`train` and `release`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from streamdeblur import DEFAULT_MODEL
+from streamdeblur.cli import _setup_logging, app
+from streamdeblur.cli import _model_names, _stage_names
+
+
+@app.command()
+def train(
+    data: Optional[Path] = typer.Option(None, "--data", help="Pairs directory from make-pairs (train/ and val/ splits)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="JSON config file (e.g. a run's config.json)."),
+    set_: list[str] = typer.Option([], "--set", help="Override any config field: key=value (repeatable)."),
+    name: Optional[str] = typer.Option(None, help="Run name; the run lives in <cache>/runs/<name> unless --run-dir."),
+    model: Optional[str] = typer.Option(None, help=f"Model from the registry: {' | '.join(_model_names())} "
+                                        f"(default {DEFAULT_MODEL})."),
+    stage: Optional[str] = typer.Option(None, help=f"Training stage: {' | '.join(_stage_names())} (default: the "
+                                        "model's own; see train/stages.py)."),
+    variant: Optional[str] = typer.Option(None, help="cgan ablation: full | no-hg | single-pathway."),
+    steps: Optional[int] = typer.Option(None, help="Train until this many steps in total."),
+    batch_size: Optional[int] = typer.Option(None, help="Batch per process."),
+    crop_size: Optional[int] = typer.Option(None, help="Training crop side in pixels."),
+    lr: Optional[float] = typer.Option(None, help="Adam learning rate."),
+    hg_weights: Optional[Path] = typer.Option(None, help="Stage 2: trained HG (checkpoint or .safetensors)."),
+    vgg19: Optional[Path] = typer.Option(None, help="VGG19 state dict for the perceptual loss (optional)."),
+    identity_model: Optional[Path] = typer.Option(None, help="Face-embedding .onnx/.pt (or folder) for an identity loss."),
+    val_data: Optional[Path] = typer.Option(None, help="Pairs directory for validation (default: --data's val split)."),
+    run_dir: Optional[Path] = typer.Option(None, help="Where checkpoints, logs and plots go."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for torch (0: torch's default)."),
+    device: Optional[str] = typer.Option(None, help="auto | cpu | cuda | cuda:N."),
+    seed: Optional[int] = typer.Option(None),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run from its last checkpoint, exactly."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar or log lines."),
+) -> None:
+    """Train a deblurring network on pairs (torchrun-compatible); checkpoints, CSV log and loss.png in the run dir."""
+    from streamdeblur.train.stages import build_config
+    from streamdeblur.train.trainer import default_run_dir
+    from streamdeblur.train.trainer import train as run_training
+
+    if resume and config is None:
+        found = (run_dir or default_run_dir(name or "run")) / "config.json"
+        config = found if found.is_file() else None
+    as_str = lambda p: str(p) if p is not None else None  # noqa: E731
+    cfg = build_config(config, list(set_), data=as_str(data), name=name, model=model, stage=stage, variant=variant,
+                       steps=steps, batch_size=batch_size, crop_size=crop_size, lr=lr, hg_weights=as_str(hg_weights),
+                       vgg19=as_str(vgg19), identity_model=as_str(identity_model), val_data=as_str(val_data),
+                       run_dir=as_str(run_dir), threads=threads, device=device, seed=seed, quiet=quiet or None)
+    _setup_logging(quiet)
+    result = run_training(cfg, resume=resume)
+    if not quiet:
+        typer.echo(f"step {result.step}: checkpoint {result.checkpoint}; log {result.run_dir / 'log.csv'}", err=True)
+    if result.interrupted:
+        raise typer.Exit(130)
+
+
+@app.command()
+def release(
+    run: Path = typer.Argument(..., help="Run directory or checkpoint (.pt) to release."),
+    name: str = typer.Argument(..., help="Engine name: written to engines/<name>/."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Folder instead of engines/<name>."),
+    metrics: Optional[Path] = typer.Option(None, "--metrics", help="`eval` report (folder or report.json) measured on these weights: copied into the card."),
+) -> None:
+    """Write a trained run's EMA weights (fp16 safetensors) and its card (with eval metrics) as an engine."""
+    from streamdeblur.train.release import release as release_engine
+
+    folder = release_engine(run, name, out_dir=output, metrics=metrics)
+    typer.echo(f"wrote {folder}", err=True)
