@@ -28,7 +28,7 @@ from streamdeblur.errors import OutputError, StdoutClosed, UserError
 from streamdeblur.faces.stage import FaceStage
 from streamdeblur.io.source import Frame
 from streamdeblur.io.threads import END, Reader, Writer, queue_items
-from streamdeblur.restore import Face, Held, Restorer
+from streamdeblur.restore import Face, Held, Restorer, plot_track_blur
 
 log = logging.getLogger("streamdeblur")
 
@@ -342,8 +342,6 @@ def process(
         summary.gated = sum(sum(log.gated) for log in restorer.logs.values())
         summary.per_track = {str(t): log.summary() for t, log in sorted(restorer.logs.items())}
         if options.report is not None:
-            from streamdeblur.eval.report import plot_track_blur
-
             options.report.mkdir(parents=True, exist_ok=True)
             plot_track_blur(restorer.logs, gate, options.report / "blur_per_track.png")
         summary.gate = gate

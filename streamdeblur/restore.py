@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -158,3 +159,28 @@ class Restorer:
             for q in [q for q in crops if q < oldest - self.lag]:
                 del crops[q]
         return ready
+
+
+def plot_track_blur(logs: dict[int, Any], gate: float | None, path: Path) -> Path:
+    """Each track's blur estimate over time (frames), the gate level as a line: the per-face blur report."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3), dpi=110)
+    for track_id, log in sorted(logs.items()):
+        ax.plot(log.frames, log.blur, lw=1, label=f"track {track_id}")
+        gated = [(f, b) for f, b, g in zip(log.frames, log.blur, log.gated) if g]
+        if gated:
+            ax.scatter(*zip(*gated), s=4, color="grey")
+    if gate:
+        ax.axhline(gate, color="red", lw=0.8, ls="--", label=f"gate {gate:g} (grey dots: bypassed)")
+    ax.set_xlabel("frame")
+    ax.set_ylabel("blur estimate (crop px/frame)")
+    ax.legend(fontsize=7, ncol=3)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

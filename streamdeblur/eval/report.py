@@ -285,27 +285,3 @@ def plot_examples(report: EvalReport, path: Path, size: int = 128) -> Path:
     plt.close(fig)
     return path
 
-
-def plot_track_blur(logs: dict[int, Any], gate: float | None, path: Path) -> Path:
-    """Each track's blur estimate over time (frames), the gate level as a line: the per-face blur report."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3), dpi=110)
-    for track_id, log in sorted(logs.items()):
-        ax.plot(log.frames, log.blur, lw=1, label=f"track {track_id}")
-        gated = [(f, b) for f, b, g in zip(log.frames, log.blur, log.gated) if g]
-        if gated:
-            ax.scatter(*zip(*gated), s=4, color="grey")
-    if gate:
-        ax.axhline(gate, color="red", lw=0.8, ls="--", label=f"gate {gate:g} (grey dots: bypassed)")
-    ax.set_xlabel("frame")
-    ax.set_ylabel("blur estimate (crop px/frame)")
-    ax.legend(fontsize=7, ncol=3)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path

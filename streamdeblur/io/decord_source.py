@@ -8,8 +8,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from streamdeblur.errors import MissingDependencyError, UserError
-from streamdeblur.io.source import (Frame, PyAVSource, camera_device, error_text, is_network, is_stdin, redact,
-                                    rotate_image)
+from streamdeblur.io.media import Frame, camera_device, error_text, is_network, is_stdin, redact, rotate_image
+from streamdeblur.io.pyav_source import PyAVSource
 
 
 class DecordCannotRead(UserError):
