@@ -57,7 +57,8 @@ class ProcessOptions:
     detect_every: int = _opt(2, "Run the detector every N frames; track in between.")
     max_faces: int | None = _opt(None, "Process at most this many faces per frame (largest first).")
     min_face_size: int = _opt(24, "Ignore faces smaller than this (pixels).")
-    crf: int = _opt(18, "x264/x265 quality: lower is better (0-51).")
+    crf: int = _opt(12, "x264/x265 quality: lower is better (0-51). The default 12 keeps the re-encode's cost on a "
+                    "30 dB face under 0.2 dB (eval --codec; about 2x the bitrate of CRF 18).")
     lossless: bool = _opt(False, "Lossless video encoding.")
     codec: str = _opt("libx264", "Video encoder: libx264 | libx265 | mpeg4 | ...")
     format: str | None = _opt(None, "Output container (needed for '-o -': mpegts, matroska; v4l2 for a camera).")

@@ -20,6 +20,8 @@ def eval_(
     codec: Optional[Path] = typer.Option(None, "--codec", help="A clip: the output encoder's cost on its faces per CRF "
                                          "(--crf), with the bitrate."),
     crf: str = typer.Option("12,14,16,18,20", help="--codec: the CRFs to measure."),
+    gating: bool = typer.Option(False, "--gating", help="With --pairs (multi-frame motion groups) and --model: which "
+                                "cheap blur estimate predicts the engine's gain (for --gate)."),
     output: Path = typer.Option(..., "-o", "--output", help="Report directory (report.md, report.json, PNGs)."),
     model: list[str] = typer.Option([], "--model", help="Model name, NAME=WEIGHTS, or 'identity' (repeatable)."),
     weights: list[Path] = typer.Option([], "--weights", help="Weights file, one per --model in order."),
@@ -74,6 +76,12 @@ def eval_(
                           embedder=None if embedder == "none" else embedder, detector=detector, backend=backend,
                           device=device, fp16=fp16, allow_random=allow_random, batch_size=batch_size, limit=limit,
                           examples=examples, seed=seed, quiet=quiet)
+    if pairs is not None and gating:
+        from streamdeblur.eval.gating import run_gating
+
+        result = run_gating(pairs, options)
+        typer.echo(f"wrote {output / 'gating.md'}", err=True)
+        return
     if pairs is not None:
         result = evaluate_pairs(pairs, options)
     else:

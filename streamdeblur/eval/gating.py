@@ -97,3 +97,25 @@ def gating_report(samples: list[Any], outputs: list[np.ndarray | None], out_dir:
                      f"{r['gain_of_the_rest_db']:+.3f} | {r['level_gating_40pct']:g} |")
     (out_dir / "gating.md").write_text("\n".join(lines) + "\n")
     return result
+
+
+def run_gating(pairs_dir: Path, options: Any) -> dict[str, Any]:
+    """eval --gating: the first --model on the pairs (at most --limit a blur type), then gating_report."""
+    from streamdeblur.eval.run import build_engine, engine_method, load_pairs, model_weights
+
+    models = model_weights(options)
+    if not models:
+        from streamdeblur.errors import UserError
+
+        raise UserError("--gating needs --model NAME (the engine whose gain the estimates should predict)")
+    name, weights = models[0]
+    samples = [s for s in load_pairs(pairs_dir, options.limit) if s.meta.get("group_matrices")]
+    if not samples:
+        from streamdeblur.errors import UserError
+
+        raise UserError(f"--gating needs multi-frame groups (make-pairs --method motion --frames 3) under {pairs_dir}")
+    method = engine_method(name, build_engine(name, weights, options), options.batch_size)
+    outputs: list[np.ndarray | None] = []
+    for start in range(0, len(samples), options.batch_size):
+        outputs += method.run(samples[start:start + options.batch_size])
+    return gating_report(samples, outputs, options.output, name)

@@ -126,3 +126,29 @@ def test_an_engine_of_another_size_only_changes_what_it_restores():
     (brighter,) = engine_method("b", Brighter(input_size=128), 1).run(
         [PairSample(key="f", blurred=flat[0], sharp=flat[0], group="kernel", identity="x", meta={})])
     assert np.array_equal(brighter, np.full((256, 256, 3), 110, np.uint8))
+
+
+def test_gating_analysis_ranks_estimates_by_how_they_predict_the_gain(tmp_path):
+    import numpy as np
+    """A fake engine whose gain grows with the face's motion: track motion must rank first."""
+    from streamdeblur.eval.gating import gating_report, matrix_motion, spearman
+    from streamdeblur.eval.run import PairSample
+
+    rng = np.random.default_rng(0)
+    samples, outputs = [], []
+    for i in range(40):
+        motion = float(i % 10)
+        sharp = rng.integers(60, 200, (32, 32, 3)).astype(np.uint8)
+        blurred = np.clip(sharp.astype(int) + rng.normal(0, 8, sharp.shape), 0, 255).astype(np.uint8)
+        restored = np.clip(sharp + (blurred.astype(float) - sharp) * (1 - 0.08 * motion), 0, 255).astype(np.uint8)
+        m0 = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+        mats = [[[1.0, 0.0, -k * motion], [0.0, 1.0, 0.0]] for k in range(3)]
+        samples.append(PairSample(str(i), "motion", "clip", blurred, sharp, {"group_matrices": mats}))
+        outputs.append(restored)
+    assert matrix_motion(m0, [[1.0, 0.0, -3.0], [0.0, 1.0, 0.0]], 32) == pytest.approx(3.0)
+    assert spearman(np.arange(5), np.arange(5)) == pytest.approx(1.0)
+    result = gating_report(samples, outputs, tmp_path, "fake")
+    est = result["estimates"]
+    assert est["track_motion"]["spearman_with_gain"] > 0.9
+    assert est["track_motion"]["gain_of_the_40pct_gated_db"] < est["track_motion"]["gain_of_the_rest_db"]
+    assert (tmp_path / "gating.md").read_text().count("|") > 10

@@ -136,3 +136,19 @@ def test_cli_eval_pairs_writes_report(pairs_dir, tmp_path):
     data = json.loads((out / "report.json").read_text())
     assert {r["method"] for r in data["summary"]} >= {"blurred", "identity", "sharp (oracle)"}
     assert data["summary"][0]["n"] == 2
+
+
+def test_codec_cost_grows_with_crf_and_the_cli_writes_its_table(tmp_path):
+    from streamdeblur.eval.codec import cost_at
+    from streamdeblur.synthetic import make_face_clip
+    from tests.helpers import run_cli
+
+    assert cost_at(40.0, 30.0) == pytest.approx(10 * math.log10(1.1)) and cost_at(math.inf, 30.0) == 0.0
+    clip = make_face_clip(tmp_path / "c.mp4", n=12, blur=False, audio_hz=None)
+    proc = run_cli("eval", "--codec", str(clip), "--crf", "12,24", "-o", str(tmp_path / "r"), "--max-frames", "12")
+    assert proc.returncode == 0, proc.stderr.decode()
+    rows = {r["setting"]: r for r in json.loads((tmp_path / "r" / "codec.json").read_text())["rows"]}
+    assert rows["lossless"]["face_psnr"] > rows["crf 12"]["face_psnr"] > rows["crf 24"]["face_psnr"]
+    assert rows["crf 12"]["kbps"] > rows["crf 24"]["kbps"]
+    assert rows["crf 24"]["cost_at_30db"] > rows["crf 12"]["cost_at_30db"] > 0
+    assert "| crf 12 |" in (tmp_path / "r" / "codec.md").read_text()
