@@ -113,3 +113,17 @@ def test_process_with_a_temporal_engine_keeps_every_frame_and_reports_tracks(fac
     assert {"frames", "blur_p10_p50_p90", "gated_share"} <= set(track)
     assert (report / "blur_per_track.png").stat().st_size > 0
     assert decode_frames(out, limit=1)[0].shape == decode_frames(face_clip, limit=1)[0].shape
+
+
+def test_gating_bench_runs_with_and_without_the_gate(tmp_path):
+    from streamdeblur.bench_gate import format_gate_rows, half_still_clip, run_gate_bench
+    from streamdeblur.synthetic import synthesize_frames, write_clip
+
+    clip = write_clip(tmp_path / "talk.mp4", synthesize_frames(40, 320, 240, blur=False, shake=0.0), fps=25)
+    blurred, sharp, _ = half_still_clip(clip, frames=10, speed=3.0)
+    assert len(blurred) == len(sharp) == 10 and np.array_equal(blurred[0], sharp[0])
+    assert not np.array_equal(blurred[-1], sharp[-1])  # the moving half is blurred
+    rows = run_gate_bench(clip, "identity", 1000.0, frames=10, threads=1)
+    assert [r["setting"] for r in rows] == ["no gate", "gate 1000"]
+    assert rows[0]["gated_share"] == 0.0 and rows[1]["gated_share"] == 1.0 and rows[0]["faces"] == rows[1]["faces"]
+    assert "speed-up" in format_gate_rows(rows)

@@ -29,6 +29,9 @@ def bench(
     data: Optional[Path] = typer.Option(None, help="--train: a pairs directory, to time the data path too."),
     cache: bool = typer.Option(True, "--cache/--png", help="--train with --data: the decoded uint8 cache, or PNG shards."),
     steps: int = typer.Option(20, help="--train: timed steps (after 3 warm-up steps)."),
+    gate: Optional[float] = typer.Option(None, help="Time gating instead: process a half-still, half-moving clip "
+                                         "(--clip) with and without this gate level."),
+    clip: Optional[Path] = typer.Option(None, help="--gate: the talking-head clip (its still half is itself)."),
 ) -> None:
     """Time each pipeline stage on generated clips; print end-to-end fps and peak memory (or, with --train,
     training samples/s)."""
@@ -36,6 +39,17 @@ def bench(
 
     from streamdeblur.bench import RESOLUTIONS, format_table, run_bench
 
+    if gate is not None:
+        from streamdeblur.bench_gate import format_gate_rows, run_gate_bench
+
+        if clip is None:
+            _fail("--gate needs --clip CLIP (a talking-head clip)")
+        _setup_logging(True)
+        rows = run_gate_bench(clip, model, gate, frames, threads, batch_size)
+        typer.echo(format_gate_rows(rows))
+        if json_out is not None:
+            json_out.write_text(json.dumps(rows, indent=2) + "\n")
+        return
     if train:
         from streamdeblur.train.bench import bench_training, format_rows
 
