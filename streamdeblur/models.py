@@ -89,8 +89,8 @@ def _hg_model(size: int) -> Callable[[Parts], nn.Module]:
     return lambda p: ImageModel(p["hg"], size)
 
 
-def _two_step(p: Parts) -> nn.Module:
-    return ImageModel(TwoStep(p["hg"], p["g"].bl_pathway()), 256)
+def _two_step(p: Parts, size: int = 256) -> nn.Module:
+    return ImageModel(TwoStep(p["hg"], p["g"].bl_pathway()), size)
 
 
 def _g_only(size: int) -> Callable[[Parts], nn.Module]:
@@ -141,6 +141,11 @@ _SPECS: dict[str, ModelSpec] = {
               "the layer layout of hg-cgan with a quarter of its parameters, trainable on CPU",
               lambda: {"hg": HG(width=HALF_WIDTH), "g": Generator(width=HALF_WIDTH, bl_channels=6),
                        "d": Discriminator(cond_channels=3, width=HALF_WIDTH)}, _two_step, ("cgan",)),
+        _spec("hg-cgan-fast", "hg+cgan", 128,
+              "Chrysos et al. full model at 128 px and quarter width: the `fast` hourglass (step 1), then G_bl of a "
+              "two-pathway cGAN with every channel count quartered, trainable on a CPU",
+              lambda: {"hg": HG(**FAST_HG), "g": Generator(width=0.25, bl_channels=6),
+                       "d": Discriminator(cond_channels=3, width=0.25)}, lambda p: _two_step(p, 128), ("cgan",)),
         _spec("cgan", "cgan", 256, "ablation: the two-pathway cGAN without HG (G_bl on the blurry image alone), 256 px",
               lambda: {"g": Generator(bl_channels=3), "d": Discriminator(cond_channels=3)}, _g_only(256), ("cgan",)),
         _spec("multiscale", "multiscale", 128,

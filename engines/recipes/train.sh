@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training runs behind the released engines, in order (each resumable: the same command with
 # --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
-# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3
+# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | multiscale-fast | hg-cgan-fast
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -67,8 +67,28 @@ case "${1:-}" in
     # the temporal engine: naf with 3 consecutive exposures stacked (early fusion), on the motion groups,
     # warm-started from naf (its first conv's centre-frame slice; the other frames start at zero)
     streamdeblur train --data "$P/motion-128" --name naf-t3 --model naf-t3 --set init_weights="$RUNS/naf/last.pt" \
-      --steps "${NAF_T3_STEPS:-40000}" --set lr_horizon=40000 --set warmup=0 --threads "${THREADS:-2}" \
+      --steps "${NAF_T3_STEPS:-40000}" --set lr_horizon=40000 --set warmup=0 --lr 5e-4 --threads "${THREADS:-2}" \
       --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
     ;;
-  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3" >&2; exit 2 ;;
+  multiscale-fast)
+    # Shen et al.'s two-scale multi-task net at its native 128 px, width 0.25 and 3 ResBlocks (86k parameters:
+    # the 64-channel original costs ~28 GMAC a face, too slow to train on 2 CPU cores); the paper's losses
+    # (multi-scale L1 on image and gradient structure, adversarial 0.01; no VGG19 weights here, so no perceptual
+    # term), on the same data and 64-px patches of the decoded cache as naf, Adam 5e-4
+    streamdeblur train --data "$P/motion-128,$P/kernel-256,$P/pravg-256" --name multiscale-fast \
+      --model multiscale-fast --set mix=motion=0.7,kernel=0.15,pravg=0.15 --set motion_power=0.5 --set cache=true \
+      --set patch=64 --crop-size 128 --batch-size 16 --lr 5e-4 --set d_lr=5e-4 --steps "${MS_STEPS:-20000}" \
+      --threads "${THREADS:-1}" --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
+    ;;
+  hg-cgan-fast)
+    # Chrysos et al.'s two-step model at 128 px and quarter width (3.6M parameters; 256 px and full width take
+    # 10-14 s a step here): step 1 is the released `fast` hourglass (engines/fast), frozen; step 2 the two-pathway
+    # cGAN with the paper's loss on the same data as naf (whole 128-px faces: seven stride-2 layers)
+    streamdeblur train --data "$P/motion-128,$P/kernel-256,$P/pravg-256" --name hg-cgan-fast --model hg-cgan-fast \
+      --hg-weights "$REPO/engines/fast/model.safetensors" --set mix=motion=0.7,kernel=0.15,pravg=0.15 \
+      --set motion_power=0.5 --set cache=true --crop-size 128 --batch-size 8 --steps "${CGAN_FAST_STEPS:-20000}" \
+      --threads "${THREADS:-1}" --set val_every=500 --set val_batches=25 --set ckpt_every=100 -q "${RESUME[@]}"
+    ;;
+  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | multiscale-fast | hg-cgan-fast" >&2
+     exit 2 ;;
 esac
