@@ -25,6 +25,7 @@ import numpy as np
 from streamdeblur.backends import Engine
 from streamdeblur import DEFAULT_MODEL
 from streamdeblur.errors import OutputError, StdoutClosed, UserError
+from streamdeblur.faces.detection import FaceDetector
 from streamdeblur.faces.stage import FaceStage
 from streamdeblur.io.source import Frame
 from streamdeblur.io.threads import END, Reader, Writer, queue_items
@@ -199,7 +200,7 @@ def build_engine(options: ProcessOptions) -> Engine:
                          weights=options.weights, batch_size=options.batch_size)
 
 
-def gate_level(options: ProcessOptions, engine: Any) -> float | None:
+def gate_level(options: ProcessOptions, engine: Engine) -> float | None:
     """The gate level: --gate, else the released engine's own (its card's "gate"), else none; 0 is none."""
     level = options.gate
     if level is None and getattr(engine, "model", None):
@@ -223,7 +224,7 @@ def refuse_overwriting_input(input: str, output: str) -> None:
         raise UserError(f"the output {output} is the input file: choose another output name (the input would be lost)")
 
 
-def build_detector(options: ProcessOptions) -> Any:
+def build_detector(options: ProcessOptions) -> FaceDetector:
     from streamdeblur.faces.detect import create_detector
 
     return create_detector(options.detector, model_path=options.detector_model)

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from streamdeblur.backends import Engine
 from streamdeblur.faces.crops import paste_back
 from streamdeblur.io.source import Frame
 
@@ -84,7 +85,7 @@ class TrackLog:
 class Restorer:
     """Runs faces through the engine in batches and pastes them back; see the module docstring."""
 
-    def __init__(self, engine: Any, batch_size: int = 8, max_latency: int = 4, gate: float | None = None,
+    def __init__(self, engine: Engine, batch_size: int = 8, max_latency: int = 4, gate: float | None = None,
                  times: Any = None) -> None:
         self.engine = engine
         self.frames = int(getattr(engine, "frames", 1))
@@ -161,7 +162,7 @@ class Restorer:
         return ready
 
 
-def plot_track_blur(logs: dict[int, Any], gate: float | None, path: Path) -> Path:
+def plot_track_blur(logs: dict[int, TrackLog], gate: float | None, path: Path) -> Path:
     """Each track's blur estimate over time (frames), the gate level as a line: the per-face blur report."""
     import matplotlib
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from streamdeblur.faces.crops import extract_crop, face_matrix
+from streamdeblur.faces.detection import FaceDetector
 from streamdeblur.faces.track import Track, Tracker
 from streamdeblur.io.source import Frame
 
@@ -24,7 +25,7 @@ def select_tracks(tracks: list[Track], min_face_size: int, max_faces: int | None
 class FaceStage:
     """Detection every N frames + tracking + crop extraction for one stream of frames."""
 
-    def __init__(self, detector: Any, options: Any, crop_size: int):
+    def __init__(self, detector: FaceDetector, options: Any, crop_size: int):
         self.detector = detector
         self.options = options
         self.crop_size = crop_size

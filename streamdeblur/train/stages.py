@@ -19,7 +19,7 @@ and add it to STAGES; registry entries name the stages that can train them (mode
 
 from __future__ import annotations
 
-import sys
+import logging
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -36,6 +36,7 @@ from streamdeblur.train.distributed import DistInfo
 from streamdeblur.train.config import TrainConfig
 
 Autocast = Callable[[], AbstractContextManager]
+log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1
 CHECKPOINT = "last.pt"  # a run's checkpoint, in its run directory
 
@@ -297,7 +298,7 @@ class CGANStage(Stage):
             if cfg.hg_weights:
                 load_into(self.hg, cfg.hg_weights, "hg")
             elif not cfg.init_weights and not self.loading:
-                print(f"[{cfg.name}] warning: no --set hg_weights=...: the HG of stage 2 is untrained", file=sys.stderr)
+                log.warning("[%s] no --set hg_weights=...: the HG of stage 2 is untrained", cfg.name)
             self.hg.eval()
             for p in self.hg.parameters():
                 p.requires_grad_(False)
