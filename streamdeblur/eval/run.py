@@ -20,6 +20,12 @@ from streamdeblur.eval.report import EvalReport, write_report
 from streamdeblur.eval.scoring import PER_FACE_KEYS, FaceRef, Scorer, summarise
 
 BLURRED, SHARP = "blurred", "sharp (oracle)"
+STILL = "still (motion < 1)"
+
+
+def is_still(sample: "PairSample") -> bool:
+    """A pair whose blurred face differs from the sharp one by less than 1 grey level on average."""
+    return float(sample.meta.get("motion", float("inf"))) < 1.0
 
 
 @dataclass
@@ -332,11 +338,17 @@ def build_report(mode: str, samples: list[PairSample], methods: list[str], rows:
     """Summaries per (method, blur type) and over all, per-face values, example grid."""
     groups = sorted({s.group for s in samples}, key=group_order)
     all_groups = groups + (["all"] if len(groups) > 1 else [])
+    if any(is_still(s) for s in samples):
+        all_groups.append(STILL)  # faces that were already sharp, pooled over blur types: an engine must spare them
+
+    def member(i: int, group: str) -> bool:
+        return group == "all" or (is_still(samples[i]) if group == STILL else samples[i].group == group)
+
     table, per_face = [], {}
     for method in methods:
         per_face[method] = {}
         for group in all_groups:
-            chosen = [(i, r) for i, r in rows.get(method, []) if group == "all" or samples[i].group == group]
+            chosen = [(i, r) for i, r in rows.get(method, []) if member(i, group)]
             if not chosen:
                 continue
             if group == "all":

@@ -7,6 +7,7 @@ import math
 import tarfile
 
 import cv2
+import numpy as np
 import pytest
 
 from streamdeblur.errors import UserError
@@ -129,7 +130,6 @@ def test_an_engine_of_another_size_only_changes_what_it_restores():
 
 
 def test_gating_analysis_ranks_estimates_by_how_they_predict_the_gain(tmp_path):
-    import numpy as np
     """A fake engine whose gain grows with the face's motion: track motion must rank first."""
     from streamdeblur.eval.gating import gating_report, matrix_motion, spearman
     from streamdeblur.eval.run import PairSample
@@ -152,3 +152,25 @@ def test_gating_analysis_ranks_estimates_by_how_they_predict_the_gain(tmp_path):
     assert est["track_motion"]["spearman_with_gain"] > 0.9
     assert est["track_motion"]["gain_of_the_40pct_gated_db"] < est["track_motion"]["gain_of_the_rest_db"]
     assert (tmp_path / "gating.md").read_text().count("|") > 10
+
+
+def test_faces_that_were_already_sharp_get_their_own_row(tmp_path):
+    """Pairs whose blurred face differs from the sharp one by < 1 grey level are pooled in a 'still' group."""
+    from streamdeblur.data.shards import TarWriter
+    from streamdeblur.eval.run import STILL, is_still
+
+    from .conftest import make_pairs_dir
+
+    root = make_pairs_dir(tmp_path / "pairs", n=2)
+    rng = np.random.default_rng(1)
+    writer = TarWriter(root / "synthetic" / "pairs-000001.tar")
+    for i in range(2):
+        sharp = rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)
+        writer.add_pair(f"still{i}", sharp, sharp, {"method": "pravg", "length": 7, "clip": "still", "motion": 0.0})
+    writer.close()
+    samples = load_pairs(root)
+    assert sum(is_still(s) for s in samples) == 2
+    result = evaluate_pairs(root, EvalOptions(output=tmp_path / "rep", models=["identity"], landmarker=None,
+                                              embedder=None, quiet=True, examples=0))
+    rows = {(r["method"], r["group"]): r for r in result["rows"]}
+    assert rows[("identity", STILL)]["n"] == 2 and math.isinf(rows[("blurred", STILL)]["psnr"])
