@@ -173,4 +173,4 @@ def test_faces_that_were_already_sharp_get_their_own_row(tmp_path):
     result = evaluate_pairs(root, EvalOptions(output=tmp_path / "rep", models=["identity"], landmarker=None,
                                               embedder=None, quiet=True, examples=0))
     rows = {(r["method"], r["group"]): r for r in result["rows"]}
-    assert rows[("identity", STILL)]["n"] == 2 and math.isinf(rows[("blurred", STILL)]["psnr"])
+    assert rows[("identity", STILL)]["n"] == 2 and math.isinf(rows[("blurred", STILL)]["psnr_rgb"])
