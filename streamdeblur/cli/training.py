@@ -65,9 +65,11 @@ def release(
     name: str = typer.Argument(..., help="Engine name: written to engines/<name>/."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Folder instead of engines/<name>."),
     metrics: Optional[Path] = typer.Option(None, "--metrics", help="`eval` report (folder or report.json) measured on these weights: copied into the card."),
+    gate: Optional[float] = typer.Option(None, "--gate", help="The engine's default gate level for `process` (kept "
+                                         "from the previous card when not given)."),
 ) -> None:
     """Write a trained run's EMA weights (fp16 safetensors) and its card (with eval metrics) as an engine."""
     from streamdeblur.train.release import release as release_engine
 
-    folder = release_engine(run, name, out_dir=output, metrics=metrics)
+    folder = release_engine(run, name, out_dir=output, metrics=metrics, gate=gate)
     typer.echo(f"wrote {folder}", err=True)

@@ -33,11 +33,14 @@ def card_metrics(report_json: str | Path) -> dict[str, Any]:
 
 
 def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None,
-            parts: dict[str, nn.Module] | None = None, metrics: str | Path | None = None) -> Path:
+            parts: dict[str, nn.Module] | None = None, metrics: str | Path | None = None,
+            gate: float | None = None) -> Path:
     """Write <engines>/<name>/model.safetensors (fp16 EMA inference weights) + card.json + README.md; returns the folder.
 
     README.md is generated from the card, followed by the folder's NOTES.md when there is one.
     metrics: an `eval` report (its folder or report.json) measured on these weights, copied into the card.
+    gate: the engine's default gate level for `process` (faces whose track moves less, in crop pixels a
+    frame, bypass it); kept from the previous card when not given.
     """
     from streamdeblur.models import engine_folder, save_weights
     from streamdeblur.train.trainer import Trainer
@@ -61,6 +64,9 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
     module = trainer.inference_module()
     folder = Path(out_dir) if out_dir else engine_folder(name)
     folder.mkdir(parents=True, exist_ok=True)
+    previous = json.loads((folder / "card.json").read_text()) if (folder / "card.json").is_file() else {}
+    if gate is None:
+        gate = previous.get("gate")
     save_weights(module, folder / "model.safetensors")
     card = {
         "name": name,
@@ -82,6 +88,7 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
             "config": state["config"],
         },
         "metrics": measured,
+        "gate": gate,
     }
     from streamdeblur.train.history import plot_curve, training_curve
 
@@ -102,7 +109,9 @@ def _card_markdown(card: dict[str, Any]) -> str:
         f"# {card['name']}",
         "",
         f"Model `{card['model']}` (stage {card['stage']}{', variant ' + card['variant'] if card['variant'] else ''}), "
-        f"{card['parameters']:,} parameters, {card['input_size']} px faces.",
+        f"{card['parameters']:,} parameters, {card['input_size']} px faces."
+        + (f" `process` gates faces whose track moves less than {card['gate']:g} crop pixels a frame (`--gate`)."
+           if card.get("gate") else ""),
         "",
         "## Training",
         "",

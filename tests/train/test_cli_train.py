@@ -91,3 +91,22 @@ def test_train_cli_user_errors_are_one_line(tmp_path, pairs_dir, args, message):
     result = CliRunner().invoke(app, base + args)
     assert isinstance(result.exception, Exception) and message in str(result.exception)
     assert getattr(result.exception, "exit_code", None) == 2
+
+
+def test_release_records_the_gate_level_and_process_uses_it(tmp_path, monkeypatch):
+    """release --gate writes the engine's default gate level into its card; process reads it from there."""
+    import json as _json
+
+    from streamdeblur.pipeline import ProcessOptions, gate_level
+
+    engines = tmp_path / "engines"
+    (engines / "fast").mkdir(parents=True)
+    (engines / "fast" / "card.json").write_text(_json.dumps({"gate": 0.8}))
+    monkeypatch.setenv("STREAMDEBLUR_ENGINES", str(engines))
+
+    class Engine:
+        model = "fast"
+
+    assert gate_level(ProcessOptions(), Engine()) == 0.8  # the card's
+    assert gate_level(ProcessOptions(gate=2.0), Engine()) == 2.0  # --gate wins
+    assert gate_level(ProcessOptions(gate=0.0), Engine()) is None  # --no-gate
