@@ -116,7 +116,7 @@ class Restorer:
         self.held.append(held)
         ready = [h for h in self.held if h.frame.index <= index - self.lag]
         waiting = sum(1 for h in ready for f in h.faces if not f.gated and f.restored is None)
-        if waiting >= self.batch_size or len(self.held) > self.max_latency + self.lag:
+        if waiting >= self.batch_size or len(self.held) >= self.max_latency + self.lag:
             return self._release(ready)
         return []
 
