@@ -209,3 +209,34 @@ def test_crops_per_second_measures_the_engine():
 
     rate = crops_per_second(Slow(32), batch=4, repeats=3, warmup=0)
     assert 50 < rate <= 200  # 4 crops per >= 20 ms
+
+
+def test_a_temporal_engine_takes_k_stacked_crops_on_every_backend(tmp_path, monkeypatch):
+    """naf-t3 (K = 3): N x S x S x 9 uint8 in, N x S x S x 3 out; ONNX export keeps the dynamic batch; the
+    backends agree; the BGR->RGB order is applied per frame."""
+    import torch
+
+    from streamdeblur.backends import create_engine, export_onnx
+    from streamdeblur.models import build_parts, inference_module, save_weights
+
+    monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    parts = build_parts("naf-t3")
+    for p in parts["g"].parameters():  # not the identity that skip-init starts from
+        p.data.normal_(0, 0.02)
+    weights = save_weights(inference_module("naf-t3", parts), tmp_path / "naf-t3.safetensors")
+    crops = np.random.default_rng(0).integers(0, 256, (3, 128, 128, 9), dtype=np.uint8)
+    outs = {}
+    for backend in ("torch", "onnxruntime"):
+        engine = create_engine("naf-t3", backend=backend, device="cpu", weights=weights)
+        assert engine.frames == 3 and engine.model == "naf-t3"
+        outs[backend] = engine(crops)
+        assert outs[backend].shape == (3, 128, 128, 3) and outs[backend].dtype == np.uint8
+        with pytest.raises(ValueError, match="9 uint8"):
+            engine(crops[..., :3])
+    assert np.abs(outs["torch"].astype(int) - outs["onnxruntime"].astype(int)).max() <= 1
+    path = export_onnx("naf-t3", tmp_path / "t3.onnx", weights=weights)
+    import onnx
+
+    dims = onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim
+    assert dims[1].dim_value == 9 and dims[0].dim_param  # 9 channels, a dynamic batch
