@@ -247,6 +247,7 @@ def save_weights(module: nn.Module, path: Path | str, metadata: dict | None = No
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         save_file({k: t.contiguous() for k, t in tensors.items()}, str(tmp), metadata=meta)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
