@@ -58,16 +58,25 @@ case "${1:-}" in
   naf)
     # engine v2: the NAFNet-style net with the restore stage's recipe (AdamW 1e-3, betas 0.9/0.9, cosine,
     # Charbonnier + 0.1 FFT L1, EMA), 64-px patches of 128-px faces from the decoded cache; mostly the
-    # flow-interpolated motion exposures, with shake kernels and PrAvg (the 256-px sets are cached at 128 px)
+    # flow-interpolated motion exposures, with shake kernels and PrAvg (the 256-px sets are cached at 128 px).
+    # Released v2: steps 0-12.4k ran with the cosine set for 80k steps (NAF_HORIZON=80000); the run was then
+    # resumed with the horizon at 22k so that the rate anneals to zero within the session's CPU time, and with
+    # 15 % of inputs replaced by their sharp target (sharp_frac, from 12.5k; NAF_SHARP=0 before): at 12k it
+    # took 1.2 dB off mildly blurred clean faces through `process`, having only seen compressed, noisy inputs.
+    # To go on from the release, start a new run with --set init_weights=engines/naf/model.safetensors.
     streamdeblur train --data "$P/motion-128,$P/kernel-256,$P/pravg-256" --name naf --model naf \
-      --set mix=motion=0.7,kernel=0.15,pravg=0.15 --set motion_power=0.5 --steps "${NAF_STEPS:-80000}" --set lr_horizon=80000 \
+      --set mix=motion=0.7,kernel=0.15,pravg=0.15 --set motion_power=0.5 --steps "${NAF_STEPS:-22000}" \
+      --set lr_horizon="${NAF_HORIZON:-22000}" --set sharp_frac="${NAF_SHARP:-0.15}" \
       --threads "${THREADS:-2}" --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
     ;;
   naf-t3)
     # the temporal engine: naf with 3 consecutive exposures stacked (early fusion), on the motion groups,
-    # warm-started from naf (its first conv's centre-frame slice; the other frames start at zero)
+    # warm-started from naf at step 6250 (its first conv's centre-frame slice; the other frames start at zero).
+    # Released: steps 0-5.36k with the cosine set for 40k steps (NAF_T3_HORIZON=40000, NAF_T3_SHARP=0), then
+    # resumed with the horizon at 9k and 15 % of inputs replaced by the sharp target (a still face), as naf.
     streamdeblur train --data "$P/motion-128" --name naf-t3 --model naf-t3 --set init_weights="$RUNS/naf/last.pt" \
-      --steps "${NAF_T3_STEPS:-40000}" --set lr_horizon=40000 --set warmup=0 --lr 5e-4 --threads "${THREADS:-2}" \
+      --steps "${NAF_T3_STEPS:-9000}" --set lr_horizon="${NAF_T3_HORIZON:-9000}" --set sharp_frac="${NAF_T3_SHARP:-0.15}" \
+      --set warmup=0 --lr 5e-4 --threads "${THREADS:-2}" \
       --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
     ;;
   multiscale-fast)

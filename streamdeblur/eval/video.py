@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import tempfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable
@@ -205,6 +205,7 @@ class ClipRun:
     centres: list[int]
     frames: dict[str, list[np.ndarray]]
     fps: dict[str, float]
+    gating: dict[str, tuple[float | None, int, int]] = field(default_factory=dict)  # gate level, gated, faces
 
 
 def _to_frame(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -229,6 +230,7 @@ def evaluate_video(video: str | Path, blurs: str | list[BlurSpec], options: Eval
     rows: dict[str, list[tuple[int, dict]]] = {m: [] for m in method_names}
     outputs: dict[str, dict[int, np.ndarray]] = {m: {} for m in method_names}
     temporal: dict[tuple[str, str], dict[str, list[float]]] = {}
+    gating: dict[str, list] = {}
     with tempfile.TemporaryDirectory(prefix="streamdeblur-eval-") as tmp, progress_bars(options.quiet) as task:
         work = Path(tmp)
         for clip in clips:
@@ -273,19 +275,27 @@ def evaluate_video(video: str | Path, blurs: str | list[BlurSpec], options: Eval
                         sequences[m].append(_to_frame(row["landmarks"], matrix) if "landmarks" in row else None)
                     advance(1)
                 _temporal(run, frames, faces, sequences, diagonals, temporal)
+                for name, (level, gated, seen) in run.gating.items():
+                    g = gating.setdefault(name, [level, 0, 0])
+                    g[1] += gated
+                    g[2] += seen
     groups = sorted({s.group for s in samples}, key=group_order)
     extra = _temporal_rows(temporal, method_names, groups)
     settings = {"source": [str(c) for c in clips], "models": {n: getattr(e, "name", "?") for n, e in engines.items()},
                 "embedder": getattr(scorer.embedder, "name", None),
                 "landmarker": getattr(scorer.landmarker, "name", None), "detector": options.detector,
                 "seed": options.seed, "blur": [s.name for s in specs], "max_frames": max_frames, "exposure": exposure,
-                "crop_size": crop_size, "min_face": min_face}
+                "crop_size": crop_size, "min_face": min_face,
+                "gating": {name: {"gate": g[0], "gated": g[1], "faces": g[2]} for name, g in gating.items()}}
     notes = list(scorer.notes) + [
         f"exposure {exposure}: " + ("consecutive blurred frames share no source frame (shutter)" if exposure ==
                                     "shutter" else "a blurred frame around every source frame (sliding windows)"),
         "video mode: whole frames are blurred and encoded losslessly (x264 qp 0, yuv420p), run through "
         "`process`, and face crops of every method are cut with the sharp frame's alignment; 'blurred' is the "
         "blurred video after `process` with the pass-through engine (the same encode/decode steps as the models)",
+        "gating in `process` (each engine card's level): " + "; ".join(
+            f"{name}: " + (f"gate {level:g}, {gated / max(seen, 1):.0%} of {seen} faces left unchanged"
+                           if level is not None else "no gate") for name, (level, gated, seen) in gating.items()),
         "temporal NME: mean over consecutive frames of |landmark motion(output) - motion(sharp)| / box diagonal; "
         "flicker: mean |Y(t+1) - warp(Y(t))| in the face box, warped with the SHARP video's DIS flow (the oracle "
         "row is the floor set by flow error)",
@@ -308,6 +318,7 @@ def _run_clip(clip: Path, frames: list[np.ndarray], faces: list[Any], fps: Fract
     blurred_path = write_video(work / f"{stem}_blurred.mp4", blurred, fps)
     result_frames: dict[str, list[np.ndarray]] = {}
     fps_by_method: dict[str, float] = {}
+    gating: dict[str, tuple[float | None, int, int]] = {}
     # 'blurred' goes through `process` with the pass-through engine, so it crosses the same encode and
     # decode steps as every model (each BGR -> yuv420p -> BGR round trip shifts colours a little)
     from streamdeblur.backends import create_engine
@@ -321,13 +332,14 @@ def _run_clip(clip: Path, frames: list[np.ndarray], faces: list[Any], fps: Fract
                           progress=lambda done, total: advance(1))
         if name != BLURRED:
             fps_by_method[name] = float(summary.get("fps", math.nan))
+            gating[name] = (summary.get("gate"), int(summary.get("gated", 0)), int(summary.get("faces", 0)))
         result_frames[name] = read_frames(out_path, None)[0]
         if len(result_frames[name]) != len(blurred):
             raise UserError(f"process returned {len(result_frames[name])} frames for {len(blurred)}")
     if options.baselines:  # filtered like ffmpeg would, then encoded once, as a user would get it
         sharpened = [baselines.unsharp_mask(f) for f in read_frames(blurred_path, None)[0]]
         result_frames[UNSHARP] = read_frames(write_video(work / f"{stem}_unsharp.mp4", sharpened, fps), None)[0]
-    return ClipRun(spec.name, centres, result_frames, fps_by_method)
+    return ClipRun(spec.name, centres, result_frames, fps_by_method, gating)
 
 
 def _temporal(run: ClipRun, frames: list[np.ndarray], faces: list[Any], sequences: dict[str, list],

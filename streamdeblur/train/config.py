@@ -71,6 +71,7 @@ class TrainConfig:
     motion_power: float = 0.0
     methods: list[str] = field(default_factory=list)
     mix: str = ""  # method=weight,... : each blur method drawn in that share (e.g. motion=0.6,kernel=0.2,pravg=0.2)
+    sharp_frac: float = 0.0  # share of training inputs replaced by their own sharp target: "leave sharp faces alone"
     cache: bool = False  # decode the pairs once into a uint8 cache (<cache>/pair-cache) and read patches from it
     patch: int = 0  # with cache: random patch side cut from the crop_size pair (0: the whole crop)
     optimizer: str = "adam"  # adam | adamw
@@ -121,6 +122,8 @@ class TrainConfig:
                 raise UserError(f"{key} must be positive (got {getattr(self, key)})")
         if self.motion_power < 0:
             raise UserError(f"motion_power must be >= 0 (got {self.motion_power})")
+        if not 0.0 <= self.sharp_frac < 1.0:
+            raise UserError(f"sharp_frac must be in [0, 1) (got {self.sharp_frac})")
         if not 0.0 <= self.ema_decay < 1.0:
             raise UserError(f"ema_decay must be in [0, 1) (got {self.ema_decay})")
         return self

@@ -134,7 +134,26 @@ def batch_stream(dataset: Any, cfg: TrainConfig, info: DistInfo, start_step: int
                           weights=sampling_weights(dataset, cfg))
     loader = torch.utils.data.DataLoader(_EpochIndexed(dataset), batch_sampler=sampler, num_workers=cfg.workers,
                                          collate_fn=collate, persistent_workers=cfg.workers > 0)
-    return iter(loader)
+    if cfg.sharp_frac <= 0:
+        return iter(loader)
+    return with_sharp_inputs(iter(loader), cfg.sharp_frac, cfg.seed * 1000003 + info.rank, start_step)
+
+
+def with_sharp_inputs(batches: Iterator[tuple[Tensor, Tensor]], frac: float, seed: int,
+                      start_step: int) -> Iterator[tuple[Tensor, Tensor]]:
+    """Replace each input by its own sharp target with probability frac (every frame of a multi-frame
+    input: a still face), so the network learns to leave sharp faces alone. A pure function of
+    (seed, step): a resumed run draws the same replacements."""
+    step = start_step
+    for blurry, sharp in batches:
+        gen = torch.Generator().manual_seed(seed + step)
+        pick = torch.rand(len(blurry), generator=gen) < frac
+        if bool(pick.any()):
+            blurry = blurry.clone()
+            reps = blurry.shape[1] // sharp.shape[1]
+            blurry[pick] = sharp[pick].repeat(1, reps, 1, 1)
+        yield blurry, sharp
+        step += 1
 
 
 def data_roots(cfg: TrainConfig, split: str) -> list[Path]:

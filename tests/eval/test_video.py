@@ -80,6 +80,9 @@ def test_video_mode_identity_engine_end_to_end(sharp_face_clip, tmp_path):
     assert data["mode"] == "video" and data["settings"]["blur"] == ["pravg:5", "kernel"]
     md = (out / "report.md").read_text()
     assert "temporal NME" in md and "end-to-end fps" in md
+    gating = data["settings"]["gating"]["identity"]  # what `process` gated: no card, no gate
+    assert gating["gate"] is None and gating["gated"] == 0 and gating["faces"] >= 20
+    assert "identity: no gate" in md
     for name in ("ced.png", "identity_cosine.png", "examples.png"):
         assert cv2.imread(str(out / name)) is not None
 

@@ -197,6 +197,26 @@ def test_motion_weights_come_from_the_pairs_metadata():
         motion_weights([1, 2], 1.0)
 
 
+def test_sharp_inputs_replace_about_their_share_of_inputs_by_the_target_and_resume_exactly():
+    from streamdeblur.train.sampling import with_sharp_inputs
+
+    def batches(n):  # 3-frame inputs (9 channels) and their sharp centre targets
+        for i in range(n):
+            yield torch.full((64, 9, 4, 4), -1.0), torch.full((64, 3, 4, 4), float(i))
+
+    out = list(with_sharp_inputs(batches(20), 0.25, seed=7, start_step=0))
+    replaced = [(b == s.repeat(1, 3, 1, 1)).flatten(1).all(1) for b, s in out]
+    kept = [(b == -1).flatten(1).all(1) for b, _ in out]
+    assert all(bool((r | k).all()) for r, k in zip(replaced, kept))  # every frame replaced, or none
+    share = float(torch.cat(replaced).float().mean())
+    assert 0.2 < share < 0.3
+    resumed = next(with_sharp_inputs(batches(1), 0.25, seed=7, start_step=12))  # step 12 after a resume
+    assert torch.equal(kept[12], (resumed[0] == -1).flatten(1).all(1))  # the same faces replaced
+    assert not torch.equal(kept[12], kept[13])
+    with pytest.raises(UserError):
+        TrainConfig(sharp_frac=1.0).validate()
+
+
 def test_stage2_loads_frozen_hg_from_stage1_checkpoint_or_release(tmp_path, pairs32):
     torch.manual_seed(0)
     stage1 = Trainer(single_cfg(tmp_path, steps=2), parts={"hg": tiny_hg()}, train_data=pairs32)
