@@ -127,3 +127,33 @@ def test_gating_bench_runs_with_and_without_the_gate(tmp_path):
     assert [r["setting"] for r in rows] == ["no gate", "gate 1000"]
     assert rows[0]["gated_share"] == 0.0 and rows[1]["gated_share"] == 1.0 and rows[0]["faces"] == rows[1]["faces"]
     assert "speed-up" in format_gate_rows(rows)
+
+
+@pytest.mark.skipif(not __import__("streamdeblur.models", fromlist=["has_weights"]).has_weights("naf-t3"),
+                    reason="no released naf-t3 weights in engines/")
+def test_ctrl_c_with_a_temporal_engine_still_writes_every_frame_it_read(tmp_path):
+    """SIGINT while naf-t3 holds frames in its per-track buffer (lag K//2): the held frames are restored
+    (their missing neighbours repeated) and written, so the file has every frame that was decoded."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from streamdeblur.synthetic import synthesize_frames, write_clip
+
+    clip = write_clip(tmp_path / "long.mp4", synthesize_frames(24, 320, 240, blur=True) * 25, fps=24)  # 600 frames
+    out, summary_path = tmp_path / "out.mp4", tmp_path / "s.json"
+    proc = subprocess.Popen([sys.executable, "-m", "streamdeblur", "process", str(clip), "-o", str(out),
+                             "--model", "naf-t3", "--no-gate", "--summary-json", str(summary_path), "-q"],
+                            stderr=subprocess.PIPE)
+    time.sleep(8)
+    assert proc.poll() is None, proc.stderr.read().decode()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130, err.decode()
+    summary = json.loads(summary_path.read_text())
+    assert summary["lag_frames"] == 1
+    info = video_info(out)
+    # one face a frame: the faces counted as frames were read equal the frames written (none held back)
+    assert 0 < info["frames"] < 600 and info["frames"] == summary["frames"] == summary["faces"]
+    assert len(decode_frames(out)) == info["frames"]

@@ -14,9 +14,12 @@ from tests.helpers import run_cli
 # Engines that must deblur: the CPU/live engines. (hg-cgan-half, trained only as far as a CPU allows,
 # has its own guard below: it runs, and it is no worse than when it was released.)
 # Minimum PSNR gain (dB) on (real-clip shake pairs, generated-clip shake pairs); measured at release:
-# fast-unet v1 +0.76 / +1.72, fast v0 +0.25 / +1.20 (tools: the gain() below).
-MIN_GAIN = {"fast-unet": (0.4, 1.0), "fast": (0.1, 0.6)}
+# fast-unet v1 +0.76 / +1.72, fast v0 +0.25 / +1.20, naf v2 NAF_GAINS (tools: the gain() below).
+MIN_GAIN = {"fast-unet": (0.4, 1.0), "fast": (0.1, 0.6), "naf": (1.0, 1.2)}
 RELEASED = [name for name in MIN_GAIN if has_weights(name)]
+# Flow-interpolated motion pairs (speed 4-12) of a real test clip: engines trained on them must deblur them.
+# Measured at release: naf v2 NAF_MOTION.
+MIN_MOTION_GAIN = {"naf": 0.2}
 
 
 def make_pairs(clip, out, method: str, size: int, *extra: str) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -61,6 +64,17 @@ def test_released_engine_improves_generated_pairs(name, backend, sharp_face_clip
     pairs = make_pairs(sharp_face_clip, tmp_path / "kernel", "kernel", engine.input_size)
     assert len(pairs) >= 5
     assert gain(engine, pairs) > MIN_GAIN[name][1]
+
+
+@pytest.mark.parametrize("name", [n for n in MIN_MOTION_GAIN if has_weights(n)] or
+                         [pytest.param("naf", marks=pytest.mark.skip(reason="no released naf weights"))])
+def test_released_engine_improves_real_motion_pairs(name, shared, tmp_path):
+    """Motion pairs (flow-interpolated exposures, x264) of a clip never used in training, speed 4-12."""
+    engine = create_engine(name, device="cpu")
+    pairs = make_pairs(shared("data/tests/short_hamilton_clip.mp4"), tmp_path / "motion", "motion",
+                       engine.input_size, "--speed", "4,12", "--max-frames", "150")
+    assert len(pairs) >= 15
+    assert gain(engine, pairs) > MIN_MOTION_GAIN[name]
 
 
 # hg-cgan-half: the paper's two-step model at half width, trained 2000 + 1013 CPU steps. It does not
