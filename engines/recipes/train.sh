@@ -63,7 +63,8 @@ case "${1:-}" in
     # resumed with the horizon at 22k so that the rate anneals to zero within the session's CPU time, and with
     # 15 % of inputs replaced by their sharp target (sharp_frac, from 12.5k; NAF_SHARP=0 before): at 12k it
     # took 1.2 dB off mildly blurred clean faces through `process`, having only seen compressed, noisy inputs.
-    # To go on from the release, start a new run with --set init_weights=engines/naf/model.safetensors.
+    # Released at step 18750 (the rate at 6 % of its peak; RESUME_RUN=1 finishes the anneal to 22k). To go on
+    # from the release on a fresh machine, start a new run with --set init_weights=engines/naf/model.safetensors.
     streamdeblur train --data "$P/motion-128,$P/kernel-256,$P/pravg-256" --name naf --model naf \
       --set mix=motion=0.7,kernel=0.15,pravg=0.15 --set motion_power=0.5 --steps "${NAF_STEPS:-22000}" \
       --set lr_horizon="${NAF_HORIZON:-22000}" --set sharp_frac="${NAF_SHARP:-0.15}" \
