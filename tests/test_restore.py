@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from streamdeblur.io.source import Frame
+from streamdeblur.models import has_weights
 from streamdeblur.restore import Face, Held, Restorer, blur_estimate
 from tests.helpers import decode_frames, run_cli, video_info
 
@@ -129,8 +130,7 @@ def test_gating_bench_runs_with_and_without_the_gate(tmp_path):
     assert "speed-up" in format_gate_rows(rows)
 
 
-@pytest.mark.skipif(not __import__("streamdeblur.models", fromlist=["has_weights"]).has_weights("naf-t3"),
-                    reason="no released naf-t3 weights in engines/")
+@pytest.mark.skipif(not has_weights("naf-t3"), reason="no released naf-t3 weights in engines/")
 def test_ctrl_c_with_a_temporal_engine_still_writes_every_frame_it_read(tmp_path):
     """SIGINT while naf-t3 holds frames in its per-track buffer (lag K//2): the held frames are restored
     (their missing neighbours repeated) and written, so the file has every frame that was decoded."""
