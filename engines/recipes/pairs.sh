@@ -24,10 +24,17 @@ streamdeblur make-pairs "${VAL[@]}" -o "$V/kernel" --method kernel "${VCOMMON[@]
 # flow-interpolated exposures, speed 4-12 (the quality bar's range), 3-frame groups (temporal engines);
 # made with --subframes 8,32 before the default became 2,16 (both keep sub-frame steps under 1 px)
 streamdeblur make-pairs "${VAL[@]}" -o "$V/motion" --method motion --speed 4,12 --frames 3 --subframes 8,32 "${VCOMMON[@]}"
+# mild, mostly clean exposures (speed 1-4, re-encoded in three of ten, noise up to 1 grey level): faces that are
+# almost sharp as they come from a good camera, where an engine must not take anything away (the still bar)
+streamdeblur make-pairs "${VAL[@]}" -o "$V/mild" --method motion --speed 1,4 --frames 3 --crf-share 0.3 --noise 1 "${VCOMMON[@]}"
 # Training sets. motion-128: the engines' main data (speed 1-12, shutter 0.25-1, x264 CRF 18-32, noise,
 # a shake kernel on top of one in five), 3-frame groups whose centre frame also trains single-frame engines.
 streamdeblur make-pairs "$TRAIN" -o "$P/motion-128" --method motion --frames 3 --shake 0.2 --size 128 --stride 3 \
   --val-list "$P/val_list.txt" --workers 2 -q --preview
+# motion-128c: the same exposures with seven in ten left as clean as the source (no re-encode, noise up to 1):
+# engines trained on motion-128 alone learnt to "clean" every input and took detail off clean, mild faces
+streamdeblur make-pairs "$TRAIN" -o "$P/motion-128c" --method motion --frames 3 --shake 0.2 --size 128 --stride 4 \
+  --crf-share 0.3 --noise 1 --val-list "$P/val_list.txt" --workers 2 -q --preview
 streamdeblur make-pairs "$TRAIN" -o "$P/kernel-256" --method kernel "${COMMON[@]}" --preview
 streamdeblur make-pairs "$TRAIN" -o "$P/pravg-256" --method pravg --length 7,9,11,15 "${COMMON[@]}"
 streamdeblur make-pairs "$TRAIN" -o "$P/vla-256" --method vla "${COMMON[@]}" --preview

@@ -34,6 +34,7 @@ def make_pairs_command(
     shutter: str = typer.Option("0.25,1", help="motion: shutter range min,max (fraction of the frame interval open)."),
     subframes: str = typer.Option("2,16", help="motion: samples per source frame interval, min,max (<= 1 px steps)."),
     crf: str = typer.Option("18,32", help="motion: x264 CRF range of the re-encode of the blurred crops (0,0: none)."),
+    crf_share: float = typer.Option(1.0, help="motion: share of pairs re-encoded at all (the rest keep the source's quality)."),
     shake: float = typer.Option(0.0, help="motion: probability of a camera-shake kernel on top."),
     frames: int = typer.Option(1, help="motion: K consecutive exposures per pair (odd; K > 1: multi-frame groups)."),
     seed: int = typer.Option(0, help="Seed: the same seed and inputs give the same pairs."),
@@ -54,7 +55,7 @@ def make_pairs_command(
         videos, output, method=method, length=length, min_length=min_length, max_length=max_length, size=size,
         margin=margin, stride=stride, reverse=reverse, plain_average=plain_average, min_face=min_face,
         min_sharpness=min_sharpness, min_motion=min_motion, overlap=overlap, similarity=similarity, noise=noise,
-        speed=speed, shutter=shutter, subframes=subframes, crf=crf, shake=shake, frames=frames, seed=seed, max_frames=max_frames, workers=workers, shard_size=shard_size, val_fraction=val_fraction,
+        speed=speed, shutter=shutter, subframes=subframes, crf=crf, crf_share=crf_share, shake=shake, frames=frames, seed=seed, max_frames=max_frames, workers=workers, shard_size=shard_size, val_fraction=val_fraction,
         val_list=str(val_list) if val_list else None, shard_index=shard_index, num_shards=num_shards,
         preview=preview, progress=not quiet,
     )

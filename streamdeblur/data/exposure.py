@@ -250,6 +250,7 @@ class MotionConfig:
     shutter: tuple[float, float] = (0.25, 1.0)
     subframes: tuple[int, int] = (2, 16)  # samples per source interval: enough for <= 1 px steps, within range
     crf: tuple[float, float] = (18.0, 32.0)
+    crf_share: float = 1.0  # probability that a pair is re-encoded at all (the rest stay as clean as the source)
     shake: float = 0.0  # probability of composing a camera-shake kernel on top
     frames: int = 1  # K consecutive exposures per pair (odd): multi-frame groups for temporal engines
 
@@ -264,6 +265,8 @@ class MotionConfig:
             raise ValueError("subframes must be >= 1 and CRF within [0, 51]")
         if not 0.0 <= self.shake <= 1.0:
             raise ValueError(f"shake is a probability in [0, 1], got {self.shake}")
+        if not 0.0 <= self.crf_share <= 1.0:
+            raise ValueError(f"crf-share is a probability in [0, 1], got {self.crf_share}")
         if self.frames < 1 or self.frames % 2 == 0:
             raise ValueError(f"frames must be odd and positive, got {self.frames}")
 

@@ -268,6 +268,8 @@ def _recipe(config: MakePairsConfig, val_names: set[str]) -> dict[str, Any]:
     pairs = json.loads(json.dumps(asdict(config.pairs)))
     if config.pairs.method != "motion":
         del pairs["motion"]  # options of another method do not decide these pairs (and older recipes lack them)
+    elif config.pairs.motion.crf_share == 1.0:
+        del pairs["motion"]["crf_share"]  # the default: recipes written before the option existed still match
     return {"pairs": pairs, "val_fraction": config.val_fraction, "val_list": sorted(val_names),
             "num_shards": config.num_shards}
 
@@ -435,7 +437,7 @@ def run_make_pairs(
     max_length: int = 21, size: int = 256, margin: float = 0.4, stride: int = 4, reverse: bool = False,
     plain_average: bool = False, min_face: float = 64.0, min_sharpness: float = 20.0, min_motion: float = 0.0,
     overlap: float = 0.4, similarity: float = 0.6, noise: float = 2.0, speed: str = "1,12", shutter: str = "0.25,1",
-    subframes: str = "2,16", crf: str = "18,32", shake: float = 0.0, frames: int = 1, seed: int = 0,
+    subframes: str = "2,16", crf: str = "18,32", crf_share: float = 1.0, shake: float = 0.0, frames: int = 1, seed: int = 0,
     max_frames: int | None = None,
     workers: int = 1, shard_size: int = 1000, val_fraction: float = 0.0, val_list: str | None = None,
     shard_index: int = 0, num_shards: int = 1, preview: bool = False, progress: bool = True,
@@ -459,7 +461,7 @@ def run_make_pairs(
               (("speed", speed), ("shutter", shutter), ("subframes", subframes), ("crf", crf))}
     try:
         motion = MotionConfig(speed=ranges["speed"], shutter=ranges["shutter"], crf=ranges["crf"],
-                              subframes=(int(ranges["subframes"][0]), int(ranges["subframes"][1])), shake=shake,
+                              crf_share=crf_share, subframes=(int(ranges["subframes"][0]), int(ranges["subframes"][1])), shake=shake,
                               frames=frames)
         vla = VLAConfig(min_length=min_length, max_length=max_length, overlap=overlap, similarity=similarity,
                         linear=not plain_average)

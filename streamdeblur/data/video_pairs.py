@@ -343,6 +343,8 @@ class VideoPairMaker:
         speed = float(rng.uniform(mo.speed[0], min(mo.speed[1], fit)))
         length = speed * shutter
         crf = float(rng.uniform(*mo.crf))
+        if mo.crf_share < 1.0 and rng.uniform() >= mo.crf_share:  # drawn only then: default sets stay byte-identical
+            crf = 0.0
         first, last = exposure.exposure_span(c - half * speed, length)[0], exposure.exposure_span(c + half * speed, length)[1]
         motions = [self._motion(tid, k) for k in range(first, last)]
         if any(m is None or m.residual > self.o.vla.max_residual or m.magnitude > self.o.vla.max_step * m.size

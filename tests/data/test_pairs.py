@@ -311,7 +311,7 @@ def test_motion_pairs_of_a_still_clip_equal_their_target_without_noise_or_codec(
 
     still = synthesize_frames(1, 480, 360, blur=False, shake=0.0, seed=3) * 24
     clip = write_clip(tmp_path / "still.mp4", still)
-    run_make_pairs([clip], tmp_path / "p", method="motion", noise=0.0, crf="0,0", speed="4,12", max_frames=24,
+    run_make_pairs([clip], tmp_path / "p", method="motion", noise=0.0, crf_share=0.0, speed="4,12", max_frames=24,
                    **FAST)
     pairs = read_pairs(tmp_path / "p")
     assert pairs
@@ -321,7 +321,19 @@ def test_motion_pairs_of_a_still_clip_equal_their_target_without_noise_or_codec(
         assert meta["blur_px"] < 0.5
 
 
+def test_crf_share_leaves_the_rest_of_the_pairs_clean_and_keeps_older_recipes(moving_clip, tmp_path):
+    import json
+
+    run_make_pairs([moving_clip], tmp_path / "mix", method="motion", crf_share=0.5, speed="2,6", max_frames=30, **FAST)
+    crfs = [meta["crf"] for _, _, meta in read_pairs(tmp_path / "mix").values()]
+    assert any(c == 0 for c in crfs) and any(18 <= c <= 32 for c in crfs), crfs
+    assert json.loads((tmp_path / "mix" / "recipe.json").read_text())["pairs"]["motion"]["crf_share"] == 0.5
+    run_make_pairs([moving_clip], tmp_path / "all", method="motion", speed="2,6", max_frames=30, **FAST)
+    assert "crf_share" not in json.loads((tmp_path / "all" / "recipe.json").read_text())["pairs"]["motion"]
+
+
 def test_motion_options_are_checked(moving_clip, tmp_path):
-    for bad in (dict(speed="abc"), dict(speed="5,2"), dict(shutter="0,2"), dict(frames=2), dict(crf="10,70")):
+    for bad in (dict(speed="abc"), dict(speed="5,2"), dict(shutter="0,2"), dict(frames=2), dict(crf="10,70"),
+                dict(crf_share=1.5)):
         with pytest.raises(UserError):
             run_make_pairs([moving_clip], tmp_path, method="motion", **bad, **FAST)
