@@ -20,4 +20,4 @@ os.environ.setdefault("OMP_WAIT_POLICY", _omp_wait_policy(sys.argv))
 __version__ = "0.1.0"
 
 # The engine `process`, `demo`, `bench` and `export` use unless told otherwise (see `streamdeblur models`).
-DEFAULT_MODEL = "fast-unet"
+DEFAULT_MODEL = "naf"

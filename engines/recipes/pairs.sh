@@ -25,8 +25,9 @@ streamdeblur make-pairs "${VAL[@]}" -o "$V/kernel" --method kernel "${VCOMMON[@]
 # made with --subframes 8,32 before the default became 2,16 (both keep sub-frame steps under 1 px)
 streamdeblur make-pairs "${VAL[@]}" -o "$V/motion" --method motion --speed 4,12 --frames 3 --subframes 8,32 "${VCOMMON[@]}"
 # mild, mostly clean exposures (speed 1-4, re-encoded in three of ten, noise up to 1 grey level): faces that are
-# almost sharp as they come from a good camera, where an engine must not take anything away (the still bar)
-streamdeblur make-pairs "${VAL[@]}" -o "$V/mild" --method motion --speed 1,4 --frames 3 --crf-share 0.3 --noise 1 "${VCOMMON[@]}"
+# almost sharp as they come from a good camera, where an engine must not take anything away (the still bar);
+# beside val128, not in it: eval groups pairs by method, and these would mix into the motion row
+streamdeblur make-pairs "${VAL[@]}" -o "$P/mild128" --method motion --speed 1,4 --frames 3 --crf-share 0.3 --noise 1 "${VCOMMON[@]}"
 # Training sets. motion-128: the engines' main data (speed 1-12, shutter 0.25-1, x264 CRF 18-32, noise,
 # a shake kernel on top of one in five), 3-frame groups whose centre frame also trains single-frame engines.
 streamdeblur make-pairs "$TRAIN" -o "$P/motion-128" --method motion --frames 3 --shake 0.2 --size 128 --stride 3 \

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from streamdeblur import DEFAULT_MODEL
 from streamdeblur.errors import UserError
 
 VARIANTS = ("full", "no-hg", "single-pathway")
@@ -31,7 +32,7 @@ class TrainConfig:
     """
 
     name: str = "run"
-    model: str = "fast-unet"
+    model: str = DEFAULT_MODEL
     stage: str = ""
     variant: str = "full"
     data: str = ""

@@ -23,9 +23,18 @@ def _val_rows(run_dir: Path) -> list[dict[str, float]]:
 
 
 def record_ancestry(run_dir: Path, init_weights: str) -> None:
-    """At the start of a warm-started run: keep the curve of the run whose checkpoint it starts from."""
+    """At the start of a warm-started run: keep the curve of what it starts from, a run's checkpoint (.pt) or
+    a released engine (model.safetensors, whose card.json beside it holds the curve of every run behind it)."""
     source = Path(init_weights) if init_weights else None
-    if source is None or source.suffix != ".pt" or not source.is_file():
+    if source is None or not source.is_file():
+        return
+    if source.suffix == ".safetensors":
+        card = source.parent / "card.json"
+        chain = json.loads(card.read_text()).get("training", {}).get("curve") if card.is_file() else None
+        if chain:
+            (run_dir / ANCESTRY).write_text(json.dumps(chain, indent=1) + "\n")
+        return
+    if source.suffix != ".pt":
         return
     state = torch.load(str(source), map_location="cpu", weights_only=False)
     parent = source.parent

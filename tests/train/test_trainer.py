@@ -248,3 +248,11 @@ def test_release_card_shows_the_validation_curve_across_warm_started_runs(tmp_pa
     assert [r["total_step"] for e in curve for r in e["val"]] == [2, 4, 5, 6]  # b's steps follow a's
     assert (folder / "val_curve.png").stat().st_size > 0
     assert "val_curve.png" in (folder / "README.md").read_text()
+    # a fresh machine warm-starts from the released weights: the card beside them carries the curve on
+    third = single_cfg(tmp_path, steps=2, val_every=2, val_batches=1, run_dir=str(tmp_path / "c"),
+                       init_weights=str(folder / "model.safetensors"))
+    Trainer(third, parts={"hg": tiny_hg()}, train_data=pairs32, val_data=pairs32).fit()
+    card = json.loads((release(tmp_path / "c", "t", out_dir=tmp_path / "engine2", parts={"hg": tiny_hg()})
+                       / "card.json").read_text())
+    assert [e["run"] for e in card["training"]["curve"]] == ["a", "b", "c"] and card["training"]["total_steps"] == 8
+    assert [r["total_step"] for e in card["training"]["curve"] for r in e["val"]] == [2, 4, 5, 6, 8]
