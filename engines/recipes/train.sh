@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training runs behind the released engines, in order (each resumable: the same command with
 # --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
-# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-t3c | multiscale-fast | hg-cgan-fast
+# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-t3c | multiscale-fast | hg-cgan-fast
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -89,6 +89,15 @@ case "${1:-}" in
       --set lr_horizon="${NAF_C_STEPS:-6000}" --set sharp_frac=0.2 --set warmup=0 --lr 5e-4 --threads "${THREADS:-1}" \
       --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
     ;;
+  naf-d)
+    # in progress (not released): naf v3 trained on, the same data as naf-c, both threads, a long cosine
+    # (30k steps) to be resumed across sessions (RESUME_RUN=1)
+    streamdeblur train --data "$P/motion-128,$P/motion-128c,$P/kernel-256,$P/pravg-256" --name naf-d --model naf \
+      --set val_data="$P/motion-128,$P/kernel-256,$P/pravg-256" --set init_weights="$REPO/engines/naf/model.safetensors" \
+      --set mix=motion=0.75,kernel=0.1,pravg=0.15 --set motion_power=0.5 --steps "${NAF_D_STEPS:-30000}" \
+      --set lr_horizon="${NAF_D_STEPS:-30000}" --set sharp_frac=0.2 --set warmup=0 --lr 5e-4 --threads "${THREADS:-2}" \
+      --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
+    ;;
   naf-t3c)
     # naf-t3 v1: the released naf-t3 fine-tuned the same way on the motion groups of both motion sets.
     streamdeblur train --data "$P/motion-128,$P/motion-128c" --name naf-t3c --model naf-t3 \
@@ -116,6 +125,6 @@ case "${1:-}" in
       --set motion_power=0.5 --set cache=true --crop-size 128 --batch-size 8 --steps "${CGAN_FAST_STEPS:-20000}" \
       --threads "${THREADS:-1}" --set val_every=500 --set val_batches=25 --set ckpt_every=100 -q "${RESUME[@]}"
     ;;
-  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-t3c | multiscale-fast | hg-cgan-fast" >&2
+  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-t3c | multiscale-fast | hg-cgan-fast" >&2
      exit 2 ;;
 esac
