@@ -24,6 +24,15 @@ mix() {  # mix NAME SET...
   done
 }
 
+# naf fine-tuned from released weights with the clean motion exposures in the mix (runs naf-c, naf-d).
+naf_clean() {  # naf_clean NAME STEPS THREADS INIT_WEIGHTS
+  streamdeblur train --data "$P/motion-128,$P/motion-128c,$P/kernel-256,$P/pravg-256" --name "$1" --model naf \
+    --set val_data="$P/motion-128,$P/kernel-256,$P/pravg-256" --set init_weights="$4" \
+    --set mix=motion=0.75,kernel=0.1,pravg=0.15 --set motion_power=0.5 --steps "$2" --set lr_horizon="$2" \
+    --set sharp_frac=0.2 --set warmup=0 --lr 5e-4 --threads "$3" \
+    --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
+}
+
 case "${1:-}" in
   mix)
     mix avg-256 pravg-256 vla-256          # stage 2 of the paper: VLA + PrAvg
@@ -83,20 +92,14 @@ case "${1:-}" in
   naf-c)
     # naf v3: naf v2 (the release) fine-tuned with clean inputs in the mix: motion-128c leaves seven in ten
     # exposures un-encoded, 20 % of inputs are their own sharp target; validated on the same split as naf.
-    streamdeblur train --data "$P/motion-128,$P/motion-128c,$P/kernel-256,$P/pravg-256" --name naf-c --model naf \
-      --set val_data="$P/motion-128,$P/kernel-256,$P/pravg-256" --set init_weights="$REPO/engines/naf/model.safetensors" \
-      --set mix=motion=0.75,kernel=0.1,pravg=0.15 --set motion_power=0.5 --steps "${NAF_C_STEPS:-6000}" \
-      --set lr_horizon="${NAF_C_STEPS:-6000}" --set sharp_frac=0.2 --set warmup=0 --lr 5e-4 --threads "${THREADS:-1}" \
-      --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
+    # engines/naf now holds v3 itself: to rebuild v3, start from v2 as it did:
+    #   git show 8615a4c:engines/naf/model.safetensors > /tmp/naf-v2.safetensors; NAF_C_INIT=/tmp/naf-v2.safetensors
+    naf_clean naf-c "${NAF_C_STEPS:-6000}" "${THREADS:-1}" "${NAF_C_INIT:-$REPO/engines/naf/model.safetensors}"
     ;;
   naf-d)
     # in progress (not released): naf v3 trained on, the same data as naf-c, both threads, a long cosine
     # (30k steps) to be resumed across sessions (RESUME_RUN=1)
-    streamdeblur train --data "$P/motion-128,$P/motion-128c,$P/kernel-256,$P/pravg-256" --name naf-d --model naf \
-      --set val_data="$P/motion-128,$P/kernel-256,$P/pravg-256" --set init_weights="$REPO/engines/naf/model.safetensors" \
-      --set mix=motion=0.75,kernel=0.1,pravg=0.15 --set motion_power=0.5 --steps "${NAF_D_STEPS:-30000}" \
-      --set lr_horizon="${NAF_D_STEPS:-30000}" --set sharp_frac=0.2 --set warmup=0 --lr 5e-4 --threads "${THREADS:-2}" \
-      --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
+    naf_clean naf-d "${NAF_D_STEPS:-30000}" "${THREADS:-2}" "$REPO/engines/naf/model.safetensors"
     ;;
   naf-t3c)
     # naf-t3 v1: the released naf-t3 fine-tuned the same way on the motion groups of both motion sets.
