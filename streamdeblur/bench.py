@@ -20,7 +20,7 @@ from streamdeblur import DEFAULT_MODEL
 from streamdeblur.paths import cache_dir
 from streamdeblur.synthetic import portrait, synthesize_frames, write_clip
 
-DETECT_EVERY = 2  # as `process` (pipeline.ProcessOptions.detect_every); a test keeps them equal
+DETECT_EVERY = 3  # as `process` (pipeline.ProcessOptions.detect_every); a test keeps them equal
 RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080)}
 
 
@@ -98,7 +98,7 @@ def _child(spec: dict) -> dict:
 
     from streamdeblur.backends import create_engine
     from streamdeblur.models import has_weights
-    from streamdeblur.pipeline import ProcessOptions, process
+    from streamdeblur.pipeline import ProcessOptions, engine_threads, process
 
     torch.set_num_threads(spec["threads"])
     cv2.setNumThreads(spec["threads"])
@@ -110,7 +110,7 @@ def _child(spec: dict) -> dict:
         else:
             random_weights = not has_weights(spec["model"])
             engine = create_engine(spec["model"], backend=spec["backend"], device="cpu", allow_random=random_weights,
-                                   batch_size=spec["batch_size"])
+                                   batch_size=spec["batch_size"], threads=engine_threads())  # as `process`
     options = ProcessOptions(detector=spec["detector"], batch_size=spec["batch_size"],
                              detect_every=spec["detect_every"])
     with tempfile.TemporaryDirectory() as tmp:

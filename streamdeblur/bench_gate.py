@@ -51,14 +51,15 @@ def run_gate_bench(clip: Path, model: str, gate: float, frames: int = 60, thread
     from streamdeblur.eval.video import largest_face, read_frames, write_video
     from streamdeblur.faces.detect import create_detector
     from streamdeblur.models import has_weights
-    from streamdeblur.pipeline import ProcessOptions, process
+    from streamdeblur.pipeline import ProcessOptions, engine_threads, process
 
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
     blurred, sharp, fps = half_still_clip(clip, frames)
     detector = create_detector("yunet")
     boxes = [largest_face(detector.detect(f), 32) for f in sharp]
-    engine = create_engine(model, device="cpu", allow_random=not has_weights(model), batch_size=batch_size)
+    engine = create_engine(model, device="cpu", allow_random=not has_weights(model), batch_size=batch_size,
+                           threads=engine_threads())  # as `process`
     rows = []
     with tempfile.TemporaryDirectory(prefix="streamdeblur-gate-") as tmp:
         src = write_video(Path(tmp) / "half_still.mp4", blurred, fps)

@@ -10,6 +10,9 @@
   blur_estimate); a face estimated sharp (below the gate level) bypasses the engine and its frame
   is left bit for bit unchanged, saving compute and sparing sharp faces. A temporal engine still
   sees gated crops as neighbours.
+- Overlap (in_flight > 0): the engine runs in a worker thread on one batch while the caller's thread
+  detects, tracks and crops the next frames (the engines release the GIL), and a batch's frames leave
+  once it is back, in order; in_flight = 0 runs the engine in the caller's thread.
 - Paste-back adds the engine's residual (restored - crop) under a feathered mask.
 
 The per-track log (frame, blur estimate, gated) feeds the JSON summary and the --report plots.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +45,8 @@ class Face:
     blur: float = 0.0
     gated: bool = False
     restored: np.ndarray | None = None
+    sent: bool = False  # in a batch given to the engine
+    pasted: bool = False  # its restored crop is in the frame
 
 
 @dataclass
@@ -86,12 +92,15 @@ class Restorer:
     """Runs faces through the engine in batches and pastes them back; see the module docstring."""
 
     def __init__(self, engine: Engine, batch_size: int = 8, max_latency: int = 4, gate: float | None = None,
-                 times: Any = None) -> None:
+                 times: Any = None, in_flight: int = 0) -> None:
         self.engine = engine
         self.frames = int(getattr(engine, "frames", 1))
         self.lag = self.frames // 2
         self.batch_size, self.max_latency, self.gate = batch_size, max_latency, gate
         self.times = times
+        self.in_flight = max(0, int(in_flight))  # batches the engine may still be working on when push returns
+        self.worker = ThreadPoolExecutor(1, thread_name_prefix="engine") if self.in_flight else None
+        self.batches: deque[tuple[list[Face], Future]] = deque()  # sent to the worker, oldest first
         self.held: deque[Held] = deque()
         self.history: dict[int, dict[int, np.ndarray]] = defaultdict(dict)  # track -> frame index -> crop
         self.last_box: dict[int, tuple[int, np.ndarray]] = {}  # track -> (frame index, box)
@@ -115,14 +124,27 @@ class Restorer:
             log.gated.append(face.gated)
         self.held.append(held)
         ready = [h for h in self.held if h.frame.index <= index - self.lag]
-        waiting = sum(1 for h in ready for f in h.faces if not f.gated and f.restored is None)
-        if waiting >= self.batch_size or len(self.held) >= self.max_latency + self.lag:
-            return self._release(ready)
-        return []
+        waiting = sum(1 for h in ready for f in h.faces if not f.gated and not f.sent)
+        unsent = sum(1 for h in self.held if any(not f.gated and not f.sent for f in h.faces))
+        if waiting >= self.batch_size or unsent >= self.max_latency + self.lag:
+            self._send(ready)
+        for h in ready:  # a frame whose faces are all gated or sent (or that has none) waits only for its batch
+            h.done = h.done or all(f.gated or f.sent for f in h.faces)
+        return self._collect(wait=len(self.batches) > self.in_flight)
 
     def finish(self) -> list[Held]:
         """The input ended (or was interrupted): every frame held, restored, in order."""
-        return self._release(list(self.held))
+        try:
+            self._send(list(self.held))
+            return self._collect(wait=True, keep=0)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the engine's worker thread (waits for the batch it is running)."""
+        if self.worker is not None:
+            self.worker.shutdown(wait=True)
+            self.worker = None
 
     def _stack(self, track_id: int, index: int) -> np.ndarray:
         """The K crops of a track around a frame, nearest crop of the track where one is missing."""
@@ -135,31 +157,59 @@ class Restorer:
             out.append(crops[q])
         return out[0] if self.frames == 1 else np.concatenate(out, axis=2)
 
-    def _release(self, ready: list[Held]) -> list[Held]:
-        todo = [(h, f) for h in ready for f in h.faces if not f.gated and f.restored is None]
+    def _run(self, inputs: np.ndarray) -> tuple[np.ndarray, float]:
         t0 = time.perf_counter()
+        out = self.engine(inputs)
+        return out, time.perf_counter() - t0
+
+    def _send(self, ready: list[Held]) -> None:
+        """The ready frames' faces that still need the engine go to it as one batch. Nothing is marked sent
+        before the batch is queued (or, without a worker, run), so an interrupted call loses no face."""
+        todo = [(h, f) for h in ready for f in h.faces if not f.gated and not f.sent]
         if todo:
-            restored = self.engine(np.stack([self._stack(f.track_id, h.frame.index) for h, f in todo]))
-            for (_, face), out in zip(todo, restored):
-                face.restored = out
-        t1 = time.perf_counter()
+            inputs = np.stack([self._stack(f.track_id, h.frame.index) for h, f in todo])
+            future: Future = Future()
+            if self.worker is not None:
+                future = self.worker.submit(self._run, inputs)
+            else:
+                future.set_result(self._run(inputs))
+            self.batches.append(([f for _, f in todo], future))
+            for _, f in todo:
+                f.sent = True
         for h in ready:
+            h.done = True  # every face it has is now gated or sent
+
+    def _collect(self, wait: bool, keep: int | None = None) -> list[Held]:
+        """Take in the batches the engine has finished (waiting for them when `wait`, until no more than `keep`,
+        default in_flight, are out); paste back and return the frames at the front whose faces are all back."""
+        keep = self.in_flight if keep is None else keep
+        while self.batches and (self.batches[0][1].done() or wait):
+            faces, future = self.batches[0]
+            restored, seconds = future.result()  # an engine's exception is raised here, in the caller's thread
+            for face, out in zip(faces, restored):
+                face.restored = out
+            self.batches.popleft()
+            if self.times is not None:
+                self.times.engine += seconds
+            wait = wait and len(self.batches) > keep
+        t1 = time.perf_counter()
+        out = []
+        while self.held and self.held[0].done and all(f.gated or f.restored is not None for f in self.held[0].faces):
+            h = self.held[0]
             for face in h.faces:
                 if face.gated:
                     face.restored = face.crop  # bypassed: the frame stays bit for bit as it was
-                else:
+                elif not face.pasted:
                     paste_back(h.frame.image, face.crop, face.restored, face.matrix)
-            h.done = True
+                    face.pasted = True
+            out.append(self.held.popleft())
         if self.times is not None:
-            self.times.engine += t1 - t0
             self.times.paste += time.perf_counter() - t1
-        while self.held and self.held[0].done:
-            self.held.popleft()
         oldest = self.held[0].frame.index if self.held else self.latest + 1
         for crops in self.history.values():  # keep what the frames still held may need as neighbours
             for q in [q for q in crops if q < oldest - self.lag]:
                 del crops[q]
-        return ready
+        return out
 
 
 def plot_track_blur(logs: dict[int, TrackLog], gate: float | None, path: Path) -> Path:

@@ -95,6 +95,8 @@ def test_a_closed_stdout_ends_quietly(clip):
     (["--codec", "aac"], "audio encoder"),
     (["--codec", "nosuchcodec"], "unknown or unavailable video encoder"),
     (["--summary-json", "/nonexistent-folder/run.json"], "does not exist"),
+    (["--preset", "quick"], "unknown --preset"),
+    (["--detect-size", "10"], "at least 64"),
 ])
 def test_option_mistakes_fail_before_any_work(clip, tmp_path, args, words):
     start = time.perf_counter()

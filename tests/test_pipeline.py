@@ -113,3 +113,18 @@ def test_duration_stops_after_that_much_media_time(face_clip, tmp_path):
     out = tmp_path / "one_second.mp4"
     s = process(str(face_clip), str(out), ProcessOptions(duration=1.0), engine=IdentityEngine(128))
     assert s["frames"] == video_info(out)["frames"] == 24  # 24 fps clip
+
+
+def test_preset_and_detect_size_reach_the_encoder_and_the_detector(face_clip, tmp_path):
+    from streamdeblur.pipeline import build_detector
+
+    assert build_detector(ProcessOptions(detect_size=320)).max_side == 320
+    sizes = {}
+    for preset in ("ultrafast", "veryfast"):
+        out = tmp_path / f"{preset}.mp4"
+        summary = process(str(face_clip), str(out), ProcessOptions(preset=preset, detect_size=320), engine=IdentityEngine())
+        assert summary["frames"] == video_info(face_clip)["frames"] and summary["faces"] > 0
+        head = out.read_bytes()
+        assert (b"cabac=0" in head) == (preset == "ultrafast")  # x264 writes its settings into the stream
+        sizes[preset] = len(head)
+    assert sizes["ultrafast"] > sizes["veryfast"]

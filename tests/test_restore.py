@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from fractions import Fraction
 
 import numpy as np
@@ -91,6 +93,60 @@ def test_gated_faces_bypass_the_engine_bit_for_bit_but_feed_temporal_neighbours(
     assert sorted(engine.calls) == [[1, 2, 3], [2, 3, 4]]  # gated frames 1 and 4 are still neighbours
     summary = log.summary()
     assert summary["frames"] == 5 and summary["gated_share"] == 0.6
+
+
+class Blocking(Recorder):
+    """A single-frame engine that holds each batch until the test lets it go (or 10 s pass)."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.go = threading.Event()
+        self.threads: set[str] = set()
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        self.threads.add(threading.current_thread().name)
+        assert self.go.wait(10), "the caller waited for the engine instead of going on"
+        return super().__call__(crops)
+
+
+def test_with_a_batch_in_flight_the_engine_runs_beside_the_caller_and_frames_still_leave_in_order():
+    engine = Blocking()
+    restorer = Restorer(engine, batch_size=1, max_latency=1, gate=2.0, in_flight=1)
+    positions = [0.0, 5.0, 5.0, 10.0, 15.0, 15.0]  # frames 0, 2 and 5 still (gated)
+    out = [d.frame.index for d in restorer.push(held(0, {1: positions[0]}))]
+    out += [d.frame.index for d in restorer.push(held(1, {1: positions[1]}))]  # sent: the engine holds it
+    out += [d.frame.index for d in restorer.push(held(2, {1: positions[2]}))]  # returns while it is held
+    assert out == [0] and engine.calls == []  # frame 2 waits behind frame 1 although it needs no engine
+    engine.go.set()
+    out += [d.frame.index for i in range(3, 6) for d in restorer.push(held(i, {1: positions[i]}))]
+    out += [d.frame.index for d in restorer.finish()]
+    assert out == [0, 1, 2, 3, 4, 5] and sorted(engine.calls) == [[1], [3], [4]]
+    assert engine.threads and threading.current_thread().name not in engine.threads
+    assert restorer.worker is None  # finish stopped the worker
+
+
+def test_finish_waits_for_every_batch_still_in_flight():
+    class Slow(Recorder):
+        def __call__(self, crops: np.ndarray) -> np.ndarray:
+            time.sleep(0.05)
+            return super().__call__(crops)
+
+    for frames in (1, 3):
+        restorer = Restorer(Slow(frames), batch_size=2, max_latency=2, in_flight=1)
+        assert run(restorer, [held(i, {1: 0.0}) for i in range(9)]) == list(range(9))
+
+
+def test_an_engine_failure_in_the_worker_reaches_the_caller():
+    class Broken(Recorder):
+        def __call__(self, crops: np.ndarray) -> np.ndarray:
+            raise RuntimeError("engine broke")
+
+    restorer = Restorer(Broken(1), batch_size=1, max_latency=1, in_flight=1)
+    with pytest.raises(RuntimeError, match="engine broke"):
+        for i in range(4):
+            restorer.push(held(i, {1: 0.0}))
+        restorer.finish()
+    restorer.close()
 
 
 def test_blur_estimate_is_the_tracks_motion_in_crop_pixels():

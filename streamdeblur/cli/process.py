@@ -66,13 +66,16 @@ def process(
     device: str = _popt("device"),
     fp16: bool = _popt("fp16"),
     batch_size: int = _popt("batch_size"),
+    threads: int = _popt("threads"),
     detector: str = _popt("detector"),
     detector_model: Optional[str] = _popt("detector_model"),
     detect_every: int = _popt("detect_every"),
+    detect_size: int = _popt("detect_size"),
     max_faces: Optional[int] = _popt("max_faces"),
     min_face_size: int = _popt("min_face_size"),
     crf: int = _popt("crf"),
     lossless: bool = _popt("lossless"),
+    preset: str = _popt("preset"),
     codec: str = _popt("codec"),
     format: Optional[str] = _popt("format", "--format"),
     side_by_side: bool = _popt("side_by_side"),
@@ -100,8 +103,8 @@ def process(
                    "headless build, continuing without it", err=True)
     options = ProcessOptions(
         model=model, weights=weights, backend=backend, device=device, fp16=fp16, batch_size=batch_size,
-        detector=detector, detector_model=detector_model, detect_every=detect_every, max_faces=max_faces,
-        min_face_size=min_face_size, crf=crf, lossless=lossless, codec=codec, format=format,
+        threads=threads, detector=detector, detector_model=detector_model, detect_every=detect_every, detect_size=detect_size,
+        max_faces=max_faces, min_face_size=min_face_size, crf=crf, lossless=lossless, preset=preset, codec=codec, format=format,
         side_by_side=side_by_side, faces_only=faces_only, duration=duration, decoder=decoder,
         gate=0.0 if no_gate else gate, report=report, source_options={"listen": True} if listen else {},
     )

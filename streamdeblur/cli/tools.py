@@ -18,7 +18,7 @@ def bench(
     faces: list[str] = typer.Option(["one", "many"], help="one | many (repeatable)."),
     model: str = typer.Option(DEFAULT_MODEL, help="Model to time (random weights if none are released: speed only)."),
     batch_size: int = typer.Option(8),
-    threads: int = typer.Option(2, help="CPU threads for torch/onnxruntime/OpenCV."),
+    threads: int = typer.Option(2, help="CPU threads for OpenCV and torch outside the engine (the engine gets `process`'s: all cores but one)."),
     frames: int = typer.Option(60, help="Frames per generated clip."),
     detect_every: int = typer.Option(DETECT_EVERY, help="Run the detector every N frames (as `process --detect-every`)."),
     only: Optional[list[str]] = typer.Option(None, help="Run only the cases whose label contains this text."),

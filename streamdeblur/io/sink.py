@@ -33,6 +33,7 @@ log = logging.getLogger("streamdeblur")
 STDOUT_FORMAT = "mpegts"  # container for '-' when no format is given
 CRF_CODECS = ("libx264", "libx265", "libx264rgb")
 DEFAULT_PRESET = "veryfast"
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")  # x264/x265
 # BGR -> YUV with accurate rounding and area chroma averaging: the inverse of the source's
 # accurate YUV -> BGR, so re-encoding decoded frames adds no colour drift
 SWS_ACCURATE = Interpolation.AREA | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INP

@@ -5,7 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from streamdeblur.io.source import Frame, VideoSource
 
@@ -66,10 +66,14 @@ class Writer(threading.Thread):
                 self.error = exc
 
 
-def queue_items(inbox: queue.Queue) -> Iterator[Frame]:
-    """Frames from the reader's queue; re-raises the reader's exception."""
-    while True:
-        item = inbox.get()
+def queue_items(inbox: queue.Queue, stopped: Callable[[], bool] = lambda: False) -> Iterator[Frame]:
+    """Frames from the reader's queue until it ends or stopped() says so (checked while waiting too, so a stalled
+    camera or stream still stops); re-raises the reader's exception."""
+    while not stopped():
+        try:
+            item = inbox.get(timeout=0.1)
+        except queue.Empty:
+            continue
         if item is END:
             return
         if isinstance(item, BaseException):
