@@ -80,10 +80,11 @@ def bench_clip(resolution: str, faces: str, n: int = 60) -> Path:
 
 
 def run_case(clip: Path, case: BenchCase, model: str, batch_size: int, threads: int,
-             detect_every: int = DETECT_EVERY) -> dict:
+             detect_every: int = DETECT_EVERY, detect_size: int | None = None) -> dict:
     """Run one configuration in a fresh process; returns the pipeline summary."""
     spec = {"clip": str(clip), "detector": case.detector, "backend": case.backend, "model": model,
-            "batch_size": batch_size, "threads": threads, "detect_every": detect_every}
+            "batch_size": batch_size, "threads": threads, "detect_every": detect_every,
+            "detect_size": detect_size}
     proc = subprocess.run([sys.executable, "-m", "streamdeblur.bench", json.dumps(spec)],
                           capture_output=True, text=True)
     if proc.returncode != 0:
@@ -113,6 +114,8 @@ def _child(spec: dict) -> dict:
                                    batch_size=spec["batch_size"], threads=engine_threads())  # as `process`
     options = ProcessOptions(detector=spec["detector"], batch_size=spec["batch_size"],
                              detect_every=spec["detect_every"])
+    if spec.get("detect_size"):
+        options.detect_size = spec["detect_size"]
     with tempfile.TemporaryDirectory() as tmp:
         summary = process(spec["clip"], str(Path(tmp) / "out.mp4"), options, engine=engine)
     summary["random_weights"] = random_weights
@@ -121,7 +124,7 @@ def _child(spec: dict) -> dict:
 
 def run_bench(
     resolutions: list[str], faces: list[str], model: str = DEFAULT_MODEL, batch_size: int = 8, threads: int = 2,
-    frames: int = 60, only: list[str] | None = None, detect_every: int = DETECT_EVERY,
+    frames: int = 60, only: list[str] | None = None, detect_every: int = DETECT_EVERY, detect_size: int | None = None,
 ) -> list[dict]:
     """Every case on every clip; a list of rows (dicts) for printing or JSON."""
     rows = []
@@ -131,7 +134,7 @@ def run_bench(
             for case in cases(model):
                 if only and not any(o in case.label for o in only):
                     continue
-                s = run_case(clip, case, model, batch_size, threads, detect_every)
+                s = run_case(clip, case, model, batch_size, threads, detect_every, detect_size)
                 rows.append({"resolution": res, "clip": f"{f} face" if f == "one" else f"{f} faces", "case": case.label, **s})
     return rows
 

@@ -169,7 +169,7 @@ def test_export_writes_a_checked_onnx(tmp_path):
 
 def test_bench_prints_stage_figures():
     proc = run_cli("bench", "--resolution", "480p", "--faces", "one", "--frames", "8", "--only", "decode",
-                   "--only", "detect")
+                   "--only", "detect", "--detect-size", "320")
     assert proc.returncode == 0, proc.stderr.decode()
     rows = [line for line in proc.stdout.decode().splitlines() if line.startswith("| 480p")]
     assert len(rows) == 2 and "failed" not in "".join(rows)

@@ -21,6 +21,8 @@ def bench(
     threads: int = typer.Option(2, help="CPU threads for OpenCV and torch outside the engine (the engine gets `process`'s: all cores but one)."),
     frames: int = typer.Option(60, help="Frames per generated clip."),
     detect_every: int = typer.Option(DETECT_EVERY, help="Run the detector every N frames (as `process --detect-every`)."),
+    detect_size: Optional[int] = typer.Option(None, help="The detector's frame size (as `process --detect-size`; "
+                                              "default: process's)."),
     only: Optional[list[str]] = typer.Option(None, help="Run only the cases whose label contains this text."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every figure as JSON here."),
     train: bool = typer.Option(False, "--train", help="Time training steps instead: samples/s of --model at --crop."),
@@ -67,7 +69,7 @@ def bench(
     for f in faces:
         if f not in ("one", "many"):
             _fail(f"unknown --faces {f!r}; choose one or many")
-    rows = run_bench(resolution, faces, model, batch_size, threads, frames, only, detect_every)
+    rows = run_bench(resolution, faces, model, batch_size, threads, frames, only, detect_every, detect_size)
     typer.echo(format_table(rows))
     if json_out is not None:
         json_out.write_text(json.dumps(rows, indent=2) + "\n")
