@@ -97,9 +97,10 @@ case "${1:-}" in
     naf_clean naf-c "${NAF_C_STEPS:-6000}" "${THREADS:-1}" "${NAF_C_INIT:-$REPO/engines/naf/model.safetensors}"
     ;;
   naf-d)
-    # in progress (not released): naf v3 trained on, the same data as naf-c, both threads, a long cosine
-    # (30k steps) to be resumed across sessions (RESUME_RUN=1)
-    naf_clean naf-d "${NAF_D_STEPS:-30000}" "${THREADS:-2}" "$REPO/engines/naf/model.safetensors"
+    # naf v3 trained on, the same data as naf-c: steps 0-6.2k with a 30k-step cosine on both threads
+    # (NAF_D_STEPS=30000), then resumed on one thread with the horizon at 12k so that it anneals to zero
+    # within the session (RESUME_RUN=1 NAF_D_STEPS=12000 THREADS=1)
+    naf_clean naf-d "${NAF_D_STEPS:-12000}" "${THREADS:-1}" "$REPO/engines/naf/model.safetensors"
     ;;
   naf-t3c)
     # naf-t3 v1: the released naf-t3 fine-tuned the same way on the motion groups of both motion sets.
@@ -123,19 +124,23 @@ case "${1:-}" in
     # multiscale-fast went on without the adversarial term (w_adv 0.01 made it worse: val gain -0.04 dB at 1k
     # steps, -0.13 at 2k): its multi-scale L1 only, warm-started from that run at step 2.4k, the clean motion
     # exposures and 20 % sharp inputs in the mix as naf v3, cosine decay to zero; validated as naf.
+    # (Steps 0-1.25k ran with the cosine set for 6000 steps, then it was resumed with MS_B_STEPS=4000.)
     streamdeblur train --data "$P/motion-128,$P/motion-128c,$P/kernel-256,$P/pravg-256" --name multiscale-fast-b \
       --model multiscale-fast --set val_data="$P/motion-128,$P/kernel-256,$P/pravg-256" \
       --set init_weights="${MS_B_INIT:-$RUNS/multiscale-fast/last.pt}" --set w_adv=0 \
       --set mix=motion=0.75,kernel=0.1,pravg=0.15 --set motion_power=0.5 --set sharp_frac=0.2 --set cache=true \
       --set patch=64 --crop-size 128 --batch-size 16 --lr 5e-4 --set lr_schedule=cosine \
-      --steps "${MS_B_STEPS:-6000}" --set lr_horizon="${MS_B_STEPS:-6000}" \
+      --steps "${MS_B_STEPS:-4000}" --set lr_horizon="${MS_B_STEPS:-4000}" \
       --threads "${THREADS:-1}" --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
     ;;
   hg-cgan-fast)
     # Chrysos et al.'s two-step model at 128 px and quarter width (3.6M parameters; 256 px and full width take
     # 10-14 s a step here): step 1 is the released `fast` hourglass (engines/fast), frozen; step 2 the two-pathway
     # cGAN with the paper's loss on the same data as naf (whole 128-px faces: seven stride-2 layers)
-    # (with the clean motion exposures and 20 % sharp inputs of naf v3, validated as naf)
+    # (with the clean motion exposures and 20 % sharp inputs of naf v3, validated as naf). Stopped at step
+    # 900 of a first try: -5.06 dB at step 500 (20.74 against the blurred input's 25.80), as hg-cgan-half.
+    # Its first layer has stride 2 and the decoder's last layer rebuilds every pixel from 64-px features:
+    # with no full-resolution path it cannot give back the input's fine detail (training L1 0.05).
     streamdeblur train --data "$P/motion-128,$P/motion-128c,$P/kernel-256,$P/pravg-256" --name hg-cgan-fast \
       --model hg-cgan-fast --set val_data="$P/motion-128,$P/kernel-256,$P/pravg-256" \
       --hg-weights "$REPO/engines/fast/model.safetensors" --set mix=motion=0.75,kernel=0.1,pravg=0.15 \
