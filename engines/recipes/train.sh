@@ -97,10 +97,12 @@ case "${1:-}" in
     naf_clean naf-c "${NAF_C_STEPS:-6000}" "${THREADS:-1}" "${NAF_C_INIT:-$REPO/engines/naf/model.safetensors}"
     ;;
   naf-d)
-    # naf v3 trained on, the same data as naf-c: steps 0-6.2k with a 30k-step cosine on both threads
+    # naf v4 (released): naf v3 trained on, the same data as naf-c: steps 0-6.2k with a 30k-step cosine on both threads
     # (NAF_D_STEPS=30000), then resumed on one thread with the horizon at 12k so that it anneals to zero
-    # within the session (RESUME_RUN=1 NAF_D_STEPS=12000 THREADS=1)
-    naf_clean naf-d "${NAF_D_STEPS:-12000}" "${THREADS:-1}" "$REPO/engines/naf/model.safetensors"
+    # within the session (RESUME_RUN=1 NAF_D_STEPS=12000 THREADS=1). engines/naf now holds v4: to rebuild it,
+    # start from v3: git show a10e76e:engines/naf/model.safetensors > /tmp/naf-v3.safetensors;
+    # NAF_D_INIT=/tmp/naf-v3.safetensors
+    naf_clean naf-d "${NAF_D_STEPS:-12000}" "${THREADS:-1}" "${NAF_D_INIT:-$REPO/engines/naf/model.safetensors}"
     ;;
   naf-t3c)
     # naf-t3 v1: the released naf-t3 fine-tuned the same way on the motion groups of both motion sets.
