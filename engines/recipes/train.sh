@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training runs behind the released engines, in order (each resumable: the same command with
 # --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
-# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-t3c | multiscale-fast | multiscale-fast-b | hg-cgan-fast
+# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-t3c | naf-t3d | multiscale-fast | multiscale-fast-b | hg-cgan-fast
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -112,6 +112,16 @@ case "${1:-}" in
       --set warmup=0 --lr 3e-4 --threads "${THREADS:-1}" \
       --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
     ;;
+  naf-t3d)
+    # in progress (not released): the temporal engine again, warm-started from the naf v4 release (the first
+    # conv's centre-frame slice; the other frames start at zero), on the motion groups of both motion sets,
+    # a 12k-step cosine to be resumed across sessions (RESUME_RUN=1)
+    streamdeblur train --data "$P/motion-128,$P/motion-128c" --name naf-t3d --model naf-t3 \
+      --set val_data="$P/motion-128" --set init_weights="${NAF_T3D_INIT:-$REPO/engines/naf/model.safetensors}" \
+      --steps "${NAF_T3D_STEPS:-12000}" --set lr_horizon="${NAF_T3D_STEPS:-12000}" --set sharp_frac=0.2 \
+      --set warmup=0 --lr 5e-4 --threads "${THREADS:-2}" \
+      --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
+    ;;
   multiscale-fast)
     # Shen et al.'s two-scale multi-task net at its native 128 px, width 0.25 and 3 ResBlocks (86k parameters:
     # the 64-channel original costs ~28 GMAC a face, too slow to train on 2 CPU cores); the paper's losses
@@ -150,6 +160,6 @@ case "${1:-}" in
       --steps "${CGAN_FAST_STEPS:-20000}" \
       --threads "${THREADS:-1}" --set val_every=500 --set val_batches=25 --set ckpt_every=100 -q "${RESUME[@]}"
     ;;
-  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-t3c | multiscale-fast | multiscale-fast-b | hg-cgan-fast" >&2
+  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-t3c | naf-t3d | multiscale-fast | multiscale-fast-b | hg-cgan-fast" >&2
      exit 2 ;;
 esac

@@ -71,10 +71,11 @@ def load_into(module: nn.Module, path: str, key: str) -> None:
         from safetensors.torch import load_file
 
         state = load_file(str(p))
-        # released engines wrap the net (ImageModel.net[.hg]); accept those prefixes too
+        # released engines wrap the net (ImageModel.net[.hg]); accept those prefixes too; a single-frame
+        # release warm-starts a K-frame module (inflate_frames), as a single-frame checkpoint does
         own = module.state_dict()
         for prefix in ("net.hg.", "net.", ""):
-            sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            sub = inflate_frames(own, {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
             if set(own) <= set(sub) and all(sub[k].shape == v.shape for k, v in own.items()):
                 module.load_state_dict({k: sub[k].to(v.dtype) for k, v in own.items()})
                 return

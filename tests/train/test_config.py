@@ -84,3 +84,29 @@ def test_every_stage_a_model_names_is_in_the_stage_table():
 
     for name in list_models():
         assert set(get_spec(name).stages) <= set(STAGES), name
+
+
+@pytest.mark.skipif(not __import__("streamdeblur.models", fromlist=["has_weights"]).has_weights("naf"),
+                    reason="no released naf weights in engines/")
+def test_a_released_single_frame_engine_warm_starts_its_temporal_model(tmp_path):
+    """--set init_weights=engines/naf/model.safetensors on naf-t3: the first conv's centre-frame slice gets naf's
+    weights, the other frames zeros, every other tensor naf's (a fresh machine has no .pt checkpoint)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from streamdeblur.models import get_spec, load_model
+    from streamdeblur.train.stages import load_into
+
+    path = get_spec("naf").weights_path
+    released = load_file(str(path))
+    temporal = load_model("naf-t3", None, True).net
+    load_into(temporal, str(path), "g")
+    own = temporal.state_dict()
+    widened = [k for k, v in own.items() if v.dim() == 4 and v.shape[1] == 9]
+    assert widened
+    for k, v in own.items():
+        ref = released["net." + k].float()
+        if k in widened:
+            assert torch.equal(v[:, 3:6], ref.to(v.dtype)) and not v[:, :3].any() and not v[:, 6:].any()
+        else:
+            assert torch.equal(v, ref.to(v.dtype)), k
