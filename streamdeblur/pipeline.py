@@ -15,8 +15,8 @@ import logging
 import queue
 import signal
 import threading
-from collections import deque
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
