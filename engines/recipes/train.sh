@@ -33,6 +33,15 @@ naf_clean() {  # naf_clean NAME STEPS THREADS INIT_WEIGHTS
     --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
 }
 
+# naf-t3 on the motion groups of both motion sets, 20 % sharp inputs, cosine to zero (runs naf-t3c, naf-t3d).
+naf_t3_clean() {  # naf_t3_clean NAME STEPS THREADS INIT_WEIGHTS LR
+  streamdeblur train --data "$P/motion-128,$P/motion-128c" --name "$1" --model naf-t3 \
+    --set val_data="$P/motion-128" --set init_weights="$4" \
+    --steps "$2" --set lr_horizon="$2" --set sharp_frac=0.2 \
+    --set warmup=0 --lr "$5" --threads "$3" \
+    --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
+}
+
 case "${1:-}" in
   mix)
     mix avg-256 pravg-256 vla-256          # stage 2 of the paper: VLA + PrAvg
@@ -106,21 +115,14 @@ case "${1:-}" in
     ;;
   naf-t3c)
     # naf-t3 v1: the released naf-t3 fine-tuned the same way on the motion groups of both motion sets.
-    streamdeblur train --data "$P/motion-128,$P/motion-128c" --name naf-t3c --model naf-t3 \
-      --set val_data="$P/motion-128" --set init_weights="$REPO/engines/naf-t3/model.safetensors" \
-      --steps "${NAF_T3C_STEPS:-6000}" --set lr_horizon="${NAF_T3C_STEPS:-6000}" --set sharp_frac=0.2 \
-      --set warmup=0 --lr 3e-4 --threads "${THREADS:-1}" \
-      --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
+    naf_t3_clean naf-t3c "${NAF_T3C_STEPS:-6000}" "${THREADS:-1}" "$REPO/engines/naf-t3/model.safetensors" 3e-4
     ;;
   naf-t3d)
     # in progress (not released): the temporal engine again, warm-started from the naf v4 release (the first
     # conv's centre-frame slice; the other frames start at zero), on the motion groups of both motion sets,
     # a 12k-step cosine to be resumed across sessions (RESUME_RUN=1)
-    streamdeblur train --data "$P/motion-128,$P/motion-128c" --name naf-t3d --model naf-t3 \
-      --set val_data="$P/motion-128" --set init_weights="${NAF_T3D_INIT:-$REPO/engines/naf/model.safetensors}" \
-      --steps "${NAF_T3D_STEPS:-12000}" --set lr_horizon="${NAF_T3D_STEPS:-12000}" --set sharp_frac=0.2 \
-      --set warmup=0 --lr 5e-4 --threads "${THREADS:-2}" \
-      --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
+    naf_t3_clean naf-t3d "${NAF_T3D_STEPS:-12000}" "${THREADS:-2}" \
+      "${NAF_T3D_INIT:-$REPO/engines/naf/model.safetensors}" 5e-4
     ;;
   multiscale-fast)
     # Shen et al.'s two-scale multi-task net at its native 128 px, width 0.25 and 3 ResBlocks (86k parameters:
