@@ -176,3 +176,48 @@ def test_nms_keeps_best_of_overlapping():
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], np.float32)
     scores = np.array([0.6, 0.9, 0.7], np.float32)
     assert nms(boxes, scores, 0.4).tolist() == [1, 2]
+
+
+def test_yunet_gil_free_call_matches_yuface_and_lets_other_threads_run(crowd_frames, synthetic_frames):
+    """libfacedetection through ctypes (the GIL released) finds exactly what yuface's own call finds, and another
+    Python thread keeps running meanwhile (yuface's call held the GIL for the whole detection)."""
+    import threading
+
+    import yuface
+
+    from streamdeblur.faces import yunet as yunet_module
+
+    direct = yunet_module._gil_free_detect(yuface)
+    if direct is None:
+        pytest.skip("this yuface does not ship libfacedetection.so with facedetect_cnn: its own call is used")
+    own = yunet_module._yuface_detect(yuface)
+    frames = [cv2.resize(crowd_frames[0], (640, 360), interpolation=cv2.INTER_AREA), synthetic_frames[0],
+              np.full((120, 160, 3), 128, np.uint8)]
+    for frame in frames:
+        a, b = direct(frame), own(frame)
+        a = a[a[:, 0] > 0]
+        assert a.shape[1] == 15 and np.array_equal(a, b)
+    assert len(direct(frames[0])) >= 5
+
+    big = cv2.resize(crowd_frames[0], (960, 540), interpolation=cv2.INTER_AREA)
+    ticks, done = [0], threading.Event()
+
+    def count() -> None:
+        while not done.is_set():
+            ticks[0] += 1
+
+    def ticks_during(call) -> int:
+        before = ticks[0]
+        for _ in range(3):
+            call(big)
+        return ticks[0] - before
+
+    thread = threading.Thread(target=count)
+    thread.start()
+    try:
+        held, free = ticks_during(own), ticks_during(direct)
+    finally:
+        done.set()
+        thread.join()
+    # holding the GIL, the counter runs only between calls; without it, all along
+    assert free > 3 * held, (free, held)
