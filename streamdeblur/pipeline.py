@@ -229,7 +229,8 @@ def build_engine(options: ProcessOptions) -> Engine:
     from streamdeblur.backends import create_engine
 
     return create_engine(options.model, backend=options.backend, device=options.device, fp16=options.fp16,
-                         weights=options.weights, batch_size=options.batch_size, threads=engine_threads(options.threads))
+                         weights=options.weights, batch_size=options.batch_size, threads=engine_threads(options.threads),
+                         settle=None if options.gate == 0 else "card")  # --no-gate: the bare network
 
 
 def gate_level(options: ProcessOptions, engine: Engine) -> float | None:

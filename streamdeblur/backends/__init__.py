@@ -9,6 +9,12 @@ dynamic: no padding to a fixed batch.
 --fp16 runs half precision where it is real: torch on CUDA and TensorRT. On a CPU device (torch
 or onnxruntime) it is ignored with a warning and the engine runs fp32 (its name says so).
 
+A released engine's card may set "settle": [LOW, HIGH] (grey levels). The engine then leaves a face whose own
+correction is negligible as it came: with m the crop's mean absolute correction (output minus input), the output
+is input + s * correction, s = 0 below LOW (bit-exact input), 1 above HIGH, linear between (SettledEngine).
+Sharp faces are where a deblurrer does harm, and there its correction is small: this spares them after the
+engine has run, as gating by track motion spares them before it (and saves the compute).
+
 Built artifacts are cached under streamdeblur.paths.cache_dir(): onnx/<model>-<weights hash>.onnx
 and tensorrt/<model>-<weights hash>-<precision>-b<max batch>-<gpu>-trt<version>.ep; the weights
 hash is models.state_hash of the loaded module, so new weights never reuse an old artifact.
@@ -57,6 +63,37 @@ class IdentityEngine:
             return crops
         k = self.frames // 2
         return np.ascontiguousarray(crops[..., 3 * k:3 * k + 3])
+
+
+class SettledEngine:
+    """An engine whose small corrections are faded out per crop (see the module docstring: "settle")."""
+
+    def __init__(self, engine: Engine, low: float, high: float) -> None:
+        if not 0 <= low < high:
+            raise UserError(f"settle needs 0 <= LOW < HIGH, got {low}, {high}")
+        self.engine, self.low, self.high = engine, float(low), float(high)
+        self.name = engine.name
+        self.input_size, self.frames = engine.input_size, int(getattr(engine, "frames", 1))
+
+    def __getattr__(self, attr: str) -> Any:  # the backend's own attributes (session, module, ...)
+        return getattr(self.__dict__["engine"], attr)
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        out = self.engine(crops)
+        k = self.frames // 2
+        given = crops[..., 3 * k:3 * k + 3] if self.frames > 1 else crops
+        return settle_crops(given, out, self.low, self.high)
+
+
+def settle_crops(given: np.ndarray, restored: np.ndarray, low: float, high: float) -> np.ndarray:
+    """N crops: given + s * (restored - given), s per crop from its mean absolute correction (module docstring)."""
+    correction = restored.astype(np.float32) - given.astype(np.float32)
+    amount = np.abs(correction).reshape(len(correction), -1).mean(axis=1)
+    scale = np.clip((amount - low) / (high - low), 0.0, 1.0)
+    out = restored.copy()
+    for i in np.flatnonzero(scale < 1.0):
+        out[i] = given[i] if scale[i] == 0.0 else np.clip(given[i] + scale[i] * correction[i] + 0.5, 0, 255)
+    return out
 
 
 def _resolve_device(device: str):  # -> torch.device
@@ -116,11 +153,22 @@ def export_onnx(model: str, out_path: Path | str, weights: Path | None = None, a
     return export_checked(load_model(spec.name, weights, allow_random), spec.input_size, out, frames=spec.frames)
 
 
-def create_engine(model: "str | ModelSpec", **kwargs: Any) -> Engine:
-    """The one place a registry entry becomes an engine (see _create_engine for the arguments); the engine
-    carries its model's name (engine.model) for the pipeline to read the model's card."""
+def create_engine(model: "str | ModelSpec", settle: "tuple[float, float] | str | None" = "card",
+                  **kwargs: Any) -> Engine:
+    """The one place a registry entry becomes an engine (see _create_engine for the other arguments); the engine
+    carries its model's name (engine.model) for the pipeline to read the model's card. settle: (LOW, HIGH),
+    None for none, or "card": the released engine's own (its card's "settle"; none with other --weights)."""
     engine = _create_engine(model, **kwargs)
-    engine.model = _spec_of(model).name
+    name = _spec_of(model).name
+    if settle == "card":
+        settle = None
+        if kwargs.get("weights") is None and engine.name != "identity":
+            from streamdeblur.models import read_card
+
+            settle = read_card(name).get("settle")
+    if settle is not None:
+        engine = SettledEngine(engine, *settle)
+    engine.model = name
     return engine
 
 

@@ -38,6 +38,9 @@ def eval_(
     fp16: bool = typer.Option(False, "--fp16"),
     allow_random: bool = typer.Option(False, "--allow-random", help="Run models without weights (plumbing only)."),
     batch_size: int = typer.Option(16, min=1),
+    gate: bool = typer.Option(True, "--gate/--no-gate", help="Released engines' own gating, as `process` uses it: "
+                              "their card's settle range (small corrections faded out) and, in video mode, the "
+                              "track-motion gate. --no-gate: the bare network on every face."),
     limit: Optional[int] = typer.Option(None, min=1, help="Pairs mode: at most this many faces per blur type."),
     max_frames: int = typer.Option(60, min=3, help="Video mode: frames read from each clip."),
     examples: int = typer.Option(6, min=0, help="Faces in the example grid."),
@@ -74,7 +77,7 @@ def eval_(
     options = EvalOptions(output=output, models=list(model), weights=list(weights), baselines=baselines,
                           landmarker=None if landmarker == "none" else landmarker,
                           embedder=None if embedder == "none" else embedder, detector=detector, backend=backend,
-                          device=device, fp16=fp16, allow_random=allow_random, batch_size=batch_size, limit=limit,
+                          device=device, fp16=fp16, allow_random=allow_random, batch_size=batch_size, gate=gate, limit=limit,
                           examples=examples, seed=seed, quiet=quiet)
     if pairs is not None and gating:
         from streamdeblur.eval.gating import run_gating

@@ -10,6 +10,7 @@ import typer
 from streamdeblur import DEFAULT_MODEL
 from streamdeblur.cli import _setup_logging, app
 from streamdeblur.cli import _model_names, _stage_names
+from streamdeblur.errors import UserError
 
 
 @app.command()
@@ -67,9 +68,19 @@ def release(
     metrics: Optional[Path] = typer.Option(None, "--metrics", help="`eval` report (folder or report.json) measured on these weights: copied into the card."),
     gate: Optional[float] = typer.Option(None, "--gate", help="The engine's default gate level for `process` (kept "
                                          "from the previous card when not given)."),
+    settle: Optional[str] = typer.Option(None, "--settle", help="LOW,HIGH grey levels: a face whose mean correction "
+                                         "is under LOW is left as it came, faded in up to HIGH (kept from the "
+                                         "previous card when not given)."),
 ) -> None:
     """Write a trained run's EMA weights (fp16 safetensors) and its card (with eval metrics) as an engine."""
     from streamdeblur.train.release import release as release_engine
 
-    folder = release_engine(run, name, out_dir=output, metrics=metrics, gate=gate)
+    levels = None
+    if settle is not None:
+        try:
+            low, high = (float(x) for x in settle.split(","))
+        except ValueError:
+            raise UserError(f"--settle takes LOW,HIGH (grey levels), got {settle!r}") from None
+        levels = (low, high)
+    folder = release_engine(run, name, out_dir=output, metrics=metrics, gate=gate, settle=levels)
     typer.echo(f"wrote {folder}", err=True)

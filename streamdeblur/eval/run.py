@@ -80,6 +80,7 @@ class EvalOptions:
     fp16: bool = False
     allow_random: bool = False
     batch_size: int = 16
+    gate: bool = True  # released engines' own gating (card: settle; video mode: the track-motion gate too)
     limit: int | None = None  # faces per blur type at most
     examples: int = 6
     seed: int = 0
@@ -225,7 +226,13 @@ def build_engine(model: str, weights: Path | None, options: EvalOptions) -> Any:
     from streamdeblur.backends import create_engine
 
     return create_engine(model, backend=options.backend, device=options.device, fp16=options.fp16,
-                         weights=weights, allow_random=options.allow_random, batch_size=options.batch_size)
+                         weights=weights, allow_random=options.allow_random, batch_size=options.batch_size,
+                         settle="card" if options.gate else None)
+
+
+def settle_of(engine: Any) -> list[float] | None:
+    """The engine's settle range (LOW, HIGH) in grey levels, or None."""
+    return [engine.low, engine.high] if hasattr(engine, "low") and hasattr(engine, "high") else None
 
 
 def model_weights(options: EvalOptions) -> list[tuple[str, Path | None]]:
@@ -396,7 +403,7 @@ def evaluate_pairs(pairs_dir: str | Path, options: EvalOptions) -> dict[str, Any
         for name, weights in models:
             engine = build_engine(name, weights, options)
             engines[name] = {"engine": getattr(engine, "name", "?"), "input_size": engine.input_size,
-                             "weights": str(weights) if weights else None}
+                             "weights": str(weights) if weights else None, "settle": settle_of(engine)}
             methods.append(engine_method(name, engine, options.batch_size))
         notes = list(scorer.notes)
         kernel_pairs = [s for s in samples if s.group.startswith("kernel")]

@@ -327,7 +327,7 @@ def _run_clip(clip: Path, frames: list[np.ndarray], faces: list[Any], fps: Fract
         advance = task(f"process {stem} with {name}", len(blurred))
         out_path = work / f"{stem}_out_{name.split()[0].replace('/', '_')}.mp4"
         popts = process_options(model="identity" if name == BLURRED else name, detector=options.detector,
-                                lossless=True, batch_size=options.batch_size)
+                                lossless=True, batch_size=options.batch_size, gate=None if options.gate else 0.0)
         summary = process(str(blurred_path), str(out_path), popts, engine=engine,
                           progress=lambda done, total: advance(1))
         if name != BLURRED:

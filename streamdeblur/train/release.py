@@ -34,13 +34,15 @@ def card_metrics(report_json: str | Path) -> dict[str, Any]:
 
 def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None,
             parts: dict[str, nn.Module] | None = None, metrics: str | Path | None = None,
-            gate: float | None = None) -> Path:
+            gate: float | None = None, settle: tuple[float, float] | None = None) -> Path:
     """Write <engines>/<name>/model.safetensors (fp16 EMA inference weights) + card.json + README.md; returns the folder.
 
     README.md is generated from the card, followed by the folder's NOTES.md when there is one.
     metrics: an `eval` report (its folder or report.json) measured on these weights, copied into the card.
     gate: the engine's default gate level for `process` (faces whose track moves less, in crop pixels a
     frame, bypass it); kept from the previous card when not given.
+    settle: (LOW, HIGH) grey levels: corrections smaller on average are faded out (backends.SettledEngine);
+    kept from the previous card when not given. Both are measured per engine: a new release keeps them, re-check.
     """
     from streamdeblur.models import engine_folder, save_weights
     from streamdeblur.train.trainer import Trainer
@@ -67,6 +69,10 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
     previous = json.loads((folder / "card.json").read_text()) if (folder / "card.json").is_file() else {}
     if gate is None:
         gate = previous.get("gate")
+    if settle is None:
+        settle = previous.get("settle")
+    if settle is not None and not 0 <= settle[0] < settle[1]:
+        raise UserError(f"--settle needs 0 <= LOW < HIGH, got {settle[0]:g},{settle[1]:g}")
     save_weights(module, folder / "model.safetensors")
     card = {
         "name": name,
@@ -89,6 +95,7 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
         },
         "metrics": measured,
         "gate": gate,
+        "settle": list(settle) if settle is not None else None,
     }
     from streamdeblur.train.history import plot_curve, training_curve
 
@@ -111,7 +118,10 @@ def _card_markdown(card: dict[str, Any]) -> str:
         f"Model `{card['model']}` (stage {card['stage']}{', variant ' + card['variant'] if card['variant'] else ''}), "
         f"{card['parameters']:,} parameters, {card['input_size']} px faces."
         + (f" `process` gates faces whose track moves less than {card['gate']:g} crop pixels a frame (`--gate`)."
-           if card.get("gate") else ""),
+           if card.get("gate") else "")
+        + (f" It leaves a face as it came when its mean correction is under {card['settle'][0]:g} grey levels, "
+           f"and fades the correction in up to {card['settle'][1]:g} (settle; `--no-gate`: none)."
+           if card.get("settle") else ""),
         "",
         "## Training",
         "",

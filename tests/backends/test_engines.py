@@ -240,3 +240,38 @@ def test_a_temporal_engine_takes_k_stacked_crops_on_every_backend(tmp_path, monk
 
     dims = onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim
     assert dims[1].dim_value == 9 and dims[0].dim_param  # 9 channels, a dynamic batch
+
+
+class _Shift:
+    """A fake engine: adds a fixed amount per crop (its 'correction'), on the centre of K stacked frames."""
+
+    name, input_size = "shift", 8
+
+    def __init__(self, amounts: list[float], frames: int = 1) -> None:
+        self.amounts, self.frames = amounts, frames
+        self.session = "backend attribute"
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        k = self.frames // 2
+        centre = crops[..., 3 * k:3 * k + 3].astype(np.float32)
+        return np.clip(centre + np.asarray(self.amounts, np.float32)[:, None, None, None], 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("frames", [1, 3])
+def test_settle_leaves_small_corrections_out_and_fades_the_rest_in(frames):
+    """Mean correction under LOW: the centre crop bit for bit; over HIGH: the engine's output; between: a
+    linear fade. Backend attributes stay reachable."""
+    from streamdeblur.backends import SettledEngine
+
+    crops = np.random.default_rng(0).integers(50, 200, (3, 8, 8, 3 * frames), dtype=np.uint8)
+    inner = _Shift([0.4, 1.0, 4.0], frames)
+    settled = SettledEngine(inner, 0.5, 1.5)
+    out = settled(crops)
+    centre = crops[..., 3 * (frames // 2):3 * (frames // 2) + 3]
+    assert np.array_equal(out[0], centre[0])  # 0.4 < LOW
+    assert np.array_equal(out[2], inner(crops)[2])  # 4 > HIGH
+    assert np.allclose(out[1].astype(np.float32) - centre[1], 0.5, atol=0.51)  # halfway: +1 -> +0.5, rounded
+    assert settled.session == "backend attribute" and settled.frames == frames and settled.input_size == 8
+    with pytest.raises(UserError):
+        SettledEngine(inner, 1.5, 0.5)
+

@@ -116,3 +116,56 @@ def test_multiscale_fast_beats_the_blurred_input_on_real_shake_pairs(shared, tmp
         pairs += make_pairs(shared(f"data/tests/{clip}"), tmp_path / str(i), "kernel", 128, "--max-frames", "150")
     assert len(pairs) >= 40
     assert gain(engine, pairs) > 0.0
+
+
+def test_released_engines_settle_as_their_card_says(tmp_path):
+    """create_engine wraps a released engine in its card's settle range; settle=None (`--no-gate`) and other
+    weights give the bare network; the process and eval factories follow --no-gate."""
+    from streamdeblur.backends import SettledEngine
+    from streamdeblur.eval.run import EvalOptions
+    from streamdeblur.eval.run import build_engine as eval_engine
+    from streamdeblur.pipeline import ProcessOptions, build_engine
+
+    from streamdeblur import models
+
+    if not models.has_weights("naf") or not models.read_card("naf").get("settle"):
+        pytest.skip("the released naf has no settle range in its card")
+    low, high = models.read_card("naf")["settle"]
+    engine = create_engine("naf", device="cpu")
+    assert isinstance(engine, SettledEngine) and (engine.low, engine.high) == (low, high) and engine.model == "naf"
+    assert not isinstance(create_engine("naf", device="cpu", settle=None), SettledEngine)
+    weights = models.engine_folder("naf") / "model.safetensors"
+    assert not isinstance(create_engine("naf", device="cpu", weights=weights), SettledEngine)
+    assert isinstance(build_engine(ProcessOptions(model="naf")), SettledEngine)
+    assert not isinstance(build_engine(ProcessOptions(model="naf", gate=0.0)), SettledEngine)
+    assert isinstance(eval_engine("naf", None, EvalOptions(output=tmp_path)), SettledEngine)
+    assert not isinstance(eval_engine("naf", None, EvalOptions(output=tmp_path, gate=False)), SettledEngine)
+    assert not isinstance(create_engine("fast-unet", device="cpu", allow_random=True), SettledEngine)
+
+
+@pytest.fixture(scope="module")
+def real_motion_pairs(tmp_path_factory) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """Motion pairs (speed 4-12) of two real clips never used in training, with their sharp faces."""
+    from tests.conftest import shared_path
+
+    return {clip: make_pairs(shared_path(f"data/tests/{clip}"), tmp_path_factory.mktemp("motion"), "motion", 128,
+                             "--speed", "4,12", "--max-frames", "150")
+            for clip in ("single_face_640x360.mp4", "pexels_woman_640x360.mp4")}
+
+
+@pytest.mark.skipif(not has_weights("naf"), reason="no released naf weights in engines/ yet")
+def test_settle_spares_sharp_faces_and_keeps_the_gain(real_motion_pairs):
+    """Given the real sharp faces of two clips, the released naf with its card's settle range returns most of them
+    bit for bit (the bare network changes them); on their motion-blurred versions it keeps the bare gain."""
+    from streamdeblur.backends import SettledEngine
+
+    settled, bare = create_engine("naf", device="cpu"), create_engine("naf", device="cpu", settle=None)
+    if not isinstance(settled, SettledEngine):
+        pytest.skip("the released naf has no settle range in its card")
+    pairs = [p for clip_pairs in real_motion_pairs.values() for p in clip_pairs]
+    assert len(pairs) >= 30
+    sharp = np.stack([s for _, s in pairs])
+    out_settled, out_bare = settled(sharp), bare(sharp)
+    assert np.mean([np.array_equal(o, s) for o, s in zip(out_settled, sharp)]) >= 0.8
+    assert np.mean([np.array_equal(o, s) for o, s in zip(out_bare, sharp)]) < 0.5
+    assert gain(settled, pairs) > gain(bare, pairs) - 0.05

@@ -77,6 +77,15 @@ def test_train_cli_writes_checkpoint_csv_png_and_resumes(tmp_path, pairs_dir):
     bad = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"),
                                    "--metrics", str(tmp_path / "nowhere")])
     assert bad.exit_code != 0 and "eval report not found" in str(bad.exception)
+    settled = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"), "--settle", "0.5,1.5"])
+    assert settled.exit_code == 0, settled.output
+    assert json.loads((tmp_path / "engine" / "card.json").read_text())["settle"] == [0.5, 1.5]
+    assert "mean correction is under 0.5 grey levels" in (tmp_path / "engine" / "README.md").read_text()
+    kept = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine")])
+    assert kept.exit_code == 0 and json.loads((tmp_path / "engine" / "card.json").read_text())["settle"] == [0.5, 1.5]
+    for wrong in ("1.5,0.5", "half"):
+        bad = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"), "--settle", wrong])
+        assert bad.exit_code != 0 and "--settle" in str(bad.exception)
 
 
 @pytest.mark.parametrize("args, message", [
