@@ -83,7 +83,8 @@ def process(
     duration: Optional[float] = _popt("duration"),
     decoder: str = _popt("decoder"),
     gate: Optional[float] = _popt("gate", "--gate"),
-    no_gate: bool = typer.Option(False, "--no-gate", help="Run the engine on every face (no gating)."),
+    no_gate: bool = typer.Option(False, "--no-gate", help="Run the engine on every face and keep all its output "
+                                 "(no gating, and none of the card's settle range)."),
     report: Optional[Path] = _popt("report", "--report"),
     listen: bool = typer.Option(False, "--listen", help="RTSP: wait for a publisher to push to INPUT."),
     preview: bool = typer.Option(False, "--preview", help="Show the output in a window (needs a display)."),
