@@ -254,6 +254,16 @@ def model_weights(options: EvalOptions) -> list[tuple[str, Path | None]]:
     return models
 
 
+def method_labels(models: list[tuple[str, Path | None]]) -> list[str]:
+    """A row label per --model: its name, or where one name is given more than once (two sets of weights of
+    one model) NAME@FOLDER of the weights (NAME@released for the shipped ones), numbered if still alike."""
+    names = [name for name, _ in models]
+    labels = [name if names.count(name) == 1 else f"{name}@{path.parent.name if path else 'released'}"
+              for name, path in models]
+    return [label if labels.count(label) == 1 else f"{label}#{labels[:i].count(label) + 1}"
+            for i, label in enumerate(labels)]
+
+
 def baseline_methods(kernel_groups: bool) -> list[Method]:
     """Unsharp mask always; Wiener and Richardson-Lucy when some pairs carry their true kernel."""
 
@@ -400,11 +410,11 @@ def evaluate_pairs(pairs_dir: str | Path, options: EvalOptions) -> dict[str, Any
         crop_size = samples[0].sharp.shape[0]
         methods: list[Method] = [Method(BLURRED, lambda batch: [s.blurred for s in batch])]
         engines = {}
-        for name, weights in models:
+        for (name, weights), label in zip(models, method_labels(models)):
             engine = build_engine(name, weights, options)
-            engines[name] = {"engine": getattr(engine, "name", "?"), "input_size": engine.input_size,
-                             "weights": str(weights) if weights else None, "settle": settle_of(engine)}
-            methods.append(engine_method(name, engine, options.batch_size))
+            engines[label] = {"engine": getattr(engine, "name", "?"), "input_size": engine.input_size,
+                              "weights": str(weights) if weights else None, "settle": settle_of(engine)}
+            methods.append(engine_method(label, engine, options.batch_size))
         notes = list(scorer.notes)
         kernel_pairs = [s for s in samples if s.group.startswith("kernel")]
         if options.baselines:

@@ -23,7 +23,7 @@ from streamdeblur.errors import UserError
 from streamdeblur.eval import baselines, metrics
 from streamdeblur.eval.report import write_report
 from streamdeblur.eval.run import (BLURRED, SHARP, EvalOptions, PairSample, group_order, build_engine, build_report,
-                                   model_weights, progress_bars)
+                                   method_labels, model_weights, progress_bars)
 from streamdeblur.eval.scoring import FaceRef, Scorer
 
 UNSHARP = "unsharp (ffmpeg default)"
@@ -223,7 +223,7 @@ def evaluate_video(video: str | Path, blurs: str | list[BlurSpec], options: Eval
     clips = find_clips(video)
     models = model_weights(options)
     scorer = Scorer.create(options.landmarker, options.embedder, options.detector)
-    engines = {name: build_engine(name, w, options) for name, w in models}
+    engines = {label: build_engine(name, w, options) for (name, w), label in zip(models, method_labels(models))}
     method_names = [BLURRED, *engines, *([UNSHARP] if options.baselines else []), SHARP]
     samples: list[PairSample] = []
     refs: list[FaceRef] = []
@@ -326,7 +326,7 @@ def _run_clip(clip: Path, frames: list[np.ndarray], faces: list[Any], fps: Fract
     for name, engine in [(BLURRED, create_engine("identity")), *engines.items()]:
         advance = task(f"process {stem} with {name}", len(blurred))
         out_path = work / f"{stem}_out_{name.split()[0].replace('/', '_')}.mp4"
-        popts = process_options(model="identity" if name == BLURRED else name, detector=options.detector,
+        popts = process_options(model="identity" if name == BLURRED else engine.model, detector=options.detector,
                                 lossless=True, batch_size=options.batch_size, gate=None if options.gate else 0.0)
         summary = process(str(blurred_path), str(out_path), popts, engine=engine,
                           progress=lambda done, total: advance(1))

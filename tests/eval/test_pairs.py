@@ -174,3 +174,20 @@ def test_faces_that_were_already_sharp_get_their_own_row(tmp_path):
                                               embedder=None, quiet=True, examples=0))
     rows = {(r["method"], r["group"]): r for r in result["rows"]}
     assert rows[("identity", STILL)]["n"] == 2 and math.isinf(rows[("blurred", STILL)]["psnr_rgb"])
+
+
+def test_one_model_given_twice_gets_a_row_per_weights(pairs_dir, tmp_path):
+    """Two sets of weights of one model (or the same one twice) are labelled apart, not merged into one row."""
+    from pathlib import Path
+
+    from streamdeblur.eval.run import method_labels
+
+    assert method_labels([("naf", None), ("naf-t3", None), ("naf-t3", Path("/runs/t3d/model.safetensors"))]) == [
+        "naf", "naf-t3@released", "naf-t3@t3d"]
+    assert method_labels([("naf", Path("a/x.safetensors")), ("naf", Path("b/x/y.safetensors")),
+                          ("naf", Path("c/x/z.safetensors"))]) == ["naf@a", "naf@x#1", "naf@x#2"]
+    result = evaluate_pairs(pairs_dir, EvalOptions(output=tmp_path, models=["identity", "identity"],
+                                                   baselines=False, landmarker=None, embedder=None, limit=2,
+                                                   quiet=True, examples=0))
+    rows = _rows(result)
+    assert rows[("identity@released#1", "all")]["n"] == rows[("identity@released#2", "all")]["n"] == 4
