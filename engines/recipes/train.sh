@@ -118,10 +118,12 @@ case "${1:-}" in
     naf_t3_clean naf-t3c "${NAF_T3C_STEPS:-6000}" "${THREADS:-1}" "$REPO/engines/naf-t3/model.safetensors" 3e-4
     ;;
   naf-t3d)
-    # in progress (not released): the temporal engine again, warm-started from the naf v4 release (the first
-    # conv's centre-frame slice; the other frames start at zero), on the motion groups of both motion sets,
-    # a 12k-step cosine to be resumed across sessions (RESUME_RUN=1)
-    naf_t3_clean naf-t3d "${NAF_T3D_STEPS:-12000}" "${THREADS:-2}" \
+    # naf-t3 v2 (released): the temporal engine again, warm-started from the naf v4 release (the first conv's
+    # centre-frame slice; the other frames start at zero), on the motion groups of both motion sets, 6k steps
+    # with the cosine to zero (steps 0-1.25k ran with it set for 12k). engines/naf-t3 now holds v2 itself; v2
+    # was warm-started from naf v4: git show 2b5a482:engines/naf/model.safetensors > /tmp/naf-v4.safetensors;
+    # NAF_T3D_INIT=/tmp/naf-v4.safetensors
+    naf_t3_clean naf-t3d "${NAF_T3D_STEPS:-6000}" "${THREADS:-2}" \
       "${NAF_T3D_INIT:-$REPO/engines/naf/model.safetensors}" 5e-4
     ;;
   multiscale-fast)
