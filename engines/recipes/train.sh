@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training runs behind the released engines, in order (each resumable: the same command with
 # --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
-# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-t3c | naf-t3d | multiscale-fast | multiscale-fast-b | hg-cgan-fast
+# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-t3c | naf-t3d | naf-scratch | naf-t3-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -126,6 +126,16 @@ case "${1:-}" in
     naf_t3_clean naf-t3d "${NAF_T3D_STEPS:-6000}" "${THREADS:-2}" \
       "${NAF_T3D_INIT:-$REPO/engines/naf/model.safetensors}" 5e-4
     ;;
+  naf-scratch | naf-t3-scratch)
+    # issue 13's question, on equal terms: does the 3-frame net learn more than the single-frame one when neither
+    # starts from the other? Both from random weights, the same motion groups (naf sees their centre exposure),
+    # the same val split, lr 1e-3 with warm-up, one thread each (run both at once); compare val.csv at equal steps.
+    model=naf; [[ "$1" == naf-t3-scratch ]] && model=naf-t3
+    streamdeblur train --data "$P/motion-128,$P/motion-128c" --name "$1" --model "$model" \
+      --set val_data="$P/motion-128" --steps "${SCRATCH_STEPS:-20000}" --set lr_horizon="${SCRATCH_STEPS:-20000}" \
+      --set sharp_frac=0.2 --lr 1e-3 --threads "${THREADS:-1}" \
+      --set val_every=500 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
+    ;;
   multiscale-fast)
     # Shen et al.'s two-scale multi-task net at its native 128 px, width 0.25 and 3 ResBlocks (86k parameters:
     # the 64-channel original costs ~28 GMAC a face, too slow to train on 2 CPU cores); the paper's losses
@@ -164,6 +174,6 @@ case "${1:-}" in
       --steps "${CGAN_FAST_STEPS:-20000}" \
       --threads "${THREADS:-1}" --set val_every=500 --set val_batches=25 --set ckpt_every=100 -q "${RESUME[@]}"
     ;;
-  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-t3c | naf-t3d | multiscale-fast | multiscale-fast-b | hg-cgan-fast" >&2
+  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-t3c | naf-t3d | naf-scratch | naf-t3-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast" >&2
      exit 2 ;;
 esac
