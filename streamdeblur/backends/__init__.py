@@ -69,8 +69,7 @@ class SettledEngine:
     """An engine whose small corrections are faded out per crop (see the module docstring: "settle")."""
 
     def __init__(self, engine: Engine, low: float, high: float) -> None:
-        if not 0 <= low < high:
-            raise UserError(f"settle needs 0 <= LOW < HIGH, got {low}, {high}")
+        check_settle(low, high)
         self.engine, self.low, self.high = engine, float(low), float(high)
         self.name = engine.name
         self.input_size, self.frames = engine.input_size, int(getattr(engine, "frames", 1))
@@ -83,6 +82,12 @@ class SettledEngine:
         k = self.frames // 2
         given = crops[..., 3 * k:3 * k + 3] if self.frames > 1 else crops
         return settle_crops(given, out, self.low, self.high)
+
+
+def check_settle(low: float, high: float) -> None:
+    """UserError unless 0 <= LOW < HIGH (a settle range, grey levels)."""
+    if not 0 <= low < high:
+        raise UserError(f"--settle needs 0 <= LOW < HIGH, got {low:g},{high:g}")
 
 
 def settle_crops(given: np.ndarray, restored: np.ndarray, low: float, high: float) -> np.ndarray:

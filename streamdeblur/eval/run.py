@@ -232,7 +232,9 @@ def build_engine(model: str, weights: Path | None, options: EvalOptions) -> Any:
 
 def settle_of(engine: Any) -> list[float] | None:
     """The engine's settle range (LOW, HIGH) in grey levels, or None."""
-    return [engine.low, engine.high] if hasattr(engine, "low") and hasattr(engine, "high") else None
+    from streamdeblur.backends import SettledEngine
+
+    return [engine.low, engine.high] if isinstance(engine, SettledEngine) else None
 
 
 def model_weights(options: EvalOptions) -> list[tuple[str, Path | None]]:

@@ -71,8 +71,10 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
         gate = previous.get("gate")
     if settle is None:
         settle = previous.get("settle")
-    if settle is not None and not 0 <= settle[0] < settle[1]:
-        raise UserError(f"--settle needs 0 <= LOW < HIGH, got {settle[0]:g},{settle[1]:g}")
+    if settle is not None:
+        from streamdeblur.backends import check_settle
+
+        check_settle(*settle)
     save_weights(module, folder / "model.safetensors")
     card = {
         "name": name,
