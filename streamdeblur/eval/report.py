@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from streamdeblur.eval import breakdown
 from streamdeblur.eval.metrics import NME_LIMIT, ced
 
 CONVENTIONS = (
@@ -61,7 +62,7 @@ class EvalReport:
     samples: dict[str, dict[str, dict[str, list[float]]]]  # method -> group -> metric -> per-face values
     examples: list[dict[str, Any]] = field(default_factory=list)  # {'group', 'label', 'images': {method: BGR}}
     notes: list[str] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    gain_by_input: list[dict[str, Any]] = field(default_factory=list)  # eval/breakdown.py rows
 
 
 def package_versions() -> dict[str, str]:
@@ -147,6 +148,8 @@ def write_report(report: EvalReport, out_dir: str | Path) -> dict[str, Path]:
         plots["cosine"] = plot_cosine(report, out / "identity_cosine.png")
     if report.examples:
         plots["examples"] = plot_examples(report, out / "examples.png")
+    if report.gain_by_input:
+        plots["gain_by_input"] = breakdown.plot(report.gain_by_input, _restored(report), out / "gain_by_input.png")
     paths.update(plots)
     payload = {
         "mode": report.mode,
@@ -160,8 +163,8 @@ def write_report(report: EvalReport, out_dir: str | Path) -> dict[str, Path]:
         "notes": report.notes,
         "summary": report.rows,
         "per_face": report.samples,
+        "gain_by_input": report.gain_by_input,
         "plots": {k: p.name for k, p in plots.items()},
-        **report.extra,
     }
     paths["json"].write_text(json.dumps(_clean(payload), indent=1) + "\n")
     paths["md"].write_text(render_markdown(report, plots))
@@ -178,18 +181,25 @@ def render_markdown(report: EvalReport, plots: dict[str, Path]) -> str:
     parts += ["", f"Conventions: {CONVENTIONS}", ""]
     columns = COLUMNS + (VIDEO_COLUMNS if report.mode == "video" else [])
     parts += blur_tables(report.rows, report.groups, columns)
+    parts += breakdown.markdown(report.gain_by_input, _restored(report))
     if report.notes:
         parts += ["## Notes", ""] + [f"- {n}" for n in report.notes] + [""]
     captions = {
         "ced": "Cumulative landmark error (NME) per blur type; higher and further left is better.",
         "cosine": "Distribution of the identity cosine similarity to the sharp face per method and blur type.",
         "examples": "Example faces: blurred input | each method | sharp.",
+        "gain_by_input": "Mean gain over the blurred input against how good the input already was (the table above).",
     }
     if plots:
         parts += ["## Plots", ""]
         for key, path in plots.items():
             parts += [f"![{key}]({path.name})", "", captions.get(key, ""), ""]
     return "\n".join(parts).rstrip() + "\n"
+
+
+def _restored(report: EvalReport) -> list[str]:
+    """The methods that restore something: all but the blurred input and the sharp oracle."""
+    return [m for m in report.methods if m not in ("blurred", "sharp (oracle)")]
 
 
 def _plt():  # noqa: ANN202 - matplotlib.pyplot with the Agg backend

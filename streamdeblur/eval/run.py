@@ -396,7 +396,24 @@ def build_report(mode: str, samples: list[PairSample], methods: list[str], rows:
         notes = notes + [f"{len(refs) - n_detected} of {len(refs)} sharp faces were not found by the detector; "
                          "their landmarks and embeddings use the crop's alignment template instead"]
     return EvalReport(mode=mode, command=options.command, settings=settings, methods=methods, groups=all_groups,
-                      rows=table, samples=per_face, examples=examples, notes=notes)
+                      rows=table, samples=per_face, examples=examples, notes=notes,
+                      gain_by_input=gain_rows(samples, methods, rows))
+
+
+def gain_rows(samples: list[PairSample], methods: list[str], rows: dict) -> list[dict[str, Any]]:
+    """eval/breakdown.py's table: each restoring method's per-face PSNR gain, by the blurred face's PSNR."""
+    from streamdeblur.eval import breakdown
+
+    def per_face(method: str) -> list[float]:
+        values = [math.nan] * len(samples)
+        for i, r in rows.get(method, []):
+            values[i] = float(r.get("psnr_rgb", math.nan))
+        return values
+
+    restored = {m: per_face(m) for m in methods if m not in (BLURRED, SHARP)}
+    if BLURRED not in rows or not restored:
+        return []
+    return breakdown.gain_by_input(per_face(BLURRED), restored, [breakdown.condition(s.meta) for s in samples])
 
 
 def evaluate_pairs(pairs_dir: str | Path, options: EvalOptions) -> dict[str, Any]:

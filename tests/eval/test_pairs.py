@@ -51,7 +51,13 @@ def test_pairs_mode_identity_engine_equals_blurred_baseline(pairs_dir, tmp_path)
     assert len(data["per_face"]["identity"]["kernel"]["psnr_rgb"]) == 4
     md = (out / "report.md").read_text()
     assert "## Blur: pravg:7" in md and "| identity |" in md and "Y (BT.601" in md
-    for name in ("ced.png", "identity_cosine.png", "examples.png"):
+    # the gain-by-input table: the identity engine gains exactly nothing in every bin, the true-kernel
+    # deconvolution gains on the kernel pairs' bins
+    gains = data["gain_by_input"]
+    assert gains and all(r["gains"]["identity"] == pytest.approx(0.0) for r in gains)
+    assert max(r["gains"]["richardson-lucy (true kernel)"] for r in gains if r["gains"]["richardson-lucy (true kernel)"] is not None) > 3
+    assert "## Gain by input quality" in md
+    for name in ("ced.png", "identity_cosine.png", "examples.png", "gain_by_input.png"):
         image = cv2.imread(str(out / name))
         assert image is not None and image.shape[0] > 100 and image.shape[1] > 100
 
