@@ -42,3 +42,20 @@ def run_cli(*args: str, input: bytes | None = None, timeout: float = 240) -> sub
     """Run `python -m streamdeblur ARGS` and capture bytes output."""
     return subprocess.run([sys.executable, "-m", "streamdeblur", *args], input=input,
                           capture_output=True, timeout=timeout)
+
+
+def wait_until_writing(out: str | Path, proc: subprocess.Popen, timeout: float = 180) -> None:
+    """Wait until `process` has written frames into its partial output (`.<stem>.partial-*<ext>`), not for a
+    fixed time: on a loaded machine importing torch alone can take longer than any fixed sleep."""
+    import time
+
+    out = Path(out)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"process ended early ({proc.returncode}): {proc.stderr.read().decode()}")
+        if any(p.stat().st_size > 0 for p in out.parent.glob(f".{out.stem}.partial-*{out.suffix}")):
+            time.sleep(2.0)  # a few more frames in flight
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no partial output next to {out} after {timeout} s")

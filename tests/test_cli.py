@@ -15,7 +15,7 @@ import pytest
 
 from streamdeblur.models import get_spec, has_weights, list_models
 from streamdeblur.synthetic import synthesize_frames, write_clip
-from tests.helpers import decode_frames, run_cli, video_info
+from tests.helpers import decode_frames, run_cli, video_info, wait_until_writing
 
 
 def one_line_error(proc: subprocess.CompletedProcess) -> str:
@@ -45,7 +45,7 @@ def test_sigint_leaves_a_playable_file(tmp_path):
     out = tmp_path / "out.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "streamdeblur", "process", str(clip), "-o", str(out),
                              "--model", "identity", "-q"], stderr=subprocess.PIPE)
-    time.sleep(6)
+    wait_until_writing(out, proc)
     assert proc.poll() is None, proc.stderr.read().decode()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

@@ -14,7 +14,7 @@ import pytest
 from streamdeblur.io.source import Frame
 from streamdeblur.models import has_weights
 from streamdeblur.restore import Face, Held, Restorer, blur_estimate
-from tests.helpers import decode_frames, run_cli, video_info
+from tests.helpers import decode_frames, run_cli, video_info, wait_until_writing
 
 
 class Recorder:
@@ -222,7 +222,6 @@ def test_ctrl_c_with_a_temporal_engine_still_writes_every_frame_it_read(tmp_path
     import signal
     import subprocess
     import sys
-    import time
 
     from streamdeblur.synthetic import synthesize_frames, write_clip
 
@@ -231,7 +230,7 @@ def test_ctrl_c_with_a_temporal_engine_still_writes_every_frame_it_read(tmp_path
     proc = subprocess.Popen([sys.executable, "-m", "streamdeblur", "process", str(clip), "-o", str(out),
                              "--model", "naf-t3", "--no-gate", "--summary-json", str(summary_path), "-q"],
                             stderr=subprocess.PIPE)
-    time.sleep(8)
+    wait_until_writing(out, proc)
     assert proc.poll() is None, proc.stderr.read().decode()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=90)

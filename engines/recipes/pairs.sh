@@ -28,6 +28,10 @@ streamdeblur make-pairs "${VAL[@]}" -o "$V/motion" --method motion --speed 4,12 
 # almost sharp as they come from a good camera, where an engine must not take anything away (the still bar);
 # beside val128, not in it: eval groups pairs by method, and these would mix into the motion row
 streamdeblur make-pairs "${VAL[@]}" -o "$P/mild128" --method motion --speed 1,4 --frames 3 --crf-share 0.3 --noise 1 "${VCOMMON[@]}"
+# the motion exposures of val128/motion (speed 4-12) left clean: no re-encode, no noise. val128/motion's loss is
+# mostly the codec's (its faces that barely moved still sit near 30 dB); this one measures deblurring alone
+streamdeblur make-pairs "${VAL[@]}" -o "$P/clean128" --method motion --speed 4,12 --frames 3 --subframes 8,32 \
+  --crf 0,0 --noise 0 "${VCOMMON[@]}"
 # Training sets. motion-128: the engines' main data (speed 1-12, shutter 0.25-1, x264 CRF 18-32, noise,
 # a shake kernel on top of one in five), 3-frame groups whose centre frame also trains single-frame engines.
 streamdeblur make-pairs "$TRAIN" -o "$P/motion-128" --method motion --frames 3 --shake 0.2 --size 128 --stride 3 \

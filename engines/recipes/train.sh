@@ -117,8 +117,9 @@ case "${1:-}" in
     # naf v4 trained on (session 19), with the shake kernels' share raised from 10 to 25 %: on the clean motion
     # exposures the net's correction is tiny (their loss is eyes and mouth caught mid-movement, which one frame
     # cannot undo) and on the compressed ones its gain is codec clean-up, while on shake kernels it deblurs
-    # (+2.4 dB); lr 3e-4 cosine to zero over 14k steps, both threads.
-    naf_clean naf-e "${NAF_E_STEPS:-14000}" "${THREADS:-2}" "${NAF_E_INIT:-$REPO/engines/naf/model.safetensors}" 3e-4 \
+    # (+2.4 dB); lr 3e-4 cosine to zero, both threads. Steps 0-3k ran with the cosine set for 14k steps
+    # (NAF_E_STEPS=14000), then it was resumed with it ending at 10k to anneal within the session.
+    naf_clean naf-e "${NAF_E_STEPS:-10000}" "${THREADS:-2}" "${NAF_E_INIT:-$REPO/engines/naf/model.safetensors}" 3e-4 \
       motion=0.6,kernel=0.25,pravg=0.15
     ;;
   naf-t3c)

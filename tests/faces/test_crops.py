@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from streamdeblur.faces.crops import (
-    alignment_matrix, box_matrix, crop_box, extract_crop, face_matrix, feather_mask, landmarks_plausible,
+    alignment_matrix, box_matrix, crop_box, extract_crop, face_matrix, feather_border, feather_mask, landmarks_plausible,
     paste_back, similarity_transform, template_points,
 )
 from streamdeblur.synthetic import synthesize_frames
@@ -107,6 +107,16 @@ def test_feather_mask():
     assert mask[64, 64] == pytest.approx(1.0) and mask[0].max() == 0 and mask[:, -1].max() == 0
     np.testing.assert_allclose(mask, mask.T, atol=1e-6)
     assert feather_mask(128) is mask
+    # the face's outer ring (hair, ears, chin) gets the engine's whole work: about 0.64 of the crop at full
+    # weight (with the earlier tenth-of-a-side band, 0.36)
+    assert 0.6 < (mask > 0.99).mean() < 0.7
+
+
+def test_feather_border_widens_only_for_enlarged_small_faces():
+    big = box_matrix([0, 0, 400, 400], 128)  # a 400-px face: the crop shrinks it
+    small = box_matrix([0, 0, 45, 45], 128)  # a 45-px face: the crop enlarges it about 2x
+    assert feather_border(128, big) == 6
+    assert feather_border(128, small) == pytest.approx(6 * 128 / (45 * 1.4), abs=1.5)
 
 
 MATRICES = {
