@@ -119,6 +119,8 @@ case "${1:-}" in
     # cannot undo) and on the compressed ones its gain is codec clean-up, while on shake kernels it deblurs
     # (+2.4 dB); lr 3e-4 cosine to zero, both threads. Steps 0-3k ran with the cosine set for 14k steps
     # (NAF_E_STEPS=14000), then it was resumed with it ending at 10k to anneal within the session.
+    # Not released: val128 shake kernels +2.39 -> +2.70 dB, but PrAvg/VLA/motion and still faces lost 0.03-0.12
+    # (engines/naf/NOTES.md).
     naf_clean naf-e "${NAF_E_STEPS:-10000}" "${THREADS:-2}" "${NAF_E_INIT:-$REPO/engines/naf/model.safetensors}" 3e-4 \
       motion=0.6,kernel=0.25,pravg=0.15
     ;;
