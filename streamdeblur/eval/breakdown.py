@@ -65,7 +65,7 @@ def markdown(rows: list[dict[str, Any]], methods: list[str]) -> list[str]:
     """A markdown section: one table, a row per (condition, input bin), a column per method (mean gain, dB)."""
     if not rows:
         return []
-    head = "| faces | blurred PSNR | n | mean input | " + " | ".join(methods) + " |"
+    head = "| pairs | blurred PSNR | n | mean input | " + " | ".join(methods) + " |"
     lines = ["## Gain by input quality", "",
              "Mean per-face PSNR gain over the blurred input (dB), by the blurred face's own PSNR; 're-encoded': "
              "pairs whose blurred frames went through x264, 'clean': not.", "",

@@ -198,8 +198,8 @@ def render_markdown(report: EvalReport, plots: dict[str, Path]) -> str:
 
 
 def _restored(report: EvalReport) -> list[str]:
-    """The methods that restore something: all but the blurred input and the sharp oracle."""
-    return [m for m in report.methods if m not in ("blurred", "sharp (oracle)")]
+    """The methods of the gain-by-input table (those that restore something), in the report's order."""
+    return [m for m in report.methods if any(m in r["gains"] for r in report.gain_by_input)]
 
 
 def _plt():  # noqa: ANN202 - matplotlib.pyplot with the Agg backend
