@@ -49,12 +49,13 @@ def wait_until_writing(out: str | Path, proc: subprocess.Popen, timeout: float =
     fixed time: on a loaded machine importing torch alone can take longer than any fixed sleep."""
     import time
 
-    out = Path(out)
+    from streamdeblur.io.sink import partial_files
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"process ended early ({proc.returncode}): {proc.stderr.read().decode()}")
-        if any(p.stat().st_size > 0 for p in out.parent.glob(f".{out.stem}.partial-*{out.suffix}")):
+        if any(p.stat().st_size > 0 for p in partial_files(out)):
             time.sleep(2.0)  # a few more frames in flight
             return
         time.sleep(0.1)

@@ -17,6 +17,7 @@ import av
 import numpy as np
 import pytest
 
+from streamdeblur.io.sink import partial_files
 from streamdeblur.synthetic import synthesize_frames, write_clip
 from tests.helpers import run_cli, video_info
 
@@ -58,7 +59,7 @@ def test_sigkill_leaves_the_previous_file_or_none_under_the_output_name(tmp_path
         partial = []
         deadline = time.time() + 60
         while time.time() < deadline and not partial:  # killed while the output is being written
-            partial = [p for p in tmp_path.glob(".out.partial-*.mp4") if p.stat().st_size > 0]
+            partial = [p for p in partial_files(out) if p.stat().st_size > 0]
             time.sleep(0.05)
         assert partial, "the run never started writing"
         proc.send_signal(signal.SIGKILL)

@@ -221,6 +221,12 @@ class AudioTranscoder:
         return out
 
 
+def partial_files(target: str | Path) -> list[Path]:
+    """The partial outputs (`.<stem>.partial-<pid><ext>`) beside a file target, of this run or earlier ones."""
+    path = Path(target)
+    return sorted(path.parent.glob(f".{path.stem}.partial-*{path.suffix}"))
+
+
 def partial_path(target: str) -> str:
     """Where a file target is written until it is complete: a hidden name beside it with the same extension
     (the container is chosen by extension); devices and pipes are written in place. Leftovers of earlier
@@ -228,7 +234,7 @@ def partial_path(target: str) -> str:
     path = Path(target)
     if path.exists() and not path.is_file():
         return target
-    for old in path.parent.glob(f".{path.stem}.partial-*{path.suffix}"):
+    for old in partial_files(target):
         pid = old.name[len(path.stem) + 10:len(old.name) - len(path.suffix)]
         if pid.isdigit() and not _alive(int(pid)):
             old.unlink(missing_ok=True)
