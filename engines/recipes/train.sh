@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training runs behind the released engines, in order (each resumable: the same command with
 # --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
-# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-t3c | naf-t3d | naf-scratch | naf-t3-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast
+# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-scratch | naf-t3-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -25,8 +25,8 @@ mix() {  # mix NAME SET...
 }
 
 # naf fine-tuned from released weights with the clean motion exposures in the mix (runs naf-c, naf-d).
-naf_clean() {  # naf_clean NAME STEPS THREADS INIT_WEIGHTS [LR [MIX]]
-  streamdeblur train --data "$P/motion-128,$P/motion-128c,$P/kernel-256,$P/pravg-256" --name "$1" --model naf \
+naf_clean() {  # naf_clean NAME STEPS THREADS INIT_WEIGHTS [LR [MIX [MODEL]]]
+  streamdeblur train --data "$P/motion-128,$P/motion-128c,$P/kernel-256,$P/pravg-256" --name "$1" --model "${7:-naf}" \
     --set val_data="$P/motion-128,$P/kernel-256,$P/pravg-256" --set init_weights="$4" \
     --set mix="${6:-motion=0.75,kernel=0.1,pravg=0.15}" --set motion_power=0.5 --steps "$2" --set lr_horizon="$2" \
     --set sharp_frac=0.2 --set warmup=0 --lr "${5:-5e-4}" --threads "$3" \
@@ -124,6 +124,14 @@ case "${1:-}" in
     naf_clean naf-e "${NAF_E_STEPS:-10000}" "${THREADS:-2}" "${NAF_E_INIT:-$REPO/engines/naf/model.safetensors}" 3e-4 \
       motion=0.6,kernel=0.25,pravg=0.15
     ;;
+  naf-deep)
+    # naf grown (session 20): naf v4 with 6 more blocks at 16 px (12 of 18; +80 % parameters, about +10 % time),
+    # the added blocks skip-initialised so that the grown net starts as v4 exactly (stages.grow_blocks); the data
+    # and mix of naf-d, lr 5e-4 cosine to zero, both threads. naf-e showed the 0.9M-parameter net trading one blur
+    # type for the others when its mix changed: the question is whether capacity lifts them all.
+    naf_clean naf-deep "${NAF_DEEP_STEPS:-9000}" "${THREADS:-2}" "${NAF_DEEP_INIT:-$REPO/engines/naf/model.safetensors}" \
+      5e-4 motion=0.75,kernel=0.1,pravg=0.15 naf-deep
+    ;;
   naf-t3c)
     # naf-t3 v1: the released naf-t3 fine-tuned the same way on the motion groups of both motion sets.
     naf_t3_clean naf-t3c "${NAF_T3C_STEPS:-6000}" "${THREADS:-1}" "$REPO/engines/naf-t3/model.safetensors" 3e-4
@@ -185,6 +193,6 @@ case "${1:-}" in
       --steps "${CGAN_FAST_STEPS:-20000}" \
       --threads "${THREADS:-1}" --set val_every=500 --set val_batches=25 --set ckpt_every=100 -q "${RESUME[@]}"
     ;;
-  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-t3c | naf-t3d | naf-scratch | naf-t3-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast" >&2
+  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-scratch | naf-t3-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast" >&2
      exit 2 ;;
 esac

@@ -62,6 +62,31 @@ def inflate_frames(own: dict[str, Tensor], state: dict[str, Tensor]) -> dict[str
     return out
 
 
+def grow_blocks(own: dict[str, Tensor], state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """state with the blocks that a deeper module adds taken from the module's own fresh weights, where those
+    blocks are skip-initialised (their residual scales `beta` and `gamma` all zero: each starts as the
+    identity), so the deeper network starts as the shallower one (a warm start for a grown engine). Any other
+    missing weight is left missing (the caller reports the mismatch)."""
+    out = dict(state)
+    for key in own:
+        if key in state:
+            continue
+        parts = key.split(".")
+        for depth in range(len(parts) - 1, 0, -1):  # the innermost skip-initialised block holding this weight
+            block = ".".join(parts[:depth])
+            scales = [own.get(f"{block}.{name}") for name in ("beta", "gamma")]
+            if all(t is not None and not t.any() for t in scales) \
+                    and not any(k.startswith(block + ".") for k in state):
+                out[key] = own[key]
+                break
+    return out
+
+
+def _warm_start(own: dict[str, Tensor], state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A released or checkpointed state adapted to a module with more input frames or more blocks."""
+    return grow_blocks(own, inflate_frames(own, state))
+
+
 def load_into(module: nn.Module, path: str, key: str) -> None:
     """Load weights into module from a training checkpoint (its EMA / named part) or a safetensors file."""
     p = Path(path)
@@ -72,10 +97,10 @@ def load_into(module: nn.Module, path: str, key: str) -> None:
 
         state = load_file(str(p))
         # released engines wrap the net (ImageModel.net[.hg]); accept those prefixes too; a single-frame
-        # release warm-starts a K-frame module (inflate_frames), as a single-frame checkpoint does
+        # release warm-starts a K-frame module (inflate_frames) or a deeper one (grow_blocks), as a checkpoint does
         own = module.state_dict()
         for prefix in ("net.hg.", "net.", ""):
-            sub = inflate_frames(own, {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+            sub = _warm_start(own, {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
             if set(own) <= set(sub) and all(sub[k].shape == v.shape for k, v in own.items()):
                 module.load_state_dict({k: sub[k].to(v.dtype) for k, v in own.items()})
                 return
@@ -89,9 +114,9 @@ def load_into(module: nn.Module, path: str, key: str) -> None:
     single = STAGES.get(ckpt["config"]["stage"], Stage).single_network
     own = module.state_dict()
     if single and set(ckpt["models"]) == {key}:
-        module.load_state_dict(inflate_frames(own, ckpt["ema"]["module"]))  # stage 1: its EMA weights
+        module.load_state_dict(_warm_start(own, ckpt["ema"]["module"]))  # stage 1: its EMA weights
     elif key == "g" and "g" in ckpt["models"]:
-        module.load_state_dict(inflate_frames(own, ckpt["ema"]["module"]))  # the EMA is always of the generator
+        module.load_state_dict(_warm_start(own, ckpt["ema"]["module"]))  # the EMA is always of the generator
     elif key in ckpt["models"]:
         module.load_state_dict(ckpt["models"][key])
     else:

@@ -256,3 +256,24 @@ def test_release_card_shows_the_validation_curve_across_warm_started_runs(tmp_pa
                        / "card.json").read_text())
     assert [e["run"] for e in card["training"]["curve"]] == ["a", "b", "c"] and card["training"]["total_steps"] == 8
     assert [r["total_step"] for e in card["training"]["curve"] for r in e["val"]] == [2, 4, 5, 6, 8]
+
+
+def test_a_deeper_naf_warm_starts_as_the_shallower_one_and_a_wider_one_does_not(tmp_path):
+    from safetensors.torch import save_file
+
+    from streamdeblur.nets.nafnet import NAFNet
+    from streamdeblur.train.stages import load_into
+
+    torch.manual_seed(0)
+    shallow = NAFNet(width=8, enc=(1, 1), mid=2, dec=(1, 1))
+    for p in shallow.parameters():  # trained-looking weights: every residual scale non-zero
+        torch.nn.init.normal_(p, std=0.1)
+    save_file({f"net.{k}": v.contiguous() for k, v in shallow.state_dict().items()}, str(tmp_path / "m.safetensors"))
+    deep = NAFNet(width=8, enc=(1, 1), mid=5, dec=(1, 1))
+    load_into(deep, str(tmp_path / "m.safetensors"), "g")
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(deep(x), shallow(x))  # the three added blocks start as the identity
+    assert not deep.middle[4].beta.any() and deep.middle[1].beta.abs().sum() > 0
+    with pytest.raises(UserError, match="does not hold weights"):  # a wider net is not a warm start
+        load_into(NAFNet(width=12, enc=(1, 1), mid=2, dec=(1, 1)), str(tmp_path / "m.safetensors"), "g")
