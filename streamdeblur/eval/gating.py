@@ -48,6 +48,16 @@ def matrix_motion(m0: list, m1: list, size: int) -> float:
     return float(np.hypot(*(pb - pa)) * scale + grow)
 
 
+def track_motion(sample: Any) -> float | None:
+    """What `process` would measure as this face's blur estimate: its track's motion from the previous exposure
+    of its multi-frame group to this one (the centre), in crop pixels; None for a pair without a group."""
+    mats = sample.meta.get("group_matrices") or []
+    k = len(mats) // 2
+    if k < 1:
+        return None
+    return matrix_motion(mats[k - 1], mats[k], sample.blurred.shape[0])
+
+
 def estimates(sample: Any) -> dict[str, float]:
     """The cheap blur estimates of one PairSample (track motion needs its group's alignments)."""
     size = sample.blurred.shape[0]

@@ -80,7 +80,8 @@ class EvalOptions:
     fp16: bool = False
     allow_random: bool = False
     batch_size: int = 16
-    gate: bool = True  # released engines' own gating (card: settle; video mode: the track-motion gate too)
+    gate: bool = True  # released engines' own gating (card: settle, and the track-motion gate: every frame in video
+    # mode, faces of multi-frame groups in pairs mode)
     limit: int | None = None  # faces per blur type at most
     examples: int = 6
     seed: int = 0
@@ -192,20 +193,33 @@ def _resize_all(images: Sequence[np.ndarray], size: int) -> np.ndarray:
     return np.stack(out)
 
 
-def engine_method(name: str, engine: Any, batch_size: int) -> Method:
+def engine_method(name: str, engine: Any, batch_size: int, gate: float | None = None,
+                  gated: list[int] | None = None) -> Method:
     """A deblur engine as a method. Crops of another size are resized to its input size and, as
     `process` pastes back, only the engine's residual (output minus its input) is resized back and
     added to the original crop, so the resize round trip itself costs nothing. A temporal engine
-    (K frames) is given the K consecutive crops of a multi-frame group; pairs without one get None."""
+    (K frames) is given the K consecutive crops of a multi-frame group; pairs without one get None.
+    gate: as `process` gates, a face of a multi-frame group whose track moved less than this (crop pixels,
+    from the previous exposure) is returned as it came, bit for bit; gated[0] counts them, gated[1] the
+    faces that could be gated (those with a group)."""
+    from streamdeblur.eval.gating import track_motion
+
     frames = int(getattr(engine, "frames", 1))
 
     def run(batch: list[PairSample]) -> list[np.ndarray | None]:
         groups: dict[tuple[int, int], list[int]] = {}
         stacks = [s.stack(frames) for s in batch]
-        for i, s in enumerate(batch):
-            if stacks[i] is not None:
-                groups.setdefault(s.blurred.shape[:2], []).append(i)
         out: list[np.ndarray | None] = [None] * len(batch)
+        for i, s in enumerate(batch):
+            motion = track_motion(s) if gate is not None else None
+            if motion is not None and gated is not None:
+                gated[1] += 1
+            if motion is not None and motion < gate:
+                out[i] = s.blurred
+                if gated is not None:
+                    gated[0] += 1
+            elif stacks[i] is not None:
+                groups.setdefault(s.blurred.shape[:2], []).append(i)
         for (h, w), idx in groups.items():
             inputs = _resize_all([stacks[i] for i in idx], engine.input_size)
             restored = engine(inputs)
@@ -228,6 +242,17 @@ def build_engine(model: str, weights: Path | None, options: EvalOptions) -> Any:
     return create_engine(model, backend=options.backend, device=options.device, fp16=options.fp16,
                          weights=weights, allow_random=options.allow_random, batch_size=options.batch_size,
                          settle="card" if options.gate else None)
+
+
+def card_gate(model: str, weights: Path | None, options: EvalOptions) -> float | None:
+    """The track-motion gate level `process` uses for this engine: its released card's, unless --no-gate or other
+    --weights (as the settle range)."""
+    if not options.gate or weights is not None:
+        return None
+    from streamdeblur.models import read_card
+
+    level = read_card(model).get("gate") if model != "identity" else None
+    return float(level) if level else None
 
 
 def settle_of(engine: Any) -> list[float] | None:
@@ -428,12 +453,14 @@ def evaluate_pairs(pairs_dir: str | Path, options: EvalOptions) -> dict[str, Any
         samples = load_pairs(pairs_dir, options.limit, task("reading pairs", None))
         crop_size = samples[0].sharp.shape[0]
         methods: list[Method] = [Method(BLURRED, lambda batch: [s.blurred for s in batch])]
-        engines = {}
+        engines, gating = {}, {}
         for (name, weights), label in zip(models, method_labels(models)):
             engine = build_engine(name, weights, options)
+            gate = card_gate(name, weights, options)
             engines[label] = {"engine": getattr(engine, "name", "?"), "input_size": engine.input_size,
-                              "weights": str(weights) if weights else None, "settle": settle_of(engine)}
-            methods.append(engine_method(label, engine, options.batch_size))
+                              "weights": str(weights) if weights else None, "settle": settle_of(engine), "gate": gate}
+            gating[label] = [0, 0]
+            methods.append(engine_method(label, engine, options.batch_size, gate, gating[label]))
         notes = list(scorer.notes)
         kernel_pairs = [s for s in samples if s.group.startswith("kernel")]
         if options.baselines:
@@ -449,6 +476,11 @@ def evaluate_pairs(pairs_dir: str | Path, options: EvalOptions) -> dict[str, Any
             advance(1)
         rows, speed, outputs = score_methods(samples, methods, scorer, refs, task)
     speed[BLURRED] = speed[SHARP] = math.nan
+    for label, (left, could) in gating.items():
+        if engines[label]["gate"] is not None:
+            engines[label]["gated"] = left
+            notes.append(f"{label}: {left} of {could} faces of multi-frame groups gated as `process` gates them (track "
+                         f"motion under {engines[label]['gate']:g} crop px) and left as they came; --no-gate: none")
     settings = {"source": str(pairs_dir), "models": engines, "embedder": getattr(scorer.embedder, "name", None),
                 "landmarker": getattr(scorer.landmarker, "name", None), "detector": options.detector,
                 "seed": options.seed, "limit_per_blur_type": options.limit, "crop_size": crop_size}

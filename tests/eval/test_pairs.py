@@ -135,6 +135,38 @@ def test_an_engine_of_another_size_only_changes_what_it_restores():
     assert np.array_equal(brighter, np.full((256, 256, 3), 110, np.uint8))
 
 
+def test_pairs_mode_gates_a_group_whose_track_barely_moved_as_process_does():
+    """With a gate level, a face of a multi-frame group whose alignment moved less than it from the previous
+    exposure comes back bit for bit and never reaches the engine; a moving one, or a pair without a group, is
+    restored; the counter says how many were gated of how many could be."""
+    from streamdeblur.backends import IdentityEngine
+    from streamdeblur.eval.gating import track_motion
+    from streamdeblur.eval.run import PairSample, engine_method
+
+    seen = []
+
+    class Brighter(IdentityEngine):
+        def __call__(self, batch):
+            seen.append(len(batch))
+            return np.clip(batch.astype(int) + 10, 0, 255).astype(np.uint8)
+
+    face = np.full((64, 64, 3), 100, np.uint8)
+
+    def group(shift):  # three exposures, the face moving `shift` crop px between consecutive ones
+        return {"group_matrices": [[[1.0, 0.0, -k * shift], [0.0, 1.0, 0.0]] for k in range(3)]}
+
+    samples = [PairSample("still", "motion", "c", face, face, group(0.3)),
+               PairSample("moving", "motion", "c", face, face, group(2.0)),
+               PairSample("single", "kernel", "c", face, face, {})]
+    assert track_motion(samples[0]) == pytest.approx(0.3) and track_motion(samples[2]) is None
+    counter = [0, 0]
+    still, moving, single = engine_method("b", Brighter(input_size=64), 8, gate=1.0, gated=counter).run(samples)
+    assert still is face and np.all(moving == 110) and np.all(single == 110)
+    assert counter == [1, 2] and seen == [2]
+    seen.clear()
+    assert all(np.all(o == 110) for o in engine_method("b", Brighter(input_size=64), 8).run(samples))  # no gate
+
+
 def test_gating_analysis_ranks_estimates_by_how_they_predict_the_gain(tmp_path):
     """A fake engine whose gain grows with the face's motion: track motion must rank first."""
     from streamdeblur.eval.gating import gating_report, matrix_motion, spearman
