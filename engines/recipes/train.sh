@@ -129,6 +129,8 @@ case "${1:-}" in
     # the added blocks skip-initialised so that the grown net starts as v4 exactly (stages.grow_blocks); the data
     # and mix of naf-d, lr 5e-4 cosine to zero, both threads. naf-e showed the 0.9M-parameter net trading one blur
     # type for the others when its mix changed: the question is whether capacity lifts them all.
+    # Not released: val gain 0.984 -> 1.024 dB, but on val128 only the shake kernels moved (+2.39 -> +2.48 dB);
+    # PrAvg, VLA, motion within 0.01 dB of v4, clean128 and still faces 0.01-0.02 lower (engines/naf/NOTES.md).
     naf_clean naf-deep "${NAF_DEEP_STEPS:-9000}" "${THREADS:-2}" "${NAF_DEEP_INIT:-$REPO/engines/naf/model.safetensors}" \
       5e-4 motion=0.75,kernel=0.1,pravg=0.15 naf-deep
     ;;
