@@ -39,9 +39,9 @@ def eval_(
     allow_random: bool = typer.Option(False, "--allow-random", help="Run models without weights (plumbing only)."),
     batch_size: int = typer.Option(16, min=1),
     gate: bool = typer.Option(True, "--gate/--no-gate", help="Released engines' own gating, as `process` uses it: "
-                              "their card's settle range (small corrections faded out) and the track-motion gate (video mode; "
-                              "pairs mode: faces of multi-frame groups, from their alignments). --no-gate: the bare "
-                              "network on every face."),
+                              "their card's settle range (small corrections faded out) and the track-motion gate "
+                              "(video mode; pairs mode: faces of multi-frame groups, from their alignments). "
+                              "--no-gate: the bare network on every face."),
     limit: Optional[int] = typer.Option(None, min=1, help="Pairs mode: at most this many faces per blur type."),
     max_frames: int = typer.Option(60, min=3, help="Video mode: frames read from each clip."),
     examples: int = typer.Option(6, min=0, help="Faces in the example grid."),

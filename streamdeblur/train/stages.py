@@ -97,7 +97,8 @@ def load_into(module: nn.Module, path: str, key: str) -> None:
 
         state = load_file(str(p))
         # released engines wrap the net (ImageModel.net[.hg]); accept those prefixes too; a single-frame
-        # release warm-starts a K-frame module (inflate_frames) or a deeper one (grow_blocks), as a checkpoint does
+        # release warm-starts a K-frame module (inflate_frames) or a deeper one (grow_blocks), as a
+        # checkpoint does
         own = module.state_dict()
         for prefix in ("net.hg.", "net.", ""):
             sub = _warm_start(own, {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
