@@ -44,9 +44,10 @@ def run_cli(*args: str, input: bytes | None = None, timeout: float = 240) -> sub
                           capture_output=True, timeout=timeout)
 
 
-def wait_until_writing(out: str | Path, proc: subprocess.Popen, timeout: float = 180) -> None:
+def wait_until_writing(out: str | Path, proc: subprocess.Popen, timeout: float = 180, settle: float = 2.0) -> None:
     """Wait until `process` has written frames into its partial output (`.<stem>.partial-*<ext>`), not for a
-    fixed time: on a loaded machine importing torch alone can take longer than any fixed sleep."""
+    fixed time: on a loaded machine importing torch alone can take longer than any fixed sleep. settle: seconds
+    more for a few frames in flight (0: return as soon as it writes)."""
     import time
 
     from streamdeblur.io.sink import partial_files
@@ -56,7 +57,7 @@ def wait_until_writing(out: str | Path, proc: subprocess.Popen, timeout: float =
         if proc.poll() is not None:
             raise AssertionError(f"process ended early ({proc.returncode}): {proc.stderr.read().decode()}")
         if any(p.stat().st_size > 0 for p in partial_files(out)):
-            time.sleep(2.0)  # a few more frames in flight
+            time.sleep(settle)
             return
-        time.sleep(0.1)
+        time.sleep(0.05)
     raise AssertionError(f"no partial output next to {out} after {timeout} s")

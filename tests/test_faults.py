@@ -17,9 +17,8 @@ import av
 import numpy as np
 import pytest
 
-from streamdeblur.io.sink import partial_files
 from streamdeblur.synthetic import synthesize_frames, write_clip
-from tests.helpers import run_cli, video_info
+from tests.helpers import run_cli, video_info, wait_until_writing
 
 
 def one_line(proc: subprocess.CompletedProcess, code: int) -> str:
@@ -56,12 +55,7 @@ def test_sigkill_leaves_the_previous_file_or_none_under_the_output_name(tmp_path
             out.write_bytes(previous)
         proc = subprocess.Popen([sys.executable, "-m", "streamdeblur", "process", str(long_clip), "-o", str(out),
                                  "--model", "identity", "-q"], stderr=subprocess.PIPE)
-        partial = []
-        deadline = time.time() + 60
-        while time.time() < deadline and not partial:  # killed while the output is being written
-            partial = [p for p in partial_files(out) if p.stat().st_size > 0]
-            time.sleep(0.05)
-        assert partial, "the run never started writing"
+        wait_until_writing(out, proc, timeout=60, settle=0)  # killed while the output is being written
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         if previous is None:

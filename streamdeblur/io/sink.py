@@ -221,10 +221,15 @@ class AudioTranscoder:
         return out
 
 
+def _partial_name(path: Path, pid: str) -> str:
+    """The partial output's file name for a target and a writer's pid (`*` in a glob)."""
+    return f".{path.stem}.partial-{pid}{path.suffix}"
+
+
 def partial_files(target: str | Path) -> list[Path]:
     """The partial outputs (`.<stem>.partial-<pid><ext>`) beside a file target, of this run or earlier ones."""
     path = Path(target)
-    return sorted(path.parent.glob(f".{path.stem}.partial-*{path.suffix}"))
+    return sorted(path.parent.glob(_partial_name(path, "*")))
 
 
 def partial_path(target: str) -> str:
@@ -234,11 +239,12 @@ def partial_path(target: str) -> str:
     path = Path(target)
     if path.exists() and not path.is_file():
         return target
+    head, tail = _partial_name(path, "*").split("*")
     for old in partial_files(target):
-        pid = old.name[len(path.stem) + 10:len(old.name) - len(path.suffix)]
+        pid = old.name[len(head):len(old.name) - len(tail)]
         if pid.isdigit() and not _alive(int(pid)):
             old.unlink(missing_ok=True)
-    return str(path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}"))
+    return str(path.with_name(_partial_name(path, str(os.getpid()))))
 
 
 def _alive(pid: int) -> bool:
