@@ -53,6 +53,7 @@ class ModelSpec:
     assemble: Callable[[Parts], torch.nn.Module] | None = None
     stages: tuple[str, ...] = ("single",)  # training stages (train/stages.py) that can train it; the first is its own
     frames: int = 1  # consecutive aligned crops of one track it takes (K; the restored one in the middle)
+    align: str = "landmarks"  # "flow": its engine warps the other crops onto the middle one (faces/flow.py)
     needs_weights: bool = True  # False: nothing to train or load (the pass-through model)
 
     @property
@@ -77,11 +78,11 @@ def engine_folder(name: str) -> Path:
 def _spec(
     name: str, arch: str, input_size: int, description: str,
     parts: Callable[[], Parts], assemble: Callable[[Parts], nn.Module], stages: tuple[str, ...] = ("single",),
-    frames: int = 1,
+    frames: int = 1, align: str = "landmarks",
 ) -> ModelSpec:
     return ModelSpec(
         name=name, arch=arch, build=lambda: assemble(parts()), input_size=input_size,
-        description=description, build_parts=parts, assemble=assemble, stages=stages, frames=frames,
+        description=description, build_parts=parts, assemble=assemble, stages=stages, frames=frames, align=align,
     )
 
 
@@ -131,6 +132,9 @@ _SPECS: dict[str, ModelSpec] = {
         _spec("naf-t3", "nafnet", 128,
               "naf with 3 consecutive aligned crops of the track stacked at its input (early fusion), 128 px",
               lambda: {"g": NAFNet(**NAF, frames=3)}, _g_only(128), ("restore", "single"), frames=3),
+        _spec("naf-t3f", "nafnet", 128,
+              "naf-t3 whose neighbouring crops are warped onto the middle one by optical flow (DIS) first, 128 px",
+              lambda: {"g": NAFNet(**NAF, frames=3)}, _g_only(128), ("restore", "single"), frames=3, align="flow"),
         _spec("hg", "hg", 256, "Chrysos et al. step 1: the stacked hourglass (2 stacks, depth 4) at 256 px",
               lambda: {"hg": HG()}, _hg_model(256), ("hg", "single", "restore")),
         _spec("hg-cgan", "hg+cgan", 256,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training runs behind the released engines, in order (each resumable: the same command with
 # --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
-# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-scratch | naf-t3-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast
+# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-scratch | naf-t3-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -34,8 +34,8 @@ naf_clean() {  # naf_clean NAME STEPS THREADS INIT_WEIGHTS [LR [MIX [MODEL]]]
 }
 
 # naf-t3 on the motion groups of both motion sets, 20 % sharp inputs, cosine to zero (runs naf-t3c, naf-t3d).
-naf_t3_clean() {  # naf_t3_clean NAME STEPS THREADS INIT_WEIGHTS LR
-  streamdeblur train --data "$P/motion-128,$P/motion-128c" --name "$1" --model naf-t3 \
+naf_t3_clean() {  # naf_t3_clean NAME STEPS THREADS INIT_WEIGHTS LR [MODEL]
+  streamdeblur train --data "$P/motion-128,$P/motion-128c" --name "$1" --model "${6:-naf-t3}" \
     --set val_data="$P/motion-128" --set init_weights="$4" \
     --steps "$2" --set lr_horizon="$2" --set sharp_frac=0.2 \
     --set warmup=0 --lr "$5" --threads "$3" \
@@ -147,6 +147,12 @@ case "${1:-}" in
     naf_t3_clean naf-t3d "${NAF_T3D_STEPS:-6000}" "${THREADS:-2}" \
       "${NAF_T3D_INIT:-$REPO/engines/naf/model.safetensors}" 5e-4
     ;;
+  naf-t3f)
+    # naf-t3f: naf-t3d's recipe for the flow-aligned temporal engine (its groups' neighbours warped onto the centre
+    # crop by DIS flow when the cache is built, as its engine warps them), warm-started from the naf v4 release.
+    naf_t3_clean naf-t3f "${NAF_T3F_STEPS:-6000}" "${THREADS:-2}" \
+      "${NAF_T3F_INIT:-$REPO/engines/naf/model.safetensors}" 5e-4 naf-t3f
+    ;;
   naf-scratch | naf-t3-scratch)
     # issue 13's question, on equal terms: does the 3-frame net learn more than the single-frame one when neither
     # starts from the other? Both from random weights, the same motion groups (naf sees their centre exposure),
@@ -195,6 +201,6 @@ case "${1:-}" in
       --steps "${CGAN_FAST_STEPS:-20000}" \
       --threads "${THREADS:-1}" --set val_every=500 --set val_batches=25 --set ckpt_every=100 -q "${RESUME[@]}"
     ;;
-  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-scratch | naf-t3-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast" >&2
+  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-scratch | naf-t3-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast" >&2
      exit 2 ;;
 esac

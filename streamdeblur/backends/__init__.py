@@ -9,6 +9,9 @@ dynamic: no padding to a fixed batch.
 --fp16 runs half precision where it is real: torch on CUDA and TensorRT. On a CPU device (torch
 or onnxruntime) it is ignored with a warning and the engine runs fp32 (its name says so).
 
+A temporal engine whose model aligns by flow (ModelSpec.align, e.g. naf-t3f) is wrapped in FlowAlignedEngine:
+its neighbouring crops are warped onto the middle one (faces/flow.py) before the network sees them.
+
 A released engine's card may set "settle": [LOW, HIGH] (grey levels). The engine then leaves a face whose own
 correction is negligible as it came: with m the crop's mean absolute correction (output minus input), the output
 is input + s * correction, s = 0 below LOW (bit-exact input), 1 above HIGH, linear between (SettledEngine).
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from streamdeblur.errors import MissingWeightsError, UserError
+from streamdeblur.backends.common import check_batch
 
 if TYPE_CHECKING:
     from streamdeblur.models import ModelSpec
@@ -63,6 +67,25 @@ class IdentityEngine:
             return crops
         k = self.frames // 2
         return np.ascontiguousarray(crops[..., 3 * k:3 * k + 3])
+
+
+class FlowAlignedEngine:
+    """A temporal engine whose other crops are first warped onto the middle one by optical flow (faces/flow.py),
+    as its training groups were."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.name = engine.name
+        self.input_size, self.frames = engine.input_size, int(getattr(engine, "frames", 1))
+
+    def __getattr__(self, attr: str) -> Any:  # the backend's own attributes (session, module, ...)
+        return getattr(self.__dict__["engine"], attr)
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        from streamdeblur.faces.flow import align_stack
+
+        check_batch(crops, self.input_size, self.frames)
+        return self.engine(np.stack([align_stack(c) for c in crops]) if len(crops) else crops)
 
 
 class SettledEngine:
@@ -164,7 +187,10 @@ def create_engine(model: "str | ModelSpec", settle: "tuple[float, float] | str |
     carries its model's name (engine.model) for the pipeline to read the model's card. settle: (LOW, HIGH),
     None for none, or "card": the released engine's own (its card's "settle"; none with other --weights)."""
     engine = _create_engine(model, **kwargs)
-    name = _spec_of(model).name
+    spec = _spec_of(model)
+    name = spec.name
+    if spec.align == "flow" and spec.frames > 1 and engine.name != "identity":
+        engine = FlowAlignedEngine(engine)
     if settle == "card":
         settle = None
         if kwargs.get("weights") is None and engine.name != "identity":

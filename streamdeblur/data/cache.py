@@ -26,10 +26,11 @@ import numpy as np
 import torch
 
 from streamdeblur.data.shards import decode_png, index_shard, read_member
+from streamdeblur.faces.flow import align_stack
 
 
-def _fingerprint(shards: Sequence[Path], size: int, frames: int) -> str:
-    digest = hashlib.sha1(f"{size}:{frames}".encode())
+def _fingerprint(shards: Sequence[Path], size: int, frames: int, align: str = "landmarks") -> str:
+    digest = hashlib.sha1(f"{size}:{frames}".encode() + (b"" if align == "landmarks" else f":{align}".encode()))
     for s in shards:
         st = Path(s).stat()
         digest.update(f"{Path(s).resolve()}:{st.st_size}:{int(st.st_mtime)}".encode())
@@ -44,14 +45,16 @@ def _resize(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int = 1,
-                progress: Callable[[int, int], None] | None = None) -> tuple[Path, list[dict[str, Any]]]:
+                progress: Callable[[int, int], None] | None = None,
+                align: str = "landmarks") -> tuple[Path, list[dict[str, Any]]]:
     """Decode the pairs of the shards into <cache_dir>/pairs-<hash>.u8 (+ .json); returns (path, metas).
 
-    frames > 1 needs multi-frame groups (<key>.frames.png); pairs without one are skipped.
-    An existing complete cache of the same shards, size and frames is reused.
+    frames > 1 needs multi-frame groups (<key>.frames.png); pairs without one are skipped. align "flow"
+    warps each group's other crops onto its middle one (faces.flow.align_stack), as a flow-aligned engine
+    does at run time. An existing complete cache of the same shards, size, frames and align is reused.
     """
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tag = _fingerprint(shards, size, frames)
+    tag = _fingerprint(shards, size, frames, align)
     path = cache_dir / f"pairs-{tag}.u8"
     meta_path = path.with_suffix(".json")
     if path.is_file() and meta_path.is_file():
@@ -75,8 +78,11 @@ def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int 
                 group = strip.shape[1] // s
                 first = group // 2 - frames // 2
                 blurred = [strip[:, (first + k) * s:(first + k + 1) * s] for k in range(frames)]
+            blurred = [_resize(image, size) for image in blurred]
+            if align == "flow" and frames > 1:
+                blurred = np.split(align_stack(np.concatenate(blurred, axis=2)), frames, axis=2)
             for k, image in enumerate(blurred):
-                data[i, k] = _resize(image, size)
+                data[i, k] = image
             data[i, frames] = _resize(sharp, size)
             metas.append({k: rec.meta.get(k) for k in ("key", "method", "motion", "video_id", "blur_px", "speed")})
             if progress is not None and (i % 200 == 0 or i == len(records) - 1):
@@ -85,7 +91,7 @@ def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int 
         del data
         os.replace(tmp, path)
         tmp_meta = meta_path.with_name(meta_path.name + ".tmp")
-        tmp_meta.write_text(json.dumps({"size": size, "frames": frames, "count": len(metas),
+        tmp_meta.write_text(json.dumps({"size": size, "frames": frames, "align": align, "count": len(metas),
                                         "shards": [str(s) for s in shards], "metas": metas}))
         os.replace(tmp_meta, meta_path)
     finally:

@@ -172,7 +172,8 @@ def open_dataset(cfg: TrainConfig, split: str, frames: int = 1) -> Any:
     """The pair dataset of cfg.data (or cfg.val_data) for split "train" (augmented) or "val" (not).
 
     With cfg.cache (or a multi-frame model, frames > 1) the pairs are decoded once into a uint8
-    cache under <cache>/pair-cache and read from there (patches of cfg.patch px when training);
+    cache under <cache>/pair-cache (a flow-aligned model's groups warped as its engine warps them)
+    and read from there (patches of cfg.patch px when training);
     else PNGs are decoded from the shards for every sample. The StepSampler splits the training
     pairs over ranks, so every rank opens all of them.
     """
@@ -192,7 +193,10 @@ def open_dataset(cfg: TrainConfig, split: str, frames: int = 1) -> Any:
         from streamdeblur.data.cache import CachedPairs, build_cache
         from streamdeblur.paths import cache_dir
 
-        cache = build_cache(shards, cache_dir() / "pair-cache", cfg.crop_size, frames)
+        from streamdeblur.models import get_spec
+
+        align = get_spec(cfg.model).align if frames > 1 else "landmarks"  # the groups as the engine will see them
+        cache = build_cache(shards, cache_dir() / "pair-cache", cfg.crop_size, frames, align=align)
         data = CachedPairs([cache], patch=cfg.patch if train else None, augment=train, seed=cfg.seed)
         if cfg.methods or cfg.min_motion or max_motion > 0:
             data = data.subset([i for i in range(len(data)) if keep(data.meta(i))])

@@ -166,6 +166,40 @@ def test_identity_engine_by_name():
     assert isinstance(engine, IdentityEngine) and engine(crops) is crops
 
 
+class Recorder:
+    """A 3-frame engine that keeps what it was given and returns the middle crops."""
+
+    name, input_size, frames = "recorder", 128, 3
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        self.seen = crops.copy()
+        return np.ascontiguousarray(crops[..., 3:6])
+
+
+def test_a_flow_aligned_model_gives_its_network_the_neighbours_warped_onto_the_middle_crop(face_crops,
+                                                                                          monkeypatch):
+    """naf-t3f's engine (any backend) is wrapped so that the network sees each stack as faces.flow.align_stack
+    makes it, as its training groups were; naf-t3's is not wrapped."""
+    from streamdeblur import backends
+    from streamdeblur.faces.flow import align_stack
+
+    # three consecutive frames of the moving portrait, one stack per face
+    stacks = np.stack([np.concatenate([face_crops[i], face_crops[(i + 1) % 4], face_crops[(i + 2) % 4]], axis=2)
+                       for i in range(4)])
+    recorder = Recorder()
+    monkeypatch.setattr(backends, "_create_engine", lambda model, **kwargs: recorder)
+    engine = create_engine("naf-t3f", settle=None)
+    assert isinstance(engine, backends.FlowAlignedEngine) and engine.frames == 3
+    out = engine(stacks)
+    assert np.array_equal(out, face_crops[[1, 2, 3, 0]])
+    expected = np.stack([align_stack(s) for s in stacks])
+    assert np.array_equal(recorder.seen, expected) and not np.array_equal(recorder.seen, stacks)
+    assert engine(stacks[:0]).shape[0] == 0
+    with pytest.raises(ValueError):
+        engine(face_crops)  # one frame where three are needed
+    assert create_engine("naf-t3", settle=None) is recorder
+
+
 @pytest.mark.skipif(tensorrt_available(), reason="torch-tensorrt and CUDA present")
 def test_tensorrt_absent_gives_a_clear_one_line_error():
     with pytest.raises(MissingDependencyError) as info:

@@ -22,9 +22,9 @@ from streamdeblur.models import (
     state_hash,
 )
 
-EXPECTED = {"fast", "fast-unet", "naf", "naf-deep", "naf-t3", "hg", "hg-cgan", "hg-half", "hg-cgan-half", "hg-cgan-fast", "cgan",
+EXPECTED = {"fast", "fast-unet", "naf", "naf-deep", "naf-t3", "naf-t3f", "hg", "hg-cgan", "hg-half", "hg-cgan-half", "hg-cgan-fast", "cgan",
             "multiscale", "multiscale-fast"}
-PARTS = {"fast": {"hg"}, "fast-unet": {"g"}, "naf": {"g"}, "naf-deep": {"g"}, "naf-t3": {"g"}, "hg": {"hg"}, "hg-cgan": {"hg", "g", "d"}, "hg-half": {"hg"}, "hg-cgan-half": {"hg", "g", "d"},
+PARTS = {"fast": {"hg"}, "fast-unet": {"g"}, "naf": {"g"}, "naf-deep": {"g"}, "naf-t3": {"g"}, "naf-t3f": {"g"}, "hg": {"hg"}, "hg-cgan": {"hg", "g", "d"}, "hg-half": {"hg"}, "hg-cgan-half": {"hg", "g", "d"},
          "hg-cgan-fast": {"hg", "g", "d"},
          "cgan": {"g", "d"}, "multiscale": {"g", "d"}, "multiscale-fast": {"g", "d"}}
 
@@ -36,6 +36,7 @@ def test_registry_lists_the_models():
     x = torch.rand(2, 3, 128, 128)
     assert torch.equal(load_model("identity")(x), x)
     assert get_spec("naf-t3").frames == 3 and get_spec("naf").frames == 1
+    assert get_spec("naf-t3f").align == "flow" and get_spec("naf-t3").align == "landmarks"
     assert get_spec("hg-cgan").input_size == 256 and get_spec("fast").input_size == 128
     # the half-width variants keep the layer layout with a quarter of the parameters
     full, half = build_parts("hg-cgan"), build_parts("hg-cgan-half")

@@ -58,6 +58,22 @@ def test_multi_frame_cache_and_training_items(group_pairs, tmp_path):
     assert len(whole.subset([0])) == 1 and whole.subset([0]).meta(0) == whole.meta(0)
 
 
+def test_a_flow_aligned_cache_warps_each_groups_neighbours_onto_its_centre(group_pairs, tmp_path):
+    """align="flow" (naf-t3f's groups): another cache file; centre and target as in the plain cache, the
+    neighbours warped so that they differ less from the centre than the landmark-aligned ones do."""
+    shards = find_shards(group_pairs)
+    plain_path, _ = build_cache(shards, tmp_path, size=128, frames=3)
+    flow_path, metas = build_cache(shards, tmp_path, size=128, frames=3, align="flow")
+    assert flow_path != plain_path and len(metas) > 0
+    plain, flow = (np.load(p, mmap_mode="r").astype(np.float32) for p in (plain_path, flow_path))
+    assert np.array_equal(flow[:, 1], plain[:, 1]) and np.array_equal(flow[:, 3], plain[:, 3])
+    inner = np.s_[:, 12:-12, 12:-12]
+    for j in (0, 2):
+        before = np.abs(plain[:, j] - plain[:, 1])[inner].mean()
+        after = np.abs(flow[:, j] - flow[:, 1])[inner].mean()
+        assert after < 0.8 * before, (j, before, after)
+
+
 def test_restore_stage_trains_naf_t3_from_the_cache(group_pairs, tmp_path, monkeypatch):
     """The modern recipe end to end on the multi-frame groups: the loss falls on a repeated batch."""
     from streamdeblur.train.stages import build_config
