@@ -4,8 +4,8 @@ Each crop of a track is aligned by its own frame's landmarks, which leaves the f
 (eyes, mouth, a turn of the head) between neighbours: averaging three consecutive landmark-aligned
 exposures of the held-out motion groups loses 4.1 dB against the sharp centre frame. A dense flow from
 the middle crop to each neighbour (OpenCV's DIS, MEDIUM preset, on the grey crops) and a backward warp
-bring that loss down to 0.65 dB, so a network given the warped neighbours can take detail from them
-where one given the landmark-aligned ones mostly ignores them.
+bring that loss down to 0.8 dB (on 281 of the 562 groups), so a network given the warped neighbours can take
+detail from them where one given the landmark-aligned ones mostly ignores them.
 
 The same function aligns the groups of the training cache and the crops a flow-aligned engine is given,
 so the network always sees neighbours warped the way it was trained on.
