@@ -133,8 +133,9 @@ _SPECS: dict[str, ModelSpec] = {
               "naf with 3 consecutive aligned crops of the track stacked at its input (early fusion), 128 px",
               lambda: {"g": NAFNet(**NAF, frames=3)}, _g_only(128), ("restore", "single"), frames=3),
         _spec("naf-t3f", "nafnet", 128,
-              "naf-t3 whose neighbouring crops are warped onto the middle one by optical flow (DIS) first, 128 px",
-              lambda: {"g": NAFNet(**NAF, frames=3)}, _g_only(128), ("restore", "single"), frames=3, align="flow"),
+              "naf-t3 whose neighbouring crops are warped onto the middle one by optical flow (DIS) first and enter "
+              "as their difference from it, 128 px",
+              lambda: {"g": NAFNet(**NAF, frames=3, delta=True)}, _g_only(128), ("restore", "single"), frames=3, align="flow"),
         _spec("hg", "hg", 256, "Chrysos et al. step 1: the stacked hourglass (2 stacks, depth 4) at 256 px",
               lambda: {"hg": HG()}, _hg_model(256), ("hg", "single", "restore")),
         _spec("hg-cgan", "hg+cgan", 256,

@@ -9,6 +9,12 @@
     ending conv3x3 (w -> 3), zero-initialised; output = centre frame + ending(...): training starts from
               "return the centre frame" and learns only what the blur changed
 
+delta (temporal nets): the intro conv is given each neighbour minus the centre frame instead of the
+neighbour. The same function class; but in a warm start from a single-frame net, whose centre weights
+already fit, the neighbour weights' gradient is the centre weights' (noise about zero) plus a small
+difference term, so Adam's per-weight scaling moves them by a fraction of the learning rate. Given the
+differences, their gradient is that term alone.
+
 NAFBlock: x + beta * conv1x1(SCA(SimpleGate(dwconv3x3(conv1x1(LN(x)))))), then
           y + gamma * conv1x1(SimpleGate(conv1x1(LN(y)))), with beta = gamma = 0 at initialisation
           (skip-init); SimpleGate(x) = x1 * x2 over
@@ -81,13 +87,13 @@ class NAFNet(nn.Module):
     """NAFNet-style U-Net with a residual output on the centre frame; see the module docstring."""
 
     def __init__(self, width: int = 16, enc: tuple[int, ...] = (1, 1, 1), mid: int = 6,
-                 dec: tuple[int, ...] = (1, 1, 1), frames: int = 1) -> None:
+                 dec: tuple[int, ...] = (1, 1, 1), frames: int = 1, delta: bool = False) -> None:
         super().__init__()
         if len(enc) != len(dec):
             raise ValueError("enc and dec need one entry per level")
         if frames < 1 or frames % 2 == 0:
             raise ValueError(f"frames must be odd and positive, got {frames}")
-        self.frames = frames
+        self.frames, self.delta = frames, delta and frames > 1
         self.down_factor = 2 ** len(enc)
         self.intro = nn.Conv2d(3 * frames, width, 3, padding=1)
         self.encoders, self.downs, self.ups, self.decoders = (nn.ModuleList() for _ in range(4))
@@ -106,6 +112,10 @@ class NAFNet(nn.Module):
         nn.init.zeros_(self.ending.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k = self.frames // 2
+        centre = x[:, 3 * k:3 * k + 3]
+        if self.delta:  # the neighbours enter as their difference from the centre frame
+            x = torch.cat([centre if j == k else x[:, 3 * j:3 * j + 3] - centre for j in range(self.frames)], dim=1)
         h = self.intro(x)
         skips = []
         for encoder, down in zip(self.encoders, self.downs):
@@ -115,8 +125,7 @@ class NAFNet(nn.Module):
         h = self.middle(h)
         for decoder, up, skip in zip(self.decoders, self.ups, reversed(skips)):
             h = decoder(up(h) + skip)
-        k = self.frames // 2
-        return x[:, 3 * k:3 * k + 3] + self.ending(h)
+        return centre + self.ending(h)
 
     def restore(self, x: torch.Tensor) -> torch.Tensor:
         """The deblurred centre image (unclamped)."""

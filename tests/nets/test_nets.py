@@ -235,6 +235,26 @@ def test_nafnet_starts_as_the_centre_frame_and_keeps_the_size():
         NAFNet(frames=2)
 
 
+def test_a_delta_nafnet_is_the_plain_one_with_the_centre_weights_moved():
+    """delta=True feeds the intro conv (neighbour - centre): the same function as the plain net whose centre
+    slice of the intro weights is W_c - sum of the neighbours' slices; the same parameters, a different map."""
+    from streamdeblur.nets import NAFNet
+
+    torch.manual_seed(0)
+    delta = NAFNet(width=8, enc=(1,), mid=1, dec=(1,), frames=3, delta=True).eval()
+    for p in delta.parameters():  # trained-looking weights (the zero ending would hide everything)
+        p.data.normal_(0, 0.1)
+    plain = NAFNet(width=8, enc=(1,), mid=1, dec=(1,), frames=3).eval()
+    plain.load_state_dict(delta.state_dict())
+    x = torch.rand(2, 9, 32, 32)
+    with torch.no_grad():
+        assert not torch.allclose(delta(x), plain(x), atol=1e-3)
+        w = plain.intro.weight
+        w[:, 3:6] -= w[:, 0:3] + w[:, 6:9]
+        assert torch.allclose(delta(x), plain(x), atol=1e-5)
+    assert not NAFNet(width=8, enc=(1,), mid=1, dec=(1,), frames=1, delta=True).delta  # one frame: nothing to subtract
+
+
 def test_nafnet_default_sizes_and_layer_norm():
     from streamdeblur.models import NAF
     from streamdeblur.nets import NAFNet
