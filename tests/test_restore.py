@@ -172,6 +172,25 @@ def test_process_with_a_temporal_engine_keeps_every_frame_and_reports_tracks(fac
     assert decode_frames(out, limit=1)[0].shape == decode_frames(face_clip, limit=1)[0].shape
 
 
+@pytest.mark.skipif(not has_weights("naf-t3f"), reason="no released naf-t3f weights in engines/")
+def test_process_with_the_flow_aligned_temporal_engine_keeps_every_frame_and_changes_the_faces(face_clip,
+                                                                                                tmp_path):
+    """naf-t3f end to end: its engine warps each face's neighbours by flow in the engine thread; every frame
+    leaves, one frame late, and the blurred faces are changed (bare network: --no-gate)."""
+    out, summary_path = tmp_path / "o.mp4", tmp_path / "s.json"
+    proc = run_cli("process", str(face_clip), "-o", str(out), "--model", "naf-t3f", "--no-gate",
+                   "--summary-json", str(summary_path), "-q")
+    assert proc.returncode == 0, proc.stderr.decode()
+    summary = json.loads(summary_path.read_text())
+    assert summary["lag_frames"] == 1 and summary["faces"] > 0
+    assert video_info(out)["frames"] == video_info(face_clip)["frames"] == summary["frames"]
+    plain = tmp_path / "identity.mp4"  # the same pipeline and encoder with the pass-through engine
+    assert run_cli("process", str(face_clip), "-o", str(plain), "--model", "identity", "-q").returncode == 0
+    before, after = decode_frames(plain), decode_frames(out)
+    changed = [np.abs(a.astype(np.int16) - b.astype(np.int16)).max() > 8 for a, b in zip(after, before)]
+    assert np.mean(changed) > 0.5
+
+
 def test_process_detects_half_as_often_while_every_face_is_gated(face_clip, tmp_path, monkeypatch):
     """With every face gated, `process` runs the detector every 2N frames and still tracks the face on every
     frame; with --no-gate, every N."""
