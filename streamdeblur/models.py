@@ -135,7 +135,8 @@ _SPECS: dict[str, ModelSpec] = {
         _spec("naf-t3f", "nafnet", 128,
               "naf-t3 whose neighbouring crops are warped onto the middle one by optical flow (DIS) first and enter "
               "as their difference from it, 128 px",
-              lambda: {"g": NAFNet(**NAF, frames=3, delta=True)}, _g_only(128), ("restore", "single"), frames=3, align="flow"),
+              lambda: {"g": NAFNet(**NAF, frames=3, delta=True)}, _g_only(128), ("restore", "single"), frames=3,
+              align="flow"),
         _spec("hg", "hg", 256, "Chrysos et al. step 1: the stacked hourglass (2 stacks, depth 4) at 256 px",
               lambda: {"hg": HG()}, _hg_model(256), ("hg", "single", "restore")),
         _spec("hg-cgan", "hg+cgan", 256,

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from streamdeblur.errors import MissingWeightsError, UserError
 from streamdeblur.backends.common import check_batch
+from streamdeblur.errors import MissingWeightsError, UserError
 
 if TYPE_CHECKING:
     from streamdeblur.models import ModelSpec

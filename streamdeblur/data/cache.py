@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from streamdeblur.data.shards import decode_png, index_shard, read_member
-from streamdeblur.faces.flow import align_stack
+from streamdeblur.faces.flow import ALIGNS, align_stack
 
 
 def _fingerprint(shards: Sequence[Path], size: int, frames: int, align: str = "landmarks") -> str:
@@ -53,6 +53,8 @@ def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int 
     warps each group's other crops onto its middle one (faces.flow.align_stack), as a flow-aligned engine
     does at run time. An existing complete cache of the same shards, size, frames and align is reused.
     """
+    if align not in ALIGNS:
+        raise ValueError(f"align must be one of {ALIGNS}, got {align!r}")
     cache_dir.mkdir(parents=True, exist_ok=True)
     tag = _fingerprint(shards, size, frames, align)
     path = cache_dir / f"pairs-{tag}.u8"
