@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training runs behind the released engines, in order (each resumable: the same command with
 # --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
-# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-scratch | naf-t3-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast
+# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -158,11 +158,12 @@ case "${1:-}" in
     naf_t3_clean naf-t3f2 "${NAF_T3F2_STEPS:-4000}" "${THREADS:-1}" \
       "${NAF_T3F2_INIT:-$REPO/engines/naf-t3f/model.safetensors}" 3e-4 naf-t3f
     ;;
-  naf-scratch | naf-t3-scratch)
+  naf-scratch | naf-t3-scratch | naf-t3f-scratch)
     # issue 13's question, on equal terms: does the 3-frame net learn more than the single-frame one when neither
     # starts from the other? Both from random weights, the same motion groups (naf sees their centre exposure),
     # the same val split, lr 1e-3 with warm-up, one thread each (run both at once); compare val.csv at equal steps.
-    model=naf; [[ "$1" == naf-t3-scratch ]] && model=naf-t3
+    # naf-t3f-scratch: the same for the flow-aligned temporal net.
+    model=naf; [[ "$1" == naf-t3-scratch ]] && model=naf-t3; [[ "$1" == naf-t3f-scratch ]] && model=naf-t3f
     streamdeblur train --data "$P/motion-128,$P/motion-128c" --name "$1" --model "$model" \
       --set val_data="$P/motion-128" --steps "${SCRATCH_STEPS:-20000}" --set lr_horizon="${SCRATCH_STEPS:-20000}" \
       --set sharp_frac=0.2 --lr 1e-3 --threads "${THREADS:-1}" \
