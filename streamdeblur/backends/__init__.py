@@ -69,9 +69,8 @@ class IdentityEngine:
         return np.ascontiguousarray(crops[..., 3 * k:3 * k + 3])
 
 
-class FlowAlignedEngine:
-    """A temporal engine whose other crops are first warped onto the middle one by optical flow (faces/flow.py),
-    as its training groups were."""
+class EngineWrapper:
+    """An engine around another one: its name, input size and frames, and the backend's own attributes."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -81,6 +80,11 @@ class FlowAlignedEngine:
     def __getattr__(self, attr: str) -> Any:  # the backend's own attributes (session, module, ...)
         return getattr(self.__dict__["engine"], attr)
 
+
+class FlowAlignedEngine(EngineWrapper):
+    """A temporal engine whose other crops are first warped onto the middle one by optical flow (faces/flow.py),
+    as its training groups were."""
+
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         from streamdeblur.faces.flow import align_stack
 
@@ -88,17 +92,13 @@ class FlowAlignedEngine:
         return self.engine(np.stack([align_stack(c) for c in crops]) if len(crops) else crops)
 
 
-class SettledEngine:
+class SettledEngine(EngineWrapper):
     """An engine whose small corrections are faded out per crop (see the module docstring: "settle")."""
 
     def __init__(self, engine: Engine, low: float, high: float) -> None:
         check_settle(low, high)
-        self.engine, self.low, self.high = engine, float(low), float(high)
-        self.name = engine.name
-        self.input_size, self.frames = engine.input_size, int(getattr(engine, "frames", 1))
-
-    def __getattr__(self, attr: str) -> Any:  # the backend's own attributes (session, module, ...)
-        return getattr(self.__dict__["engine"], attr)
+        super().__init__(engine)
+        self.low, self.high = float(low), float(high)
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         out = self.engine(crops)
