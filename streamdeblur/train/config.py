@@ -15,7 +15,7 @@ VARIANTS = ("full", "no-hg", "single-pathway")
 GAN_LOSSES = ("bce", "lsgan")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "cosine")
-PIXEL_LOSSES = ("l1", "charbonnier")
+PIXEL_LOSSES = ("l1", "charbonnier", "psnr")
 
 
 @dataclass
@@ -80,7 +80,7 @@ class TrainConfig:
     warmup: int = 0  # linear learning-rate warm-up steps
     lr_min: float = 0.0
     lr_horizon: int = 0  # the cosine's end step (0: steps); set it to keep the schedule when extending steps
-    loss: str = "l1"  # pixel loss: l1 | charbonnier
+    loss: str = "l1"  # pixel loss: l1 | charbonnier | psnr (minus each sample's PSNR)
     w_fft: float = 0.0  # weight of the L1 of the FFT of output and target
     grad_clip: float = 0.0  # clip the generator's gradient norm (0: off)
     log_every: int = 10

@@ -48,17 +48,21 @@ def make_optimizer(cfg: TrainConfig, params: Any, lr: float) -> torch.optim.Opti
 
 
 def inflate_frames(own: dict[str, Tensor], state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """state with single-frame input convs widened to a K-frame module's: a (O, 3, kh, kw) weight where the
-    module has (O, 3K, kh, kw) goes to the centre frame's slice, zeros elsewhere, so the multi-frame network
-    starts as the single-frame one (a warm start for temporal engines)."""
+    """state with input convs widened to a module with more frames: a (O, 3J, kh, kw) weight where the module
+    has (O, 3K, kh, kw), J < K both odd, goes to the K frames' middle J slices, zeros for the outer frames, so the
+    wider network starts as the narrower one (a warm start: single-frame to temporal, 3 frames to 5)."""
     out = dict(state)
     for k, v in state.items():
-        if k in own and v.dim() == 4 and own[k].dim() == 4 and v.shape[1] == 3 and own[k].shape[1] % 3 == 0 \
-                and own[k].shape[1] > 3 and (v.shape[0], *v.shape[2:]) == (own[k].shape[0], *own[k].shape[2:]):
-            frames = own[k].shape[1] // 3
-            wide = torch.zeros_like(own[k])
-            wide[:, 3 * (frames // 2):3 * (frames // 2) + 3] = v.to(wide.dtype)
-            out[k] = wide
+        if k not in own or v.dim() != 4 or own[k].dim() != 4 \
+                or (v.shape[0], *v.shape[2:]) != (own[k].shape[0], *own[k].shape[2:]):
+            continue
+        have, frames = v.shape[1] // 3, own[k].shape[1] // 3
+        if v.shape[1] % 3 or own[k].shape[1] % 3 or have % 2 == 0 or frames % 2 == 0 or have >= frames:
+            continue
+        first = frames // 2 - have // 2
+        wide = torch.zeros_like(own[k])
+        wide[:, 3 * first:3 * (first + have)] = v.to(wide.dtype)
+        out[k] = wide
     return out
 
 
@@ -238,7 +242,7 @@ def centre(blurry: Tensor) -> Tensor:
 
 
 class SingleStage(Stage):
-    """One network: pixel loss (L1 or Charbonnier, optionally weighted to changed pixels) + gradient L1
+    """One network: pixel loss (L1, Charbonnier or PSNR, optionally weighted to changed pixels) + gradient L1
     + L1 of the FFT, + perceptual/identity terms."""
 
     name = "single"
@@ -261,6 +265,8 @@ class SingleStage(Stage):
         weight = self.pixel_weight(blurry, sharp)
         if cfg.loss == "charbonnier":
             t: dict[str, Tensor] = {"loss_charbonnier": losses.charbonnier(out, sharp, weight=weight)}
+        elif cfg.loss == "psnr":
+            t = {"loss_psnr": losses.psnr_loss(out, sharp, weight=weight)}
         else:
             t = {"loss_l1": losses.l1(out, sharp, weight)}
         total = cfg.w_l1 * next(iter(t.values()))

@@ -110,20 +110,24 @@ def test_learning_rate_schedule_warms_up_then_follows_the_cosine():
     assert lr_factor(TrainConfig(), 123) == 1.0  # constant
 
 
-def test_a_temporal_net_warm_starts_from_the_single_frame_one(tmp_path):
-    """naf-t3 initialised from a naf checkpoint computes exactly what naf computes on the centre frame."""
+@pytest.mark.parametrize("have,frames,delta", [(1, 3, False), (3, 5, True)])
+def test_a_temporal_net_warm_starts_from_the_one_with_fewer_frames(tmp_path, have, frames, delta):
+    """naf-t3 initialised from a naf checkpoint computes exactly what naf computes on the centre frame; naf-t5f
+    from a naf-t3f one what naf-t3f computes on the middle three frames (the outer frames' weights start at 0)."""
     from streamdeblur.nets import NAFNet
     from streamdeblur.train.stages import CHECKPOINT_FORMAT, load_into
 
     torch.manual_seed(0)
-    single = NAFNet(width=8, enc=(1,), mid=1, dec=(1,))
-    for p in single.parameters():  # a trained-looking net (skip-init and the zero ending would hide mistakes)
+    narrow = NAFNet(width=8, enc=(1,), mid=1, dec=(1,), frames=have, delta=delta)
+    for p in narrow.parameters():  # a trained-looking net (skip-init and the zero ending would hide mistakes)
         p.data.normal_(0, 0.1)
     ckpt = tmp_path / "last.pt"
-    torch.save({"format": CHECKPOINT_FORMAT, "config": {"stage": "restore"}, "models": {"g": single.state_dict()},
-                "ema": {"module": single.state_dict()}}, ckpt)
-    temporal = NAFNet(width=8, enc=(1,), mid=1, dec=(1,), frames=3)
-    load_into(temporal, str(ckpt), "g")
-    x = torch.rand(2, 9, 16, 16)
+    torch.save({"format": CHECKPOINT_FORMAT, "config": {"stage": "restore"}, "models": {"g": narrow.state_dict()},
+                "ema": {"module": narrow.state_dict()}}, ckpt)
+    wide = NAFNet(width=8, enc=(1,), mid=1, dec=(1,), frames=frames, delta=delta)
+    load_into(wide, str(ckpt), "g")
+    x = torch.rand(2, 3 * frames, 16, 16)
+    first = frames // 2 - have // 2
     with torch.no_grad():
-        assert torch.allclose(temporal(x), single(x[:, 3:6]), atol=1e-5)
+        assert torch.allclose(wide(x), narrow(x[:, 3 * first:3 * (first + have)]), atol=1e-5)
+        assert not torch.allclose(wide(x), narrow(x[:, :3 * have]), atol=1e-3)  # the middle frames, not the first

@@ -25,6 +25,22 @@ def test_l1_plain_and_weighted():
     assert losses.l1(out, tgt, w).item() == pytest.approx(0.75)
 
 
+def test_psnr_loss_is_minus_the_mean_per_sample_psnr():
+    tgt = torch.zeros(2, 1, 2, 2)
+    out = tgt.clone()
+    out[0, 0, 0, 0] = 0.2  # sample 0: MSE .04 / 4 = .01 (20 dB); sample 1: exact (capped by eps)
+    eps = 1e-5
+    want = (10 * math.log10(0.01 + eps) + 10 * math.log10(eps)) / 2
+    assert losses.psnr_loss(out, tgt, eps=eps).item() == pytest.approx(want, rel=1e-5)
+    # per sample, not over the batch: the blurry sample alone would score far better pooled
+    pooled = 10 * math.log10(0.04 / 8 + eps)
+    assert losses.psnr_loss(out, tgt, eps=eps).item() < pooled - 10
+    w = torch.zeros(2, 1, 2, 2)
+    w[:, :, 0, 0] = 1.0  # weight only the changed pixel: sample 0's MSE becomes .04
+    want_w = (10 * math.log10(0.04 + eps) + 10 * math.log10(eps)) / 2
+    assert losses.psnr_loss(out, tgt, eps=eps, weight=w).item() == pytest.approx(want_w, rel=1e-5)
+
+
 def test_changed_pixel_weight():
     blurry = t([[0.0, 0.4], [0.0, 0.0]]).repeat(1, 3, 1, 1)
     sharp = torch.zeros_like(blurry)
