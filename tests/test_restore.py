@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from streamdeblur.io.source import Frame
-from streamdeblur.models import has_weights
+from streamdeblur.models import get_spec, has_weights
 from streamdeblur.restore import Face, Held, Restorer, blur_estimate
 from tests.helpers import decode_frames, run_cli, video_info, wait_until_writing
 
@@ -172,17 +172,19 @@ def test_process_with_a_temporal_engine_keeps_every_frame_and_reports_tracks(fac
     assert decode_frames(out, limit=1)[0].shape == decode_frames(face_clip, limit=1)[0].shape
 
 
-@pytest.mark.skipif(not has_weights("naf-t3f"), reason="no released naf-t3f weights in engines/")
-def test_process_with_the_flow_aligned_temporal_engine_keeps_every_frame_and_changes_the_faces(face_clip,
-                                                                                                tmp_path):
-    """naf-t3f end to end: its engine warps each face's neighbours by flow in the engine thread; every frame
-    leaves, one frame late, and the blurred faces are changed (bare network: --no-gate)."""
+@pytest.mark.parametrize("model", ["naf-t3f", "naf-t5f"])
+def test_process_with_a_flow_aligned_temporal_engine_keeps_every_frame_and_changes_the_faces(model, face_clip,
+                                                                                             tmp_path):
+    """naf-t3f / naf-t5f end to end: the engine warps each face's neighbours by flow in the engine thread; every
+    frame leaves, K // 2 frames late (1 and 2), and the blurred faces are changed (bare network: --no-gate)."""
+    if not has_weights(model):
+        pytest.skip(f"no released {model} weights in engines/")
     out, summary_path = tmp_path / "o.mp4", tmp_path / "s.json"
-    proc = run_cli("process", str(face_clip), "-o", str(out), "--model", "naf-t3f", "--no-gate",
+    proc = run_cli("process", str(face_clip), "-o", str(out), "--model", model, "--no-gate",
                    "--summary-json", str(summary_path), "-q")
     assert proc.returncode == 0, proc.stderr.decode()
     summary = json.loads(summary_path.read_text())
-    assert summary["lag_frames"] == 1 and summary["faces"] > 0
+    assert summary["lag_frames"] == get_spec(model).frames // 2 and summary["faces"] > 0
     assert video_info(out)["frames"] == video_info(face_clip)["frames"] == summary["frames"]
     plain = tmp_path / "identity.mp4"  # the same pipeline and encoder with the pass-through engine
     assert run_cli("process", str(face_clip), "-o", str(plain), "--model", "identity", "-q").returncode == 0

@@ -32,6 +32,15 @@ streamdeblur make-pairs "${VAL[@]}" -o "$P/mild128" --method motion --speed 1,4 
 # mostly the codec's (its faces that barely moved still sit near 30 dB); this one measures deblurring alone
 streamdeblur make-pairs "${VAL[@]}" -o "$P/clean128" --method motion --speed 4,12 --frames 3 --subframes 8,32 \
   --crf 0,0 --noise 0 "${VCOMMON[@]}"
+# 5-frame groups of the same exposures (naf-t5f; engines taking fewer frames use the middle ones): its own folder,
+# as the groups differ from val128/motion's draw
+streamdeblur make-pairs "${VAL[@]}" -o "$P/val128-5/motion" --method motion --speed 4,12 --frames 5 --subframes 8,32 \
+  "${VCOMMON[@]}"
+# clean128-5 / mild128-5: clean128 and mild128 as 5-frame groups
+streamdeblur make-pairs "${VAL[@]}" -o "$P/clean128-5" --method motion --speed 4,12 --frames 5 --subframes 8,32 \
+  --crf 0,0 --noise 0 "${VCOMMON[@]}"
+streamdeblur make-pairs "${VAL[@]}" -o "$P/mild128-5" --method motion --speed 1,4 --frames 5 --crf-share 0.3 --noise 1 \
+  "${VCOMMON[@]}"
 # Training sets. motion-128: the engines' main data (speed 1-12, shutter 0.25-1, x264 CRF 18-32, noise,
 # a shake kernel on top of one in five), 3-frame groups whose centre frame also trains single-frame engines.
 streamdeblur make-pairs "$TRAIN" -o "$P/motion-128" --method motion --frames 3 --shake 0.2 --size 128 --stride 3 \
@@ -40,6 +49,11 @@ streamdeblur make-pairs "$TRAIN" -o "$P/motion-128" --method motion --frames 3 -
 # engines trained on motion-128 alone learnt to "clean" every input and took detail off clean, mild faces
 streamdeblur make-pairs "$TRAIN" -o "$P/motion-128c" --method motion --frames 3 --shake 0.2 --size 128 --stride 4 \
   --crf-share 0.3 --noise 1 --val-list "$P/val_list.txt" --workers 2 -q --preview
+# motion-128-5 / motion-128c-5: the two sets above as 5-frame groups (naf-t5f)
+streamdeblur make-pairs "$TRAIN" -o "$P/motion-128-5" --method motion --frames 5 --shake 0.2 --size 128 --stride 3 \
+  --val-list "$P/val_list.txt" --workers 2 -q
+streamdeblur make-pairs "$TRAIN" -o "$P/motion-128c-5" --method motion --frames 5 --shake 0.2 --size 128 --stride 4 \
+  --crf-share 0.3 --noise 1 --val-list "$P/val_list.txt" --workers 2 -q
 streamdeblur make-pairs "$TRAIN" -o "$P/kernel-256" --method kernel "${COMMON[@]}" --preview
 streamdeblur make-pairs "$TRAIN" -o "$P/pravg-256" --method pravg --length 7,9,11,15 "${COMMON[@]}"
 streamdeblur make-pairs "$TRAIN" -o "$P/vla-256" --method vla "${COMMON[@]}" --preview

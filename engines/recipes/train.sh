@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training runs behind the released engines, in order (each resumable: the same command with
 # --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
-# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast
+# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -34,12 +34,14 @@ naf_clean() {  # naf_clean NAME STEPS THREADS INIT_WEIGHTS [LR [MIX [MODEL]]]
 }
 
 # naf-t3 on the motion groups of both motion sets, 20 % sharp inputs, cosine to zero (runs naf-t3c, naf-t3d).
-naf_t3_clean() {  # naf_t3_clean NAME STEPS THREADS INIT_WEIGHTS LR [MODEL]
-  streamdeblur train --data "$P/motion-128,$P/motion-128c" --name "$1" --model "${6:-naf-t3}" \
-    --set val_data="$P/motion-128" --set init_weights="$4" \
+# SETS: the pair sets' suffix ("" the 3-frame groups, "-5" the 5-frame ones of pairs.sh).
+# Arguments after SETS go to streamdeblur train as they are (e.g. --set loss=psnr).
+naf_t3_clean() {  # naf_t3_clean NAME STEPS THREADS INIT_WEIGHTS LR [MODEL [SETS [TRAIN_ARGS...]]]
+  streamdeblur train --data "$P/motion-128${7:-},$P/motion-128c${7:-}" --name "$1" --model "${6:-naf-t3}" \
+    --set val_data="$P/motion-128${7:-}" --set init_weights="$4" \
     --steps "$2" --set lr_horizon="$2" --set sharp_frac=0.2 \
     --set warmup=0 --lr "$5" --threads "$3" \
-    --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
+    --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${@:8}" "${RESUME[@]}"
 }
 
 case "${1:-}" in
@@ -158,6 +160,28 @@ case "${1:-}" in
     naf_t3_clean naf-t3f2 "${NAF_T3F2_STEPS:-4000}" "${THREADS:-1}" \
       "${NAF_T3F2_INIT:-$REPO/engines/naf-t3f/model.safetensors}" 3e-4 naf-t3f
     ;;
+  naf-t5f)
+    # naf-t5f: two flow-aligned neighbours each side, on the 5-frame groups (pairs.sh), warm-started from the
+    # naf-t3f release (its first conv's weights on the middle three frames, zeros on the outer two: it starts as
+    # naf-t3f exactly); naf-t3f's recipe otherwise.
+    naf_t3_clean naf-t5f "${NAF_T5F_STEPS:-8000}" "${THREADS:-2}" \
+      "${NAF_T5F_INIT:-$REPO/engines/naf-t3f/model.safetensors}" 5e-4 naf-t5f -5
+    ;;
+  naf-t5f2)
+    # naf-t5f's run with the PSNR loss (minus each sample's PSNR, NAFNet's) and no FFT term: naf-t5f gained more
+    # than naf-t3f on blurry faces but took up to 2 dB off faces that were almost sharp (clean128-5, mild128-5),
+    # which the Charbonnier loss weighs little; in decibels every face weighs the same.
+    naf_t3_clean naf-t5f2 "${NAF_T5F_STEPS:-9000}" "${THREADS:-2}" \
+      "${NAF_T5F_INIT:-$REPO/engines/naf-t3f/model.safetensors}" 5e-4 naf-t5f -5 --set loss=psnr --set w_fft=0
+    ;;
+  naf-p | naf-t3p)
+    # the PSNR loss (naf-t5f2's) for the single-frame default and for naf-t3f, each warm-started from its own
+    # release, on the same groups and val split (naf sees each group's centre exposure)
+    if [[ "$1" == naf-p ]]; then model=naf init="$REPO/engines/naf/model.safetensors"
+    else model=naf-t3f init="$REPO/engines/naf-t3f/model.safetensors"; fi
+    naf_t3_clean "$1" "${NAF_P_STEPS:-9000}" "${THREADS:-2}" "${NAF_P_INIT:-$init}" 5e-4 "$model" -5 \
+      --set loss=psnr --set w_fft=0
+    ;;
   naf-scratch | naf-t3-scratch | naf-t3f-scratch)
     # issue 13's question, on equal terms: does the 3-frame net learn more than the single-frame one when neither
     # starts from the other? Both from random weights, the same motion groups (naf sees their centre exposure),
@@ -207,6 +231,6 @@ case "${1:-}" in
       --steps "${CGAN_FAST_STEPS:-20000}" \
       --threads "${THREADS:-1}" --set val_every=500 --set val_batches=25 --set ckpt_every=100 -q "${RESUME[@]}"
     ;;
-  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast" >&2
+  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast" >&2
      exit 2 ;;
 esac
