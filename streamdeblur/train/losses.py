@@ -47,7 +47,7 @@ def psnr_loss(output: Tensor, target: Tensor, eps: float = 1e-5, weight: Tensor 
     else:
         weight = weight.expand_as(d)
         mse = (d * weight).flatten(1).sum(dim=1) / weight.flatten(1).sum(dim=1).clamp_min(1e-12)
-    return (10.0 / torch.log(torch.tensor(10.0))) * torch.log(mse + eps).mean()
+    return 10.0 * torch.log10(mse + eps).mean()
 
 
 def fft_l1(output: Tensor, target: Tensor) -> Tensor:
