@@ -74,10 +74,15 @@ def test_decord_hands_a_file_it_cannot_open_to_pyav(tmp_path):
     whole = write_tagged(tmp_path / "whole.mp4", "yuv420p", frames=60, options={"movflags": "faststart"})
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.6)])
-    out = tmp_path / "out.mp4"
-    proc = run_cli("process", str(cut), "-o", str(out), "--model", "identity", "-q", "--decoder", "decord")
-    assert proc.returncode == 0, proc.stderr.decode()
-    assert video_info(out)["frames"] >= 20
+    frames = {}
+    for decoder in ("pyav", "decord"):
+        out = tmp_path / f"{decoder}.mp4"
+        proc = run_cli("process", str(cut), "-o", str(out), "--model", "identity", "-q", "--decoder", decoder)
+        assert proc.returncode == 0, proc.stderr.decode()
+        frames[decoder] = video_info(out)["frames"]
+    # What is left of the cut file depends on the encoder's packet sizes; decord must give up no more of it
+    # than PyAV reads on its own.
+    assert frames["decord"] == frames["pyav"] >= 10, frames
 
 
 def test_an_mp4_with_its_index_at_the_end_explains_itself_when_piped(tmp_path):
