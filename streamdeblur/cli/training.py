@@ -71,6 +71,9 @@ def release(
     settle: Optional[str] = typer.Option(None, "--settle", help="LOW,HIGH grey levels: a face whose mean correction "
                                          "is under LOW is left as it came, faded in up to HIGH (kept from the "
                                          "previous card when not given)."),
+    soup: Optional[list[str]] = typer.Option(None, "--soup", help="OTHER_RUN:WEIGHT (repeatable): average that run's "
+                                             "EMA weights in at WEIGHT, the first run's at what is left (a model "
+                                             "soup of fine-tunings of one starting point)."),
 ) -> None:
     """Write a trained run's EMA weights (fp16 safetensors) and its card (with eval metrics) as an engine."""
     from streamdeblur.train.release import release as release_engine
@@ -82,5 +85,14 @@ def release(
         except ValueError:
             raise UserError(f"--settle takes LOW,HIGH (grey levels), got {settle!r}") from None
         levels = (low, high)
-    folder = release_engine(run, name, out_dir=output, metrics=metrics, gate=gate, settle=levels)
+    blends = []
+    for item in soup or []:
+        path, _, weight = item.rpartition(":")
+        try:
+            blends.append((Path(path), float(weight)))
+        except ValueError:
+            raise UserError(f"--soup takes OTHER_RUN:WEIGHT, got {item!r}") from None
+        if not path:
+            raise UserError(f"--soup takes OTHER_RUN:WEIGHT, got {item!r}")
+    folder = release_engine(run, name, out_dir=output, metrics=metrics, gate=gate, settle=levels, soup=blends)
     typer.echo(f"wrote {folder}", err=True)

@@ -32,22 +32,8 @@ def card_metrics(report_json: str | Path) -> dict[str, Any]:
             "source": settings.get("source"), "faces": settings.get("faces"), "rows": rows}
 
 
-def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None,
-            parts: dict[str, nn.Module] | None = None, metrics: str | Path | None = None,
-            gate: float | None = None, settle: tuple[float, float] | None = None) -> Path:
-    """Write <engines>/<name>/model.safetensors (fp16 EMA inference weights) + card.json + README.md; returns the folder.
-
-    README.md is generated from the card, followed by the folder's NOTES.md when there is one.
-    metrics: an `eval` report (its folder or report.json) measured on these weights, copied into the card.
-    gate: the engine's default gate level for `process` (faces whose track moves less, in crop pixels a
-    frame, bypass it); kept from the previous card when not given.
-    settle: (LOW, HIGH) grey levels: corrections smaller on average are faded out (backends.SettledEngine);
-    kept from the previous card when not given. Both are measured per engine: a new release keeps them, re-check.
-    """
-    from streamdeblur.models import engine_folder, save_weights
-    from streamdeblur.train.trainer import Trainer
-
-    measured = card_metrics(metrics) if metrics is not None else {}
+def _load_checkpoint(checkpoint: str | Path) -> tuple[Path, dict[str, Any]]:
+    """A run directory or .pt file -> (the checkpoint's path, its state)."""
     checkpoint = Path(checkpoint)
     if checkpoint.is_dir():
         checkpoint = checkpoint / CHECKPOINT
@@ -56,6 +42,52 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
     state = torch.load(str(checkpoint), map_location="cpu", weights_only=False)
     if state.get("format") != CHECKPOINT_FORMAT:
         raise UserError(f"{checkpoint} is not a streamdeblur training checkpoint")
+    return checkpoint, state
+
+
+def soup_ema(state: dict[str, Any], others: list[tuple[dict[str, Any], float]], label: str = "") -> dict[str, Any]:
+    """A weight average ("model soup") of several runs' EMA weights: each of others with its weight, the
+    first run with what is left (1 - their sum). The runs must share the network (same model, same shapes);
+    averaging only pays between fine-tunings of one starting point."""
+    total = sum(w for _, w in others)
+    if not others or any(not 0.0 < w < 1.0 for _, w in others) or total >= 1.0:
+        raise UserError(f"--soup weights must each lie in (0, 1) and sum to less than 1, got {[w for _, w in others]}")
+    base = state["ema"]["module"]
+    mixed = {k: v.float() * (1.0 - total) if v.is_floating_point() else v for k, v in base.items()}
+    for other, w in others:
+        theirs = other["ema"]["module"]
+        if other["config"].get("model") != state["config"].get("model") or theirs.keys() != base.keys() or any(
+                theirs[k].shape != base[k].shape for k in base):
+            raise UserError(f"--soup {label}: the runs are not the same network "
+                            f"({other['config'].get('model')} against {state['config'].get('model')})")
+        for k, v in theirs.items():
+            if v.is_floating_point():
+                mixed[k] += v.float() * w
+    return {"module": {k: v.to(base[k].dtype) for k, v in mixed.items()}, "updates": state["ema"]["updates"]}
+
+
+def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None,
+            parts: dict[str, nn.Module] | None = None, metrics: str | Path | None = None,
+            gate: float | None = None, settle: tuple[float, float] | None = None,
+            soup: list[tuple[str | Path, float]] | None = None) -> Path:
+    """Write <engines>/<name>/model.safetensors (fp16 EMA inference weights) + card.json + README.md; returns the folder.
+
+    README.md is generated from the card, followed by the folder's NOTES.md when there is one.
+    metrics: an `eval` report (its folder or report.json) measured on these weights, copied into the card.
+    gate: the engine's default gate level for `process` (faces whose track moves less, in crop pixels a
+    frame, bypass it); kept from the previous card when not given.
+    settle: (LOW, HIGH) grey levels: corrections smaller on average are faded out (backends.SettledEngine);
+    kept from the previous card when not given. Both are measured per engine: a new release keeps them, re-check.
+    soup: other runs (RUN, WEIGHT) whose EMA weights are averaged in with these weights (soup_ema).
+    """
+    from streamdeblur.models import engine_folder, save_weights
+    from streamdeblur.train.trainer import Trainer
+
+    measured = card_metrics(metrics) if metrics is not None else {}
+    checkpoint, state = _load_checkpoint(checkpoint)
+    others = [(*_load_checkpoint(run), float(w)) for run, w in soup or []]
+    if others:
+        state = dict(state, ema=soup_ema(state, [(s, w) for _, s, w in others], ", ".join(str(c) for c, _, _ in others)))
     cfg = TrainConfig.from_dict(state["config"])
     cfg = cfg.override(run_dir=str(checkpoint.parent), vgg19="", identity_model="", hg_weights="", init_weights="")
     os.environ.setdefault("WORLD_SIZE", "1")
@@ -105,6 +137,12 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
     card["training"]["curve"] = curve  # validation gain against steps across every run (warm starts included)
     card["training"]["total_steps"] = sum(int(e["steps"]) for e in curve)
     card["training"]["total_wall_time_s"] = round(sum(float(e["wall_s"]) for e in curve), 1)
+    if others:  # the souped runs' own training (their shared ancestry is in the curve already)
+        card["training"]["soup"] = [{"run": str(c.parent), "weight": w, "steps": int(s["step"]),
+                                     "wall_time_s": round(float(s["wall_time"]), 1)} for c, s, w in others]
+        card["training"]["soup_base_weight"] = round(1.0 - sum(w for _, _, w in others), 6)
+        card["training"]["total_steps"] += sum(int(s["step"]) for _, s, _ in others)
+        card["training"]["total_wall_time_s"] += round(sum(float(s["wall_time"]) for _, s, _ in others), 1)
     plot_curve(curve, folder / "val_curve.png", f"{name}: validation gain over the blurred input")
     (folder / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     notes = folder / "NOTES.md"  # hand-written prose kept across releases: status, caveats, what is next
@@ -130,6 +168,9 @@ def _card_markdown(card: dict[str, Any]) -> str:
         f"- data: `{tr['data']}` (validation: `{tr['val_data'] or 'held-out split of the same pairs'}`)",
         f"- steps: {tr['steps']}, wall time {tr['wall_time_s']} s on {tr['hardware']} x {tr['processes']} process(es)",
         *_curve_lines(tr),
+        *([f"- weights: a soup (weight average) of this run's EMA x {tr['soup_base_weight']:g} and "
+           + ", ".join(f"`{Path(e['run']).name}` ({e['steps']} steps) x {e['weight']:g}" for e in tr["soup"])]
+          if tr.get("soup") else []),
         f"- perceptual (VGG19) loss: {'yes' if tr['perceptual_loss'] else 'no (no VGG19 weights given)'}; "
         f"identity loss: {'yes' if tr['identity_loss'] else 'no'}",
         "",

@@ -119,3 +119,12 @@ def test_release_records_the_gate_level_and_process_uses_it(tmp_path, monkeypatc
     assert gate_level(ProcessOptions(), Engine()) == 0.8  # the card's
     assert gate_level(ProcessOptions(gate=2.0), Engine()) == 2.0  # --gate wins
     assert gate_level(ProcessOptions(gate=0.0), Engine()) is None  # --no-gate
+
+
+@pytest.mark.parametrize("soup, message", [("nocolon", "--soup takes OTHER_RUN:WEIGHT"),
+                                           (":0.3", "--soup takes OTHER_RUN:WEIGHT"),
+                                           ("run:half", "--soup takes OTHER_RUN:WEIGHT")])
+def test_release_soup_option_errors_are_one_line(tmp_path, soup, message):
+    result = CliRunner().invoke(app, ["release", str(tmp_path), "x", "-o", str(tmp_path / "e"), "--soup", soup])
+    assert isinstance(result.exception, Exception) and message in str(result.exception)
+    assert getattr(result.exception, "exit_code", None) == 2

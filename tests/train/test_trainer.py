@@ -162,6 +162,40 @@ def test_release_writes_fp16_ema_weights_and_card(tmp_path, pairs32):
         release(tmp_path / "nowhere", "x")
 
 
+def test_release_soups_runs_of_one_network_and_refuses_others(tmp_path, pairs32):
+    """release(soup=[(run, w)]) writes the weighted mean of the runs' EMA weights and names them in the card."""
+    from safetensors.torch import load_file
+
+    runs = {}
+    for name, seed, lr in (("a", 0, 2e-3), ("b", 1, 5e-3)):
+        torch.manual_seed(seed)
+        Trainer(single_cfg(tmp_path, steps=2, lr=lr, run_dir=str(tmp_path / name)), parts={"hg": tiny_hg()},
+                train_data=pairs32).fit()
+        runs[name] = load_file(str(release(tmp_path / name, name, out_dir=tmp_path / f"e{name}",
+                                           parts={"hg": tiny_hg()}) / "model.safetensors"))
+    assert any(not torch.equal(runs["a"][k], runs["b"][k]) for k in runs["a"])
+    folder = release(tmp_path / "a", "ab", out_dir=tmp_path / "eab", parts={"hg": tiny_hg()}, soup=[(tmp_path / "b", 0.25)])
+    soup = load_file(str(folder / "model.safetensors"))
+    for k, v in soup.items():
+        if v.is_floating_point():
+            want = 0.75 * runs["a"][k].float() + 0.25 * runs["b"][k].float()
+            assert torch.allclose(v.float(), want, atol=2e-3, rtol=2e-3), k
+    card = json.loads((folder / "card.json").read_text())
+    assert card["training"]["soup"][0]["weight"] == 0.25 and card["training"]["soup_base_weight"] == 0.75
+    assert card["training"]["total_steps"] == 4
+    assert "a soup (weight average)" in (folder / "README.md").read_text()
+    for weight in (0.0, 1.0, 1.5):
+        with pytest.raises(UserError, match="--soup weights"):
+            release(tmp_path / "a", "x", out_dir=tmp_path / "x", parts={"hg": tiny_hg()}, soup=[(tmp_path / "b", weight)])
+    torch.manual_seed(2)
+    from streamdeblur.nets.hourglass import HG
+
+    Trainer(single_cfg(tmp_path, steps=1, run_dir=str(tmp_path / "wide")), parts={"hg": HG(width=0.25, stacks=1, depth=2)},
+            train_data=pairs32).fit()
+    with pytest.raises(UserError, match="not the same network"):
+        release(tmp_path / "a", "x", out_dir=tmp_path / "x", parts={"hg": tiny_hg()}, soup=[(tmp_path / "wide", 0.5)])
+
+
 def test_step_sampler_is_a_function_of_step_and_shards_ranks():
     a = StepSampler(10, 2, seed=1, rank=0, world=2)
     b = StepSampler(10, 2, seed=1, rank=1, world=2)
