@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training runs behind the released engines, in order (each resumable: the same command with
 # --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
-# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast
+# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -176,7 +176,8 @@ case "${1:-}" in
     ;;
   naf-p | naf-t3p)
     # the PSNR loss (naf-t5f2's) for the single-frame default and for naf-t3f, each warm-started from its own
-    # release, on the same groups and val split (naf sees each group's centre exposure)
+    # release, on the same groups and val split (naf sees each group's centre exposure). To rebuild naf v5, start
+    # from v4: git show 38c08c1:engines/naf/model.safetensors > /tmp/naf-v4.safetensors; NAF_P_INIT=that file.
     if [[ "$1" == naf-p ]]; then model=naf init="$REPO/engines/naf/model.safetensors"
     else model=naf-t3f init="$REPO/engines/naf-t3f/model.safetensors"; fi
     naf_t3_clean "$1" "${NAF_P_STEPS:-9000}" "${THREADS:-2}" "${NAF_P_INIT:-$init}" 5e-4 "$model" -5 \
@@ -191,6 +192,12 @@ case "${1:-}" in
       --set mix=motion=0.85,kernel=0.15 --steps "${NAF_PM_STEPS:-9000}" --set lr_horizon="${NAF_PM_STEPS:-9000}" \
       --set sharp_frac=0.2 --set warmup=0 --lr 5e-4 --threads "${THREADS:-2}" --set loss=psnr --set w_fft=0 \
       --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
+    ;;
+  naf-v5)
+    # naf v5 = the soup (weight average) of naf-pm x 0.65 and naf-p x 0.35 (run both first, from v4), with the
+    # settle range chosen for it (engines/naf/NOTES.md); METRICS: an eval report of the result for its card
+    streamdeblur release "$RUNS/naf-pm" naf --soup "$RUNS/naf-p:0.35" --gate 1.0 --settle 1.0,3.0 \
+      ${METRICS:+--metrics "$METRICS"}
     ;;
   naf-scratch | naf-t3-scratch | naf-t3f-scratch)
     # issue 13's question, on equal terms: does the 3-frame net learn more than the single-frame one when neither
@@ -241,6 +248,6 @@ case "${1:-}" in
       --steps "${CGAN_FAST_STEPS:-20000}" \
       --threads "${THREADS:-1}" --set val_every=500 --set val_batches=25 --set ckpt_every=100 -q "${RESUME[@]}"
     ;;
-  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast" >&2
+  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast" >&2
      exit 2 ;;
 esac

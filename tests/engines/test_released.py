@@ -168,7 +168,10 @@ def test_settle_spares_sharp_faces_and_keeps_the_gain(real_motion_pairs):
     out_settled, out_bare = settled(sharp), bare(sharp)
     assert np.mean([np.array_equal(o, s) for o, s in zip(out_settled, sharp)]) >= 0.8
     assert np.mean([np.array_equal(o, s) for o, s in zip(out_bare, sharp)]) < 0.5
-    assert gain(settled, pairs) > gain(bare, pairs) - 0.05
+    # The settle range trades a little of the gain on strongly blurred faces for the faces that were sharp: v4's
+    # 0.5-1.5 grey levels gave up 0.01 dB of its bare gain here (0.715 of 0.722), v5's 1-3 gives up 0.08 (0.672
+    # of 0.749) and in exchange loses 0.05 dB on 150 held-out still faces where v4 lost 0.24 (engines/naf/NOTES.md).
+    assert gain(settled, pairs) > gain(bare, pairs) - 0.1
 
 
 @pytest.mark.parametrize("model", ["naf-t3", "naf-t3f", "naf-t5f"])
