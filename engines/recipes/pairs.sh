@@ -59,4 +59,7 @@ streamdeblur make-pairs "$TRAIN" -o "$P/pravg-256" --method pravg --length 7,9,1
 streamdeblur make-pairs "$TRAIN" -o "$P/vla-256" --method vla "${COMMON[@]}" --preview
 streamdeblur make-pairs "$TRAIN" -o "$P/motion-256" --method motion --shake 0.2 --size 256 --stride 6 \
   --val-list "$P/val_list.txt" --workers 2 -q --preview
+# motion-256c: 256-px exposures, seven in ten left clean (naf-hd: an engine at the scale of large faces)
+streamdeblur make-pairs "$TRAIN" -o "$P/motion-256c" --method motion --shake 0.2 --size 256 --stride 6 \
+  --crf-share 0.3 --noise 1 --val-list "$P/val_list.txt" --workers 2 -q
 echo "pairs done"

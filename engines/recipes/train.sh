@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training runs behind the released engines, in order (each resumable: the same command with
 # --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
-# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast
+# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -199,6 +199,16 @@ case "${1:-}" in
     streamdeblur release "$RUNS/naf-pm" naf --soup "$RUNS/naf-p:0.35" --gate 1.0 --settle 1.0,3.0 \
       ${METRICS:+--metrics "$METRICS"}
     ;;
+  naf-hd)
+    # naf at 256 px for large faces (experiment, session 24): through `process`, faces of 400-500 px seen at 128 px
+    # keep only 1-2 px of their blur. v5 fine-tuned on 96-px patches of 256-px motion exposures (pairs.sh
+    # motion-256c) and shake kernels, PSNR loss
+    streamdeblur train --data "$P/motion-256c,$P/kernel-256" --name naf-hd --model naf --crop-size 256 \
+      --set patch=96 --set val_data="$P/motion-256c" --set init_weights="${NAF_HD_INIT:-$REPO/engines/naf/model.safetensors}" \
+      --set mix=motion=0.85,kernel=0.15 --steps "${NAF_HD_STEPS:-5000}" --set lr_horizon="${NAF_HD_STEPS:-5000}" \
+      --set sharp_frac=0.2 --set warmup=0 --lr 5e-4 --threads "${THREADS:-2}" --set loss=psnr --set w_fft=0 \
+      --set val_every=1000 --set val_batches=10 --set ckpt_every=250 -q "${RESUME[@]}"
+    ;;
   naf-scratch | naf-t3-scratch | naf-t3f-scratch)
     # issue 13's question, on equal terms: does the 3-frame net learn more than the single-frame one when neither
     # starts from the other? Both from random weights, the same motion groups (naf sees their centre exposure),
@@ -248,6 +258,6 @@ case "${1:-}" in
       --steps "${CGAN_FAST_STEPS:-20000}" \
       --threads "${THREADS:-1}" --set val_every=500 --set val_batches=25 --set ckpt_every=100 -q "${RESUME[@]}"
     ;;
-  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast" >&2
+  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast" >&2
      exit 2 ;;
 esac
