@@ -44,6 +44,15 @@ naf_t3_clean() {  # naf_t3_clean NAME STEPS THREADS INIT_WEIGHTS LR [MODEL [SETS
     --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${@:8}" "${RESUME[@]}"
 }
 
+# naf fine-tuned with the PSNR loss and 15 % shake kernels beside motion exposures (runs naf-pm, naf-hd).
+naf_psnr() {  # naf_psnr NAME STEPS INIT_WEIGHTS MOTION_SET VAL_BATCHES [TRAIN_ARGS...]
+  streamdeblur train --data "$4,$P/kernel-256" --name "$1" --model naf \
+    --set val_data="${4%%,*}" --set init_weights="$3" \
+    --set mix=motion=0.85,kernel=0.15 --steps "$2" --set lr_horizon="$2" \
+    --set sharp_frac=0.2 --set warmup=0 --lr 5e-4 --threads "${THREADS:-2}" --set loss=psnr --set w_fft=0 \
+    --set val_every=1000 --set val_batches="$5" --set ckpt_every=250 -q "${@:6}" "${RESUME[@]}"
+}
+
 case "${1:-}" in
   mix)
     mix avg-256 pravg-256 vla-256          # stage 2 of the paper: VLA + PrAvg
@@ -187,11 +196,8 @@ case "${1:-}" in
     # naf-p with shake kernels in the mix (15 %): naf-p gained on every blur type but shake kernels, which the
     # motion groups hold only one in five of (+1.72 dB against v4's +2.39 on val128/kernel). Validated on naf-p's
     # split. NAF_PM_INIT: the naf v4 release (engines/naf until v5; git show 38c08c1:engines/naf/model.safetensors)
-    streamdeblur train --data "$P/motion-128-5,$P/motion-128c-5,$P/kernel-256" --name naf-pm --model naf \
-      --set val_data="$P/motion-128-5" --set init_weights="${NAF_PM_INIT:-$REPO/engines/naf/model.safetensors}" \
-      --set mix=motion=0.85,kernel=0.15 --steps "${NAF_PM_STEPS:-9000}" --set lr_horizon="${NAF_PM_STEPS:-9000}" \
-      --set sharp_frac=0.2 --set warmup=0 --lr 5e-4 --threads "${THREADS:-2}" --set loss=psnr --set w_fft=0 \
-      --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q "${RESUME[@]}"
+    naf_psnr naf-pm "${NAF_PM_STEPS:-9000}" "${NAF_PM_INIT:-$REPO/engines/naf/model.safetensors}" \
+      "$P/motion-128-5,$P/motion-128c-5" 25
     ;;
   naf-v5)
     # naf v5 = the soup (weight average) of naf-pm x 0.65 and naf-p x 0.35 (run both first, from v4), with the
@@ -203,11 +209,8 @@ case "${1:-}" in
     # naf at 256 px for large faces (experiment, session 24): through `process`, faces of 400-500 px seen at 128 px
     # keep only 1-2 px of their blur. v5 fine-tuned on 96-px patches of 256-px motion exposures (pairs.sh
     # motion-256c) and shake kernels, PSNR loss
-    streamdeblur train --data "$P/motion-256c,$P/kernel-256" --name naf-hd --model naf --crop-size 256 \
-      --set patch=96 --set val_data="$P/motion-256c" --set init_weights="${NAF_HD_INIT:-$REPO/engines/naf/model.safetensors}" \
-      --set mix=motion=0.85,kernel=0.15 --steps "${NAF_HD_STEPS:-5000}" --set lr_horizon="${NAF_HD_STEPS:-5000}" \
-      --set sharp_frac=0.2 --set warmup=0 --lr 5e-4 --threads "${THREADS:-2}" --set loss=psnr --set w_fft=0 \
-      --set val_every=1000 --set val_batches=10 --set ckpt_every=250 -q "${RESUME[@]}"
+    naf_psnr naf-hd "${NAF_HD_STEPS:-5000}" "${NAF_HD_INIT:-$REPO/engines/naf/model.safetensors}" \
+      "$P/motion-256c" 10 --crop-size 256 --set patch=96
     ;;
   naf-scratch | naf-t3-scratch | naf-t3f-scratch)
     # issue 13's question, on equal terms: does the 3-frame net learn more than the single-frame one when neither

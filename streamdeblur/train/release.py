@@ -45,20 +45,20 @@ def _load_checkpoint(checkpoint: str | Path) -> tuple[Path, dict[str, Any]]:
     return checkpoint, state
 
 
-def soup_ema(state: dict[str, Any], others: list[tuple[dict[str, Any], float]], label: str = "") -> dict[str, Any]:
-    """A weight average ("model soup") of several runs' EMA weights: each of others with its weight, the
-    first run with what is left (1 - their sum). The runs must share the network (same model, same shapes);
-    averaging only pays between fine-tunings of one starting point."""
-    total = sum(w for _, w in others)
-    if not others or any(not 0.0 < w < 1.0 for _, w in others) or total >= 1.0:
-        raise UserError(f"--soup weights must each lie in (0, 1) and sum to less than 1, got {[w for _, w in others]}")
+def soup_ema(state: dict[str, Any], others: list[tuple[Path, dict[str, Any], float]]) -> dict[str, Any]:
+    """A weight average ("model soup") of several runs' EMA weights: each of others (checkpoint, state, weight)
+    with its weight, the first run with what is left (1 - their sum). The runs must share the network (same
+    model, same shapes); averaging only pays between fine-tunings of one starting point."""
+    total = sum(w for _, _, w in others)
+    if not others or any(not 0.0 < w < 1.0 for _, _, w in others) or total >= 1.0:
+        raise UserError(f"--soup weights must each lie in (0, 1) and sum to less than 1, got {[w for _, _, w in others]}")
     base = state["ema"]["module"]
     mixed = {k: v.float() * (1.0 - total) if v.is_floating_point() else v for k, v in base.items()}
-    for other, w in others:
+    for path, other, w in others:
         theirs = other["ema"]["module"]
         if other["config"].get("model") != state["config"].get("model") or theirs.keys() != base.keys() or any(
                 theirs[k].shape != base[k].shape for k in base):
-            raise UserError(f"--soup {label}: the runs are not the same network "
+            raise UserError(f"--soup {path}: the runs are not the same network "
                             f"({other['config'].get('model')} against {state['config'].get('model')})")
         for k, v in theirs.items():
             if v.is_floating_point():
@@ -87,7 +87,7 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
     checkpoint, state = _load_checkpoint(checkpoint)
     others = [(*_load_checkpoint(run), float(w)) for run, w in soup or []]
     if others:
-        state = dict(state, ema=soup_ema(state, [(s, w) for _, s, w in others], ", ".join(str(c) for c, _, _ in others)))
+        state = dict(state, ema=soup_ema(state, others))
     cfg = TrainConfig.from_dict(state["config"])
     cfg = cfg.override(run_dir=str(checkpoint.parent), vgg19="", identity_model="", hg_weights="", init_weights="")
     os.environ.setdefault("WORLD_SIZE", "1")
@@ -142,7 +142,8 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
                                      "wall_time_s": round(float(s["wall_time"]), 1)} for c, s, w in others]
         card["training"]["soup_base_weight"] = round(1.0 - sum(w for _, _, w in others), 6)
         card["training"]["total_steps"] += sum(int(s["step"]) for _, s, _ in others)
-        card["training"]["total_wall_time_s"] += round(sum(float(s["wall_time"]) for _, s, _ in others), 1)
+        card["training"]["total_wall_time_s"] = round(
+            card["training"]["total_wall_time_s"] + sum(float(s["wall_time"]) for _, s, _ in others), 1)
     plot_curve(curve, folder / "val_curve.png", f"{name}: validation gain over the blurred input")
     (folder / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     notes = folder / "NOTES.md"  # hand-written prose kept across releases: status, caveats, what is next
