@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training runs behind the released engines, in order (each resumable: the same command with
 # --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
-# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast
+# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -206,11 +206,19 @@ case "${1:-}" in
       ${METRICS:+--metrics "$METRICS"}
     ;;
   naf-hd)
-    # naf at 256 px for large faces (experiment, session 24): through `process`, faces of 400-500 px seen at 128 px
-    # keep only 1-2 px of their blur. v5 fine-tuned on 96-px patches of 256-px motion exposures (pairs.sh
-    # motion-256c) and shake kernels, PSNR loss
+    # naf-hd v0, naf at 256 px for large faces: through `process`, faces of 400-500 px seen at 128 px keep only
+    # 1-2 px of their blur. naf v5 fine-tuned on 96-px patches of 256-px motion exposures (pairs.sh motion-256c)
+    # and shake kernels, PSNR loss: 5k steps, then resumed with the cosine restarted for 12k
+    # (RESUME_RUN=1 NAF_HD_STEPS=12000), released with the settle range measured through `process` (its NOTES.md)
     naf_psnr naf-hd "${NAF_HD_STEPS:-5000}" "${NAF_HD_INIT:-$REPO/engines/naf/model.safetensors}" \
       "$P/motion-256c" 10 --crop-size 256 --set patch=96
+    streamdeblur release "$RUNS/naf-hd" naf-hd --settle 1.0,2.0 ${METRICS:+--metrics "$METRICS"}
+    ;;
+  naf-hd2)
+    # naf-hd v0 fine-tuned with more sharp inputs (35 % against 20 %) at half the learning rate: does the engine
+    # leave near-sharp large faces alone better, so that a narrower settle range keeps more of its gain?
+    naf_psnr naf-hd2 "${NAF_HD2_STEPS:-4000}" "${NAF_HD2_INIT:-$REPO/engines/naf-hd/model.safetensors}" \
+      "$P/motion-256c" 10 --crop-size 256 --set patch=96 --set sharp_frac=0.35 --lr 2.5e-4
     ;;
   naf-scratch | naf-t3-scratch | naf-t3f-scratch)
     # issue 13's question, on equal terms: does the 3-frame net learn more than the single-frame one when neither
@@ -261,6 +269,6 @@ case "${1:-}" in
       --steps "${CGAN_FAST_STEPS:-20000}" \
       --threads "${THREADS:-1}" --set val_every=500 --set val_batches=25 --set ckpt_every=100 -q "${RESUME[@]}"
     ;;
-  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast" >&2
+  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast" >&2
      exit 2 ;;
 esac
