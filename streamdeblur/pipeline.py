@@ -234,6 +234,25 @@ def build_engine(options: ProcessOptions) -> Engine:
                          settle=None if options.gate == 0 else "card")  # --no-gate: the bare network
 
 
+# engine -> (the same network trained at a larger crop, the face side in frame pixels from which it restores more):
+# measured through `process` on the val clips' 280-390 px faces (engines/naf-hd/NOTES.md)
+LARGE_FACE_ENGINES = {"naf": ("naf-hd", 200)}
+
+
+def large_face_hint(model: str, logs: dict[int, Any]) -> str | None:
+    """A one-line suggestion when most faces restored were large enough for the model's larger sibling, else None."""
+    from streamdeblur.models import get_spec, has_weights
+
+    if model not in LARGE_FACE_ENGINES:
+        return None
+    larger, side = LARGE_FACE_ENGINES[model]
+    sizes = [s for track in logs.values() for s in track.size]
+    if not sizes or float(np.median(sizes)) < side or not has_weights(larger):
+        return None
+    return (f"most faces were large ({np.median(sizes):.0f} px across): `--model {larger}` restores them at "
+            f"{get_spec(larger).input_size} px, a little better on faces over {side} px for about 4x the engine time")
+
+
 def gate_level(options: ProcessOptions, engine: Engine) -> float | None:
     """The gate level: --gate, else the released engine's own (its card's "gate"), else none; 0 is none."""
     level = options.gate
@@ -387,6 +406,9 @@ def process(
         summary.lag_frames = restorer.lag
         summary.gated = sum(sum(log.gated) for log in restorer.logs.values())
         summary.per_track = {str(t): log.summary() for t, log in sorted(restorer.logs.items())}
+        hint = large_face_hint(getattr(engine, "model", ""), restorer.logs)
+        if hint:
+            log.info(hint)
         if options.report is not None:
             options.report.mkdir(parents=True, exist_ok=True)
             plot_track_blur(restorer.logs, gate, options.report / "blur_per_track.png")

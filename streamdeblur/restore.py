@@ -79,13 +79,15 @@ class TrackLog:
     frames: list[int] = field(default_factory=list)
     blur: list[float] = field(default_factory=list)
     gated: list[bool] = field(default_factory=list)
+    size: list[float] = field(default_factory=list)  # the face box's longer side, frame pixels
 
     def summary(self) -> dict[str, Any]:
         b = np.asarray(self.blur, np.float64)
         pct = np.percentile(b, [10, 50, 90]).round(3).tolist() if len(b) else [0.0, 0.0, 0.0]
         return {"frames": len(self.frames), "first_frame": self.frames[0] if self.frames else None,
                 "blur_p10_p50_p90": pct, "blur_max": round(float(b.max()), 3) if len(b) else 0.0,
-                "gated_share": round(float(np.mean(self.gated)), 4) if self.gated else 0.0}
+                "gated_share": round(float(np.mean(self.gated)), 4) if self.gated else 0.0,
+                "face_px_p50": round(float(np.median(self.size)), 1) if self.size else 0.0}
 
 
 class Restorer:
@@ -122,6 +124,7 @@ class Restorer:
             log.frames.append(index)
             log.blur.append(round(face.blur, 4))
             log.gated.append(face.gated)
+            log.size.append(float(max(face.box[2] - face.box[0], face.box[3] - face.box[1])))
         self.held.append(held)
         ready = [h for h in self.held if h.frame.index <= index - self.lag]
         waiting = sum(1 for h in ready for f in h.faces if not f.gated and not f.sent)

@@ -167,7 +167,8 @@ def test_process_with_a_temporal_engine_keeps_every_frame_and_reports_tracks(fac
     assert video_info(out)["frames"] == video_info(face_clip)["frames"] == summary["frames"]
     assert summary["gate"] == 0.5 and summary["per_track"]
     track = next(iter(summary["per_track"].values()))
-    assert {"frames", "blur_p10_p50_p90", "gated_share"} <= set(track)
+    assert {"frames", "blur_p10_p50_p90", "gated_share", "face_px_p50"} <= set(track)
+    assert 32 < track["face_px_p50"] < max(decode_frames(face_clip, limit=1)[0].shape)
     assert (report / "blur_per_track.png").stat().st_size > 0
     assert decode_frames(out, limit=1)[0].shape == decode_frames(face_clip, limit=1)[0].shape
 
@@ -262,3 +263,19 @@ def test_ctrl_c_with_a_temporal_engine_still_writes_every_frame_it_read(tmp_path
     # one face a frame: the faces counted as frames were read equal the frames written (none held back)
     assert 0 < info["frames"] < 600 and info["frames"] == summary["frames"] == summary["faces"]
     assert len(decode_frames(out)) == info["frames"]
+
+
+@pytest.mark.skipif(not has_weights("naf-hd"), reason="no released naf-hd weights in engines/")
+def test_large_faces_get_a_hint_towards_the_256_px_engine():
+    """naf restoring faces mostly over 200 px points to naf-hd (measured better there); small faces, other
+    models and no faces get no hint."""
+    from streamdeblur.pipeline import large_face_hint
+    from streamdeblur.restore import TrackLog
+
+    big, small = TrackLog(size=[420.0] * 5), TrackLog(size=[90.0] * 4)
+    assert big.summary()["face_px_p50"] == 420.0 and TrackLog().summary()["face_px_p50"] == 0.0
+    hint = large_face_hint("naf", {0: big, 1: small})
+    assert hint is not None and "--model naf-hd" in hint and "420 px across" in hint and "256 px" in hint
+    assert large_face_hint("naf", {0: small, 1: big, 2: small}) is None
+    assert large_face_hint("fast-unet", {0: big}) is None and large_face_hint("naf-hd", {0: big}) is None
+    assert large_face_hint("naf", {}) is None

@@ -206,7 +206,7 @@ case "${1:-}" in
       ${METRICS:+--metrics "$METRICS"}
     ;;
   naf-hd)
-    # naf-hd v0, naf at 256 px for large faces: through `process`, faces of 400-500 px seen at 128 px keep only
+    # naf-hd v0, naf at 256 px for large faces: through `process`, faces of 280-390 px seen at 128 px keep only
     # 1-2 px of their blur. naf v5 fine-tuned on 96-px patches of 256-px motion exposures (pairs.sh motion-256c)
     # and shake kernels, PSNR loss: 5k steps, then resumed with the cosine restarted for 12k
     # (RESUME_RUN=1 NAF_HD_STEPS=12000), released with the settle range measured through `process` (its NOTES.md)
