@@ -212,3 +212,22 @@ def test_released_temporal_engine_improves_real_motion_groups(model, shared, tmp
     before = np.mean([psnr(s.blurred, s.sharp) for s in samples])
     after = np.mean([psnr(o, s.sharp) for o, s in zip(out, samples)])
     assert after - before > 0.3
+
+
+def test_engine_readmes_are_their_cards_then_their_notes():
+    """engines/<name>/README.md is what `release` writes: the card for people, then the hand-written NOTES.md. An
+    edit of NOTES.md (or of the card) without regenerating the README leaves it stale; this catches it. Engines
+    without NOTES.md (fast v0, from before the convention) keep a hand-written README."""
+    import json
+
+    from streamdeblur.paths import engines_dir
+    from streamdeblur.train.release import _card_markdown
+
+    checked = 0
+    released = (p for p in engines_dir().iterdir() if (p / "card.json").is_file() and (p / "NOTES.md").is_file())
+    for folder in sorted(released):
+        card = json.loads((folder / "card.json").read_text())
+        want = _card_markdown(card) + "\n" + (folder / "NOTES.md").read_text()
+        assert (folder / "README.md").read_text() == want, f"{folder.name}: regenerate README.md from card + NOTES"
+        checked += 1
+    assert checked >= 1
