@@ -206,17 +206,18 @@ case "${1:-}" in
       ${METRICS:+--metrics "$METRICS"}
     ;;
   naf-hd)
-    # naf-hd v0, naf at 256 px for large faces: through `process`, faces of 280-390 px seen at 128 px keep only
+    # naf-hd v1, naf at 256 px for large faces: through `process`, faces of 280-390 px seen at 128 px keep only
     # 1-2 px of their blur. naf v5 fine-tuned on 96-px patches of 256-px motion exposures (pairs.sh motion-256c)
-    # and shake kernels, PSNR loss: 5k steps, then resumed with the cosine restarted for 12k
-    # (RESUME_RUN=1 NAF_HD_STEPS=12000), released with the settle range measured through `process` (its NOTES.md)
+    # and shake kernels, PSNR loss: 5k steps, then resumed with the cosine restarted for 12k (v0) and again for 20k
+    # (v1; RESUME_RUN=1 NAF_HD_STEPS=12000, then 20000), released with the settle range measured through `process`
     naf_psnr naf-hd "${NAF_HD_STEPS:-5000}" "${NAF_HD_INIT:-$REPO/engines/naf/model.safetensors}" \
       "$P/motion-256c" 10 --crop-size 256 --set patch=96
-    streamdeblur release "$RUNS/naf-hd" naf-hd --settle 1.0,2.0 ${METRICS:+--metrics "$METRICS"}
+    streamdeblur release "$RUNS/naf-hd" naf-hd --settle 0.6,1.5 ${METRICS:+--metrics "$METRICS"}
     ;;
   naf-hd2)
-    # naf-hd v0 fine-tuned with more sharp inputs (35 % against 20 %) at half the learning rate: does the engine
-    # leave near-sharp large faces alone better, so that a narrower settle range keeps more of its gain?
+    # naf-hd v0 (step 12k) fine-tuned with more sharp inputs (35 % against 20 %) at half the learning rate: does the engine
+    # leave near-sharp large faces alone better, so that a narrower settle range keeps more of its gain? (No: its
+    # NOTES.md.) It ran from v0: NAF_HD2_INIT=<git show 9cb7a90:engines/naf-hd/model.safetensors saved to a file>
     naf_psnr naf-hd2 "${NAF_HD2_STEPS:-4000}" "${NAF_HD2_INIT:-$REPO/engines/naf-hd/model.safetensors}" \
       "$P/motion-256c" 10 --crop-size 256 --set patch=96 --set sharp_frac=0.35 --lr 2.5e-4
     ;;
