@@ -249,8 +249,9 @@ def large_face_hint(model: str, logs: dict[int, Any]) -> str | None:
     sizes = [s for track in logs.values() for s in track.size]
     if not sizes or float(np.median(sizes)) < side or not has_weights(larger):
         return None
-    return (f"most faces were large ({np.median(sizes):.0f} px across): `--model {larger}` restores them at "
-            f"{get_spec(larger).input_size} px, a little better on faces over {side} px for about 4x the engine time")
+    big, small = get_spec(larger).input_size, get_spec(model).input_size
+    return (f"most faces were large ({np.median(sizes):.0f} px across): `--model {larger}` restores them at {big} px, "
+            f"a little better on faces over {side} px for about {(big / small) ** 2:.0f}x the engine time")
 
 
 def gate_level(options: ProcessOptions, engine: Engine) -> float | None:

@@ -59,13 +59,18 @@ class Held:
     done: bool = False
 
 
+def face_side(box: np.ndarray) -> float:
+    """A face box's longer side (frame pixels)."""
+    return float(max(box[2] - box[0], box[3] - box[1]))
+
+
 def blur_estimate(prev_box: np.ndarray | None, box: np.ndarray, crop_size: int, margin: float = 0.4) -> float:
     """A face's motion blur estimate: how far its (smoothed) track moved since the previous frame, in pixels of
     the engine's crop (centre shift plus size change). Motion blur is motion during the exposure, and the
     track's motion costs nothing to measure; 0 at a track's first frame."""
     if prev_box is None:
         return 0.0
-    side = max(float(box[2] - box[0]), float(box[3] - box[1]), 1.0) * (1.0 + margin)
+    side = max(face_side(box), 1.0) * (1.0 + margin)
     scale = crop_size / side
     centre = np.hypot((box[0] + box[2] - prev_box[0] - prev_box[2]) / 2, (box[1] + box[3] - prev_box[1] - prev_box[3]) / 2)
     grow = abs((box[2] - box[0]) - (prev_box[2] - prev_box[0])) / 2
@@ -124,7 +129,7 @@ class Restorer:
             log.frames.append(index)
             log.blur.append(round(face.blur, 4))
             log.gated.append(face.gated)
-            log.size.append(float(max(face.box[2] - face.box[0], face.box[3] - face.box[1])))
+            log.size.append(face_side(face.box))
         self.held.append(held)
         ready = [h for h in self.held if h.frame.index <= index - self.lag]
         waiting = sum(1 for h in ready for f in h.faces if not f.gated and not f.sent)

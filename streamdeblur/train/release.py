@@ -146,9 +146,15 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
             card["training"]["total_wall_time_s"] + sum(float(s["wall_time"]) for _, s, _ in others), 1)
     plot_curve(curve, folder / "val_curve.png", f"{name}: validation gain over the blurred input")
     (folder / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-    notes = folder / "NOTES.md"  # hand-written prose kept across releases: status, caveats, what is next
-    (folder / "README.md").write_text(_card_markdown(card) + ("\n" + notes.read_text() if notes.is_file() else ""))
+    (folder / "README.md").write_text(engine_readme(card, folder))
     return folder
+
+
+def engine_readme(card: dict[str, Any], folder: Path) -> str:
+    """An engine folder's README.md: its card for people, then the folder's NOTES.md (hand-written prose kept
+    across releases: status, caveats, what is next) when there is one."""
+    notes = folder / "NOTES.md"
+    return _card_markdown(card) + ("\n" + notes.read_text() if notes.is_file() else "")
 
 
 def _card_markdown(card: dict[str, Any]) -> str:

@@ -221,13 +221,12 @@ def test_engine_readmes_are_their_cards_then_their_notes():
     import json
 
     from streamdeblur.paths import engines_dir
-    from streamdeblur.train.release import _card_markdown
+    from streamdeblur.train.release import engine_readme
 
     checked = 0
     released = (p for p in engines_dir().iterdir() if (p / "card.json").is_file() and (p / "NOTES.md").is_file())
     for folder in sorted(released):
-        card = json.loads((folder / "card.json").read_text())
-        want = _card_markdown(card) + "\n" + (folder / "NOTES.md").read_text()
+        want = engine_readme(json.loads((folder / "card.json").read_text()), folder)
         assert (folder / "README.md").read_text() == want, f"{folder.name}: regenerate README.md from card + NOTES"
         checked += 1
     assert checked >= 1
