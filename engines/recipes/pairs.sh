@@ -62,4 +62,8 @@ streamdeblur make-pairs "$TRAIN" -o "$P/motion-256" --method motion --shake 0.2 
 # motion-256c: 256-px exposures, seven in ten left clean (naf-hd: an engine at the scale of large faces)
 streamdeblur make-pairs "$TRAIN" -o "$P/motion-256c" --method motion --shake 0.2 --size 256 --stride 6 \
   --crf-share 0.3 --noise 1 --val-list "$P/val_list.txt" --workers 2 -q
+# motion-256d: motion-256c's recipe with three times the frames (stride 2) and other draws (seed 11): naf-hd's
+# continuations from v1 lost validation gain on motion-256c's 3.2k pairs (engines/naf-hd/NOTES.md, session 26)
+streamdeblur make-pairs "$TRAIN" -o "$P/motion-256d" --method motion --shake 0.2 --size 256 --stride 2 --seed 11 \
+  --crf-share 0.3 --noise 1 --val-list "$P/val_list.txt" --workers 2 -q
 echo "pairs done"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training runs behind the released engines, in order (each resumable: the same command with
 # --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
-# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast
+# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -221,6 +221,20 @@ case "${1:-}" in
     naf_psnr naf-hd2 "${NAF_HD2_STEPS:-4000}" "${NAF_HD2_INIT:-$REPO/engines/naf-hd/model.safetensors}" \
       "$P/motion-256c" 10 --crop-size 256 --set patch=96 --set sharp_frac=0.35 --lr 2.5e-4
     ;;
+  naf-hd3)
+    # naf-hd v1 trained on from its release (session 26, a fresh machine with no run state): the same data and
+    # loss, lr 2.5e-4 cosine to zero over 8k steps (58 min, 2 threads). Not released: the restarted rate threw
+    # v1's validation gain away (0.238 -> 0.17 at 1k) and the anneal did not win it back (0.200 at 8k).
+    naf_psnr naf-hd3 "${NAF_HD3_STEPS:-8000}" "${NAF_HD3_INIT:-$REPO/engines/naf-hd/model.safetensors}" \
+      "$P/motion-256c" 10 --crop-size 256 --set patch=96 --lr 2.5e-4
+    ;;
+  naf-hd4)
+    # ...and the same at a fifth of the rate (5e-5, a cosine over 4k steps): does a gentle continuation keep v1's
+    # gain and add to it? No: 0.194 at 500 steps, 0.201 at 2k, where it was stopped. v1 memorises its training
+    # clips (engines/naf-hd/NOTES.md): more distinct faces, not more steps, is what is missing.
+    naf_psnr naf-hd4 "${NAF_HD4_STEPS:-4000}" "${NAF_HD4_INIT:-$REPO/engines/naf-hd/model.safetensors}" \
+      "$P/motion-256c" 10 --crop-size 256 --set patch=96 --lr 5e-5 --set val_every=500
+    ;;
   naf-scratch | naf-t3-scratch | naf-t3f-scratch)
     # issue 13's question, on equal terms: does the 3-frame net learn more than the single-frame one when neither
     # starts from the other? Both from random weights, the same motion groups (naf sees their centre exposure),
@@ -270,6 +284,6 @@ case "${1:-}" in
       --steps "${CGAN_FAST_STEPS:-20000}" \
       --threads "${THREADS:-1}" --set val_every=500 --set val_batches=25 --set ckpt_every=100 -q "${RESUME[@]}"
     ;;
-  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast" >&2
+  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast" >&2
      exit 2 ;;
 esac
