@@ -86,6 +86,8 @@ class TrainConfig:
     log_every: int = 10
     val_every: int = 500
     val_batches: int = 8
+    seen_batches: int = 4  # each validation also scores this many batches of training pairs (seen_gain_db): a gap
+    # between their gain and val's says the net learns its training clips by heart (0: off)
     ckpt_every: int = 500
     plot_every: int = 100
     quiet: bool = False

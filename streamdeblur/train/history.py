@@ -75,8 +75,12 @@ def plot_curve(curve: list[dict[str, Any]], path: Path, title: str) -> Path | No
     for entry in curve:
         rows = [r for r in entry["val"] if "psnr" in r and "psnr_blurry" in r]
         if rows:
-            ax.plot([r["total_step"] for r in rows], [r["psnr"] - r["psnr_blurry"] for r in rows], marker=".",
-                    label=f"{entry['run']} ({entry.get('hardware') or '?'})")
+            line, = ax.plot([r["total_step"] for r in rows], [r["psnr"] - r["psnr_blurry"] for r in rows], marker=".",
+                            label=f"{entry['run']} ({entry.get('hardware') or '?'})")
+            seen = [r for r in rows if "seen_gain_db" in r]
+            if seen:  # the same kind of pairs from the training clips: the gap is what was learnt by heart
+                ax.plot([r["total_step"] for r in seen], [r["seen_gain_db"] for r in seen], ls="--",
+                        color=line.get_color(), label=f"{entry['run']} on training clips")
     ax.axhline(0.0, color="grey", lw=0.8)
     ax.set_xlabel("training steps (all runs)")
     ax.set_ylabel("val PSNR gain over blurred (dB)")

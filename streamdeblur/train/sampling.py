@@ -169,7 +169,8 @@ def data_roots(cfg: TrainConfig, split: str) -> list[Path]:
 
 
 def open_dataset(cfg: TrainConfig, split: str, frames: int = 1) -> Any:
-    """The pair dataset of cfg.data (or cfg.val_data) for split "train" (augmented) or "val" (not).
+    """The pair dataset of cfg.data (or cfg.val_data) for split "train" (augmented) or "val" (not); "seen": the
+    first train shard of each validation set, not augmented (pairs like val's that the net trains on).
 
     With cfg.cache (or a multi-frame model, frames > 1) the pairs are decoded once into a uint8
     cache under <cache>/pair-cache (a flow-aligned model's groups warped as its engine warps them)
@@ -180,9 +181,12 @@ def open_dataset(cfg: TrainConfig, split: str, frames: int = 1) -> Any:
     from streamdeblur.data.dataset import PairFilter, PairDataset
     from streamdeblur.data.shards import find_shards
 
-    roots = data_roots(cfg, split)
+    roots = data_roots(cfg, "val" if split == "seen" else split)
     train = split == "train"
-    shards = [s for root in roots for s in find_shards(root, split)]
+    shards: list[Path] = []
+    for root in roots:
+        found = find_shards(root, "train" if split == "seen" else split)
+        shards += found[:1] if split == "seen" else found
     if not shards:
         raise UserError(f"no shards (*.tar) for split {split} under {', '.join(map(str, roots))} "
                         "(make pairs with `streamdeblur make-pairs`)")

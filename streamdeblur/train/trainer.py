@@ -88,6 +88,7 @@ class Trainer:
         parts = parts if parts is not None else dict(models.build_parts(cfg.model))
         parts = {k: v.to(self.device) for k, v in parts.items()}
         self._train_data, self._val_data = train_data, val_data
+        self._seen_data: Any = None
         self.step = 0
         self.wall = 0.0
         self._stop = False
@@ -148,17 +149,27 @@ class Trainer:
     # ---- validation
     @torch.no_grad()
     def validate(self, batches: Sequence[tuple[Tensor, Tensor]] | None = None) -> dict[str, float]:
-        """Mean PSNR/SSIM of the EMA model and of the blurry input (its centre frame) on up to cfg.val_batches batches."""
-        if batches is None:
-            data = self._val_data
-            if data is None:
-                return {}
-            # an evenly spaced sample of the whole val split (every video, every method), not its first shard
-            count = min(len(data), self.cfg.val_batches * self.cfg.batch_size)
-            picks = np.linspace(0, len(data) - 1, count).round().astype(int).tolist()
-            loader = torch.utils.data.DataLoader(torch.utils.data.Subset(data, picks), batch_size=self.cfg.batch_size,
-                                                 collate_fn=collate)
-            batches = list(loader)
+        """Mean PSNR/SSIM of the EMA model and of the blurry input (its centre frame) on up to cfg.val_batches batches;
+        without batches given, also the gain on cfg.seen_batches batches of training pairs (seen_gain_db)."""
+        if batches is not None:
+            return self._scores(batches)
+        out = self._scores(self._sample(self._val_data, self.cfg.val_batches))
+        if out and self._seen_data is not None and self.cfg.seen_batches > 0:
+            seen = self._scores(self._sample(self._seen_data, self.cfg.seen_batches))
+            if seen:
+                out["seen_gain_db"] = seen["gain_db"]
+        return out
+
+    def _sample(self, data: Any, n_batches: int) -> list[tuple[Tensor, Tensor]]:
+        """An evenly spaced sample of a whole split (every video, every method), not its first shard."""
+        if data is None or n_batches <= 0:
+            return []
+        count = min(len(data), n_batches * self.cfg.batch_size)
+        picks = np.linspace(0, len(data) - 1, count).round().astype(int).tolist()
+        return list(torch.utils.data.DataLoader(torch.utils.data.Subset(data, picks), batch_size=self.cfg.batch_size,
+                                                collate_fn=collate))
+
+    def _scores(self, batches: Sequence[tuple[Tensor, Tensor]]) -> dict[str, float]:
         net = self.inference_net().eval()
         scores: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_blurry": [], "ssim_blurry": []}
         for blurry, sharp in batches:
@@ -273,6 +284,11 @@ class Trainer:
                 self._val_data = open_dataset(self.cfg, "val", self.frames)
             except UserError:
                 log.warning("[%s] no val split in %s: no validation", self.cfg.name, self.cfg.val_data or self.cfg.data)
+            if self._val_data is not None and self.cfg.seen_batches > 0:
+                try:
+                    self._seen_data = open_dataset(self.cfg, "seen", self.frames)
+                except UserError:
+                    log.warning("[%s] no train split beside the val pairs: no seen_gain_db", self.cfg.name)
         return train_data
 
     def fit(self, resume: bool = False, progress: bool | None = None) -> TrainResult:

@@ -128,3 +128,29 @@ def test_release_soup_option_errors_are_one_line(tmp_path, soup, message):
     result = CliRunner().invoke(app, ["release", str(tmp_path), "x", "-o", str(tmp_path / "e"), "--soup", soup])
     assert isinstance(result.exception, Exception) and message in str(result.exception)
     assert getattr(result.exception, "exit_code", None) == 2
+
+
+def test_validation_also_scores_training_pairs_so_memorising_shows(tmp_path, pairs_dir):
+    """seen_gain_db: the gain on the train split's pairs beside val's gain_db, in every validation row; off with
+    seen_batches=0."""
+    def run(name, *extra):
+        args = ["train", "--data", str(pairs_dir), "--model", "fast", "--stage", "single", "--steps", "2",
+                "--batch-size", "2", "--run-dir", str(tmp_path / name), "--threads", "1", "--set", "val_every=1",
+                "--set", "val_batches=1", *extra, "-q"]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        with (tmp_path / name / "val.csv").open() as fh:
+            return list(csv.DictReader(fh))
+
+    rows = run("seen", "--set", "seen_batches=2")
+    assert [int(r["step"]) for r in rows] == [1, 2]
+    for r in rows:
+        seen, val = float(r["seen_gain_db"]), float(r["gain_db"])
+        assert -60 < seen < 60 and seen != val  # other pairs: the train split's, not val's
+    assert "seen_gain_db" not in run("unseen", "--set", "seen_batches=0")[0]
+    # the card's curve table carries it as a last column
+    out = CliRunner().invoke(app, ["release", str(tmp_path / "seen"), "tiny", "-o", str(tmp_path / "engine")])
+    assert out.exit_code == 0, out.output
+    readme = (tmp_path / "engine" / "README.md").read_text()
+    assert "| SSIM out | on training clips |" in readme
+    assert f"| {float(rows[-1]['seen_gain_db']):+.2f} |" in readme
