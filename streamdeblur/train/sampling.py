@@ -181,12 +181,13 @@ def open_dataset(cfg: TrainConfig, split: str, frames: int = 1) -> Any:
     from streamdeblur.data.dataset import PairFilter, PairDataset
     from streamdeblur.data.shards import find_shards
 
-    roots = data_roots(cfg, "val" if split == "seen" else split)
+    seen = split == "seen"
+    roots = data_roots(cfg, "val" if seen else split)
     train = split == "train"
     shards: list[Path] = []
     for root in roots:
-        found = find_shards(root, "train" if split == "seen" else split)
-        shards += found[:1] if split == "seen" else found
+        found = find_shards(root, "train" if seen else split)
+        shards += found[:1] if seen else found
     if not shards:
         raise UserError(f"no shards (*.tar) for split {split} under {', '.join(map(str, roots))} "
                         "(make pairs with `streamdeblur make-pairs`)")

@@ -161,7 +161,7 @@ class Trainer:
         return out
 
     def _sample(self, data: Any, n_batches: int) -> list[tuple[Tensor, Tensor]]:
-        """An evenly spaced sample of a whole split (every video, every method), not its first shard."""
+        """An evenly spaced sample of a dataset's pairs (every video, every method in it), not its first ones."""
         if data is None or n_batches <= 0:
             return []
         count = min(len(data), n_batches * self.cfg.batch_size)
