@@ -9,8 +9,9 @@ The cache file's name holds a hash of the shard list (paths, sizes, mtimes), S a
 pair set is re-cached and never misread. It is built under a temporary name and renamed when
 complete (an interrupted build leaves nothing to misread).
 
-`CachedPairs` is a map-style dataset over one or more caches: random patches (patch x patch)
-with flips, as (blurry, sharp) float tensors; blurry has 3F channels for multi-frame caches.
+`CachedPairs` is a map-style dataset over one or more caches: random patches (patch x patch),
+optionally cut from a zoomed region, with flips, quarter turns and colour jitter (the same on every
+image of a pair), as (blurry, sharp) float tensors; blurry has 3F channels for multi-frame caches.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import cv2
 import numpy as np
 import torch
 
+from streamdeblur.data.dataset import jitter_colour, rotate_quarter
 from streamdeblur.data.shards import decode_png, index_shard, read_member
 from streamdeblur.faces.flow import ALIGNS, align_stack
 
@@ -104,10 +106,18 @@ def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int 
 
 
 class CachedPairs(torch.utils.data.Dataset):
-    """Pairs from uint8 caches: random patch x patch crops (None: whole images) and flips when augment."""
+    """Pairs from uint8 caches; when augment: random patch x patch crops (None: whole images), flips
+    (flip), quarter turns (rotate) and colour jitter (jitter: brightness, contrast, saturation in 1 +- jitter).
+
+    zoom (lo, hi), with a patch: the patch is cut from a region of side patch x z (z log-uniform in
+    [lo, hi], at most the crop) resized to the patch, so faces and their blur are seen at other scales:
+    z > 1 shrinks them, z < 1 enlarges them. Draws happen only for the augmentations turned on, so a run
+    without them reproduces its earlier samples.
+    """
 
     def __init__(self, caches: Sequence[tuple[Path, list[dict[str, Any]]]], patch: int | None = None,
-                 augment: bool = True, seed: int = 0) -> None:
+                 augment: bool = True, seed: int = 0, flip: bool = True, rotate: bool = False,
+                 jitter: float = 0.0, zoom: tuple[float, float] = (1.0, 1.0)) -> None:
         self.arrays = [np.load(path, mmap_mode="r") for path, _ in caches]
         self.metas = [m for _, metas in caches for m in metas]
         self.index = [(a, i) for a, arr in enumerate(self.arrays) for i in range(arr.shape[0])]
@@ -120,6 +130,8 @@ class CachedPairs(torch.utils.data.Dataset):
         self.size = self.arrays[0].shape[2]
         self.patch = patch if patch and patch < self.size else None
         self.augment, self.seed, self.epoch = augment, seed, 0
+        self.flip, self.rotate, self.jitter = flip, rotate, jitter
+        self.zoom = tuple(zoom) if self.patch and tuple(zoom) != (1.0, 1.0) else None
 
     def __len__(self) -> int:
         return len(self.index)
@@ -150,10 +162,22 @@ class CachedPairs(torch.utils.data.Dataset):
         if self.augment:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             if self.patch:
-                y0, x0 = rng.integers(0, self.size - self.patch + 1, size=2)
-                x = x[:, y0:y0 + self.patch, x0:x0 + self.patch]
-            if rng.uniform() < 0.5:
+                side = self.patch
+                if self.zoom:
+                    lo, hi = np.log(self.zoom)
+                    side = min(self.size, max(8, int(round(self.patch * np.exp(rng.uniform(lo, hi))))))
+                y0, x0 = rng.integers(0, self.size - side + 1, size=2)
+                x = x[:, y0:y0 + side, x0:x0 + side]
+                if side != self.patch:
+                    interp = cv2.INTER_AREA if side > self.patch else cv2.INTER_LINEAR
+                    x = np.stack([cv2.resize(np.ascontiguousarray(im), (self.patch, self.patch), interpolation=interp)
+                                  for im in x])
+            if self.flip and rng.uniform() < 0.5:
                 x = x[:, :, ::-1]
+            if self.jitter > 0:
+                x = jitter_colour(x, rng, self.jitter, reference=x[-1])
+            if self.rotate:
+                x = rotate_quarter(x, rng)
         # BGR -> RGB, frames stacked on channels: (3F, H, W) and (3, H, W) in [0, 1]
         t = torch.from_numpy(np.ascontiguousarray(x[..., ::-1].transpose(0, 3, 1, 2))).float().div_(255.0)
         blurry = t[:-1].reshape(-1, t.shape[2], t.shape[3])

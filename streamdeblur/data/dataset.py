@@ -5,7 +5,7 @@ members by offset, and works with DataLoader workers (each process opens its own
 and with DistributedSampler, or shards itself with rank/world_size. PairStream is an
 IterableDataset that streams whole shards (sequential reads, a shuffle buffer), split across
 ranks and DataLoader workers. Both apply the same augmentation to blurry and sharp: random crop
-(scale range) and resize to `size`, horizontal flip, colour jitter.
+(scale range) and resize to `size`, horizontal flip, colour jitter, quarter turns.
 
 Both pickle cleanly, so DataLoader(..., multiprocessing_context="spawn") works too: use it when the
 process that starts the workers has itself decoded video or run face detection (make-pairs in
@@ -35,11 +35,29 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(chw)
 
 
+def jitter_colour(images: np.ndarray, rng: np.random.Generator, jitter: float, reference: np.ndarray) -> np.ndarray:
+    """The same random brightness, contrast and saturation (each in 1 +- jitter) on every image of a
+    (..., H, W, 3) uint8 BGR stack; contrast pivots on the reference image's mean grey."""
+    brightness, contrast, saturation = rng.uniform(1 - jitter, 1 + jitter, size=3)
+    mean = float(cv2.cvtColor(np.ascontiguousarray(reference), cv2.COLOR_BGR2GRAY).mean()) / 255.0
+    x = images.astype(np.float32) * (brightness / 255.0)
+    x = (x - mean * brightness) * contrast + mean * brightness
+    grey = x @ np.array([0.114, 0.587, 0.299], np.float32)
+    x = (x - grey[..., None]) * saturation + grey[..., None]
+    return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def rotate_quarter(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random multiple of 90 degrees on the (H, W) axes of a (..., H, W, 3) stack: with a flip, the
+    eight symmetries of the square, the usual augmentation of deblurring training (blur has no side)."""
+    return np.rot90(images, int(rng.integers(0, 4)), axes=(-3, -2))
+
+
 def augment_pair(
     blurry: np.ndarray, sharp: np.ndarray, rng: np.random.Generator, size: int | None = None,
-    crop_scale: tuple[float, float] | None = None, flip: bool = False, jitter: float = 0.0,
+    crop_scale: tuple[float, float] | None = None, flip: bool = False, jitter: float = 0.0, rotate: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The same random crop/resize, flip and colour jitter on both images (uint8 BGR in and out)."""
+    """The same random crop/resize, flip, quarter turn and colour jitter on both images (uint8 BGR in and out)."""
     side = sharp.shape[0]
     if crop_scale is not None:
         lo, hi = crop_scale
@@ -54,17 +72,9 @@ def augment_pair(
     if flip and rng.uniform() < 0.5:
         blurry, sharp = blurry[:, ::-1], sharp[:, ::-1]
     if jitter > 0:
-        brightness, contrast, saturation = rng.uniform(1 - jitter, 1 + jitter, size=3)
-        mean = float(cv2.cvtColor(np.ascontiguousarray(sharp), cv2.COLOR_BGR2GRAY).mean()) / 255.0
-
-        def colour(img: np.ndarray) -> np.ndarray:
-            x = img.astype(np.float32) / 255.0 * brightness
-            x = (x - mean * brightness) * contrast + mean * brightness
-            grey = x @ np.array([0.114, 0.587, 0.299], np.float32)
-            x = (x - grey[..., None]) * saturation + grey[..., None]
-            return np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-        blurry, sharp = colour(blurry), colour(sharp)
+        blurry, sharp = jitter_colour(np.stack([blurry, sharp]), rng, jitter, reference=sharp)
+    if rotate:
+        blurry, sharp = rotate_quarter(np.stack([blurry, sharp]), rng)
     return np.ascontiguousarray(blurry), np.ascontiguousarray(sharp)
 
 
@@ -103,7 +113,7 @@ class PairDataset(Dataset):
 
     def __init__(
         self, source: str | Path | Sequence[str | Path], split: str | None = None, size: int | None = None,
-        crop_scale: tuple[float, float] | None = None, flip: bool = False, jitter: float = 0.0,
+        crop_scale: tuple[float, float] | None = None, flip: bool = False, jitter: float = 0.0, rotate: bool = False,
         methods: Sequence[str] | None = None, min_motion: float | None = None, where: Filter | None = None,
         rank: int = 0, world_size: int = 1, seed: int = 0, return_meta: bool = False,
     ) -> None:
@@ -113,7 +123,7 @@ class PairDataset(Dataset):
         records = [r for s in _shards(source, split) for r in index_shard(s) if keep(r.meta)]
         usable = len(records) - len(records) % world_size
         self.records: list[PairRecord] = records[:usable][rank::world_size]
-        self.size, self.crop_scale, self.flip, self.jitter = size, crop_scale, flip, jitter
+        self.size, self.crop_scale, self.flip, self.jitter, self.rotate = size, crop_scale, flip, jitter, rotate
         self.seed, self.epoch, self.return_meta = seed, 0, return_meta
         self._files: dict[str, Any] = {}
         self._pid = os.getpid()
@@ -145,7 +155,7 @@ class PairDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...] | tuple[torch.Tensor, torch.Tensor, dict]:
         blurry, sharp = self.images(index)
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        blurry, sharp = augment_pair(blurry, sharp, rng, self.size, self.crop_scale, self.flip, self.jitter)
+        blurry, sharp = augment_pair(blurry, sharp, rng, self.size, self.crop_scale, self.flip, self.jitter, self.rotate)
         if self.return_meta:
             return to_tensor(blurry), to_tensor(sharp), self.records[index].meta
         return to_tensor(blurry), to_tensor(sharp)
@@ -166,7 +176,7 @@ class PairStream(IterableDataset):
 
     def __init__(
         self, source: str | Path | Sequence[str | Path], split: str | None = None, size: int | None = None,
-        crop_scale: tuple[float, float] | None = None, flip: bool = False, jitter: float = 0.0,
+        crop_scale: tuple[float, float] | None = None, flip: bool = False, jitter: float = 0.0, rotate: bool = False,
         methods: Sequence[str] | None = None, min_motion: float | None = None, where: Filter | None = None,
         rank: int = 0, world_size: int = 1, seed: int = 0, shuffle_buffer: int = 0,
     ) -> None:
@@ -174,7 +184,7 @@ class PairStream(IterableDataset):
             raise ValueError(f"rank must be in [0, world_size), got {rank} of {world_size}")
         self.shards = _shards(source, split)
         self.keep = PairFilter(methods, min_motion, where)
-        self.size, self.crop_scale, self.flip, self.jitter = size, crop_scale, flip, jitter
+        self.size, self.crop_scale, self.flip, self.jitter, self.rotate = size, crop_scale, flip, jitter, rotate
         self.rank, self.world_size, self.seed, self.shuffle_buffer = rank, world_size, seed, shuffle_buffer
         self.epoch = 0
 
@@ -217,5 +227,5 @@ class PairStream(IterableDataset):
     def _tensors(self, item: tuple[str, np.ndarray, np.ndarray], rng: np.random.Generator
                  ) -> tuple[torch.Tensor, torch.Tensor]:
         _, blurry, sharp = item
-        blurry, sharp = augment_pair(blurry, sharp, rng, self.size, self.crop_scale, self.flip, self.jitter)
+        blurry, sharp = augment_pair(blurry, sharp, rng, self.size, self.crop_scale, self.flip, self.jitter, self.rotate)
         return to_tensor(blurry), to_tensor(sharp)

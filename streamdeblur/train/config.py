@@ -66,7 +66,9 @@ class TrainConfig:
     workers: int = 0
     crop_scale: tuple[float, float] = (0.85, 1.0)
     flip: bool = True
-    jitter: float = 0.0
+    jitter: float = 0.0  # colour jitter: brightness, contrast and saturation each in 1 +- jitter
+    rotate: bool = False  # quarter turns: with flip, the eight symmetries of the square
+    zoom: tuple[float, float] = (1.0, 1.0)  # with cache and patch: patches cut from regions patch x [lo, hi], resized
     min_motion: float = 0.0
     max_motion: float = 0.0
     motion_power: float = 0.0
@@ -123,6 +125,13 @@ class TrainConfig:
         for key in ("steps", "batch_size", "crop_size", "log_every", "val_every", "ckpt_every", "plot_every"):
             if getattr(self, key) <= 0:
                 raise UserError(f"{key} must be positive (got {getattr(self, key)})")
+        lo, hi = self.zoom
+        if not 0 < lo <= hi:
+            raise UserError(f"zoom must be two positive factors lo <= hi (got {lo},{hi})")
+        if (lo, hi) != (1.0, 1.0) and not (self.cache and self.patch):
+            raise UserError("zoom works on cached patches: set cache=true and patch (crop_scale zooms uncached crops)")
+        if not 0.0 <= self.jitter < 1.0:
+            raise UserError(f"jitter must be in [0, 1) (got {self.jitter})")
         if self.motion_power < 0:
             raise UserError(f"motion_power must be >= 0 (got {self.motion_power})")
         if not 0.0 <= self.sharp_frac < 1.0:

@@ -202,7 +202,8 @@ def open_dataset(cfg: TrainConfig, split: str, frames: int = 1) -> Any:
 
         align = get_spec(cfg.model).align if frames > 1 else "landmarks"  # the groups as the engine will see them
         cache = build_cache(shards, cache_dir() / "pair-cache", cfg.crop_size, frames, align=align)
-        data = CachedPairs([cache], patch=cfg.patch if train else None, augment=train, seed=cfg.seed)
+        data = CachedPairs([cache], patch=cfg.patch if train else None, augment=train, seed=cfg.seed, flip=cfg.flip,
+                           rotate=cfg.rotate, jitter=cfg.jitter, zoom=cfg.zoom)
         if cfg.methods or cfg.min_motion or max_motion > 0:
             data = data.subset([i for i in range(len(data)) if keep(data.meta(i))])
         if len(data) == 0:
@@ -210,7 +211,7 @@ def open_dataset(cfg: TrainConfig, split: str, frames: int = 1) -> Any:
         return data
     try:
         return PairDataset(shards, size=cfg.crop_size, crop_scale=tuple(cfg.crop_scale) if train else None,
-                           flip=cfg.flip and train, jitter=cfg.jitter if train else 0.0, methods=cfg.methods or None,
+                           flip=cfg.flip and train, jitter=cfg.jitter if train else 0.0, rotate=cfg.rotate and train, methods=cfg.methods or None,
                            min_motion=cfg.min_motion or None, where=where, seed=cfg.seed)
     except FileNotFoundError as exc:
         raise UserError(f"{exc} (make pairs with `streamdeblur make-pairs`)") from None

@@ -58,6 +58,84 @@ def test_multi_frame_cache_and_training_items(group_pairs, tmp_path):
     assert len(whole.subset([0])) == 1 and whole.subset([0]).meta(0) == whole.meta(0)
 
 
+def _twin_cache(group_pairs, tmp_path):
+    """A single-frame cache whose blurred slot holds the sharp image: any augmentation that treats the
+    two images of a pair alike leaves them equal."""
+    path, metas = build_cache(find_shards(group_pairs), tmp_path, size=128)
+    twin = np.array(np.load(path, mmap_mode="r"))
+    twin[:, 0] = twin[:, 1]
+    twin_path = tmp_path / "twin.u8"
+    with open(twin_path, "wb") as f:
+        np.save(f, twin)
+    return path, twin_path, metas
+
+
+def test_default_patches_are_the_draws_earlier_runs_saw(group_pairs, tmp_path):
+    """No new augmentation turned on: the same patch and flip draws as before, so resumed runs see their old samples."""
+    path, metas = build_cache(find_shards(group_pairs), tmp_path, size=128)
+    stack = np.load(path, mmap_mode="r")
+    data = CachedPairs([(path, metas)], patch=48, seed=3)
+    data.set_epoch(2)
+    for index in range(4):
+        rng = np.random.default_rng([3, 2, index])
+        y0, x0 = rng.integers(0, 128 - 48 + 1, size=2)
+        want = stack[index, :, y0:y0 + 48, x0:x0 + 48]
+        want = want[:, :, ::-1] if rng.uniform() < 0.5 else want
+        assert torch.equal(data[index][1], torch.from_numpy(np.ascontiguousarray(want[1, ..., ::-1].transpose(2, 0, 1))).float() / 255)
+
+
+def test_turns_jitter_and_zoom_move_both_images_of_a_pair_alike(group_pairs, tmp_path):
+    path, twin_path, metas = _twin_cache(group_pairs, tmp_path)
+    kwargs = dict(patch=48, seed=1, rotate=True, jitter=0.3, zoom=(0.7, 1.6))
+    twin = CachedPairs([(twin_path, metas)], **kwargs)
+    plain = CachedPairs([(path, metas)], patch=48, seed=1)
+    for index in range(len(twin)):
+        blurry, sharp = twin[index]
+        assert blurry.shape == sharp.shape == (3, 48, 48) and torch.equal(blurry, sharp)
+        assert not torch.equal(sharp, plain[index][1])  # something was done to it
+    real = CachedPairs([(path, metas)], **kwargs)
+    assert torch.equal(real[0][1], twin[0][1])  # the sharp target does not depend on the blurred image
+    assert not torch.equal(real[0][0], real[0][1])
+
+
+def test_quarter_turns_cover_all_four_orientations(group_pairs, tmp_path):
+    path, metas = build_cache(find_shards(group_pairs), tmp_path, size=128)
+    stack = np.load(path, mmap_mode="r")
+    data = CachedPairs([(path, metas)], seed=0, flip=False, rotate=True)  # whole crops: only the turn
+    turns = set()
+    for epoch in range(16):
+        data.set_epoch(epoch)
+        sharp = data[0][1].mul(255).round().byte().permute(1, 2, 0).numpy()[..., ::-1]  # back to HWC BGR
+        matches = [k for k in range(4) if np.array_equal(sharp, np.rot90(stack[0, 1], k))]
+        assert len(matches) == 1
+        turns.add(matches[0])
+    assert turns == {0, 1, 2, 3}
+
+
+def test_zoom_cuts_the_patch_from_a_larger_region_resized_down(group_pairs, tmp_path):
+    """zoom (2, 2): each 48-px patch is a 96-px region of the crop shrunk by INTER_AREA (faces and their blur at half scale)."""
+    import cv2
+
+    path, metas = build_cache(find_shards(group_pairs), tmp_path, size=128)
+    sharp = np.ascontiguousarray(np.load(path, mmap_mode="r")[1, 1])
+    data = CachedPairs([(path, metas)], patch=48, seed=0, flip=False, zoom=(2.0, 2.0))
+    got = data[1][1].mul(255).round().byte().permute(1, 2, 0).numpy()[..., ::-1]
+    found = [(y, x) for y in range(128 - 96 + 1) for x in range(128 - 96 + 1)
+             if np.array_equal(cv2.resize(sharp[y:y + 96, x:x + 96], (48, 48), interpolation=cv2.INTER_AREA), got)]
+    assert len(found) == 1
+
+
+def test_training_config_checks_the_augmentations():
+    from streamdeblur.errors import UserError
+    from streamdeblur.train.config import TrainConfig
+
+    TrainConfig(cache=True, patch=64, zoom=(0.8, 1.25), rotate=True, jitter=0.2).validate()
+    for bad in (dict(cache=True, patch=64, zoom=(1.5, 1.2)), dict(cache=True, patch=64, zoom=(0.0, 1.0)),
+                dict(zoom=(0.8, 1.25)), dict(jitter=1.5)):
+        with pytest.raises(UserError):
+            TrainConfig(**bad).validate()
+
+
 def test_a_flow_aligned_cache_warps_each_groups_neighbours_onto_its_centre(group_pairs, tmp_path):
     """align="flow" (naf-t3f's groups): another cache file; centre and target as in the plain cache, the
     neighbours warped so that they differ less from the centre than the landmark-aligned ones do."""
