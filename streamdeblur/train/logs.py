@@ -38,6 +38,13 @@ class CsvLog:
             writer.writerows(rows)
         os.replace(tmp, self.path)
 
+    def rows(self) -> list[dict[str, str]]:
+        """The rows written so far."""
+        if not self.path.exists():
+            return []
+        with self.path.open(newline="") as fh:
+            return list(csv.DictReader(fh))
+
     def write(self, row: dict[str, Any]) -> None:
         """Append one row (new keys after the first row are ignored)."""
         if self.fields is None:

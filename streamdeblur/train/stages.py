@@ -39,6 +39,7 @@ Autocast = Callable[[], AbstractContextManager]
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = 1
 CHECKPOINT = "last.pt"  # a run's checkpoint, in its run directory
+BEST_CHECKPOINT = "best.pt"  # beside it: the state at the validation with the highest gain_db so far
 
 
 def make_optimizer(cfg: TrainConfig, params: Any, lr: float) -> torch.optim.Optimizer:

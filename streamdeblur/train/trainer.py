@@ -5,7 +5,8 @@ CUDA; each rank reads its own slice of the pairs), the learning-rate schedule (w
 bf16 autocast where the hardware computes it natively, an EMA of the generator weights, atomic
 checkpoints (models, optimisers, EMA, step, every rank's RNG state) resumed exactly, a CSV log and
 a loss-curve PNG, a progress bar with ETA, periodic validation (PSNR/SSIM of the EMA model and of
-the blurry input), and SIGINT/SIGTERM -> checkpoint then stop.
+the blurry input; the state at the best validation gain so far is kept as best.pt, since later
+steps can lose what earlier ones had), and SIGINT/SIGTERM -> checkpoint then stop.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from streamdeblur.train.ema import EMA
 from streamdeblur.progress import Bar
 from streamdeblur.train.logs import CsvLog, image_metrics, plot_curves
 from streamdeblur.train.sampling import batch_stream, collate, open_dataset
-from streamdeblur.train.stages import CHECKPOINT, CHECKPOINT_FORMAT, STAGES, Stage, centre
+from streamdeblur.train.stages import BEST_CHECKPOINT, CHECKPOINT, CHECKPOINT_FORMAT, STAGES, Stage, centre
 
 log = logging.getLogger(__name__)
 
@@ -310,6 +311,7 @@ class Trainer:
         batches = batch_stream(self._open_data(resume), cfg, self.info, self.step)
         logger = CsvLog(self.run_dir / "log.csv", self.step if resume else None)
         val_log = CsvLog(self.run_dir / "val.csv", self.step if resume else None)
+        best = max((float(r["gain_db"]) for r in val_log.rows() if r.get("gain_db")), default=-math.inf)
         show = self.info.main and not cfg.quiet and (progress if progress is not None else sys.stderr.isatty())
         chatty = self.info.main and not cfg.quiet and not show
         terms: dict[str, float] = {}
@@ -332,10 +334,18 @@ class Trainer:
                         log.info("[%s] step %d/%d loss %.4g (%.2f s/step)", cfg.name, self.step, cfg.steps,
                                  terms["loss"], dt)
                 bar.update(self.step, cfg.steps, loss=f"{terms['loss']:.4g}")
-                if self.info.main and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
-                    val = self.validate()
-                    if val:
-                        val_log.write({"step": self.step, **val, "wall_s": round(self.wall, 1)})
+                if self.step % cfg.val_every == 0 or self.step == cfg.steps:
+                    improved = [False]
+                    if self.info.main:
+                        val = self.validate()
+                        if val:
+                            val_log.write({"step": self.step, **val, "wall_s": round(self.wall, 1)})
+                            improved[0] = val.get("gain_db", -math.inf) > best
+                            best = max(best, val.get("gain_db", -math.inf))
+                    if self.info.world > 1:
+                        dist.broadcast_object_list(improved, 0)
+                    if improved[0]:
+                        self.save_checkpoint(self.run_dir / BEST_CHECKPOINT)
                 if self.info.main and (self.step % cfg.plot_every == 0 or self.step == cfg.steps):
                     plot_curves(logger.path, val_log.path, self.run_dir / "loss.png")
                 if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:

@@ -154,3 +154,25 @@ def test_validation_also_scores_training_pairs_so_memorising_shows(tmp_path, pai
     readme = (tmp_path / "engine" / "README.md").read_text()
     assert "| SSIM out | on training clips |" in readme
     assert f"| {float(rows[-1]['seen_gain_db']):+.2f} |" in readme
+
+
+def test_the_best_validation_is_kept_as_best_pt_and_releases(tmp_path, pairs_dir):
+    """best.pt holds the state at the highest gain_db of val.csv (later steps can lose it); a resumed run keeps
+    comparing against the rows before it; release takes best.pt like last.pt."""
+    import torch
+
+    args = ["train", "--data", str(pairs_dir), "--model", "fast", "--stage", "single", "--batch-size", "2",
+            "--run-dir", str(tmp_path / "run"), "--threads", "1", "--set", "val_every=1", "--set", "val_batches=1",
+            "--set", "seen_batches=0", "--lr", "0.05", "-q"]
+    for steps, extra in ((3, []), (5, ["--resume"])):
+        result = CliRunner().invoke(app, [*args, "--steps", str(steps), *extra])
+        assert result.exit_code == 0, result.output
+        with (tmp_path / "run" / "val.csv").open() as fh:
+            gains = {int(r["step"]): float(r["gain_db"]) for r in csv.DictReader(fh)}
+        assert sorted(gains) == list(range(1, steps + 1))
+        best = torch.load(tmp_path / "run" / "best.pt", map_location="cpu", weights_only=False)
+        assert best["step"] == max(gains, key=gains.get)
+    out = CliRunner().invoke(app, ["release", str(tmp_path / "run" / "best.pt"), "tiny", "-o", str(tmp_path / "engine")])
+    assert out.exit_code == 0, out.output
+    card = json.loads((tmp_path / "engine" / "card.json").read_text())
+    assert card["training"]["steps"] == best["step"]
