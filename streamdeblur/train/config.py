@@ -128,7 +128,7 @@ class TrainConfig:
         lo, hi = self.zoom
         if not 0 < lo <= hi:
             raise UserError(f"zoom must be two positive factors lo <= hi (got {lo},{hi})")
-        if (lo, hi) != (1.0, 1.0) and not (self.cache and self.patch):
+        if (lo, hi) != (1.0, 1.0) and not ((self.cache or spec.frames > 1) and self.patch):  # temporal nets: cached
             raise UserError("zoom works on cached patches: set cache=true and patch (crop_scale zooms uncached crops)")
         if not 0.0 <= self.jitter < 1.0:
             raise UserError(f"jitter must be in [0, 1) (got {self.jitter})")

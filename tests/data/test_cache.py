@@ -130,6 +130,7 @@ def test_training_config_checks_the_augmentations():
     from streamdeblur.train.config import TrainConfig
 
     TrainConfig(cache=True, patch=64, zoom=(0.8, 1.25), rotate=True, jitter=0.2).validate()
+    TrainConfig(model="naf-t3", patch=64, zoom=(0.8, 1.25)).validate()  # temporal nets always train from the cache
     for bad in (dict(cache=True, patch=64, zoom=(1.5, 1.2)), dict(cache=True, patch=64, zoom=(0.0, 1.0)),
                 dict(zoom=(0.8, 1.25)), dict(jitter=1.5)):
         with pytest.raises(UserError):
