@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training runs behind the released engines, in order (each resumable: the same command with
 # --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
-# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast
+# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -249,6 +249,16 @@ case "${1:-}" in
       "$P/motion-256c,$P/motion-256d" 10 --crop-size 256 --set patch=96 --lr 2.5e-4 \
       --set rotate=true --set jitter=0.2 --set zoom=0.75,1.5
     ;;
+  naf-clips-25 | naf-clips-50 | naf-clips-100)
+    # Data scaling (session 27): naf from scratch on 25 / 50 / 100 % of the 73 training clips (whole clips, a
+    # smaller share's among a larger one's), with the same steps, pairs and validation: held-out gain and the
+    # gap to the training clips' gain against the number of distinct faces. NAF_CLIPS_STEPS sets the length.
+    streamdeblur train --data "$P/motion-256c,$P/motion-256d" --name "$1" --model naf \
+      --set val_data="$P/motion-256c" --set clip_share="$(awk "BEGIN{print ${1#naf-clips-}/100}")" \
+      --crop-size 128 --set patch=64 --steps "${NAF_CLIPS_STEPS:-3000}" --set lr_horizon="${NAF_CLIPS_STEPS:-3000}" \
+      --set sharp_frac=0.2 --set warmup=0 --lr 1e-3 --threads "${THREADS:-2}" --set loss=psnr --set w_fft=0 \
+      --set val_every=500 --set val_batches=10 --set ckpt_every=250 -q "${RESUME[@]}"
+    ;;
   naf-scratch | naf-t3-scratch | naf-t3f-scratch)
     # issue 13's question, on equal terms: does the 3-frame net learn more than the single-frame one when neither
     # starts from the other? Both from random weights, the same motion groups (naf sees their centre exposure),
@@ -298,6 +308,6 @@ case "${1:-}" in
       --steps "${CGAN_FAST_STEPS:-20000}" \
       --threads "${THREADS:-1}" --set val_every=500 --set val_batches=25 --set ckpt_every=100 -q "${RESUME[@]}"
     ;;
-  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast" >&2
+  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast" >&2
      exit 2 ;;
 esac

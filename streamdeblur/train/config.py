@@ -74,6 +74,8 @@ class TrainConfig:
     motion_power: float = 0.0
     methods: list[str] = field(default_factory=list)
     mix: str = ""  # method=weight,... : each blur method drawn in that share (e.g. motion=0.6,kernel=0.2,pravg=0.2)
+    clip_share: float = 1.0  # train on this share of the training clips (whole clips, picked by a hash of their
+    # id, a smaller share's clips among a larger one's): curves of gain against the number of distinct faces
     sharp_frac: float = 0.0  # share of training inputs replaced by their own sharp target: "leave sharp faces alone"
     cache: bool = False  # decode the pairs once into a uint8 cache (<cache>/pair-cache) and read patches from it
     patch: int = 0  # with cache: random patch side cut from the crop_size pair (0: the whole crop)
@@ -130,6 +132,8 @@ class TrainConfig:
             raise UserError(f"zoom must be two positive factors lo <= hi (got {lo},{hi})")
         if (lo, hi) != (1.0, 1.0) and not ((self.cache or spec.frames > 1) and self.patch):  # temporal nets: cached
             raise UserError("zoom works on cached patches: set cache=true and patch (crop_scale zooms uncached crops)")
+        if not 0.0 < self.clip_share <= 1.0:
+            raise UserError(f"clip_share must be in (0, 1] (got {self.clip_share})")
         if not 0.0 <= self.jitter < 1.0:
             raise UserError(f"jitter must be in [0, 1) (got {self.jitter})")
         if self.motion_power < 0:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -168,6 +169,13 @@ def data_roots(cfg: TrainConfig, split: str) -> list[Path]:
     return roots
 
 
+def in_clip_share(video_id: str, share: float) -> bool:
+    """Whether a clip is among the first `share` of all clips in the order of a hash of its id (stable across
+    runs and pair sets; the clips of a smaller share are among those of a larger one)."""
+    digest = hashlib.sha1(str(video_id).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0 ** 64 < share
+
+
 def open_dataset(cfg: TrainConfig, split: str, frames: int = 1) -> Any:
     """The pair dataset of cfg.data (or cfg.val_data) for split "train" (augmented) or "val" (not); "seen": the
     first train shard of each validation set, not augmented (pairs like val's that the net trains on).
@@ -192,7 +200,13 @@ def open_dataset(cfg: TrainConfig, split: str, frames: int = 1) -> Any:
         raise UserError(f"no shards (*.tar) for split {split} under {', '.join(map(str, roots))} "
                         "(make pairs with `streamdeblur make-pairs`)")
     max_motion = cfg.max_motion
-    where = (lambda meta: float(meta.get("motion", 0.0)) <= max_motion) if max_motion > 0 else None
+    share = cfg.clip_share if split != "val" else 1.0  # "seen" pairs: of the clips the net trains on
+
+    def within(meta: dict[str, Any]) -> bool:
+        return ((max_motion <= 0 or float(meta.get("motion", 0.0)) <= max_motion)
+                and (share >= 1.0 or in_clip_share(meta.get("video_id", ""), share)))
+
+    where = within if max_motion > 0 or share < 1.0 else None
     keep = PairFilter(cfg.methods or None, cfg.min_motion or None, where)
     if cfg.cache or frames > 1:
         from streamdeblur.data.cache import CachedPairs, build_cache
@@ -204,7 +218,7 @@ def open_dataset(cfg: TrainConfig, split: str, frames: int = 1) -> Any:
         cache = build_cache(shards, cache_dir() / "pair-cache", cfg.crop_size, frames, align=align)
         data = CachedPairs([cache], patch=cfg.patch if train else None, augment=train, seed=cfg.seed, flip=cfg.flip,
                            rotate=cfg.rotate, jitter=cfg.jitter, zoom=cfg.zoom)
-        if cfg.methods or cfg.min_motion or max_motion > 0:
+        if cfg.methods or cfg.min_motion or where is not None:
             data = data.subset([i for i in range(len(data)) if keep(data.meta(i))])
         if len(data) == 0:
             raise UserError(f"no {split} pairs left after the filters in {', '.join(map(str, roots))}")

@@ -176,3 +176,32 @@ def test_the_best_validation_is_kept_as_best_pt_and_releases(tmp_path, pairs_dir
     assert out.exit_code == 0, out.output
     card = json.loads((tmp_path / "engine" / "card.json").read_text())
     assert card["training"]["steps"] == best["step"]
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_clip_share_trains_on_whole_clips_nested_and_leaves_val_alone(tmp_path, monkeypatch, cache):
+    """clip_share picks whole clips by a hash of their id (a smaller share's clips among a larger one's), for the
+    training split and the training pairs that validation scores ("seen"), never for val."""
+    from streamdeblur.train.config import TrainConfig
+    from streamdeblur.train.sampling import in_clip_share, open_dataset
+
+    monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
+    clips = [f"clip{k}-{k * 7919:08x}" for k in range(12)]
+    for split, ids in (("train", clips), ("val", ["held-out-a", "held-out-b"])):
+        frames = synthesize_frames(2 * len(ids), 64, 64, blur=False, seed=3)
+        writer = TarWriter(tmp_path / "pairs" / split / "pairs-000000.tar")
+        for i, image in enumerate(frames):
+            writer.add_pair(f"{split}{i:04d}", image, image, {"method": "motion", "video_id": ids[i // 2]})
+        writer.close()
+
+    def clips_of(share, split):
+        cfg = TrainConfig(data=str(tmp_path / "pairs"), crop_size=64, cache=cache, clip_share=share).validate()
+        data = open_dataset(cfg, split)
+        metas = [data.meta(i) for i in range(len(data))] if cache else [r.meta for r in data.records]
+        return {m["video_id"] for m in metas}
+
+    half, quarter = clips_of(0.5, "train"), clips_of(0.25, "train")
+    assert half == {c for c in clips if in_clip_share(c, 0.5)} and 0 < len(half) < len(clips)
+    assert quarter <= half and clips_of(1.0, "train") == set(clips)
+    assert clips_of(0.5, "seen") == half
+    assert clips_of(0.25, "val") == {"held-out-a", "held-out-b"}
