@@ -252,10 +252,12 @@ case "${1:-}" in
   naf-clips-25 | naf-clips-50 | naf-clips-100)
     # Data scaling (session 27): naf from scratch on 25 / 50 / 100 % of the 73 training clips (whole clips, a
     # smaller share's among a larger one's), with the same steps, pairs and validation: held-out gain and the
-    # gap to the training clips' gain against the number of distinct faces. NAF_CLIPS_STEPS sets the length.
+    # gap to the training clips' gain against the number of distinct faces. NAF_CLIPS_STEPS sets the length: 3k
+    # steps (session 27, naf-clips-100 only, 12 min) are far too few from scratch: validation gain -0.24 / -0.23 /
+    # -0.24 / -0.24 / -0.23 / -0.21 dB at 0.5k-3k (the training clips' +0.01 to +0.09), so the default is 20k.
     streamdeblur train --data "$P/motion-256c,$P/motion-256d" --name "$1" --model naf \
       --set val_data="$P/motion-256c" --set clip_share="$(awk "BEGIN{print ${1#naf-clips-}/100}")" \
-      --crop-size 128 --set patch=64 --steps "${NAF_CLIPS_STEPS:-3000}" --set lr_horizon="${NAF_CLIPS_STEPS:-3000}" \
+      --crop-size 128 --set patch=64 --steps "${NAF_CLIPS_STEPS:-20000}" --set lr_horizon="${NAF_CLIPS_STEPS:-20000}" \
       --set sharp_frac=0.2 --set warmup=0 --lr 1e-3 --threads "${THREADS:-2}" --set loss=psnr --set w_fft=0 \
       --set val_every=500 --set val_batches=10 --set ckpt_every=250 -q "${RESUME[@]}"
     ;;
