@@ -45,6 +45,12 @@ def test_augmentation_is_the_same_for_both_images():
     plain, _ = augment_pair(image, image, np.random.default_rng(1))
     assert np.array_equal(plain, image)
     assert np.array_equal(flipped, image) or np.array_equal(flipped, image[:, ::-1])
+    turns = set()
+    for seed in range(16):  # quarter turns, the same on both images, all four of them
+        a, b = augment_pair(image, image.copy(), np.random.default_rng(seed), rotate=True)
+        assert np.array_equal(a, b)
+        turns |= {k for k in range(4) if np.array_equal(a, np.rot90(image, k))}
+    assert turns == {0, 1, 2, 3}
 
 
 def test_options_resize_and_filters(pairs_dir):
