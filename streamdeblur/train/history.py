@@ -4,22 +4,19 @@ step it was trained, with wall time, as one curve."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from streamdeblur.train.logs import read_rows
+
 ANCESTRY = "ancestry.json"
 
 
 def _val_rows(run_dir: Path) -> list[dict[str, float]]:
-    path = run_dir / "val.csv"
-    if not path.is_file():
-        return []
-    with path.open(newline="") as fh:
-        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(fh)]
+    return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in read_rows(run_dir / "val.csv")]
 
 
 def record_ancestry(run_dir: Path, init_weights: str) -> None:

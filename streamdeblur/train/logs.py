@@ -13,6 +13,14 @@ import torch
 from torch import Tensor
 
 
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a CSV log as dicts of strings ([] when there is no file)."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 class CsvLog:
     """Append-only CSV with a header fixed by the first row; rows past a resumed step are dropped."""
 
@@ -20,8 +28,7 @@ class CsvLog:
         self.path = path
         self.fields: list[str] | None = None
         if path.exists() and resume_step is not None:
-            with path.open(newline="") as fh:
-                rows = list(csv.DictReader(fh))
+            rows = read_rows(path)
             if rows:
                 self.fields = list(rows[0].keys())
                 rows = [r for r in rows if int(float(r["step"])) <= resume_step]
@@ -38,13 +45,6 @@ class CsvLog:
             writer.writerows(rows)
         os.replace(tmp, self.path)
 
-    def rows(self) -> list[dict[str, str]]:
-        """The rows written so far."""
-        if not self.path.exists():
-            return []
-        with self.path.open(newline="") as fh:
-            return list(csv.DictReader(fh))
-
     def write(self, row: dict[str, Any]) -> None:
         """Append one row (new keys after the first row are ignored)."""
         if self.fields is None:
@@ -56,10 +56,7 @@ class CsvLog:
 
     def rows(self) -> list[dict[str, str]]:
         """Everything written so far."""
-        if not self.path.exists():
-            return []
-        with self.path.open(newline="") as fh:
-            return list(csv.DictReader(fh))
+        return read_rows(self.path)
 
 
 def plot_curves(log_csv: Path, val_csv: Path, out_png: Path) -> Path:
@@ -69,13 +66,7 @@ def plot_curves(log_csv: Path, val_csv: Path, out_png: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    def read(path: Path) -> list[dict[str, str]]:
-        if not path.exists():
-            return []
-        with path.open(newline="") as fh:
-            return list(csv.DictReader(fh))
-
-    rows, val = read(log_csv), read(val_csv)
+    rows, val = read_rows(log_csv), read_rows(val_csv)
     fig, axes = plt.subplots(1, 2 if val else 1, figsize=(12 if val else 7, 4), squeeze=False)
     ax = axes[0][0]
     if rows:
