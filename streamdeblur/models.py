@@ -158,6 +158,11 @@ _SPECS: dict[str, ModelSpec] = {
               "the layer layout of hg-cgan with a quarter of its parameters, trainable on CPU",
               lambda: {"hg": HG(width=HALF_WIDTH), "g": Generator(width=HALF_WIDTH, bl_channels=6),
                        "d": Discriminator(cond_channels=3, width=HALF_WIDTH)}, _two_step, ("cgan",)),
+        _spec("hg-cgan-res", "hg+cgan", 256,
+              "hg-cgan-half whose G_bl adds its output to the blurry input (residual, starting as the identity) "
+              "instead of rebuilding every pixel: the paper's layers at half width, trainable on CPU, 256 px",
+              lambda: {"hg": HG(width=HALF_WIDTH), "g": Generator(width=HALF_WIDTH, bl_channels=6, residual=True),
+                       "d": Discriminator(cond_channels=3, width=HALF_WIDTH)}, _two_step, ("cgan",)),
         _spec("hg-cgan-fast", "hg+cgan", 128,
               "Chrysos et al. full model at 128 px and quarter width: the `fast` hourglass (step 1), then G_bl of a "
               "two-pathway cGAN with every channel count quartered, trainable on a CPU",

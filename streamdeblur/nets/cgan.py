@@ -23,9 +23,16 @@ Generator (width 1.0, 256 px input; every 4x4 layer has stride 2 and padding 1):
 
 Each layer but the last is followed by BatchNorm + ReLU (LeakyReLU 0.2 in the encoder, as in
 pix2pix). A "residual unit" is the bottleneck Residual of nets/common.py (identity shortcut, shape
-kept). The output is the image itself, not a residual on the input: the decoder is shared with the
-sharp auto-encoder G_s, for which a residual would be trivial. It is unclamped (the inference
-wrapper clamps to [0, 1]).
+kept). The output is the image itself, not a residual on the input (the paper's design): the decoder
+is shared with the sharp auto-encoder G_s, for which a residual would be trivial. It is unclamped (the
+inference wrapper clamps to [0, 1]).
+
+`residual=True` (not the paper's; the `hg-cgan-res` engine): each pathway adds the decoder's output to
+its own image input (G_bl to the blurry image, its first 3 channels), and the decoder's last layer
+starts at zero, so the generator starts as the identity. Without it, every output pixel is rebuilt
+from the 128-px features of e1, which cannot give back the input's fine detail short of very long
+training (CPU runs of both reduced widths stalled 5 dB below their blurred input). G_s then only asks
+the decoder to leave a sharp face's code unchanged; recipes train it with w_recon=0.
 
 Sizes: seven stride-2 layers, so the input side must be a multiple of 128. At 128 px the same
 layers run with a 1x1 code (as pix2pix's 256 px U-Net does); note that BatchNorm on a 1x1 code
@@ -117,15 +124,18 @@ class Decoder(nn.Module):
 
 
 class Pathway(nn.Module):
-    """One generator pathway: an encoder and the (shared) decoder."""
+    """One generator pathway: an encoder and the (shared) decoder; with residual, the decoder's output
+    is added to the pathway's image input (its first 3 channels)."""
 
-    def __init__(self, encoder: Encoder, decoder: Decoder) -> None:
+    def __init__(self, encoder: Encoder, decoder: Decoder, residual: bool = False) -> None:
         super().__init__()
         self.enc = encoder
         self.dec = decoder
+        self.residual = residual
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.dec(*self.enc(x))
+        out = self.dec(*self.enc(x))
+        return x[:, :3] + out if self.residual else out
 
     def restore(self, x: torch.Tensor) -> torch.Tensor:
         """The deblurred image (unclamped)."""
@@ -135,28 +145,34 @@ class Pathway(nn.Module):
 class Generator(nn.Module):
     """Two pathways sharing one decoder: forward_bl (blurry [+ HG output]) and forward_s (sharp)."""
 
-    def __init__(self, width: float = 1.0, bl_channels: int = 6, s_channels: int = 3) -> None:
+    def __init__(self, width: float = 1.0, bl_channels: int = 6, s_channels: int = 3,
+                 residual: bool = False) -> None:
         super().__init__()
         self.enc_bl = Encoder(bl_channels, width)
         self.enc_s = Encoder(s_channels, width)
         self.dec = Decoder(width)
         self.bl_channels = bl_channels
+        self.residual = residual
         self.min_size = 128
+        if residual:
+            last = self.dec.layers[-1][0]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def forward_bl(self, x: torch.Tensor) -> torch.Tensor:
         """G_bl: N x bl_channels x S x S -> N x 3 x S x S image."""
-        return self.dec(*self.enc_bl(x))
+        return self.bl_pathway()(x)
 
     def forward_s(self, y: torch.Tensor) -> torch.Tensor:
         """G_s: the sharp image auto-encoded through the shared decoder (training only)."""
-        return self.dec(*self.enc_s(y))
+        return Pathway(self.enc_s, self.dec, self.residual)(y)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_bl(x)
 
     def bl_pathway(self) -> Pathway:
         """The inference pathway (enc_bl + dec) as a module holding the same parameters."""
-        return Pathway(self.enc_bl, self.dec)
+        return Pathway(self.enc_bl, self.dec, self.residual)
 
 
 class Discriminator(nn.Module):

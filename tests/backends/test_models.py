@@ -22,10 +22,10 @@ from streamdeblur.models import (
     state_hash,
 )
 
-EXPECTED = {"fast", "fast-unet", "naf", "naf-hd", "naf-deep", "naf-t3", "naf-t3f", "naf-t5f", "hg", "hg-cgan", "hg-half", "hg-cgan-half", "hg-cgan-fast", "cgan",
+EXPECTED = {"fast", "fast-unet", "naf", "naf-hd", "naf-deep", "naf-t3", "naf-t3f", "naf-t5f", "hg", "hg-cgan", "hg-half", "hg-cgan-half", "hg-cgan-fast", "hg-cgan-res", "cgan",
             "multiscale", "multiscale-fast"}
 PARTS = {"fast": {"hg"}, "fast-unet": {"g"}, "naf": {"g"}, "naf-hd": {"g"}, "naf-deep": {"g"}, "naf-t3": {"g"}, "naf-t3f": {"g"}, "naf-t5f": {"g"}, "hg": {"hg"}, "hg-cgan": {"hg", "g", "d"}, "hg-half": {"hg"}, "hg-cgan-half": {"hg", "g", "d"},
-         "hg-cgan-fast": {"hg", "g", "d"},
+         "hg-cgan-fast": {"hg", "g", "d"}, "hg-cgan-res": {"hg", "g", "d"},
          "cgan": {"g", "d"}, "multiscale": {"g", "d"}, "multiscale-fast": {"g", "d"}}
 
 
@@ -56,7 +56,7 @@ def test_every_model_builds_and_maps_unit_images_to_unit_images(name):
     own = {p.data_ptr() for p in module.parameters()}
     used = {p.data_ptr() for key, part in parts.items() if key != "d" for p in part.parameters()}
     assert own <= used
-    if name in ("hg-cgan", "hg-cgan-half", "hg-cgan-fast", "cgan"):
+    if name in ("hg-cgan", "hg-cgan-half", "hg-cgan-fast", "hg-cgan-res", "cgan"):
         assert own.isdisjoint(p.data_ptr() for p in parts["g"].enc_s.parameters())  # G_s is training only
     x = torch.rand(1, 3 * spec.frames, spec.input_size, spec.input_size)
     with torch.inference_mode():

@@ -119,6 +119,31 @@ def test_generator_pathways_share_the_decoder_parameters():
         assert torch.allclose(bl(x6), g.forward_bl(x6))
 
 
+def test_a_residual_generator_starts_as_the_identity_and_learns_a_correction_on_the_blurry_input():
+    g = Generator(width=0.0625, residual=True)
+    x6, y3 = torch.rand(2, 6, 128, 128), torch.rand(2, 3, 128, 128)
+    for mode in (g.train, g.eval):
+        mode()
+        with torch.no_grad():  # the decoder's last layer starts at zero: both pathways return their image
+            assert torch.equal(g.forward_bl(x6), x6[:, :3]) and torch.equal(g.forward_s(y3), y3)
+            assert torch.equal(g.bl_pathway()(x6), x6[:, :3])
+    # The zero layer still gets a gradient, and one step moves the output away from the input.
+    g.train()
+    target = torch.rand(2, 3, 128, 128)
+    (g.forward_bl(x6) - target).abs().mean().backward()
+    last = g.dec.layers[-1][0]
+    assert last.weight.grad.abs().sum() > 0 and last.bias.grad.abs().sum() > 0
+    torch.optim.SGD(g.parameters(), lr=0.1).step()
+    g.eval()
+    with torch.no_grad():
+        out = g.forward_bl(x6)
+        # the output is the blurry channels plus what the plain (non-residual) pathway computes
+        assert torch.allclose(out, x6[:, :3] + g.dec(*g.enc_bl(x6)), atol=1e-6)
+        assert not torch.allclose(out, x6[:, :3])
+    plain = Generator(width=0.0625)
+    assert plain.dec.layers[-1][0].weight.abs().sum() > 0  # the paper's generator is not zero-initialised
+
+
 def test_discriminator_returns_logits_and_penultimate_features():
     d = Discriminator(cond_channels=3)
     assert 2_000_000 < count_parameters(d) < 4_000_000
