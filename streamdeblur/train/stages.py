@@ -312,7 +312,8 @@ class _GanForward(nn.Module):
 class CGANStage(Stage):
     """Chrysos et al. step 2: the two-pathway cGAN (G_bl on [blurry, HG(blurry)], G_s auto-encoding the
     sharp image, shared decoder), the HG frozen. Loss: adversarial + 100 L1 + 100 gradient L1
-    + 8 projection (discriminator features) + 100 G_s reconstruction."""
+    + 8 projection (discriminator features) + 100 G_s reconstruction. With w_adv=0 and w_proj=0 the
+    discriminator is neither run nor trained (the pixel terms alone)."""
 
     name = "cgan"
 
@@ -365,19 +366,23 @@ class CGANStage(Stage):
         with autocast():
             out, recon = self.gen_ddp(x, sharp if two else None)
         out = out.float()
-        cond = self.condition(blurry)
-        t: dict[str, Tensor] = {"loss_d": self.disc_step(sharp, out, cond, autocast)}
-        assert self.disc is not None
-        with autocast():
-            fake_logits, fake_feat = self.disc.features(out, cond)
-            with torch.no_grad():
-                _, real_feat = self.disc.features(sharp, cond)
-        t["loss_adv"] = losses.generator_adversarial(fake_logits.float(), cfg.gan_loss)
+        t: dict[str, Tensor] = {}
+        adversarial = cfg.w_adv > 0 or cfg.w_proj > 0  # without either term the discriminator is not used
+        if adversarial:
+            cond = self.condition(blurry)
+            t["loss_d"] = self.disc_step(sharp, out, cond, autocast)
+            assert self.disc is not None
+            with autocast():
+                fake_logits, fake_feat = self.disc.features(out, cond)
+                with torch.no_grad():
+                    _, real_feat = self.disc.features(sharp, cond)
+            t["loss_adv"] = losses.generator_adversarial(fake_logits.float(), cfg.gan_loss)
         t["loss_l1"] = losses.l1(out, sharp, self.pixel_weight(blurry, sharp))
         t["loss_grad"] = losses.gradient_l1(out, sharp)
-        t["loss_proj"] = losses.projection_loss(fake_feat.float(), real_feat.float())
-        total = (cfg.w_adv * t["loss_adv"] + cfg.w_l1 * t["loss_l1"] + cfg.w_grad * t["loss_grad"]
-                 + cfg.w_proj * t["loss_proj"])
+        total = cfg.w_l1 * t["loss_l1"] + cfg.w_grad * t["loss_grad"]
+        if adversarial:
+            t["loss_proj"] = losses.projection_loss(fake_feat.float(), real_feat.float())
+            total = total + cfg.w_adv * t["loss_adv"] + cfg.w_proj * t["loss_proj"]
         if recon is not None:
             t["loss_recon"] = losses.reconstruction_l1(recon.float(), sharp)
             total = total + cfg.w_recon * t["loss_recon"]
