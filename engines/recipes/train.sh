@@ -319,9 +319,14 @@ case "${1:-}" in
     # G_s term (trivial with a residual output: w_recon=0) and without the adversarial and projection terms:
     # with them (the paper's whole loss) a first run lost 1.27 / 1.22 dB to its input at 0.5k / 1k steps held
     # out (0.36 on its training clips; SSIM level), from texture the pixels do not hold.
+    # (Those two figures are 40-pair validation samples; a 40-pair sample is dominated by its few near-sharp faces.)
     # hg-cgan-res-a: the paper's Adam 2e-4 (0.5, 0.999), stopped at step 1340: still the identity to 0.01 dB
     # below 45 dB of input PSNR (eval --pairs, 250 held-out faces). hg-cgan-res continues from it with the
-    # naf recipe's faster optimiser: AdamW 5e-4 (0.9, 0.99), cosine to zero over CGAN_RES_STEPS.
+    # naf recipe's faster optimiser: AdamW 5e-4 (0.9, 0.99), cosine to zero over CGAN_RES_STEPS. Session 28
+    # stopped it at step 2.4k: validation gain -0.20 / -1.41 dB at 1k / 2k (160 pairs; training clips -0.15 /
+    # -1.86). Per band of input PSNR (250 held-out faces, bare) +0.10 / +0.01 / -0.11 / -0.48 / -1.59 / -7.49 dB
+    # from under 26 to 45 dB and over: it sharpens every face alike, as its HG input does (hg-half alone:
+    # +0.26 / -0.20 / -0.80 / -2.14 / -4.90 / -13.55). Not released; a GPU run is what it needs.
     local_args=(--set optimizer=adam --set lr_schedule=constant --lr 2e-4 --steps "${CGAN_RES_A_STEPS:-1340}"
                 --set val_every=500 --set val_batches=10)
     [[ "$1" == hg-cgan-res ]] && local_args=(--set init_weights="$RUNS/hg-cgan-res-a/last.pt" --set optimizer=adamw
