@@ -255,6 +255,9 @@ case "${1:-}" in
     # gap to the training clips' gain against the number of distinct faces. NAF_CLIPS_STEPS sets the length: 3k
     # steps (session 27, naf-clips-100 only, 12 min) are far too few from scratch: validation gain -0.24 / -0.23 /
     # -0.24 / -0.24 / -0.23 / -0.21 dB at 0.5k-3k (the training clips' +0.01 to +0.09), so the default is 20k.
+    # naf-clips-100 at 20k (session 28): -0.03 dB held out, +0.61 on its training clips; per band of input PSNR
+    # (under 26 to 45 dB and over) +1.15 / +0.99 / +0.49 / +0.29 / +0.41 / +0.14 on training clips against
+    # +0.28 / +0.16 / +0.11 / +0.08 / -0.27 / -0.93 held out (at 3.25k steps the two were equal): the gap is learnt.
     streamdeblur train --data "$P/motion-256c,$P/motion-256d" --name "$1" --model naf \
       --set val_data="$P/motion-256c" --set clip_share="$(awk "BEGIN{print ${1#naf-clips-}/100}")" \
       --crop-size 128 --set patch=64 --steps "${NAF_CLIPS_STEPS:-20000}" --set lr_horizon="${NAF_CLIPS_STEPS:-20000}" \
