@@ -27,7 +27,7 @@ kept). The output is the image itself, not a residual on the input (the paper's 
 is shared with the sharp auto-encoder G_s, for which a residual would be trivial. It is unclamped (the
 inference wrapper clamps to [0, 1]).
 
-`residual=True` (not the paper's; the `hg-cgan-res` engine): each pathway adds the decoder's output to
+`residual=True` (not the paper's; the registered `hg-cgan-res` model): each pathway adds the decoder's output to
 its own image input (G_bl to the blurry image, its first 3 channels), and the decoder's last layer
 starts at zero, so the generator starts as the identity. Without it, every output pixel is rebuilt
 from the 128-px features of e1, which cannot give back the input's fine detail short of very long
