@@ -366,9 +366,10 @@ class CGANStage(Stage):
         with autocast():
             out, recon = self.gen_ddp(x, sharp if two else None)
         out = out.float()
-        t: dict[str, Tensor] = {}
-        adversarial = cfg.w_adv > 0 or cfg.w_proj > 0  # without either term the discriminator is not used
-        if adversarial:
+        t: dict[str, Tensor] = {"loss_l1": losses.l1(out, sharp, self.pixel_weight(blurry, sharp)),
+                                "loss_grad": losses.gradient_l1(out, sharp)}
+        total = cfg.w_l1 * t["loss_l1"] + cfg.w_grad * t["loss_grad"]
+        if cfg.w_adv > 0 or cfg.w_proj > 0:  # without either term the discriminator is not used
             cond = self.condition(blurry)
             t["loss_d"] = self.disc_step(sharp, out, cond, autocast)
             assert self.disc is not None
@@ -377,10 +378,6 @@ class CGANStage(Stage):
                 with torch.no_grad():
                     _, real_feat = self.disc.features(sharp, cond)
             t["loss_adv"] = losses.generator_adversarial(fake_logits.float(), cfg.gan_loss)
-        t["loss_l1"] = losses.l1(out, sharp, self.pixel_weight(blurry, sharp))
-        t["loss_grad"] = losses.gradient_l1(out, sharp)
-        total = cfg.w_l1 * t["loss_l1"] + cfg.w_grad * t["loss_grad"]
-        if adversarial:
             t["loss_proj"] = losses.projection_loss(fake_feat.float(), real_feat.float())
             total = total + cfg.w_adv * t["loss_adv"] + cfg.w_proj * t["loss_proj"]
         if recon is not None:
