@@ -91,7 +91,8 @@ class TrainConfig:
     val_every: int = 500
     val_batches: int = 8
     seen_batches: int = 4  # each validation also scores this many batches of training pairs (seen_gain_db): a gap
-    # between their gain and val's says the net learns its training clips by heart (0: off)
+    # between their gain and val's says the net learns its training clips by heart (0: off); with clip_share < 1
+    # as many batches of the training clips left out (unseen_gain_db): held out, but of the training sources
     ckpt_every: int = 500
     plot_every: int = 100
     quiet: bool = False

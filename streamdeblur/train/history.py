@@ -74,10 +74,14 @@ def plot_curve(curve: list[dict[str, Any]], path: Path, title: str) -> Path | No
         if rows:
             line, = ax.plot([r["total_step"] for r in rows], [r["psnr"] - r["psnr_blurry"] for r in rows], marker=".",
                             label=f"{entry['run']} ({entry.get('hardware') or '?'})")
-            seen = [r for r in rows if "seen_gain_db" in r]
-            if seen:  # the same kind of pairs from the training clips: the gap is what was learnt by heart
-                ax.plot([r["total_step"] for r in seen], [r["seen_gain_db"] for r in seen], ls="--",
-                        color=line.get_color(), label=f"{entry['run']} on training clips")
+            # the same kind of pairs from the training clips (the gap is what was learnt by heart) and from the
+            # training sources' clips that clip_share left out (the rest of the gap is the val clips' domain)
+            for key, style, where in (("seen_gain_db", "--", "training clips"),
+                                      ("unseen_gain_db", ":", "training clips left out")):
+                more = [r for r in rows if key in r]
+                if more:
+                    ax.plot([r["total_step"] for r in more], [r[key] for r in more], ls=style,
+                            color=line.get_color(), label=f"{entry['run']} on {where}")
     ax.axhline(0.0, color="grey", lw=0.8)
     ax.set_xlabel("training steps (all runs)")
     ax.set_ylabel("val PSNR gain over blurred (dB)")

@@ -22,7 +22,9 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 
 class CsvLog:
-    """Append-only CSV with a header fixed by the first row; rows past a resumed step are dropped."""
+    """Append-only CSV whose header is the keys in the order first seen (a row with a new key rewrites the file
+    with the wider header, so a resumed run gains the columns of newer code); rows past a resumed step are
+    dropped."""
 
     def __init__(self, path: Path, resume_step: int | None = None) -> None:
         self.path = path
@@ -46,12 +48,16 @@ class CsvLog:
         os.replace(tmp, self.path)
 
     def write(self, row: dict[str, Any]) -> None:
-        """Append one row (new keys after the first row are ignored)."""
+        """Append one row; a key no row had before widens the header (earlier rows leave it empty)."""
         if self.fields is None:
             self.fields = list(row.keys())
             self._write_all([])
+        elif any(k not in self.fields for k in row):
+            rows = self.rows()
+            self.fields += [k for k in row if k not in self.fields]
+            self._write_all(rows)
         with self.path.open("a", newline="") as fh:
-            csv.DictWriter(fh, fieldnames=self.fields, extrasaction="ignore").writerow(
+            csv.DictWriter(fh, fieldnames=self.fields).writerow(
                 {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
 
     def rows(self) -> list[dict[str, str]]:

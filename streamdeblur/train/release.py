@@ -209,21 +209,26 @@ def _curve_lines(training: dict[str, Any]) -> list[str]:
         picks = rows[:: max(1, len(rows) // 8)] + ([rows[-1]] if len(rows) > 1 else [])
         done = set()
         memo = any("seen_gain_db" in r for r in rows)  # the gain on training clips, where it was measured
+        left = any("unseen_gain_db" in r for r in rows)  # and on the training clips a clip_share left out
         lines += ["", "Validation (held-out clips) against total steps: gain = PSNR of the output minus the blurred "
-                  "input's." + (" Dashed, and the last column: the same gain on pairs of the training clips (the "
-                                "gap is what the net learnt by heart)." if memo else ""),
+                  "input's." + (" Dashed, and the column \"on training clips\": the same gain on pairs of the "
+                                "training clips (the gap is what the net learnt by heart)." if memo else "")
+                  + (" Dotted, and the last column: on pairs of the training sources' clips that the run's clip "
+                     "share left out (held out like val; what separates them from val is the val clips' own "
+                     "domain)." if left else ""),
                   "", "![validation curve](val_curve.png)", "",
                   "| total step | hours | PSNR blurred | PSNR out | gain dB | SSIM out |"
-                  + (" on training clips |" if memo else ""),
-                  "|---|---|---|---|---|---|" + ("---|" if memo else "")]
+                  + (" on training clips |" if memo else "") + (" on clips left out |" if left else ""),
+                  "|---|---|---|---|---|---|" + ("---|" if memo else "") + ("---|" if left else "")]
         for r in picks:
             if r["total_step"] in done:
                 continue
             done.add(r["total_step"])
             line = (f"| {r['total_step']} | {r['total_wall_s'] / 3600:.2f} | {r['psnr_blurry']:.2f} | "
                     f"{r['psnr']:.2f} | {r['psnr'] - r['psnr_blurry']:+.2f} | {r.get('ssim', float('nan')):.4f} |")
-            if memo:
-                line += f" {r['seen_gain_db']:+.2f} |" if "seen_gain_db" in r else " |"
+            for key, shown in (("seen_gain_db", memo), ("unseen_gain_db", left)):
+                if shown:
+                    line += f" {r[key]:+.2f} |" if key in r else " |"
             lines.append(line)
         lines.append("")
     return lines

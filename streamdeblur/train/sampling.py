@@ -178,7 +178,8 @@ def in_clip_share(video_id: str, share: float) -> bool:
 
 def open_dataset(cfg: TrainConfig, split: str, frames: int = 1) -> Any:
     """The pair dataset of cfg.data (or cfg.val_data) for split "train" (augmented) or "val" (not); "seen": the
-    first train shard of each validation set, not augmented (pairs like val's that the net trains on).
+    first train shard of each validation set, not augmented (pairs like val's that the net trains on); "unseen":
+    that shard's pairs of the clips that cfg.clip_share leaves out (held out, but from the training sources).
 
     With cfg.cache (or a multi-frame model, frames > 1) the pairs are decoded once into a uint8
     cache under <cache>/pair-cache (a flow-aligned model's groups warped as its engine warps them)
@@ -189,7 +190,7 @@ def open_dataset(cfg: TrainConfig, split: str, frames: int = 1) -> Any:
     from streamdeblur.data.dataset import PairFilter, PairDataset
     from streamdeblur.data.shards import find_shards
 
-    seen = split == "seen"
+    seen = split in ("seen", "unseen")
     roots = data_roots(cfg, "val" if seen else split)
     train = split == "train"
     shards: list[Path] = []
@@ -201,10 +202,11 @@ def open_dataset(cfg: TrainConfig, split: str, frames: int = 1) -> Any:
                         "(make pairs with `streamdeblur make-pairs`)")
     max_motion = cfg.max_motion
     share = cfg.clip_share if split != "val" else 1.0  # "seen" pairs: of the clips the net trains on
+    inside = split != "unseen"  # "unseen": of the clips it does not
 
     def within(meta: dict[str, Any]) -> bool:
         return ((max_motion <= 0 or float(meta.get("motion", 0.0)) <= max_motion)
-                and (share >= 1.0 or in_clip_share(meta.get("video_id", ""), share)))
+                and (share >= 1.0 or in_clip_share(meta.get("video_id", ""), share) == inside))
 
     where = within if max_motion > 0 or share < 1.0 else None
     keep = PairFilter(cfg.methods or None, cfg.min_motion or None, where)

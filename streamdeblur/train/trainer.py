@@ -90,6 +90,7 @@ class Trainer:
         parts = {k: v.to(self.device) for k, v in parts.items()}
         self._train_data, self._val_data = train_data, val_data
         self._seen_data: Any = None
+        self._unseen_data: Any = None
         self.step = 0
         self.wall = 0.0
         self._stop = False
@@ -151,14 +152,15 @@ class Trainer:
     @torch.no_grad()
     def validate(self, batches: Sequence[tuple[Tensor, Tensor]] | None = None) -> dict[str, float]:
         """Mean PSNR/SSIM of the EMA model and of the blurry input (its centre frame) on up to cfg.val_batches batches;
-        without batches given, also the gain on cfg.seen_batches batches of training pairs (seen_gain_db)."""
+        without batches given, also the gain on cfg.seen_batches batches of training pairs (seen_gain_db) and, with
+        cfg.clip_share < 1, of the training clips left out (unseen_gain_db)."""
         if batches is not None:
             return self._scores(batches)
         out = self._scores(self._sample(self._val_data, self.cfg.val_batches))
-        if out and self._seen_data is not None and self.cfg.seen_batches > 0:
-            seen = self._scores(self._sample(self._seen_data, self.cfg.seen_batches))
-            if seen:
-                out["seen_gain_db"] = seen["gain_db"]
+        for key, data in (("seen_gain_db", self._seen_data), ("unseen_gain_db", self._unseen_data)):
+            scores = self._scores(self._sample(data, self.cfg.seen_batches)) if out else {}
+            if scores:
+                out[key] = scores["gain_db"]
         return out
 
     def _sample(self, data: Any, n_batches: int) -> list[tuple[Tensor, Tensor]]:
@@ -290,6 +292,12 @@ class Trainer:
                     self._seen_data = open_dataset(self.cfg, "seen", self.frames)
                 except UserError:
                     log.warning("[%s] no train split beside the val pairs: no seen_gain_db", self.cfg.name)
+            if self._seen_data is not None and self.cfg.clip_share < 1.0:
+                try:
+                    self._unseen_data = open_dataset(self.cfg, "unseen", self.frames)
+                except UserError:
+                    log.warning("[%s] every clip of the first train shard is in clip_share: no unseen_gain_db",
+                                self.cfg.name)
         return train_data
 
     def fit(self, resume: bool = False, progress: bool | None = None) -> TrainResult:

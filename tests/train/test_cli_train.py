@@ -204,4 +204,42 @@ def test_clip_share_trains_on_whole_clips_nested_and_leaves_val_alone(tmp_path, 
     assert half == {c for c in clips if in_clip_share(c, 0.5)} and 0 < len(half) < len(clips)
     assert quarter <= half and clips_of(1.0, "train") == set(clips)
     assert clips_of(0.5, "seen") == half
+    assert clips_of(0.5, "unseen") == set(clips) - half  # the training sources' clips the share left out
     assert clips_of(0.25, "val") == {"held-out-a", "held-out-b"}
+    if not cache:
+        return
+    # a run on a share scores the clips it left out beside val and its own clips, into val.csv and the card
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "pairs"), "--model", "fast", "--stage", "single",
+                                      "--crop-size", "64", "--steps", "2", "--batch-size", "2", "--run-dir", str(run),
+                                      "--threads", "1", "--set", "val_every=1", "--set", "val_batches=1",
+                                      "--set", "seen_batches=1", "--set", "clip_share=0.5", "-q"])
+    assert result.exit_code == 0, result.output
+    with (run / "val.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [int(r["step"]) for r in rows] == [1, 2]
+    for r in rows:  # targets equal their inputs here: the three gains are finite and differ by the pairs scored
+        assert {"gain_db", "seen_gain_db", "unseen_gain_db"} <= {k for k, v in r.items() if v}
+        assert float(r["seen_gain_db"]) != float(r["unseen_gain_db"])
+    out = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine")])
+    assert out.exit_code == 0, out.output
+    readme = (tmp_path / "engine" / "README.md").read_text()
+    assert "| on training clips | on clips left out |" in readme
+    assert f"| {float(rows[-1]['unseen_gain_db']):+.2f} |" in readme
+
+
+def test_a_resumed_log_gains_the_columns_of_newer_code(tmp_path):
+    """CsvLog: rows past the resumed step are dropped; a new key widens the header, earlier rows leave it empty."""
+    from streamdeblur.train.logs import CsvLog, read_rows
+
+    path = tmp_path / "val.csv"
+    log = CsvLog(path)
+    for step in (1, 2, 3):
+        log.write({"step": step, "gain_db": 0.1 * step})
+    log = CsvLog(path, resume_step=2)
+    log.write({"step": 3, "gain_db": 0.5, "unseen_gain_db": -0.25})
+    log.write({"step": 4, "gain_db": 0.6})
+    assert read_rows(path) == [{"step": "1", "gain_db": "0.1", "unseen_gain_db": ""},
+                               {"step": "2", "gain_db": "0.2", "unseen_gain_db": ""},
+                               {"step": "3", "gain_db": "0.5", "unseen_gain_db": "-0.25"},
+                               {"step": "4", "gain_db": "0.6", "unseen_gain_db": ""}]
