@@ -16,7 +16,7 @@ from streamdeblur.errors import StdoutClosed, UserError
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="Remove motion blur from faces in video: process, make-pairs, train, eval, bench, export, demo.",
+    help="Remove motion blur from faces in video: process, make-pairs, train, adapt, eval, bench, export, demo.",
     pretty_exceptions_enable=False,
 )
 
@@ -37,6 +37,17 @@ def check_writable_file(path: Path, option: str) -> None:
         raise UserError(f"{option}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise UserError(f"{option}: cannot write {path} (permission denied)")
+
+
+def dataclass_option(cls: type, name: str, *flags: str) -> typer.models.OptionInfo:
+    """A typer option whose default and help come from a library options dataclass (declared there once)."""
+    from dataclasses import MISSING, fields
+
+    f = next(f for f in fields(cls) if f.name == name)
+    default = f.default if f.default is not MISSING else None
+    if isinstance(default, bool) and not flags:
+        flags = (f"--{name.replace('_', '-')}",)
+    return typer.Option(default, *flags, help=f.metadata.get("help", ""))
 
 
 def _model_names() -> list[str]:

@@ -8,7 +8,7 @@ from typing import Any, Optional
 import typer
 
 from streamdeblur import DEFAULT_MODEL
-from streamdeblur.cli import _fail, _setup_logging, app, check_writable_file
+from streamdeblur.cli import _fail, _setup_logging, app, check_writable_file, dataclass_option
 
 
 def _run_process(input: str, output: str, options, summary_json: Optional[Path], quiet: bool) -> dict:
@@ -43,15 +43,9 @@ def _run_process(input: str, output: str, options, summary_json: Optional[Path],
 
 def _popt(name: str, *flags: str) -> Any:
     """A typer option whose default and help come from pipeline.ProcessOptions (declared there once)."""
-    from dataclasses import MISSING, fields
-
     from streamdeblur.pipeline import ProcessOptions
 
-    f = next(f for f in fields(ProcessOptions) if f.name == name)
-    default = f.default if f.default is not MISSING else None
-    if isinstance(default, bool) and not flags:
-        flags = (f"--{name.replace('_', '-')}",)
-    return typer.Option(default, *flags, help=f.metadata.get("help", ""))
+    return dataclass_option(ProcessOptions, name, *flags)
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""`train` and `release`."""
+"""`train`, `release` and `adapt`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import typer
 
 from streamdeblur import DEFAULT_MODEL
 from streamdeblur.cli import _setup_logging, app
-from streamdeblur.cli import _model_names, _stage_names
+from streamdeblur.cli import _model_names, _stage_names, dataclass_option
 from streamdeblur.errors import UserError
+from streamdeblur.train.adapt import AdaptOptions
 
 
 @app.command()
@@ -96,3 +97,24 @@ def release(
             raise UserError(f"--soup takes OTHER_RUN:WEIGHT, got {item!r}")
     folder = release_engine(run, name, out_dir=output, metrics=metrics, gate=gate, settle=levels, soup=blends)
     typer.echo(f"wrote {folder}", err=True)
+
+
+@app.command()
+def adapt(
+    references: list[Path] = typer.Argument(..., help="Sharp video of the faces to restore (the same person, "
+                                            "a few seconds or more; one or more files)."),
+    output: Path = typer.Option(..., "-o", "--output", help="New folder for the adapted engine."),
+    model: str = dataclass_option(AdaptOptions, "model"),
+    steps: int = dataclass_option(AdaptOptions, "steps"),
+    max_frames: Optional[int] = dataclass_option(AdaptOptions, "max_frames"),
+    threads: int = dataclass_option(AdaptOptions, "threads"),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bars."),
+) -> None:
+    """Fine-tune an engine on sharp video of the same face (minutes on a CPU); `process --weights` runs it."""
+    from streamdeblur.train.adapt import adapt as adapt_engine
+
+    _setup_logging(quiet)
+    folder = adapt_engine(references, output, AdaptOptions(model=model, steps=steps, max_frames=max_frames,
+                                                            threads=threads, quiet=quiet))
+    typer.echo(f"wrote {folder}; run it with: streamdeblur process INPUT --model {model} "
+               f"--weights {folder / 'model.safetensors'}", err=True)

@@ -89,7 +89,7 @@ class TrainConfig:
     grad_clip: float = 0.0  # clip the generator's gradient norm (0: off)
     log_every: int = 10
     val_every: int = 500
-    val_batches: int = 8
+    val_batches: int = 8  # 0: no validation
     seen_batches: int = 4  # each validation also scores this many batches of training pairs (seen_gain_db): a gap
     # between their gain and val's says the net learns its training clips by heart (0: off); with clip_share < 1
     # as many batches of the training clips left out (unseen_gain_db): held out, but of the training sources

@@ -282,7 +282,7 @@ class Trainer:
 
     def _open_data(self, resume: bool) -> Any:
         train_data = self._train_data if self._train_data is not None else open_dataset(self.cfg, "train", self.frames)
-        if self._val_data is None and self.info.main and self._train_data is None:
+        if self._val_data is None and self.info.main and self._train_data is None and self.cfg.val_batches > 0:
             try:
                 self._val_data = open_dataset(self.cfg, "val", self.frames)
             except UserError:

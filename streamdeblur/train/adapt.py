@@ -1,0 +1,116 @@
+"""`streamdeblur adapt`: a released engine fine-tuned on sharp video of the very faces it will restore.
+
+The released engines gain little on faces they never saw: on the clips they trained on they gain several
+times what they gain on held-out ones of the same blur (the `seen_gain_db` curves). Adapting closes part of
+that gap for one person: motion pairs are made from a sharp reference clip of the same face (make-pairs
+--method motion, flow-interpolated exposures), and the engine is fine-tuned on them from its released weights
+for a few hundred steps, then written as an engine folder that `process --weights` runs.
+
+Resumable (pairs and checkpoints live under <cache>/adapt/<key>, keyed by the references, the model and the
+recipe); the output folder is written complete or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from streamdeblur.errors import UserError
+
+# the recipe (measured in engines/naf-hd/NOTES.md, "Adapting to one face"): the motion pairs of naf-hd's data
+# (speeds 2-10, shutters 0.25-1, three in ten re-encoded, noise up to 1), a fifth of the inputs left sharp,
+# the PSNR loss at a constant rate, and a short EMA
+SPEED, SHUTTER, CRF_SHARE, NOISE = "2,10", "0.25,1", 0.3, 1.0
+RECIPE = {"stage": "restore", "lr": 2.5e-4, "lr_schedule": "constant", "warmup": 0, "loss": "psnr", "w_fft": 0.0, "ema_decay": 0.95,
+          "sharp_frac": 0.2, "batch_size": 8, "cache": True, "seen_batches": 0}
+MIN_PAIRS = 16
+
+
+@dataclass
+class AdaptOptions:
+    model: str = field(default="naf-hd", metadata={"help": "Released single-frame engine to start from (naf-hd for "
+                                                           "faces over about 200 px, naf for smaller ones)."})
+    steps: int = field(default=500, metadata={"help": "Fine-tuning steps, batch 8 (a re-run with more continues)."})
+    max_frames: int | None = field(default=None, metadata={"help": "Read at most this many frames of each reference."})
+    threads: int = field(default=0, metadata={"help": "CPU threads (0: all)."})
+    quiet: bool = False
+
+
+def work_dir(references: Sequence[Path], options: AdaptOptions) -> Path:
+    """<cache>/adapt/<key>: the pairs and the run of these references, model and recipe (a re-run resumes)."""
+    from streamdeblur.paths import cache_dir
+
+    ident = [(str(p.resolve()), p.stat().st_size, int(p.stat().st_mtime)) for p in references]
+    key = json.dumps([ident, options.model, options.max_frames, SPEED, SHUTTER, CRF_SHARE, NOISE, RECIPE])
+    return cache_dir() / "adapt" / hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOptions = AdaptOptions()) -> Path:
+    """Fine-tune options.model on motion pairs of the reference clips; writes the engine folder `output`."""
+    from streamdeblur.data.pairs import run_make_pairs
+    from streamdeblur.models import get_spec, has_weights, read_card
+    from streamdeblur.train.release import engine_readme, release
+    from streamdeblur.train.stages import CHECKPOINT, build_config
+    from streamdeblur.train.trainer import train
+
+    spec = get_spec(options.model)  # UserError for an unknown name
+    if spec.frames != 1 or "restore" not in spec.stages:
+        raise UserError(f"adapt fine-tunes single-frame restoration engines (naf, naf-hd, fast-unet); "
+                        f"{options.model!r} is not one")
+    if not has_weights(options.model):
+        raise UserError(f"model {options.model!r} has no released weights to adapt (expected {spec.weights_path})")
+    if options.steps < 1:
+        raise UserError(f"--steps must be at least 1, got {options.steps}")
+    out = Path(output)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"{out} exists: give a new folder to -o (an adapted engine is never written over another)")
+    if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
+        raise UserError(f"cannot write {out}: its folder {out.parent} does not exist or is not writable")
+    refs = [Path(r) for r in references]
+    for r in refs:
+        if not r.is_file():
+            raise UserError(f"reference clip not found: {r}")
+    work = work_dir(refs, options)
+    started = time.perf_counter()
+    summary = run_make_pairs(refs, work / "pairs", method="motion", speed=SPEED, shutter=SHUTTER, crf_share=CRF_SHARE,
+                             noise=NOISE, size=spec.input_size, stride=1, max_frames=options.max_frames,
+                             progress=not options.quiet)
+    pairs = int(summary["totals"]["pairs"])
+    if pairs < MIN_PAIRS:
+        raise UserError(f"only {pairs} usable frames in {', '.join(map(str, refs))} (a sharp face of at least 64 px "
+                        f"is needed in each): adapt needs at least {MIN_PAIRS}, a few seconds of sharp video")
+    run = work / "run"
+    cfg = build_config(data=str(work / "pairs"), model=options.model, crop_size=spec.input_size,
+                       patch=96 if spec.input_size >= 256 else 64, steps=options.steps,
+                       threads=options.threads or os.cpu_count() or 1, init_weights=str(spec.weights_path), run_dir=str(run), name=f"adapt-{options.model}",
+                       val_batches=0, ckpt_every=100, quiet=options.quiet, **RECIPE)
+    result = train(cfg, resume=(run / CHECKPOINT).is_file())
+    if result.interrupted:
+        raise KeyboardInterrupt
+    partial = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    gate = read_card(options.model).get("gate")  # the released engine's gate; its settle range was measured on it
+    release(result.checkpoint, f"{options.model}-adapted", out_dir=partial, gate=gate)
+    base = read_card(options.model)
+    names = ", ".join(r.name for r in refs)
+    (partial / "NOTES.md").write_text(
+        f"## Adapted\n\n`{options.model}` ({base.get('name', options.model)} as released, "
+        f"{spec.weights_path.name}) fine-tuned {options.steps} steps on {pairs} motion pairs made from {names} "
+        f"(`streamdeblur adapt`, {time.perf_counter() - started:.0f} s here). It is meant for the faces of "
+        f"those clips. Run it with\n\n    streamdeblur process INPUT --model {options.model} "
+        f"--weights {out / 'model.safetensors'}\n")
+    card = json.loads((partial / "card.json").read_text())
+    card["adapted"] = {"model": options.model, "references": [str(r) for r in refs], "pairs": pairs,
+                       "steps": options.steps}
+    (partial / "card.json").write_text(json.dumps(card, indent=1) + "\n")
+    (partial / "README.md").write_text(engine_readme(card, partial))
+    if out.exists():
+        out.rmdir()  # empty (checked above)
+    os.replace(partial, out)
+    return out

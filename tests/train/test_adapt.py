@@ -1,0 +1,110 @@
+"""`streamdeblur adapt`: a released engine fine-tuned on sharp video of one face, on real clips from ../shared."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from streamdeblur.cli import app
+
+
+@pytest.fixture(scope="module")
+def halves(tmp_path_factory):
+    """A real talking face split in time: frames 0-59 to restore, 60-139 as the sharp reference (lossless)."""
+    from tests.conftest import shared_path
+    from streamdeblur.eval.video import read_frames, write_video
+
+    clip = shared_path("data/tests/pexels_woman_640x360.mp4")
+    root = tmp_path_factory.mktemp("adapt")
+    frames, fps = read_frames(clip, 140)
+    return write_video(root / "later.mp4", frames[60:], fps), write_video(root / "first.mp4", frames[:60], fps), root
+
+
+def _gain_db(weights, pairs) -> float:
+    """Mean PSNR gain of naf with these weights over the blurry crops of the pairs (torch, fp32)."""
+    from streamdeblur.data.dataset import PairDataset
+    from streamdeblur.eval.metrics import psnr
+    from streamdeblur.models import load_model
+
+    net = load_model("naf", weights)
+    gains = []
+    for blurry, sharp in PairDataset(pairs, split="train", size=128):
+        with torch.no_grad():
+            out = net(blurry[None]).clamp(0, 1)[0]
+        as_u8 = lambda t: (t.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # noqa: E731
+        gains.append(psnr(as_u8(out), as_u8(sharp)) - psnr(as_u8(blurry), as_u8(sharp)))
+    return float(np.mean(gains))
+
+
+def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_better(halves, tmp_path, monkeypatch):
+    """The point of adapt: fine-tuned on the later (sharp) half of a clip, naf gains more on motion-blurred
+    exposures of the first half (frames it never saw) than the released naf does; the folder is a complete
+    engine (weights, card naming its reference, README) that `process --weights` runs; a re-run resumes."""
+    from streamdeblur.data.pairs import run_make_pairs
+    from streamdeblur.models import get_spec
+
+    monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
+    later, first, root = halves
+    out = tmp_path / "engine"
+    args = ["adapt", str(later), "-o", str(out), "--model", "naf", "--steps", "120", "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    card = json.loads((out / "card.json").read_text())
+    assert card["model"] == "naf" and card["adapted"]["references"] == [str(later)]
+    assert card["adapted"]["pairs"] >= 16 and card["training"]["steps"] == 120
+    assert "## Adapted" in (out / "README.md").read_text()
+    assert not list(tmp_path.glob(".engine.partial"))
+
+    test_pairs = root / "first-pairs"
+    if not test_pairs.exists():
+        run_make_pairs([first], test_pairs, method="motion", speed="4,10", shutter="0.5,1", crf_share=0.0, noise=0.0,
+                       size=128, stride=2, seed=5, progress=False)
+    base, adapted = _gain_db(get_spec("naf").weights_path, test_pairs), _gain_db(out / "model.safetensors", test_pairs)
+    assert adapted > base + 0.1, (base, adapted)
+
+    # the same references again: the pairs and the run are found in the cache, nothing is trained twice
+    again = CliRunner().invoke(app, ["adapt", str(later), "-o", str(tmp_path / "again"), "--model", "naf",
+                                     "--steps", "120", "-q"])
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "again" / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
+
+    video = tmp_path / "out.mp4"
+    ran = CliRunner().invoke(app, ["process", str(first), "-o", str(video), "--model", "naf", "--weights",
+                                   str(out / "model.safetensors"), "--duration", "0.5", "-q"])
+    assert ran.exit_code == 0, ran.output
+    assert video.stat().st_size > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "naf-t3f"], "single-frame restoration engines"),
+    (["--model", "nope"], "nope"),
+    (["--steps", "0"], "--steps must be at least 1"),
+])
+def test_adapt_refuses_what_it_cannot_do_in_one_line(halves, tmp_path, args, message):
+    later, _, _ = halves
+    result = CliRunner().invoke(app, ["adapt", str(later), "-o", str(tmp_path / "e"), *args, "-q"])
+    assert result.exit_code != 0 and message in str(result.exception)
+    assert getattr(result.exception, "exit_code", None) == 2
+
+
+def test_adapt_never_writes_over_a_folder_and_needs_its_references(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "model.safetensors").write_bytes(b"x")
+    for refs, out, message in (([str(tmp_path / "missing.mp4")], tmp_path / "e", "reference clip not found"),
+                               ([str(tmp_path / "missing.mp4")], tmp_path / "taken", "exists")):
+        result = CliRunner().invoke(app, ["adapt", *refs, "-o", str(out), "-q"])
+        assert result.exit_code != 0 and message in str(result.exception)
+    assert (tmp_path / "taken" / "model.safetensors").read_bytes() == b"x"
+
+
+def test_training_commands_get_busy_waiting_openmp_threads_and_the_pipeline_passive_ones():
+    from streamdeblur import _omp_wait_policy
+
+    for argv in (["sd", "train"], ["sd", "adapt", "clip.mp4"], ["sd", "bench", "--train"]):
+        assert _omp_wait_policy(argv) == "ACTIVE", argv
+    for argv in (["sd", "process", "in.mp4"], ["sd", "bench"], ["sd"], ["sd", "eval"]):
+        assert _omp_wait_policy(argv) == "PASSIVE", argv
