@@ -219,6 +219,20 @@ def read_card(name: str) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def engine_in_folder(model: str, weights: Path | None) -> tuple[str, Path | None]:
+    """(model, weights file) for --weights given as an engine folder (what `release -o` and `adapt -o` write):
+    its model.safetensors, run as the model its card.json names (a naf-hd engine is naf's network at 256 px:
+    run at naf's 128 it would be quietly wrong). A weights file is returned as it is."""
+    if weights is None or not Path(weights).is_dir():
+        return model, weights
+    folder = Path(weights)
+    if not (folder / "model.safetensors").is_file():
+        raise UserError(f"--weights {folder} is a folder without model.safetensors: give an engine folder or a "
+                        ".safetensors file")
+    card = json.loads((folder / "card.json").read_text()) if (folder / "card.json").is_file() else {}
+    return str(card.get("model") or model), folder / "model.safetensors"
+
+
 def missing_weights_message(name: str, path: Path) -> str:
     """One line: which file is missing and how to get it."""
     return (

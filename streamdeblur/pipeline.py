@@ -51,7 +51,8 @@ class ProcessOptions:
     """Everything `streamdeblur process` can be told: defaults and help here, the CLI builds it from them."""
 
     model: str = _opt(DEFAULT_MODEL, "Model name from the registry (see `streamdeblur models`).")
-    weights: Path | None = _opt(None, "Weights file (.safetensors) instead of the released ones.")
+    weights: Path | None = _opt(None, "Weights file (.safetensors) instead of the released ones, or an engine folder "
+                                      "(`adapt -o`, `release -o`: run as the model its card names).")
     backend: str = _opt("auto", "auto | torch | onnxruntime | tensorrt.")
     device: str = _opt("auto", "auto | cpu | cuda | cuda:N.")
     fp16: bool = _opt(False, "Half precision (GPU).")

@@ -96,6 +96,9 @@ def process(
     if preview:
         typer.echo("streamdeblur: --preview needs a display and OpenCV's GUI build; not available in this "
                    "headless build, continuing without it", err=True)
+    from streamdeblur.models import engine_in_folder
+
+    model, weights = engine_in_folder(model, weights)
     options = ProcessOptions(
         model=model, weights=weights, backend=backend, device=device, fp16=fp16, batch_size=batch_size,
         threads=threads, detector=detector, detector_model=detector_model, detect_every=detect_every, detect_size=detect_size,

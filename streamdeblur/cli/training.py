@@ -116,5 +116,4 @@ def adapt(
     _setup_logging(quiet)
     folder = adapt_engine(references, output, AdaptOptions(model=model, steps=steps, max_frames=max_frames,
                                                             threads=threads, quiet=quiet))
-    typer.echo(f"wrote {folder}; run it with: streamdeblur process INPUT --model {model} "
-               f"--weights {folder / 'model.safetensors'}", err=True)
+    typer.echo(f"wrote {folder}; run it with: streamdeblur process INPUT --weights {folder}", err=True)

@@ -103,8 +103,7 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
         f"## Adapted\n\n`{options.model}` ({base.get('name', options.model)} as released, "
         f"{spec.weights_path.name}) fine-tuned {options.steps} steps on {pairs} motion pairs made from {names} "
         f"(`streamdeblur adapt`, {time.perf_counter() - started:.0f} s here). It is meant for the faces of "
-        f"those clips. Run it with\n\n    streamdeblur process INPUT --model {options.model} "
-        f"--weights {out / 'model.safetensors'}\n")
+        f"those clips. Run it with\n\n    streamdeblur process INPUT --weights {out}\n")
     card = json.loads((partial / "card.json").read_text())
     card["adapted"] = {"model": options.model, "references": [str(r) for r in refs], "pairs": pairs,
                        "steps": options.steps}

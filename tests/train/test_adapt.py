@@ -73,8 +73,8 @@ def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_bett
     assert (tmp_path / "again" / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
 
     video = tmp_path / "out.mp4"
-    ran = CliRunner().invoke(app, ["process", str(first), "-o", str(video), "--model", "naf", "--weights",
-                                   str(out / "model.safetensors"), "--duration", "0.5", "-q"])
+    ran = CliRunner().invoke(app, ["process", str(first), "-o", str(video), "--weights", str(out), "--duration", "0.5",
+                                   "-q"])  # the folder, as adapt's last line says
     assert ran.exit_code == 0, ran.output
     assert video.stat().st_size > 0
 
@@ -108,3 +108,20 @@ def test_training_commands_get_busy_waiting_openmp_threads_and_the_pipeline_pass
         assert _omp_wait_policy(argv) == "ACTIVE", argv
     for argv in (["sd", "process", "in.mp4"], ["sd", "bench"], ["sd"], ["sd", "eval"]):
         assert _omp_wait_policy(argv) == "PASSIVE", argv
+
+
+def test_process_runs_an_engine_folder_as_the_model_its_card_names(tmp_path):
+    """--weights FOLDER: its model.safetensors, as the card's model (naf-hd weights at naf's 128 px would be wrong)."""
+    from streamdeblur.errors import UserError
+    from streamdeblur.models import engine_in_folder
+
+    folder = tmp_path / "anna"
+    folder.mkdir()
+    with pytest.raises(UserError, match="without model.safetensors"):
+        engine_in_folder("naf", folder)
+    (folder / "model.safetensors").write_bytes(b"")
+    assert engine_in_folder("naf", folder) == ("naf", folder / "model.safetensors")  # no card: as asked
+    (folder / "card.json").write_text(json.dumps({"model": "naf-hd"}))
+    assert engine_in_folder("naf", folder) == ("naf-hd", folder / "model.safetensors")
+    assert engine_in_folder("naf", folder / "model.safetensors") == ("naf", folder / "model.safetensors")
+    assert engine_in_folder("naf", None) == ("naf", None)
