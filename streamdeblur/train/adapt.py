@@ -23,12 +23,12 @@ from typing import Sequence
 
 from streamdeblur.errors import UserError
 
-# the recipe (measured in engines/naf-hd/NOTES.md, "Adapting to one face"): the motion pairs of naf-hd's data
-# (speeds 2-10, shutters 0.25-1, three in ten re-encoded, noise up to 1), a fifth of the inputs left sharp,
-# the PSNR loss at a constant rate, and a short EMA
+# the recipe (measured in engines/naf-hd/NOTES.md, session 29, "adapting to one face"): the motion pairs of
+# naf-hd's data (speeds 2-10, shutters 0.25-1, three in ten re-encoded, noise up to 1), a fifth of the inputs
+# left sharp, the PSNR loss at a constant rate, and a short EMA
 SPEED, SHUTTER, CRF_SHARE, NOISE = "2,10", "0.25,1", 0.3, 1.0
-RECIPE = {"stage": "restore", "lr": 2.5e-4, "lr_schedule": "constant", "warmup": 0, "loss": "psnr", "w_fft": 0.0, "ema_decay": 0.95,
-          "sharp_frac": 0.2, "batch_size": 8, "cache": True, "seen_batches": 0}
+RECIPE = {"stage": "restore", "lr": 2.5e-4, "lr_schedule": "constant", "warmup": 0, "loss": "psnr", "w_fft": 0.0,
+          "ema_decay": 0.95, "sharp_frac": 0.2, "batch_size": 8, "cache": True, "seen_batches": 0}
 MIN_PAIRS = 16
 
 
@@ -88,22 +88,21 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     run = work / "run"
     cfg = build_config(data=str(work / "pairs"), model=options.model, crop_size=spec.input_size,
                        patch=96 if spec.input_size >= 256 else 64, steps=options.steps,
-                       threads=options.threads or os.cpu_count() or 1, init_weights=str(spec.weights_path), run_dir=str(run), name=f"adapt-{options.model}",
-                       val_batches=0, ckpt_every=100, quiet=options.quiet, **RECIPE)
+                       threads=options.threads or os.cpu_count() or 1, init_weights=str(spec.weights_path),
+                       run_dir=str(run), name=f"adapt-{options.model}", val_batches=0, ckpt_every=100,
+                       quiet=options.quiet, **RECIPE)
     result = train(cfg, resume=(run / CHECKPOINT).is_file())
     if result.interrupted:
         raise KeyboardInterrupt
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    gate = read_card(options.model).get("gate")  # the released engine's gate; its settle range was measured on it
-    release(result.checkpoint, f"{options.model}-adapted", out_dir=partial, gate=gate)
     base = read_card(options.model)
-    names = ", ".join(r.name for r in refs)
+    release(result.checkpoint, f"{options.model}-adapted", out_dir=partial, gate=base.get("gate"))  # the base's gate
     (partial / "NOTES.md").write_text(
-        f"## Adapted\n\n`{options.model}` ({base.get('name', options.model)} as released, "
-        f"{spec.weights_path.name}) fine-tuned {options.steps} steps on {pairs} motion pairs made from {names} "
-        f"(`streamdeblur adapt`, {time.perf_counter() - started:.0f} s here). It is meant for the faces of "
-        f"those clips. Run it with\n\n    streamdeblur process INPUT --weights {out}\n")
+        f"## Adapted\n\nThe released `{options.model}` engine fine-tuned {options.steps} steps on {pairs} motion pairs "
+        f"made from {', '.join(r.name for r in refs)} (`streamdeblur adapt`, {time.perf_counter() - started:.0f} s "
+        f"here). It is meant for the faces of those clips only. Run it with\n\n"
+        f"    streamdeblur process INPUT --weights {out}\n")
     card = json.loads((partial / "card.json").read_text())
     card["adapted"] = {"model": options.model, "references": [str(r) for r in refs], "pairs": pairs,
                        "steps": options.steps}
