@@ -84,9 +84,9 @@ def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_bett
     (["--model", "nope"], "nope"),
     (["--steps", "0"], "--steps must be at least 1"),
 ])
-def test_adapt_refuses_what_it_cannot_do_in_one_line(halves, tmp_path, args, message):
-    later, _, _ = halves
-    result = CliRunner().invoke(app, ["adapt", str(later), "-o", str(tmp_path / "e"), *args, "-q"])
+def test_adapt_refuses_what_it_cannot_do_in_one_line(tmp_path, args, message):
+    """Checked before anything is read (the reference need not exist yet)."""
+    result = CliRunner().invoke(app, ["adapt", str(tmp_path / "ref.mp4"), "-o", str(tmp_path / "e"), *args, "-q"])
     assert result.exit_code != 0 and message in str(result.exception)
     assert getattr(result.exception, "exit_code", None) == 2
 
