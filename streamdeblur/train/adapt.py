@@ -55,7 +55,7 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     """Fine-tune options.model on motion pairs of the reference clips; writes the engine folder `output`."""
     from streamdeblur.data.pairs import run_make_pairs
     from streamdeblur.models import get_spec, has_weights, read_card
-    from streamdeblur.train.release import engine_readme, release
+    from streamdeblur.train.release import release
     from streamdeblur.train.stages import CHECKPOINT, build_config
     from streamdeblur.train.trainer import train
 
@@ -96,18 +96,15 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
         raise KeyboardInterrupt
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    base = read_card(options.model)
-    release(result.checkpoint, f"{options.model}-adapted", out_dir=partial, gate=base.get("gate"))  # the base's gate
-    (partial / "NOTES.md").write_text(
+    partial.mkdir()
+    (partial / "NOTES.md").write_text(  # before release, which renders the README from the card and this
         f"## Adapted\n\nThe released `{options.model}` engine fine-tuned {options.steps} steps on {pairs} motion pairs "
         f"made from {', '.join(r.name for r in refs)} (`streamdeblur adapt`, {time.perf_counter() - started:.0f} s "
         f"here). It is meant for the faces of those clips only. Run it with\n\n"
         f"    streamdeblur process INPUT --weights {out}\n")
-    card = json.loads((partial / "card.json").read_text())
-    card["adapted"] = {"model": options.model, "references": [str(r) for r in refs], "pairs": pairs,
-                       "steps": options.steps}
-    (partial / "card.json").write_text(json.dumps(card, indent=1) + "\n")
-    (partial / "README.md").write_text(engine_readme(card, partial))
+    adapted = {"model": options.model, "references": [str(r) for r in refs], "pairs": pairs, "steps": options.steps}
+    release(result.checkpoint, f"{options.model}-adapted", out_dir=partial, gate=read_card(options.model).get("gate"),
+            extra={"adapted": adapted})  # the base engine's gate
     if out.exists():
         out.rmdir()  # empty (checked above)
     os.replace(partial, out)

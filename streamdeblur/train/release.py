@@ -69,7 +69,7 @@ def soup_ema(state: dict[str, Any], others: list[tuple[Path, dict[str, Any], flo
 def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None,
             parts: dict[str, nn.Module] | None = None, metrics: str | Path | None = None,
             gate: float | None = None, settle: tuple[float, float] | None = None,
-            soup: list[tuple[str | Path, float]] | None = None) -> Path:
+            soup: list[tuple[str | Path, float]] | None = None, extra: dict[str, Any] | None = None) -> Path:
     """Write <engines>/<name>/model.safetensors (fp16 EMA inference weights) + card.json + README.md; returns the folder.
 
     README.md is generated from the card, followed by the folder's NOTES.md when there is one.
@@ -79,6 +79,7 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
     settle: (LOW, HIGH) grey levels: corrections smaller on average are faded out (backends.SettledEngine);
     kept from the previous card when not given. Both are measured per engine: a new release keeps them, re-check.
     soup: other runs (RUN, WEIGHT) whose EMA weights are averaged in with these weights (soup_ema).
+    extra: more top-level card fields (e.g. `adapt`'s "adapted").
     """
     from streamdeblur.models import engine_folder, save_weights
     from streamdeblur.train.trainer import Trainer
@@ -130,6 +131,7 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
         "metrics": measured,
         "gate": gate,
         "settle": list(settle) if settle is not None else None,
+        **(extra or {}),
     }
     from streamdeblur.train.history import plot_curve, training_curve
 

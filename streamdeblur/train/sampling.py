@@ -190,13 +190,13 @@ def open_dataset(cfg: TrainConfig, split: str, frames: int = 1) -> Any:
     from streamdeblur.data.dataset import PairFilter, PairDataset
     from streamdeblur.data.shards import find_shards
 
-    seen = split in ("seen", "unseen")
-    roots = data_roots(cfg, "val" if seen else split)
+    first_shard = split in ("seen", "unseen")  # the first train shard beside each validation set
+    roots = data_roots(cfg, "val" if first_shard else split)
     train = split == "train"
     shards: list[Path] = []
     for root in roots:
-        found = find_shards(root, "train" if seen else split)
-        shards += found[:1] if seen else found
+        found = find_shards(root, "train" if first_shard else split)
+        shards += found[:1] if first_shard else found
     if not shards:
         raise UserError(f"no shards (*.tar) for split {split} under {', '.join(map(str, roots))} "
                         "(make pairs with `streamdeblur make-pairs`)")
