@@ -131,6 +131,7 @@ class StageTimes:
     engine: float = 0.0
     paste: float = 0.0
     encode: float = 0.0
+    identify: float = 0.0  # an engine adapted to one person: telling its person's tracks from the others
 
 
 
@@ -362,7 +363,7 @@ def process(
                 original = frame.image.copy() if options.side_by_side else None
                 found = faces(frame, times) if faces is not None else []
                 summary.faces += len(found)
-                held = Held(frame, original, [Face(t.track_id, m, crop, t.box) for t, m, crop in found])
+                held = Held(frame, original, [Face(t.track_id, m, crop, t.box, t.landmarks) for t, m, crop in found])
                 emit(restorer.push(held) if restorer is not None else [held])
                 if faces is not None:  # the detector slows down while every face in view is gated
                     faces.note_gating(len(held.faces), sum(f.gated for f in held.faces))
@@ -408,6 +409,13 @@ def process(
         summary.lag_frames = restorer.lag
         summary.gated = sum(sum(log.gated) for log in restorer.logs.values())
         summary.per_track = {str(t): log.summary() for t, log in sorted(restorer.logs.items())}
+        people = {t: log.person for t, log in restorer.logs.items() if log.person is not None}
+        if people:
+            others = ("were left as they came (no released engine)" if engine.base.name == "identity" else
+                      f"went to the released {engine.model}")
+            log.info("the engine adapted to its references' person restored %d of %d tracks (%s); the others %s",
+                     sum(people.values()), len(people),
+                     ", ".join(f"track {t}" for t, p in sorted(people.items()) if p) or "none", others)
         hint = large_face_hint(getattr(engine, "model", ""), restorer.logs)
         if hint:
             log.info(hint)

@@ -14,6 +14,9 @@
   detects, tracks and crops the next frames (the engines release the GIL), and a batch's frames leave
   once it is back, in order; in_flight = 0 runs the engine in the caller's thread.
 - Paste-back adds the engine's residual (restored - crop) under a feathered mask.
+- Routing: an engine with `routes` and a `matcher` (backends.PersonalEngine: an engine adapted to one person)
+  restores the tracks whose faces the matcher says are its person with routes[0], the others with routes[1]
+  (faces/person.py); each batch is split by route.
 
 The per-track log (frame, blur estimate, gated) feeds the JSON summary and the --report plots.
 """
@@ -42,7 +45,9 @@ class Face:
     matrix: np.ndarray
     crop: np.ndarray
     box: np.ndarray
+    landmarks: np.ndarray | None = None  # 5 points in frame pixels (None: box only)
     blur: float = 0.0
+    route: int = 0  # which of the engine's routes restores it (0: the engine itself)
     gated: bool = False
     restored: np.ndarray | None = None
     sent: bool = False  # in a batch given to the engine
@@ -85,14 +90,18 @@ class TrackLog:
     blur: list[float] = field(default_factory=list)
     gated: list[bool] = field(default_factory=list)
     size: list[float] = field(default_factory=list)  # the face box's longer side, frame pixels
+    person: bool | None = None  # routed engines: the matcher's last word on this track (None: no routing)
 
     def summary(self) -> dict[str, Any]:
         b = np.asarray(self.blur, np.float64)
         pct = np.percentile(b, [10, 50, 90]).round(3).tolist() if len(b) else [0.0, 0.0, 0.0]
-        return {"frames": len(self.frames), "first_frame": self.frames[0] if self.frames else None,
-                "blur_p10_p50_p90": pct, "blur_max": round(float(b.max()), 3) if len(b) else 0.0,
-                "gated_share": round(float(np.mean(self.gated)), 4) if self.gated else 0.0,
-                "face_px_p50": round(float(np.median(self.size)), 1) if self.size else 0.0}
+        out = {"frames": len(self.frames), "first_frame": self.frames[0] if self.frames else None,
+               "blur_p10_p50_p90": pct, "blur_max": round(float(b.max()), 3) if len(b) else 0.0,
+               "gated_share": round(float(np.mean(self.gated)), 4) if self.gated else 0.0,
+               "face_px_p50": round(float(np.median(self.size)), 1) if self.size else 0.0}
+        if self.person is not None:
+            out["person"] = self.person  # restored by the engine adapted to its person (else by the base engine)
+        return out
 
 
 class Restorer:
@@ -101,6 +110,8 @@ class Restorer:
     def __init__(self, engine: Engine, batch_size: int = 8, max_latency: int = 4, gate: float | None = None,
                  times: Any = None, in_flight: int = 0) -> None:
         self.engine = engine
+        self.routes = tuple(getattr(engine, "routes", None) or (engine,))
+        self.matcher = getattr(engine, "matcher", None)
         self.frames = int(getattr(engine, "frames", 1))
         self.lag = self.frames // 2
         self.batch_size, self.max_latency, self.gate = batch_size, max_latency, gate
@@ -126,6 +137,12 @@ class Restorer:
             self.last_box[face.track_id] = (index, face.box)
             self.history[face.track_id][index] = face.crop
             log = self.logs[face.track_id]
+            if self.matcher is not None:
+                t0 = time.perf_counter()
+                log.person = self.matcher(face.track_id, held.frame.image, face.box, face.landmarks)
+                face.route = 0 if log.person else 1
+                if self.times is not None:
+                    self.times.identify += time.perf_counter() - t0
             log.frames.append(index)
             log.blur.append(round(face.blur, 4))
             log.gated.append(face.gated)
@@ -165,24 +182,25 @@ class Restorer:
             out.append(crops[q])
         return out[0] if self.frames == 1 else np.concatenate(out, axis=2)
 
-    def _run(self, inputs: np.ndarray) -> tuple[np.ndarray, float]:
+    def _run(self, inputs: np.ndarray, route: int = 0) -> tuple[np.ndarray, float]:
         t0 = time.perf_counter()
-        out = self.engine(inputs)
+        out = self.routes[route](inputs)
         return out, time.perf_counter() - t0
 
     def _send(self, ready: list[Held]) -> None:
-        """The ready frames' faces that still need the engine go to it as one batch. Nothing is marked sent
-        before the batch is queued (or, without a worker, run), so an interrupted call loses no face."""
+        """The ready frames' faces that still need the engine go to it as one batch (one per route). Nothing is
+        marked sent before its batch is queued (or, without a worker, run), so an interrupted call loses no face."""
         todo = [(h, f) for h in ready for f in h.faces if not f.gated and not f.sent]
-        if todo:
-            inputs = np.stack([self._stack(f.track_id, h.frame.index) for h, f in todo])
+        for route in sorted({f.route for _, f in todo}):
+            mine = [(h, f) for h, f in todo if f.route == route]
+            inputs = np.stack([self._stack(f.track_id, h.frame.index) for h, f in mine])
             future: Future = Future()
             if self.worker is not None:
-                future = self.worker.submit(self._run, inputs)
+                future = self.worker.submit(self._run, inputs, route)
             else:
-                future.set_result(self._run(inputs))
-            self.batches.append(([f for _, f in todo], future))
-            for _, f in todo:
+                future.set_result(self._run(inputs, route))
+            self.batches.append(([f for _, f in mine], future))
+            for _, f in mine:
                 f.sent = True
         for h in ready:
             h.done = True  # every face it has is now gated or sent

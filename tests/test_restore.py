@@ -74,6 +74,43 @@ def test_single_frame_engines_have_no_lag_and_batch_across_tracks():
     assert restorer.lag == 0 and sorted(engine.calls) == [[0], [0], [1], [1], [2], [2]]
 
 
+class Adds(Recorder):
+    """A single-frame engine that adds its own constant (so a restored crop says which engine made it)."""
+
+    def __init__(self, value: int) -> None:
+        super().__init__(1)
+        self.value = value
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        self.calls.append([int(c[0, 0, 0]) for c in crops])
+        return crops + np.uint8(self.value)
+
+
+@pytest.mark.parametrize("in_flight", [0, 1])
+def test_an_engine_adapted_to_one_person_gets_only_that_persons_tracks(in_flight):
+    """A PersonalEngine's routes: the tracks its matcher accepts go to the adapted engine, the others to the base
+    engine; every batch holds one route's faces and each face is pasted with its own engine's output."""
+    from streamdeblur.backends import PersonalEngine
+
+    adapted, base = Adds(10), Adds(100)
+    asked: list[tuple[int, int]] = []
+
+    def matcher(track_id, image, box, landmarks):
+        asked.append((track_id, int(image[0, 0, 0])))
+        return track_id == 1
+
+    engine = PersonalEngine(adapted, base, matcher)
+    restorer = Restorer(engine, batch_size=4, max_latency=8, in_flight=in_flight)
+    frames = [held(i, {1: 0.0, 2: 8.0}) for i in range(3)]
+    assert run(restorer, frames) == [0, 1, 2]
+    assert sorted(sum(adapted.calls, [])) == [0, 1, 2] and sorted(sum(base.calls, [])) == [0, 1, 2]
+    for h in frames:
+        one, two = sorted(h.faces, key=lambda f: f.track_id)
+        assert int(one.restored[0, 0, 0]) == h.frame.index + 10 and int(two.restored[0, 0, 0]) == h.frame.index + 100
+    assert sorted(asked) == [(1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)]  # each face, on its own frame
+    assert restorer.logs[1].summary()["person"] is True and restorer.logs[2].summary()["person"] is False
+
+
 def test_gated_faces_bypass_the_engine_bit_for_bit_but_feed_temporal_neighbours():
     engine = Recorder(3)
     restorer = Restorer(engine, batch_size=1, max_latency=1, gate=2.0)

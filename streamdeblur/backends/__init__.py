@@ -107,6 +107,20 @@ class SettledEngine(EngineWrapper):
         return settle_crops(given, out, self.low, self.high)
 
 
+class PersonalEngine(EngineWrapper):
+    """An adapted engine (`streamdeblur adapt`) for the person of its references, beside the released engine it
+    was adapted from: `routes` (this engine, the base) and `matcher` (faces/person.py) let the deblur stage give
+    each track the engine for its face. Called directly, it is the adapted engine."""
+
+    def __init__(self, engine: Engine, base: Engine, matcher: Any) -> None:
+        super().__init__(engine)
+        self.base, self.matcher = base, matcher
+        self.routes = (engine, base)
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        return self.engine(crops)
+
+
 def check_settle(low: float, high: float) -> None:
     """UserError unless 0 <= LOW < HIGH (a settle range, grey levels)."""
     if not 0 <= low < high:
@@ -185,7 +199,14 @@ def create_engine(model: "str | ModelSpec", settle: "tuple[float, float] | str |
                   **kwargs: Any) -> Engine:
     """The one place a registry entry becomes an engine (see _create_engine for the other arguments); the engine
     carries its model's name (engine.model) for the pipeline to read the model's card. settle: (LOW, HIGH),
-    None for none, or "card": the released engine's own (its card's "settle"; none with other --weights)."""
+    None for none, or "card": the released engine's own (its card's "settle"; none with other --weights).
+
+    weights may be an engine folder (what `release -o` and `adapt -o` write): its model.safetensors runs as the
+    model its card names; an adapted engine whose card records its person becomes a PersonalEngine beside the
+    released engine it came from."""
+    folder = kwargs.get("weights")
+    if folder is not None and Path(folder).is_dir():
+        return _folder_engine(model if isinstance(model, str) else model.name, Path(folder), settle, kwargs)
     engine = _create_engine(model, **kwargs)
     spec = _spec_of(model)
     name = spec.name
@@ -201,6 +222,36 @@ def create_engine(model: "str | ModelSpec", settle: "tuple[float, float] | str |
         engine = SettledEngine(engine, *settle)
     engine.model = name
     return engine
+
+
+def _folder_engine(model: str, folder: Path, settle: "tuple[float, float] | str | None",
+                   kwargs: dict[str, Any]) -> Engine:
+    """create_engine for --weights FOLDER (see there; a folder without a card runs as `model`)."""
+    import json
+
+    from streamdeblur.models import engine_in_folder
+
+    name, weights = engine_in_folder(model, folder)
+    engine = create_engine(name, settle, **{**kwargs, "weights": weights})
+    card = folder / "card.json"
+    identity = json.loads(card.read_text()).get("adapted", {}).get("identity") if card.is_file() else None
+    if not identity:
+        return engine
+    from streamdeblur.faces.person import PersonMatcher, create_embedder
+
+    try:
+        embedder = create_embedder(identity["embedder"])
+    except UserError as exc:
+        log.warning("%s: cannot tell whose face is whose (%s), so this engine adapted to one person restores "
+                    "every face", folder, exc)
+        return engine
+    try:
+        base = create_engine(name, **{**kwargs, "weights": None})
+    except MissingWeightsError:  # no released engine to fall back on: the other faces are left as they are
+        base = IdentityEngine(engine.input_size, engine.frames)
+    personal = PersonalEngine(engine, base, PersonMatcher(identity, embedder))
+    personal.model = name
+    return personal
 
 
 def _create_engine(

@@ -98,7 +98,7 @@ def process(
                    "headless build, continuing without it", err=True)
     from streamdeblur.models import engine_in_folder
 
-    model, weights = engine_in_folder(model, weights)
+    model = engine_in_folder(model, weights)[0]  # a folder stays a folder: the engine factory reads its card
     options = ProcessOptions(
         model=model, weights=weights, backend=backend, device=device, fp16=fp16, batch_size=batch_size,
         threads=threads, detector=detector, detector_model=detector_model, detect_every=detect_every, detect_size=detect_size,

@@ -276,17 +276,21 @@ def model_weights(options: EvalOptions) -> list[tuple[str, Path | None]]:
             raise UserError("give one --weights per --model (or write --model NAME=WEIGHTS)")
         models = [(name, w) for (name, _), w in zip(models, options.weights)]
     for name, path in models:
-        if path is not None and not path.is_file():
-            raise UserError(f"weights for {name!r} not found: {path}")
+        if path is not None and not (path.is_file() or (path / "model.safetensors").is_file()):
+            raise UserError(f"weights for {name!r} not found: {path} (give a .safetensors file or an engine folder)")
     return models
 
 
 def method_labels(models: list[tuple[str, Path | None]]) -> list[str]:
     """A row label per --model: its name, or where one name is given more than once (two sets of weights of
-    one model) NAME@FOLDER of the weights (NAME@released for the shipped ones), numbered if still alike."""
+    one model) NAME@FOLDER of the weights, or of the engine folder (NAME@released for the shipped ones), numbered
+    if still alike."""
     names = [name for name, _ in models]
-    labels = [name if names.count(name) == 1 else f"{name}@{path.parent.name if path else 'released'}"
-              for name, path in models]
+
+    def folder(path: Path | None) -> str:
+        return "released" if path is None else path.name if path.is_dir() else path.parent.name
+
+    labels = [name if names.count(name) == 1 else f"{name}@{folder(path)}" for name, path in models]
     return [label if labels.count(label) == 1 else f"{label}#{labels[:i].count(label) + 1}"
             for i, label in enumerate(labels)]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -30,6 +31,7 @@ SPEED, SHUTTER, CRF_SHARE, NOISE = "2,10", "0.25,1", 0.3, 1.0
 RECIPE = {"stage": "restore", "lr": 2.5e-4, "lr_schedule": "constant", "warmup": 0, "loss": "psnr", "w_fft": 0.0,
           "ema_decay": 0.95, "sharp_frac": 0.2, "batch_size": 8, "cache": True, "seen_batches": 0}
 MIN_PAIRS = 16
+log = logging.getLogger("streamdeblur")
 
 
 @dataclass
@@ -94,18 +96,39 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     result = train(cfg, resume=(run / CHECKPOINT).is_file())
     if result.interrupted:
         raise KeyboardInterrupt
+    identity = person_of(refs, options.max_frames)
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     (partial / "NOTES.md").write_text(  # before release, which renders the README from the card and this
         f"## Adapted\n\nThe released `{options.model}` engine fine-tuned {options.steps} steps on {pairs} motion pairs "
         f"made from {', '.join(r.name for r in refs)} (`streamdeblur adapt`, {time.perf_counter() - started:.0f} s "
-        f"here). It is meant for the faces of those clips only. Run it with\n\n"
-        f"    streamdeblur process INPUT --weights {out}\n")
-    adapted = {"model": options.model, "references": [str(r) for r in refs], "pairs": pairs, "steps": options.steps}
+        f"here). It is meant for the faces of those clips only"
+        + (": `process` gives it the tracks whose faces match theirs (a face embedding of each clip is in the card) "
+           f"and restores the others with the released `{options.model}`" if identity else
+           " (no face embedder was installed when it was made, so `process` gives it every face)")
+        + f". Run it with\n\n    streamdeblur process INPUT --weights {out}\n")
+    adapted = {"model": options.model, "references": [str(r) for r in refs], "pairs": pairs, "steps": options.steps,
+               **({"identity": identity} if identity else {})}
     release(result.checkpoint, f"{options.model}-adapted", out_dir=partial, gate=read_card(options.model).get("gate"),
             extra={"adapted": adapted})  # the base engine's gate
     if out.exists():
         out.rmdir()  # empty (checked above)
     os.replace(partial, out)
     return out
+
+
+def person_of(references: Sequence[Path], max_frames: int | None) -> dict | None:
+    """The references' face embeddings for the card (faces/person.py), or None with a warning when no embedder
+    is installed: the engine then restores every face it is given."""
+    from streamdeblur.errors import MissingDependencyError
+    from streamdeblur.faces.detect import create_detector
+    from streamdeblur.faces.person import create_embedder, reference_identity
+
+    try:
+        embedder = create_embedder()
+    except MissingDependencyError as exc:
+        log.warning("%s: the adapted engine will restore every face it is given, not only its references' person "
+                    "(install that and adapt again to restrict it)", exc)
+        return None
+    return reference_identity(references, embedder, create_detector("yunet"), max_frames)

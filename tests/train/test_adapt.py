@@ -78,6 +78,27 @@ def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_bett
     assert ran.exit_code == 0, ran.output
     assert video.stat().st_size > 0
 
+    # whose engine it is: the card holds the reference's face embedding, so `process` gives the adapted engine
+    # this woman's track and restores other people (two men, with cuts) exactly as the released naf does
+    from streamdeblur.pipeline import ProcessOptions, process
+    from tests.conftest import shared_path
+    from tests.helpers import decode_frames
+
+    identity = card["adapted"]["identity"]
+    assert identity["embedder"] == "dlib-resnet" and len(identity["vectors"]) == 1
+    own = process(str(first), str(tmp_path / "own.mp4"), ProcessOptions(weights=out, duration=1.0, lossless=True))
+    assert own["per_track"] and all(t["person"] for t in own["per_track"].values())
+    others = shared_path("data/tests/short_hamilton_clip.mp4")
+    outputs = []
+    for name, weights in (("adapted", out), ("released", None)):
+        summary = process(str(others), str(tmp_path / f"{name}.mp4"),
+                          ProcessOptions(weights=weights, duration=2.0, lossless=True))
+        assert summary["faces"] > 0
+        outputs.append(decode_frames(tmp_path / f"{name}.mp4"))
+        if weights is not None:
+            assert summary["per_track"] and not any(t["person"] for t in summary["per_track"].values())
+    assert len(outputs[0]) == len(outputs[1]) and all(np.array_equal(a, b) for a, b in zip(*outputs))
+
 
 @pytest.mark.parametrize("args, message", [
     (["--model", "naf-t3f"], "single-frame restoration engines"),

@@ -1,0 +1,106 @@
+"""Whose face is this: an adapted engine (`streamdeblur adapt`) is for the person of its reference clips.
+
+Fine-tuned on one person, an engine restores that person better and everybody else worse (it puts its
+person's detail on their faces: engines/naf-hd/NOTES.md, session 29). So `adapt` stores a face embedding of
+each reference clip in the engine's card, and `process` gives that engine only the tracks whose faces match
+one of them; the other tracks get the released engine it was adapted from.
+
+The embedding is dlib's ResNet descriptor (PyPI `dlib-bin` + `face-recognition-models`, the `eval` extra: its
+weights come with the package, nothing is downloaded), made unit length. A track is decided on the mean of its
+first FACES embeddings: with cosine at least THRESHOLD to a reference it is that person. Measured on the ten
+held-out val clips (session 30), the second half of each clip as the reference and motion:8-blurred faces of
+its first half as the track: the means of three faces were at least 0.93 for the same person (84 of 84) and
+one of 756 for another person reached 0.93 (single faces: 0.85 to 0.99 for the same person, up to 0.93 for
+another).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+THRESHOLD = 0.93
+FACES = 3
+REFERENCE_FACES = 12  # faces sampled evenly from each reference clip
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, np.float64).reshape(-1)
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+def create_embedder(name: str = "dlib-resnet") -> Any:
+    """The embedder a card names (MissingDependencyError, a one-line UserError, when dlib is not installed)."""
+    from streamdeblur.errors import UserError
+    from streamdeblur.eval.identity import DlibEmbedder
+
+    if name != DlibEmbedder.name:
+        raise UserError(f"unknown face embedder {name!r} in the engine's card (this version knows "
+                        f"{DlibEmbedder.name!r})")
+    return DlibEmbedder()
+
+
+def reference_identity(clips: Sequence[Path], embedder: Any, detector: Any, max_frames: int | None = None,
+                       faces: int = REFERENCE_FACES) -> dict[str, Any]:
+    """The card's record of whose engine this is: one unit embedding per clip (the mean over `faces` frames
+    sampled evenly, the largest face of each), the embedder's name and the matching rule."""
+    from streamdeblur.errors import UserError
+    from streamdeblur.eval.video import largest_face
+
+    vectors = []
+    for clip in clips:
+        found = []
+        for image in sample_frames(Path(clip), faces, max_frames):
+            face = largest_face(detector.detect(image), 40)
+            if face is not None:
+                found.append(_unit(embedder(image, face.box, face.landmarks)))
+        if not found:
+            raise UserError(f"no face of at least 40 px found in {clip}")
+        vectors.append(_unit(np.mean(found, axis=0)).round(5).tolist())
+    return {"embedder": embedder.name, "vectors": vectors, "threshold": THRESHOLD, "faces": FACES}
+
+
+def sample_frames(clip: Path, count: int, max_frames: int | None = None) -> list[np.ndarray]:
+    """About `count` frames spread evenly over the clip (its first max_frames), decoded one at a time."""
+    from streamdeblur.io.source import open_source
+
+    source = open_source(str(clip))
+    try:
+        total = min((n for n in (source.frame_count, max_frames) if n), default=10 * count)  # unknown: 10 apart
+        every = max(1, total // count)
+        out = []
+        for i, frame in enumerate(source):
+            if (max_frames is not None and i >= max_frames) or len(out) >= count:
+                break
+            if i % every == 0:
+                out.append(frame.image)
+    finally:
+        source.close()
+    return out
+
+
+class PersonMatcher:
+    """Decides per track whether its faces are the person (people) of the references; see the module docstring.
+    A track's first FACES faces are embedded (each decision uses the mean so far), then its decision is kept."""
+
+    def __init__(self, identity: dict[str, Any], embedder: Callable[..., np.ndarray]) -> None:
+        self.vectors = np.asarray([_unit(v) for v in identity["vectors"]])
+        self.threshold = float(identity.get("threshold", THRESHOLD))
+        self.faces = int(identity.get("faces", FACES))
+        self.embedder = embedder
+        self.seen: dict[int, list[np.ndarray]] = {}
+        self.decided: dict[int, bool] = {}
+
+    def __call__(self, track_id: int, image: np.ndarray, box: np.ndarray, landmarks: np.ndarray | None) -> bool:
+        """True when this track is the references' person (embeds only its first few faces)."""
+        if track_id in self.decided:
+            return self.decided[track_id]
+        seen = self.seen.setdefault(track_id, [])
+        seen.append(_unit(self.embedder(image, box, landmarks)))
+        match = bool(float((self.vectors @ _unit(np.mean(seen, axis=0))).max()) >= self.threshold)
+        if len(seen) >= self.faces:
+            self.decided[track_id] = match
+            del self.seen[track_id]
+        return match
