@@ -101,8 +101,8 @@ def release(
 
 @app.command()
 def adapt(
-    references: list[Path] = typer.Argument(..., help="Sharp video of the faces to restore (the same person, "
-                                            "a few seconds or more; one or more files)."),
+    references: list[Path] = typer.Argument(..., help="Sharp video of the faces to restore (a few seconds or "
+                                            "more of one person per file; several files: several people)."),
     output: Path = typer.Option(..., "-o", "--output", help="New folder for the adapted engine."),
     model: str = dataclass_option(AdaptOptions, "model"),
     steps: int = dataclass_option(AdaptOptions, "steps"),
@@ -110,7 +110,8 @@ def adapt(
     threads: int = dataclass_option(AdaptOptions, "threads"),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bars."),
 ) -> None:
-    """Fine-tune an engine on sharp video of the same face (minutes on a CPU); `process --weights` runs it."""
+    """Fine-tune an engine on sharp video of the same face (minutes on a CPU); `process --weights` runs it on
+    that person's tracks (told by a face embedding stored in its card) and the released engine on the others."""
     from streamdeblur.train.adapt import adapt as adapt_engine
 
     _setup_logging(quiet)
