@@ -100,3 +100,23 @@ def test_without_an_embedder_an_adapted_folder_restores_every_face_and_says_so(t
     engine = create_engine("naf", weights=folder, backend="torch")
     assert not isinstance(engine, PersonalEngine) and engine.model == "naf"
     assert "restores every face" in caplog.text and "dlib is not installed" in caplog.text
+
+
+def test_a_reference_whose_face_shows_late_is_still_found_and_one_without_faces_is_refused(tmp_path):
+    """Frames spread over the clip miss a face that shows in only a few of them: every frame is then tried."""
+    pytest.importorskip("dlib")
+    from tests.conftest import shared_path
+    from streamdeblur.errors import UserError
+    from streamdeblur.eval.video import read_frames, write_video
+    from streamdeblur.faces.detect import create_detector
+    from streamdeblur.faces.person import create_embedder, reference_identity
+
+    frames, fps = read_frames(shared_path("data/tests/pexels_woman_640x360.mp4"), 60)
+    blank = [np.zeros_like(frames[0])] * 55
+    late = write_video(tmp_path / "late.mp4", blank + frames[:5], fps)
+    embedder, detector = create_embedder(), create_detector("yunet")
+    found = reference_identity([late], embedder, detector)
+    whole = reference_identity([write_video(tmp_path / "all.mp4", frames, fps)], embedder, detector)
+    assert float(np.dot(found["vectors"][0], whole["vectors"][0])) > 0.95
+    with pytest.raises(UserError, match="no face"):
+        reference_identity([write_video(tmp_path / "none.mp4", blank, fps)], embedder, detector)

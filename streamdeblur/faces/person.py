@@ -16,8 +16,9 @@ another).
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -44,41 +45,49 @@ def create_embedder(name: str = "dlib-resnet") -> Any:
 
 def reference_identity(clips: Sequence[Path], embedder: Any, detector: Any, max_frames: int | None = None,
                        faces: int = REFERENCE_FACES) -> dict[str, Any]:
-    """The card's record of whose engine this is: one unit embedding per clip (the mean over `faces` frames
-    sampled evenly, the largest face of each), the embedder's name and the matching rule."""
+    """The card's record of whose engine this is: one unit embedding per clip (the mean over up to `faces` frames
+    spread over it, the largest face of each), the embedder's name and the matching rule. UserError for a clip
+    without a face of at least 40 px."""
     from streamdeblur.errors import UserError
     from streamdeblur.eval.video import largest_face
 
     vectors = []
     for clip in clips:
         found = []
-        for image in sample_frames(Path(clip), faces, max_frames):
-            face = largest_face(detector.detect(image), 40)
-            if face is not None:
-                found.append(_unit(embedder(image, face.box, face.landmarks)))
+        for every in (None, 1):  # frames spread over the clip; where they miss the face, every frame in turn
+            with closing(sample_frames(Path(clip), faces - len(found), max_frames, every)) as frames:
+                for image in frames:
+                    face = largest_face(detector.detect(image), 40)
+                    if face is not None:
+                        found.append(_unit(embedder(image, face.box, face.landmarks)))
+                        if len(found) >= faces:
+                            break
+            if len(found) >= min(3, faces):
+                break
         if not found:
             raise UserError(f"no face of at least 40 px found in {clip}")
         vectors.append(_unit(np.mean(found, axis=0)).round(5).tolist())
     return {"embedder": embedder.name, "vectors": vectors, "threshold": THRESHOLD, "faces": FACES}
 
 
-def sample_frames(clip: Path, count: int, max_frames: int | None = None) -> list[np.ndarray]:
-    """About `count` frames spread evenly over the clip (its first max_frames), decoded one at a time."""
+def sample_frames(clip: Path, count: int, max_frames: int | None = None,
+                  every: int | None = None) -> Iterator[np.ndarray]:
+    """Frames `every` apart (default: about `count` spread evenly over the clip, or its first max_frames), decoded
+    one at a time."""
     from streamdeblur.io.source import open_source
 
     source = open_source(str(clip))
     try:
-        total = min((n for n in (source.frame_count, max_frames) if n), default=10 * count)  # unknown: 10 apart
-        every = max(1, total // count)
-        out = []
+        if every is None:
+            total = min((n for n in (source.frame_count, max_frames) if n), default=10 * count)  # unknown: 10 apart
+            every = max(1, total // max(count, 1))
         for i, frame in enumerate(source):
-            if (max_frames is not None and i >= max_frames) or len(out) >= count:
+            if max_frames is not None and i >= max_frames:
                 break
             if i % every == 0:
-                out.append(frame.image)
+                yield frame.image
     finally:
         source.close()
-    return out
 
 
 class PersonMatcher:

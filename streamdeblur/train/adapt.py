@@ -78,6 +78,7 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     for r in refs:
         if not r.is_file():
             raise UserError(f"reference clip not found: {r}")
+    identity = person_of(refs, options.max_frames)  # before the minutes of training: a clip without a face fails now
     work = work_dir(refs, options)
     started = time.perf_counter()
     summary = run_make_pairs(refs, work / "pairs", method="motion", speed=SPEED, shutter=SHUTTER, crf_share=CRF_SHARE,
@@ -96,7 +97,6 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     result = train(cfg, resume=(run / CHECKPOINT).is_file())
     if result.interrupted:
         raise KeyboardInterrupt
-    identity = person_of(refs, options.max_frames)
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
