@@ -52,7 +52,8 @@ class ProcessOptions:
 
     model: str = _opt(DEFAULT_MODEL, "Model name from the registry (see `streamdeblur models`).")
     weights: Path | None = _opt(None, "Weights file (.safetensors) instead of the released ones, or an engine folder "
-                                      "(`adapt -o`, `release -o`: run as the model its card names).")
+                                      "(`adapt -o`, `release -o`: run as the model its card names; an adapted one "
+                                      "restores its person's tracks, the released engine the others).")
     backend: str = _opt("auto", "auto | torch | onnxruntime | tensorrt.")
     device: str = _opt("auto", "auto | cpu | cuda | cuda:N.")
     fp16: bool = _opt(False, "Half precision (GPU).")
