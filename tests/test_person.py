@@ -67,7 +67,7 @@ def _adapted_folder(tmp_path, identity):
     from streamdeblur.models import get_spec
 
     folder = tmp_path / "anna"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     shutil.copy(get_spec("naf").weights_path, folder / "model.safetensors")
     (folder / "card.json").write_text(json.dumps({"model": "naf", "adapted": {"identity": identity}}))
     return folder
@@ -83,8 +83,14 @@ def test_an_adapted_folder_becomes_a_personal_engine_beside_the_released_one(tmp
     assert isinstance(engine, PersonalEngine) and engine.model == "naf"  # the card's model, not the one asked
     assert not isinstance(engine.engine, SettledEngine) and isinstance(engine.base, SettledEngine)  # released: settle
     crops = np.random.default_rng(0).integers(0, 255, (2, 128, 128, 3), dtype=np.uint8)
-    assert np.array_equal(engine(crops), engine.routes[0](crops))
+    assert engine.routes == (engine.engine, engine.base)
+    engine.engine, engine.base = (lambda c: c // 2), (lambda c: c // 3)  # tell the routes apart
+    assert np.array_equal(engine(crops), crops // 2)  # crops without tracks: each one's own embedding, its person
     assert engine.matcher(1, crops[0], np.array([0, 0, 9, 9]), None)
+    other = create_engine("naf", weights=_adapted_folder(tmp_path / "b", {"embedder": "dlib-resnet",
+                                                                          "vectors": [[1, -1]]}), backend="torch")
+    other.engine, other.base = (lambda c: c // 2), (lambda c: c // 3)  # tell the routes apart
+    assert np.array_equal(other(crops), crops // 3)  # cosine 0 to its person: the released engine
 
 
 def test_without_an_embedder_an_adapted_folder_restores_every_face_and_says_so(tmp_path, monkeypatch, caplog):

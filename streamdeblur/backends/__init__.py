@@ -110,7 +110,8 @@ class SettledEngine(EngineWrapper):
 class PersonalEngine(EngineWrapper):
     """An adapted engine (`streamdeblur adapt`) for the person of its references, beside the released engine it
     was adapted from: `routes` (this engine, the base) and `matcher` (faces/person.py) let the deblur stage give
-    each track the engine for its face. Called directly, it is the adapted engine."""
+    each track the engine for its face. Called directly on crops (no tracks: `eval --pairs`), it decides crop by
+    crop on each one's own embedding (matcher.one; its landmarks are where the crop's alignment put them)."""
 
     def __init__(self, engine: Engine, base: Engine, matcher: Any) -> None:
         super().__init__(engine)
@@ -118,7 +119,17 @@ class PersonalEngine(EngineWrapper):
         self.routes = (engine, base)
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
-        return self.engine(crops)
+        from streamdeblur.faces.crops import template_points
+
+        k = self.frames // 2
+        middle = crops[..., 3 * k:3 * k + 3]
+        points, size = template_points(self.input_size), self.input_size
+        mine = np.array([self.matcher.one(c, np.array([0, 0, size, size]), points) for c in middle], bool)
+        out = np.empty(middle.shape, np.uint8)
+        for route, chosen in ((self.engine, mine), (self.base, ~mine)):
+            if chosen.any():
+                out[chosen] = route(crops[chosen])
+        return out
 
 
 def check_settle(low: float, high: float) -> None:

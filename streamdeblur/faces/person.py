@@ -102,6 +102,10 @@ class PersonMatcher:
         self.seen: dict[int, list[np.ndarray]] = {}
         self.decided: dict[int, bool] = {}
 
+    def one(self, image: np.ndarray, box: np.ndarray, landmarks: np.ndarray | None) -> bool:
+        """True when this one face is the references' person (no track: decided on its own embedding)."""
+        return bool(float((self.vectors @ _unit(self.embedder(image, box, landmarks))).max()) >= self.threshold)
+
     def __call__(self, track_id: int, image: np.ndarray, box: np.ndarray, landmarks: np.ndarray | None) -> bool:
         """True when this track is the references' person (embeds only its first few faces)."""
         if track_id in self.decided:
