@@ -229,8 +229,21 @@ def engine_in_folder(model: str, weights: Path | None) -> tuple[str, Path | None
     if not (folder / "model.safetensors").is_file():
         raise UserError(f"--weights {folder} is a folder without model.safetensors: give an engine folder or a "
                         ".safetensors file")
-    card = json.loads((folder / "card.json").read_text()) if (folder / "card.json").is_file() else {}
-    return str(card.get("model") or model), folder / "model.safetensors"
+    return str(folder_card(folder).get("model") or model), folder / "model.safetensors"
+
+
+def folder_card(folder: Path) -> dict:
+    """An engine folder's card.json ({} when it has none); UserError when it is not a JSON object."""
+    path = Path(folder) / "card.json"
+    if not path.is_file():
+        return {}
+    try:
+        card = json.loads(path.read_text())
+    except (ValueError, OSError) as exc:
+        raise UserError(f"{path} is not a readable JSON card ({exc}): write it again with `release` or `adapt`")
+    if not isinstance(card, dict):
+        raise UserError(f"{path} is not a JSON object: write it again with `release` or `adapt`")
+    return card
 
 
 def missing_weights_message(name: str, path: Path) -> str:

@@ -238,14 +238,11 @@ def create_engine(model: "str | ModelSpec", settle: "tuple[float, float] | str |
 def _folder_engine(model: str, folder: Path, settle: "tuple[float, float] | str | None",
                    kwargs: dict[str, Any]) -> Engine:
     """create_engine for --weights FOLDER (see there; a folder without a card runs as `model`)."""
-    import json
-
-    from streamdeblur.models import engine_in_folder
+    from streamdeblur.models import engine_in_folder, folder_card
 
     name, weights = engine_in_folder(model, folder)
     engine = create_engine(name, settle, **{**kwargs, "weights": weights})
-    card = folder / "card.json"
-    identity = json.loads(card.read_text()).get("adapted", {}).get("identity") if card.is_file() else None
+    identity = (folder_card(folder).get("adapted") or {}).get("identity")
     if not identity:
         return engine
     from streamdeblur.faces.person import PersonMatcher, create_embedder

@@ -146,3 +146,6 @@ def test_process_runs_an_engine_folder_as_the_model_its_card_names(tmp_path):
     assert engine_in_folder("naf", folder) == ("naf-hd", folder / "model.safetensors")
     assert engine_in_folder("naf", folder / "model.safetensors") == ("naf", folder / "model.safetensors")
     assert engine_in_folder("naf", None) == ("naf", None)
+    (folder / "card.json").write_text('{"model": "naf-hd"')  # torn
+    with pytest.raises(UserError, match="not a readable JSON card"):
+        engine_in_folder("naf", folder)
