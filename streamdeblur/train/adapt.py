@@ -36,9 +36,9 @@ log = logging.getLogger("streamdeblur")
 
 @dataclass
 class AdaptOptions:
-    model: str = field(default="naf-hd", metadata={"help": "Released single-frame engine to start from (naf-hd for "
-                                                           "faces of 180 px and more, where it gains twice what naf does; naf adapts in half the "
-                                                           "time and runs 4x faster, for small faces)."})
+    model: str = field(default="naf-hd", metadata={"help": (
+        "Released single-frame engine to start from (naf-hd for faces of 180 px and more, where it gains twice what "
+        "naf does; naf adapts in half the time and runs 4x faster, for small faces).")})
     steps: int = field(default=500, metadata={"help": "Fine-tuning steps, batch 8 (a re-run with more continues)."})
     max_frames: int | None = field(default=None, metadata={"help": "Read at most this many frames of each reference."})
     threads: int = field(default=0, metadata={"help": "CPU threads (0: all)."})
