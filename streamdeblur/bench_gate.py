@@ -48,7 +48,8 @@ def run_gate_bench(clip: Path, model: str, gate: float, frames: int = 60, thread
     import torch
 
     from streamdeblur.backends import create_engine
-    from streamdeblur.eval.video import largest_face, read_frames, write_video
+    from streamdeblur.eval.video import read_frames, write_video
+    from streamdeblur.faces.detection import largest_face
     from streamdeblur.faces.detect import create_detector
     from streamdeblur.models import has_weights
     from streamdeblur.pipeline import ProcessOptions, engine_threads, process

@@ -33,7 +33,8 @@ def cost_at(codec_psnr: float, face_psnr: float) -> float:
 def codec_cost(clip: Path, crfs: Sequence[int], out_dir: Path, max_frames: int | None = 90,
                lossless_too: bool = True) -> dict[str, Any]:
     """Face PSNR of the re-encoded clip at each CRF against the decoded input; writes codec.json / codec.md."""
-    from streamdeblur.eval.video import largest_face, read_frames, write_video
+    from streamdeblur.eval.video import read_frames, write_video
+    from streamdeblur.faces.detection import largest_face
     from streamdeblur.faces.detect import create_detector
     from streamdeblur.io.sink import DEFAULT_PRESET
     from streamdeblur.io.sink import VideoSink

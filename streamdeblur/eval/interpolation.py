@@ -25,7 +25,7 @@ PAD = 16
 
 def check_clip(frames: list[np.ndarray], detector: Any, min_face: float = 64.0) -> dict[str, Any]:
     """PSNR/SSIM of interpolated and averaged midpoints vs the real dropped frames of one clip."""
-    from streamdeblur.eval.video import largest_face
+    from streamdeblur.faces.detection import largest_face
     from streamdeblur.faces.crops import extract_crop, face_matrix
 
     rows = []

@@ -7,16 +7,15 @@ which recent setuptools no longer ship, so it is never imported).
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Protocol, Sequence
 
 import cv2
 import numpy as np
 
-from streamdeblur.errors import MissingDependencyError, UserError
-
-EVAL_EXTRA_HINT = "pip install 'streamdeblur[eval]'"
+from streamdeblur.errors import UserError
+from streamdeblur.faces.dlib_models import (EVAL_EXTRA_HINT, dlib_box_from_points,  # noqa: F401 - re-exported
+                                              face_models_file, import_dlib)
 
 
 class Landmarker(Protocol):
@@ -26,26 +25,6 @@ class Landmarker(Protocol):
     def __call__(self, image: np.ndarray, box: Sequence[float]) -> np.ndarray:
         """(n_points, 2) float32 landmarks of the face in box (x1, y1, x2, y2) of a BGR image."""
         ...
-
-
-def import_dlib():  # noqa: ANN201 - returns the dlib module
-    """Import dlib lazily; MissingDependencyError naming the eval extra when absent."""
-    try:
-        import dlib
-    except ImportError as exc:
-        raise MissingDependencyError(f"dlib is not installed ({EVAL_EXTRA_HINT})") from exc
-    return dlib
-
-
-def face_models_file(name: str) -> Path:
-    """Path of a model file shipped by face-recognition-models, found without importing the package."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingDependencyError(f"face-recognition-models is not installed ({EVAL_EXTRA_HINT})")
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / name
-    if not path.is_file():
-        raise MissingDependencyError(f"{path} is missing; reinstall face-recognition-models ({EVAL_EXTRA_HINT})")
-    return path
 
 
 class DlibLandmarker:
@@ -88,20 +67,6 @@ def five_points(landmarks68: np.ndarray) -> np.ndarray:
     """The 5 alignment points (left eye, right eye, nose tip, left and right mouth corner) from 68 points."""
     p = np.asarray(landmarks68, dtype=np.float32)
     return np.stack([p[36:42].mean(axis=0), p[42:48].mean(axis=0), p[30], p[48], p[54]]).astype(np.float32)
-
-
-def dlib_box_from_points(points5: np.ndarray, scale: float = 2.2, shift: float = 0.4) -> np.ndarray:
-    """A square box shaped like dlib's HOG detector boxes, from 5 points (eyes, nose, mouth corners).
-
-    Side = scale x eye-to-mouth distance, centred shift of the way from the eyes to the mouth
-    (fitted on the two annotated photos: the 68-point predictor is sensitive to box convention,
-    and detector boxes such as YuNet's are taller than dlib's).
-    """
-    p = np.asarray(points5, dtype=np.float64)
-    eyes, mouth = (p[0] + p[1]) / 2, (p[3] + p[4]) / 2
-    half = scale * float(np.linalg.norm(mouth - eyes)) / 2
-    cx, cy = eyes + (mouth - eyes) * shift
-    return np.array([cx - half, cy - half, cx + half, cy + half], dtype=np.float32)
 
 
 def read_pts(path: str | Path) -> np.ndarray:

@@ -46,7 +46,7 @@ class Scorer:
     def create(cls, landmarker: str | None = "dlib", embedder: str | None = "dlib",
                detector: str = "yunet") -> "Scorer":
         """Build what is available; a missing optional package skips its metric with a note."""
-        from streamdeblur.eval.identity import create_embedder
+        from streamdeblur.faces.identity import create_embedder
         from streamdeblur.faces.detect import create_detector
 
         scorer = cls(detector=create_detector(detector))

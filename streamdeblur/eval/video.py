@@ -25,6 +25,7 @@ from streamdeblur.eval.report import write_report
 from streamdeblur.eval.run import (BLURRED, SHARP, EvalOptions, PairSample, group_order, build_engine, build_report,
                                    method_labels, model_weights, progress_bars)
 from streamdeblur.eval.scoring import FaceRef, Scorer
+from streamdeblur.faces.detection import largest_face
 
 UNSHARP = "unsharp (ffmpeg default)"
 
@@ -134,12 +135,6 @@ def write_video(path: Path, frames: list[np.ndarray], fps: Fraction, lossless: b
         for i, image in enumerate(frames):
             sink.write(image, i)
     return path
-
-
-def largest_face(detections: list[Any], min_size: float) -> Any:
-    """The largest detection at least min_size on its longer side, or None."""
-    big = [d for d in detections if max(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= min_size]
-    return max(big, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1])) if big else None
 
 
 def blur_video(frames: list[np.ndarray], faces: list[Any], spec: BlurSpec, seed: int, clip_id: str,

@@ -24,3 +24,9 @@ class FaceDetector(Protocol):
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces in one HxWx3 uint8 BGR image, best score first."""
         ...
+
+
+def largest_face(detections: list[Detection], min_size: float) -> Detection | None:
+    """The largest detection at least min_size on its longer side, or None."""
+    big = [d for d in detections if max(d.box[2] - d.box[0], d.box[3] - d.box[1]) >= min_size]
+    return max(big, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1])) if big else None

@@ -35,7 +35,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
 def create_embedder(name: str = "dlib-resnet") -> Any:
     """The embedder a card names (MissingDependencyError, a one-line UserError, when dlib is not installed)."""
     from streamdeblur.errors import UserError
-    from streamdeblur.eval.identity import DlibEmbedder
+    from streamdeblur.faces.identity import DlibEmbedder
 
     if name != DlibEmbedder.name:
         raise UserError(f"unknown face embedder {name!r} in the engine's card (this version knows "
@@ -49,7 +49,7 @@ def reference_identity(clips: Sequence[Path], embedder: Any, detector: Any, max_
     spread over it, the largest face of each), the embedder's name and the matching rule. UserError for a clip
     without a face of at least 40 px."""
     from streamdeblur.errors import UserError
-    from streamdeblur.eval.video import largest_face
+    from streamdeblur.faces.detection import largest_face
 
     vectors = []
     for clip in clips:

