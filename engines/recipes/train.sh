@@ -258,6 +258,11 @@ case "${1:-}" in
     # naf-clips-100 at 20k (session 28): -0.03 dB held out, +0.61 on its training clips; per band of input PSNR
     # (under 26 to 45 dB and over) +1.15 / +0.99 / +0.49 / +0.29 / +0.41 / +0.14 on training clips against
     # +0.28 / +0.16 / +0.11 / +0.08 / -0.27 / -0.93 held out (at 3.25k steps the two were equal): the gap is learnt.
+    # naf-clips-50 at 20k (sessions 29-30): -0.08 dB held out (100 %: -0.03), +0.50 on its training clips, +0.23
+    # on the clips of the same sources that its half left out (`unseen_gain_db`). At 2k / 8k / 14k / 20k steps held
+    # out -0.24 / -0.15 / -0.11 / -0.08 against 100 %'s -0.24 / -0.12 / -0.04 / -0.03: twice the clips is worth about
+    # 0.05 dB held out; new clips of the training sources gain 0.3 dB more than the held-out sources: the sources'
+    # diversity matters more than the count of clips. naf-clips-25 (session 30) gives the third point.
     streamdeblur train --data "$P/motion-256c,$P/motion-256d" --name "$1" --model naf \
       --set val_data="$P/motion-256c" --set clip_share="$(awk "BEGIN{print ${1#naf-clips-}/100}")" \
       --crop-size 128 --set patch=64 --steps "${NAF_CLIPS_STEPS:-20000}" --set lr_horizon="${NAF_CLIPS_STEPS:-20000}" \
