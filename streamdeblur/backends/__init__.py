@@ -254,7 +254,7 @@ def _folder_engine(model: str, folder: Path, settle: "tuple[float, float] | str 
                     "every face", folder, exc)
         return engine
     try:
-        base = create_engine(name, **{**kwargs, "weights": None})
+        base = create_engine(name, settle, **{**kwargs, "weights": None})  # "card": the released settle range
     except MissingWeightsError:  # no released engine to fall back on: the other faces are left as they are
         base = IdentityEngine(engine.input_size, engine.frames)
     personal = PersonalEngine(engine, base, PersonMatcher(identity, embedder))

@@ -85,6 +85,9 @@ def test_an_adapted_folder_becomes_a_personal_engine_beside_the_released_one(tmp
     assert not isinstance(engine.engine, SettledEngine) and isinstance(engine.base, SettledEngine)  # released: settle
     crops = np.random.default_rng(0).integers(0, 255, (2, 128, 128, 3), dtype=np.uint8)
     assert engine.routes == (engine.engine, engine.base)
+    bare = create_engine("naf", settle=None, weights=_adapted_folder(tmp_path / "c", {"embedder": "dlib-resnet",
+                                                                                      "vectors": [[1, 1]]}))
+    assert not isinstance(bare.base, SettledEngine)  # --no-gate: both routes bare
     engine.engine, engine.base = (lambda c: c // 2), (lambda c: c // 3)  # tell the routes apart
     assert np.array_equal(engine(crops), crops // 2)  # crops without tracks: each one's own embedding, its person
     assert engine.matcher(1, crops[0], np.array([0, 0, 9, 9]), None)
