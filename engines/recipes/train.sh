@@ -262,7 +262,9 @@ case "${1:-}" in
     # on the clips of the same sources that its half left out (`unseen_gain_db`). At 2k / 8k / 14k / 20k steps held
     # out -0.24 / -0.15 / -0.11 / -0.08 against 100 %'s -0.24 / -0.12 / -0.04 / -0.03: twice the clips is worth about
     # 0.05 dB held out; new clips of the training sources gain 0.3 dB more than the held-out sources: the sources'
-    # diversity matters more than the count of clips. naf-clips-25 (session 30) gives the third point.
+    # diversity matters more than the count of clips. But naf-clips-25 (session 30, stopped at 6k+) leads both at
+    # equal steps so far: -0.19 / -0.09 held out at 4k / 6k (100 %: -0.22 / -0.17), so which clips are in a share
+    # matters as much as how many; finish it (RESUME_RUN=1) before reading a trend.
     streamdeblur train --data "$P/motion-256c,$P/motion-256d" --name "$1" --model naf \
       --set val_data="$P/motion-256c" --set clip_share="$(awk "BEGIN{print ${1#naf-clips-}/100}")" \
       --crop-size 128 --set patch=64 --steps "${NAF_CLIPS_STEPS:-20000}" --set lr_horizon="${NAF_CLIPS_STEPS:-20000}" \
