@@ -17,6 +17,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from streamdeblur.faces.identity import unit
+
 DATA_RANGE = 255.0
 NME_LIMIT = 0.08
 _Y_WEIGHTS_BGR = np.array([0.114, 0.587, 0.299])
@@ -143,15 +145,9 @@ def failure_rate(errors: Sequence[float], threshold: float = NME_LIMIT) -> float
     return float(np.mean(errors > threshold))
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v, dtype=np.float64)
-    norm = np.linalg.norm(v, axis=-1, keepdims=True)
-    return v / np.maximum(norm, 1e-12)
-
-
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
     """Cosine similarity of two vectors (float) or row by row of two (N, D) arrays."""
-    sim = np.sum(_unit(a) * _unit(b), axis=-1)
+    sim = np.sum(unit(a) * unit(b), axis=-1)
     return float(sim) if np.ndim(sim) == 0 else sim
 
 
@@ -159,7 +155,7 @@ def rank1(
     queries: np.ndarray, query_labels: Sequence[object], gallery: np.ndarray, gallery_labels: Sequence[object]
 ) -> float:
     """Rank-1 identification rate: share of queries whose most similar gallery entry has their label."""
-    queries, gallery = _unit(queries), _unit(gallery)
+    queries, gallery = unit(queries), unit(gallery)
     if len(queries) == 0 or len(gallery) == 0:
         return float("nan")
     best = np.argmax(queries @ gallery.T, axis=1)
@@ -236,7 +232,7 @@ def rank1_leave_one_out(outputs: np.ndarray, references: np.ndarray, labels: Seq
     the query's own identity leaves out references[i] (if it has other faces), so a face is never
     matched against its own sharp frame. NaN with fewer than two identities.
     """
-    outputs, references = _unit(outputs), _unit(references)
+    outputs, references = unit(outputs), unit(references)
     names = sorted(set(labels), key=str)
     if len(names) < 2 or len(outputs) == 0:
         return float("nan")
@@ -250,5 +246,5 @@ def rank1_leave_one_out(outputs: np.ndarray, references: np.ndarray, labels: Seq
         gallery = sums / counts[:, None]
         if counts[own] > 1:
             gallery[own] = (sums[own] - references[i]) / (counts[own] - 1)
-        hits.append(int(np.argmax(_unit(gallery) @ outputs[i])) == own)
+        hits.append(int(np.argmax(unit(gallery) @ outputs[i])) == own)
     return float(np.mean(hits))

@@ -275,9 +275,12 @@ def model_weights(options: EvalOptions) -> list[tuple[str, Path | None]]:
         if len(options.weights) != len(models):
             raise UserError("give one --weights per --model (or write --model NAME=WEIGHTS)")
         models = [(name, w) for (name, _), w in zip(models, options.weights)]
+    from streamdeblur.models import engine_in_folder
+
     for name, path in models:
-        if path is not None and not (path.is_file() or (path / "model.safetensors").is_file()):
+        if path is not None and not path.exists():
             raise UserError(f"weights for {name!r} not found: {path} (give a .safetensors file or an engine folder)")
+        engine_in_folder(name, path)  # a folder must hold an engine (UserError otherwise)
     return models
 
 

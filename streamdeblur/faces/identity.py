@@ -32,9 +32,10 @@ class Embedder(Protocol):
         ...
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v, dtype=np.float32).reshape(-1)
-    return v / max(float(np.linalg.norm(v)), 1e-12)
+def unit(v: np.ndarray) -> np.ndarray:
+    """v scaled to unit length along its last axis (float64; a row of zeros stays zeros)."""
+    v = np.asarray(v, dtype=np.float64)
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
 
 def align_face(image: np.ndarray, points5: np.ndarray, size: int = 112) -> np.ndarray:
@@ -84,7 +85,7 @@ class OnnxEmbedder:
             face = cv2.cvtColor(face, cv2.COLOR_BGR2RGB)
         x = (face.astype(np.float32) - self.mean) / self.std
         x = x.transpose(2, 0, 1)[None] if self._nchw else x[None]
-        return _unit(self._session.run(None, {self._input: np.ascontiguousarray(x)})[0])
+        return unit(self._session.run(None, {self._input: np.ascontiguousarray(x)})[0].reshape(-1))
 
 
 class DlibEmbedder:
@@ -104,7 +105,7 @@ class DlibEmbedder:
             box = dlib_box_from_points(points5)
         x1, y1, x2, y2 = (int(round(float(v))) for v in box)
         shape = self._shape(rgb, self._dlib.rectangle(x1, y1, x2, y2))
-        return _unit(np.array(self._net.compute_face_descriptor(rgb, shape)))
+        return unit(np.array(self._net.compute_face_descriptor(rgb, shape)))
 
 
 def create_embedder(name: str) -> Embedder:

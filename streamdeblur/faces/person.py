@@ -22,25 +22,22 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from streamdeblur.faces.identity import unit
+
 THRESHOLD = 0.93
 FACES = 3
 REFERENCE_FACES = 12  # faces sampled evenly from each reference clip
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v, np.float64).reshape(-1)
-    return v / max(float(np.linalg.norm(v)), 1e-12)
-
-
 def create_embedder(name: str = "dlib-resnet") -> Any:
     """The embedder a card names (MissingDependencyError, a one-line UserError, when dlib is not installed)."""
     from streamdeblur.errors import UserError
-    from streamdeblur.faces.identity import DlibEmbedder
+    from streamdeblur.faces import identity
 
-    if name != DlibEmbedder.name:
+    if name != identity.DlibEmbedder.name:
         raise UserError(f"unknown face embedder {name!r} in the engine's card (this version knows "
-                        f"{DlibEmbedder.name!r})")
-    return DlibEmbedder()
+                        f"{identity.DlibEmbedder.name!r})")
+    return identity.create_embedder("dlib")
 
 
 def reference_identity(clips: Sequence[Path], embedder: Any, detector: Any, max_frames: int | None = None,
@@ -54,26 +51,30 @@ def reference_identity(clips: Sequence[Path], embedder: Any, detector: Any, max_
     vectors = []
     for clip in clips:
         found = []
-        for every in (None, 1):  # frames spread over the clip; where they miss the face, every frame in turn
+        tried: set[int] = set()
+        for every in (None, 1):  # frames spread over the clip; where they miss the face, every other frame in turn
             with closing(sample_frames(Path(clip), faces - len(found), max_frames, every)) as frames:
-                for image in frames:
+                for index, image in frames:
+                    if index in tried:
+                        continue
+                    tried.add(index)
                     face = largest_face(detector.detect(image), 40)
                     if face is not None:
-                        found.append(_unit(embedder(image, face.box, face.landmarks)))
+                        found.append(unit(embedder(image, face.box, face.landmarks)))
                         if len(found) >= faces:
                             break
             if len(found) >= min(3, faces):
                 break
         if not found:
             raise UserError(f"no face of at least 40 px found in {clip}")
-        vectors.append(_unit(np.mean(found, axis=0)).round(5).tolist())
+        vectors.append(unit(np.mean(found, axis=0)).round(5).tolist())
     return {"embedder": embedder.name, "vectors": vectors, "threshold": THRESHOLD, "faces": FACES}
 
 
 def sample_frames(clip: Path, count: int, max_frames: int | None = None,
-                  every: int | None = None) -> Iterator[np.ndarray]:
-    """Frames `every` apart (default: about `count` spread evenly over the clip, or its first max_frames), decoded
-    one at a time."""
+                  every: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, image) of frames `every` apart (default: about `count` spread evenly over the clip, or its first
+    max_frames), decoded one at a time."""
     from streamdeblur.io.source import open_source
 
     source = open_source(str(clip))
@@ -85,7 +86,7 @@ def sample_frames(clip: Path, count: int, max_frames: int | None = None,
             if max_frames is not None and i >= max_frames:
                 break
             if i % every == 0:
-                yield frame.image
+                yield i, frame.image
     finally:
         source.close()
 
@@ -95,24 +96,28 @@ class PersonMatcher:
     A track's first FACES faces are embedded (each decision uses the mean so far), then its decision is kept."""
 
     def __init__(self, identity: dict[str, Any], embedder: Callable[..., np.ndarray]) -> None:
-        self.vectors = np.asarray([_unit(v) for v in identity["vectors"]])
+        self.vectors = unit(np.asarray(identity["vectors"], np.float64))
         self.threshold = float(identity.get("threshold", THRESHOLD))
         self.faces = int(identity.get("faces", FACES))
         self.embedder = embedder
         self.seen: dict[int, list[np.ndarray]] = {}
         self.decided: dict[int, bool] = {}
 
+    def _matches(self, embeddings: list[np.ndarray]) -> bool:
+        """Whether the mean of these unit embeddings is close enough to one of the references."""
+        return bool(float((self.vectors @ unit(np.mean(embeddings, axis=0))).max()) >= self.threshold)
+
     def one(self, image: np.ndarray, box: np.ndarray, landmarks: np.ndarray | None) -> bool:
         """True when this one face is the references' person (no track: decided on its own embedding)."""
-        return bool(float((self.vectors @ _unit(self.embedder(image, box, landmarks))).max()) >= self.threshold)
+        return self._matches([unit(self.embedder(image, box, landmarks))])
 
     def __call__(self, track_id: int, image: np.ndarray, box: np.ndarray, landmarks: np.ndarray | None) -> bool:
         """True when this track is the references' person (embeds only its first few faces)."""
         if track_id in self.decided:
             return self.decided[track_id]
         seen = self.seen.setdefault(track_id, [])
-        seen.append(_unit(self.embedder(image, box, landmarks)))
-        match = bool(float((self.vectors @ _unit(np.mean(seen, axis=0))).max()) >= self.threshold)
+        seen.append(unit(self.embedder(image, box, landmarks)))
+        match = self._matches(seen)
         if len(seen) >= self.faces:
             self.decided[track_id] = match
             del self.seen[track_id]
