@@ -19,7 +19,13 @@ Three measurements, each from released naf, none of which changes a shipped engi
       face region from the previous frame; or from both neighbours, which costs a frame of lag) predict each
       face's fitted kernel?
 
-Pairs come from pairs.sh (motion-256c), val clips from $CACHE/reports/valclips (the held-out clips of eval).
+  python engines/recipes/motion_hint.py groups [--steps 1500]
+      The hint as `process` could measure it, with no sharp frame involved: on the 3-exposure groups of
+      motion-128c, the median DIS flow of the face region from the centre exposure to each neighbour (both cut
+      in the centre's alignment), half their difference, as crop pixels per frame. Arms 'blind' and 'hint'
+      (the flow given as the planes above); scored per band of the fitted kernel length.
+
+Pairs come from pairs.sh (motion-256c; motion-128c for groups), val clips from $CACHE/reports/valclips (the held-out clips of eval).
 Runs write to $CACHE/motion-hint/; a finished arm's weights are reused by the next call.
 """
 
@@ -270,6 +276,93 @@ def real(steps: int, arms: list[str]) -> None:
     score(nets, faces, [(0, 0.25), (0.25, 1), (1, 2), (2, 4), (4, 13), (0, 13)], OUT / f"real-{steps}.json")
 
 
+def centre_motion(group: np.ndarray, matrices: list, dis: cv2.DISOpticalFlow) -> np.ndarray:
+    """The face's motion per frame at the centre exposure of a K-exposure group (K x S crops side by side, each in
+    its own alignment): both neighbours re-warped into the centre's alignment, the median flow of the central
+    region to each, half their difference (crop px)."""
+    k = len(matrices) // 2
+    crops = [np.ascontiguousarray(group[:, i * S:(i + 1) * S]) for i in range(len(matrices))]
+    centre_m = np.vstack([np.asarray(matrices[k], np.float64), [0, 0, 1]])
+    grey = cv2.cvtColor(crops[k], cv2.COLOR_BGR2GRAY)
+    region = (slice(S // 4, 3 * S // 4),) * 2
+    flows = []
+    for i in (k - 1, k + 1):
+        own = np.vstack([np.asarray(matrices[i], np.float64), [0, 0, 1]])
+        to_centre = (centre_m @ np.linalg.inv(own))[:2]  # neighbour crop -> frame -> centre crop
+        warped = cv2.warpAffine(cv2.cvtColor(crops[i], cv2.COLOR_BGR2GRAY), to_centre, (S, S),
+                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        flows.append(np.median(dis.calc(grey, warped, None)[region].reshape(-1, 2), axis=0))
+    return (flows[1] - flows[0]) / 2
+
+
+def groups(steps: int) -> None:
+    cache = OUT / "groups.npz"
+    if cache.is_file():
+        z = np.load(cache)
+        data = {split: (z[f"{split}_x"], z[f"{split}_y"], z[f"{split}_k"], z[f"{split}_m"]) for split in ("train", "val")}
+    else:
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        data = {}
+        for split in ("train", "val"):
+            xs, ys, ks, ms = [], [], [], []
+            for shard in sorted((CACHE / "pairs/motion-128c" / split).glob("*.tar")):
+                for _key, blurry, sharp, meta, group in iter_pairs(shard, frames=True):
+                    if group is None or len(meta.get("group_matrices") or []) != 3 or blurry.shape[0] != S:
+                        continue
+                    xs.append(blurry)
+                    ys.append(sharp)
+                    ks.append(fit_kernel(blurry, sharp))
+                    ms.append(centre_motion(group, meta["group_matrices"], dis))
+            data[split] = (np.stack(xs), np.stack(ys), np.array(ks, np.float32), np.array(ms, np.float32))
+            print(split, len(xs), "groups", flush=True)
+        OUT.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, **{f"{split}_{k}": v for split, d in data.items() for k, v in zip("xykm", d)})
+    bx, by, _bk, bm = data["train"]
+
+    def motion_planes(m: np.ndarray, patch: int) -> np.ndarray:
+        return hint_planes(float(np.hypot(m[0], m[1])), float(np.arctan2(m[1], m[0])), patch, patch)
+
+    def draw(rng, mode, patch=96, batch=8):
+        xs, ys = [], []
+        for _ in range(batch):
+            i = rng.integers(len(bx))
+            y0, x0 = rng.integers(0, S - patch + 1, 2)
+            b, s, m = bx[i, y0:y0 + patch, x0:x0 + patch], by[i, y0:y0 + patch, x0:x0 + patch], bm[i].copy()
+            if rng.random() < 0.5:
+                b, s, m = b[:, ::-1], s[:, ::-1], m * np.array([-1, 1], np.float32)
+            planes = motion_planes(m, patch) if mode == "true" else np.zeros((3, patch, patch), np.float32)
+            xs.append(np.concatenate([np.ascontiguousarray(b).transpose(2, 0, 1) / 255.0, planes]))
+            ys.append(np.ascontiguousarray(s).transpose(2, 0, 1) / 255.0)
+        return tensor(np.stack(xs)), tensor(np.stack(ys))
+
+    vx, vy, vk, vm = data["val"]
+    length, angle = np.hypot(vm[:, 0], vm[:, 1]), np.arctan2(vm[:, 1], vm[:, 0])
+    within = np.cos(2 * (angle - vk[:, 1]))[vk[:, 0] >= 1.5] > 0.5
+    print(f"val: flow motion against the fitted kernel: Spearman {spearman(vk[:, 0], length):.2f}, direction within "
+          f"30 deg for {within.mean():.0%} of {within.size} faces with a kernel of 1.5 px or more", flush=True)
+    blind = train_arm("blind", draw, steps, OUT / f"groups-blind-{steps}.pt")
+    hint = train_arm("hint", draw, steps, OUT / f"groups-hint-{steps}.pt")
+    rows = []
+    with torch.no_grad():
+        for i in range(len(vx)):
+            x, y = tensor(vx[i].transpose(2, 0, 1)[None] / 255.0), tensor(vy[i].transpose(2, 0, 1)[None] / 255.0)
+            row = {"L": float(vk[i, 0]), "input": float(psnr(x, y))}
+            for name, net, planes in (("naf", naf_with_hint().eval(), np.zeros((3, S, S), np.float32)),
+                                      ("blind", blind, np.zeros((3, S, S), np.float32)),
+                                      ("hint (measured flow)", hint, motion_planes(vm[i], S))):
+                restored = net(torch.cat([x, tensor(planes[None])], 1)).clamp(0, 1)
+                row[name] = float(psnr((restored * 255).round() / 255, y))
+            rows.append(row)
+    (OUT / f"groups-{steps}.json").write_text(json.dumps(rows))
+    names = [n for n in rows[0] if n not in ("L", "input")]
+    print("fitted kernel length | faces | blurred dB | " + " | ".join(names))
+    for lo, hi in [(0, 0.25), (0.25, 1), (1, 2), (2, 4), (4, 13), (0, 13)]:
+        sel = [r for r in rows if lo <= r["L"] < hi]
+        if sel:
+            print(f"{lo}-{hi} px | {len(sel)} | {np.mean([r['input'] for r in sel]):.2f} | " +
+                  " | ".join(f"{np.mean([r[n] - r['input'] for r in sel]):+.3f}" for n in names))
+
+
 def estimate() -> None:
     from streamdeblur.eval.video import blur_video, find_clips, parse_blurs, read_frames
     from streamdeblur.faces.crops import alignment_matrix, extract_crop
@@ -329,7 +422,7 @@ def summarise_estimates(rows: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("synthetic", "real", "estimate"))
+    parser.add_argument("what", choices=("synthetic", "real", "groups", "estimate"))
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--arms", default="blind,hint,hint-est")
     parser.add_argument("--threads", type=int, default=2)
@@ -339,6 +432,8 @@ def main() -> None:
         synthetic(args.steps)
     elif args.what == "real":
         real(args.steps, args.arms.split(","))
+    elif args.what == "groups":
+        groups(args.steps)
     else:
         estimate()
 
