@@ -37,6 +37,7 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -170,17 +171,18 @@ def train_arm(arm: str, draw, steps: int, path: Path) -> NAFNet:
     return net.eval()
 
 
-def score(nets: dict[str, tuple[NAFNet, str]], faces: list[tuple[np.ndarray, np.ndarray, float, float]],
-          bands: list[tuple[float, float]], out: Path) -> None:
-    """Gain over the blurred input per band of kernel length, every net in its hint mode; a table and a JSON."""
+def score(nets: dict[str, tuple[NAFNet, str | Callable[[int], np.ndarray]]],
+          faces: list[tuple[np.ndarray, np.ndarray, float, float]], bands: list[tuple[float, float]], out: Path) -> None:
+    """Gain over the blurred input per band of kernel length, every net in its hint mode (a planes_for mode, or a
+    function of the face's index giving its planes); a table and a JSON."""
     rng = np.random.default_rng(123)
     rows = []
     with torch.no_grad():
-        for blurry, sharp, length, angle in faces:
+        for i, (blurry, sharp, length, angle) in enumerate(faces):
             x, y = tensor(blurry.transpose(2, 0, 1)[None] / 255.0), tensor(sharp.transpose(2, 0, 1)[None] / 255.0)
             row = {"L": length, "input": float(psnr(x, y))}
             for name, (net, mode) in nets.items():
-                planes = tensor(planes_for(mode, length, angle, rng, S)[None])
+                planes = tensor((mode(i) if callable(mode) else planes_for(mode, length, angle, rng, S))[None])
                 restored = net(torch.cat([x, planes], 1)).clamp(0, 1)
                 row[name] = float(psnr((restored * 255).round() / 255, y))
             rows.append(row)
@@ -342,25 +344,10 @@ def groups(steps: int) -> None:
           f"30 deg for {within.mean():.0%} of {within.size} faces with a kernel of 1.5 px or more", flush=True)
     blind = train_arm("blind", draw, steps, OUT / f"groups-blind-{steps}.pt")
     hint = train_arm("hint", draw, steps, OUT / f"groups-hint-{steps}.pt")
-    rows = []
-    with torch.no_grad():
-        for i in range(len(vx)):
-            x, y = tensor(vx[i].transpose(2, 0, 1)[None] / 255.0), tensor(vy[i].transpose(2, 0, 1)[None] / 255.0)
-            row = {"L": float(vk[i, 0]), "input": float(psnr(x, y))}
-            for name, net, planes in (("naf", naf_with_hint().eval(), np.zeros((3, S, S), np.float32)),
-                                      ("blind", blind, np.zeros((3, S, S), np.float32)),
-                                      ("hint (measured flow)", hint, motion_planes(vm[i], S))):
-                restored = net(torch.cat([x, tensor(planes[None])], 1)).clamp(0, 1)
-                row[name] = float(psnr((restored * 255).round() / 255, y))
-            rows.append(row)
-    (OUT / f"groups-{steps}.json").write_text(json.dumps(rows))
-    names = [n for n in rows[0] if n not in ("L", "input")]
-    print("fitted kernel length | faces | blurred dB | " + " | ".join(names))
-    for lo, hi in [(0, 0.25), (0.25, 1), (1, 2), (2, 4), (4, 13), (0, 13)]:
-        sel = [r for r in rows if lo <= r["L"] < hi]
-        if sel:
-            print(f"{lo}-{hi} px | {len(sel)} | {np.mean([r['input'] for r in sel]):.2f} | " +
-                  " | ".join(f"{np.mean([r[n] - r['input'] for r in sel]):+.3f}" for n in names))
+    nets = {"naf": (naf_with_hint().eval(), "zero"), "blind": (blind, "zero"),
+            "hint (measured flow)": (hint, lambda i: motion_planes(vm[i], S))}
+    faces = [(vx[i], vy[i], float(vk[i, 0]), float(vk[i, 1])) for i in range(len(vx))]
+    score(nets, faces, [(0, 0.25), (0.25, 1), (1, 2), (2, 4), (4, 13), (0, 13)], OUT / f"groups-{steps}.json")
 
 
 def estimate() -> None:

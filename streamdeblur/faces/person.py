@@ -52,7 +52,7 @@ def reference_identity(clips: Sequence[Path], embedder: Any, detector: Any, max_
     for clip in clips:
         found = []
         tried: set[int] = set()
-        for every in (None, 1):  # frames spread over the clip; where they miss the face, every other frame in turn
+        for every in (None, 1):  # frames spread over the clip; where they miss the face, each frame not yet tried
             with closing(sample_frames(Path(clip), faces - len(found), max_frames, every)) as frames:
                 for index, image in frames:
                     if index in tried:
