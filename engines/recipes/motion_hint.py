@@ -24,6 +24,11 @@ Three measurements, each from released naf, none of which changes a shipped engi
       motion-128c, the median DIS flow of the face region from the centre exposure to each neighbour (both cut
       in the centre's alignment), half their difference, as crop pixels per frame. Arms 'blind' and 'hint'
       (the flow given as the planes above); scored per band of the fitted kernel length.
+  python engines/recipes/motion_hint.py neighbours [--steps 1500] [--arms centre,warped+flow,warped]
+      The same groups, a temporal engine's inputs at equal training: the two neighbouring exposures as differences
+      from the centre crop, re-cut in the centre's alignment ('centre': the motion left in), or also warped onto it
+      by DIS flow as naf-t3f's are ('warped'), or warped and given the two flow fields as planes ('warped+flow').
+      A blind arm of as many steps on the same batches (at 1500 steps, groups' own blind arm).
 
 Pairs come from pairs.sh (motion-256c; motion-128c for groups), val clips from $CACHE/reports/valclips (the held-out clips of eval).
 Runs write to $CACHE/motion-hint/; a finished arm's weights are reused by the next call.
@@ -112,13 +117,13 @@ def hint_planes(length: float, angle: float, h: int, w: int) -> np.ndarray:
     return np.broadcast_to(v[:, None, None], (3, h, w))
 
 
-def naf_with_hint() -> NAFNet:
-    """Released naf with three more input planes whose weights start at zero (so it starts as naf)."""
+def naf_with_hint(extra: int = 3) -> NAFNet:
+    """Released naf with `extra` more input planes whose weights start at zero (so it starts as naf)."""
     from safetensors.torch import load_file
 
     net = NAFNet(**NAF)
     net.load_state_dict({k[4:]: v.float() for k, v in load_file(REPO / "engines/naf/model.safetensors").items()})
-    old, new = net.intro, torch.nn.Conv2d(6, net.intro.out_channels, 3, padding=1)
+    old, new = net.intro, torch.nn.Conv2d(3 + extra, net.intro.out_channels, 3, padding=1)
     with torch.no_grad():
         new.weight.zero_()
         new.weight[:, :3] = old.weight
@@ -143,14 +148,14 @@ def planes_for(mode: str, length: float, angle: float, rng: np.random.Generator,
     return hint_planes(length, angle, size, size)
 
 
-def train_arm(arm: str, draw, steps: int, path: Path) -> NAFNet:
+def train_arm(arm: str, draw, steps: int, path: Path, extra: int = 3) -> NAFNet:
     """draw(rng, mode) -> (x, y) batches; AdamW 5e-4 cosine, PSNR loss, bf16 autocast, as train.sh's naf runs."""
-    net = naf_with_hint()
+    net = naf_with_hint(extra)
     if path.is_file():
         net.load_state_dict(torch.load(path))
         return net.eval()
     rng = np.random.default_rng(7)
-    mode = {"blind": "zero", "hint": "true", "hint-est": "est"}[arm]
+    mode = {"blind": "zero", "hint": "true", "hint-est": "est"}.get(arm, arm)
     opt = torch.optim.AdamW(net.parameters(), lr=5e-4, betas=(0.9, 0.9), weight_decay=0)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     t0 = time.time()
@@ -278,26 +283,31 @@ def real(steps: int, arms: list[str]) -> None:
     score(nets, faces, [(0, 0.25), (0.25, 1), (1, 2), (2, 4), (4, 13), (0, 13)], OUT / f"real-{steps}.json")
 
 
-def centre_motion(group: np.ndarray, matrices: list, dis: cv2.DISOpticalFlow) -> np.ndarray:
-    """The face's motion per frame at the centre exposure of a K-exposure group (K x S crops side by side, each in
-    its own alignment): both neighbours re-warped into the centre's alignment, the median flow of the central
-    region to each, half their difference (crop px)."""
+def in_centre_alignment(group: np.ndarray, matrices: list) -> list[np.ndarray]:
+    """A K-exposure group (K x S crops side by side, each in its own alignment) with every crop re-cut in the
+    centre exposure's alignment (neighbour crop -> frame -> centre crop), the centre's as it came."""
     k = len(matrices) // 2
     crops = [np.ascontiguousarray(group[:, i * S:(i + 1) * S]) for i in range(len(matrices))]
     centre_m = np.vstack([np.asarray(matrices[k], np.float64), [0, 0, 1]])
-    grey = cv2.cvtColor(crops[k], cv2.COLOR_BGR2GRAY)
-    region = (slice(S // 4, 3 * S // 4),) * 2
-    flows = []
-    for i in (k - 1, k + 1):
+    out = []
+    for i, crop in enumerate(crops):
         own = np.vstack([np.asarray(matrices[i], np.float64), [0, 0, 1]])
-        to_centre = (centre_m @ np.linalg.inv(own))[:2]  # neighbour crop -> frame -> centre crop
-        warped = cv2.warpAffine(cv2.cvtColor(crops[i], cv2.COLOR_BGR2GRAY), to_centre, (S, S),
-                                flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        flows.append(np.median(dis.calc(grey, warped, None)[region].reshape(-1, 2), axis=0))
+        out.append(crop if i == k else cv2.warpAffine(crop, (centre_m @ np.linalg.inv(own))[:2], (S, S),
+                                                      flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+    return out
+
+
+def centre_motion(group: np.ndarray, matrices: list, dis: cv2.DISOpticalFlow) -> np.ndarray:
+    """The face's motion per frame at the centre exposure of a 3-exposure group: the median DIS flow of the central
+    region from the centre to each neighbour, both in the centre's alignment, half their difference (crop px)."""
+    before, centre, after = (cv2.cvtColor(c, cv2.COLOR_BGR2GRAY) for c in in_centre_alignment(group, matrices))
+    region = (slice(S // 4, 3 * S // 4),) * 2
+    flows = [np.median(dis.calc(centre, n, None)[region].reshape(-1, 2), axis=0) for n in (before, after)]
     return (flows[1] - flows[0]) / 2
 
 
-def groups(steps: int) -> None:
+def groups_data() -> dict[str, tuple[np.ndarray, ...]]:
+    """Per split of motion-128c's 3-exposure groups: centre exposures, sharp targets, fitted kernels, flow motion."""
     cache = OUT / "groups.npz"
     if cache.is_file():
         z = np.load(cache)
@@ -319,6 +329,11 @@ def groups(steps: int) -> None:
             print(split, len(xs), "groups", flush=True)
         OUT.mkdir(parents=True, exist_ok=True)
         np.savez(cache, **{f"{split}_{k}": v for split, d in data.items() for k, v in zip("xykm", d)})
+    return data
+
+
+def groups(steps: int) -> None:
+    data = groups_data()
     bx, by, _bk, bm = data["train"]
 
     def motion_planes(m: np.ndarray, patch: int) -> np.ndarray:
@@ -348,6 +363,81 @@ def groups(steps: int) -> None:
             "hint (measured flow)": (hint, lambda i: motion_planes(vm[i], S))}
     faces = [(vx[i], vy[i], float(vk[i, 0]), float(vk[i, 1])) for i in range(len(vx))]
     score(nets, faces, [(0, 0.25), (0.25, 1), (1, 2), (2, 4), (4, 13), (0, 13)], OUT / f"groups-{steps}.json")
+
+
+def neighbours(steps: int, arms: list[str]) -> None:
+    """Temporal inputs at equal training on the motion-128c groups (their centre exposures, sharp targets and
+    fitted kernels are groups()'s): naf given its two neighbouring exposures as differences from the centre crop,
+    either re-cut in the centre's alignment (the face's motion between exposures left in: 'centre') or also warped
+    onto the centre by DIS flow as naf-t3f is ('warped'), or warped and given the two flows as planes too
+    ('warped+flow', flow / 8 crop px)."""
+    z = {f"{split}_{k}": v for split, d in groups_data().items() for k, v in zip("xykm", d)}
+    cache = OUT / "neighbours.npz"
+    if not cache.is_file():
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        grid = np.stack(np.meshgrid(np.arange(S, dtype=np.float32), np.arange(S, dtype=np.float32)), -1)
+        data = {}
+        for split in ("train", "val"):
+            cut, warped, flows = [], [], []
+            for shard in sorted((CACHE / "pairs/motion-128c" / split).glob("*.tar")):
+                for _key, blurry, _sharp, meta, group in iter_pairs(shard, frames=True):
+                    if group is None or len(meta.get("group_matrices") or []) != 3 or blurry.shape[0] != S:
+                        continue
+                    before, centre, after = in_centre_alignment(group, meta["group_matrices"])
+                    grey = cv2.cvtColor(centre, cv2.COLOR_BGR2GRAY)
+                    f = [dis.calc(grey, cv2.cvtColor(n, cv2.COLOR_BGR2GRAY), None) for n in (before, after)]
+                    cut.append(np.stack([before, after]))
+                    warped.append(np.stack([cv2.remap(n, *(grid + fl).transpose(2, 0, 1), cv2.INTER_LINEAR,
+                                                      borderMode=cv2.BORDER_REPLICATE) for n, fl in zip((before, after), f)]))
+                    flows.append(np.stack(f).astype(np.float16))
+            data[split] = np.stack(cut), np.stack(warped), np.stack(flows)
+            assert len(cut) == len(z[f"{split}_x"]), "groups.npz holds other groups: delete both caches"
+            print(split, len(cut), "groups", flush=True)
+        np.savez(cache, **{f"{split}_{k}": v for split, d in data.items() for k, v in zip(("cut", "warped", "flow"), d)})
+    n = dict(np.load(cache))
+    c = slice(S // 4, 3 * S // 4)
+    m = np.array([(np.median(f[1, c, c].reshape(-1, 2).astype(np.float32), 0)
+                   - np.median(f[0, c, c].reshape(-1, 2).astype(np.float32), 0)) / 2 for f in n["val_flow"]])
+    print(f"val: the cached flows give groups()'s motion within {np.abs(m - z['val_m']).max():.2f} px", flush=True)
+    bx, by = z["train_x"], z["train_y"]
+
+    def planes(mode: str, x: np.ndarray, cut: np.ndarray, warped: np.ndarray, flow: np.ndarray) -> np.ndarray:
+        """x: S' x S' x 3 uint8 centre; cut, warped: 2 x S' x S' x 3; flow: 2 x S' x S' x 2 -> C x S' x S' floats."""
+        if mode == "zero":
+            return np.zeros((3, *x.shape[:2]), np.float32)
+        nb = cut if mode == "centre" else warped
+        out = [((nb.astype(np.float32) - x.astype(np.float32)) / 255.0).transpose(0, 3, 1, 2).reshape(6, *x.shape[:2])]
+        if mode == "warped+flow":
+            out.append(flow.astype(np.float32).transpose(0, 3, 1, 2).reshape(4, *x.shape[:2]) / 8)
+        return np.concatenate(out)
+
+    def draw(rng, mode, patch=96, batch=8):
+        xs, ys = [], []
+        for _ in range(batch):
+            i = rng.integers(len(bx))
+            y0, x0 = rng.integers(0, S - patch + 1, 2)
+            win = (slice(y0, y0 + patch), slice(x0, x0 + patch))
+            b, s = bx[i][win], by[i][win]
+            cut, warped, flow = (n[f"train_{k}"][i][:, win[0], win[1]] for k in ("cut", "warped", "flow"))
+            if rng.random() < 0.5:
+                b, s, cut, warped = b[:, ::-1], s[:, ::-1], cut[:, :, ::-1], warped[:, :, ::-1]
+                flow = flow[:, :, ::-1] * np.array([-1, 1], np.float16)
+            if rng.random() < 0.5:  # a blur has no direction in time: the neighbours may come in either order
+                cut, warped, flow = cut[::-1], warped[::-1], flow[::-1]
+            xs.append(np.concatenate([np.ascontiguousarray(b).transpose(2, 0, 1) / 255.0, planes(mode, b, cut, warped, flow)]))
+            ys.append(np.ascontiguousarray(s).transpose(2, 0, 1) / 255.0)
+        return tensor(np.stack(xs)), tensor(np.stack(ys))
+
+    extra = {"centre": 6, "warped": 6, "warped+flow": 10}
+    nets: dict[str, tuple[NAFNet, str | Callable[[int], np.ndarray]]] = {
+        "naf": (naf_with_hint().eval(), "zero"),
+        "blind": (train_arm("blind", draw, steps, OUT / f"groups-blind-{steps}.pt"), "zero")}
+    vx = z["val_x"]
+    for arm in arms:
+        net = train_arm(arm, draw, steps, OUT / f"neighbours-{arm}-{steps}.pt", extra[arm])
+        nets[arm] = (net, lambda i, arm=arm: planes(arm, vx[i], n["val_cut"][i], n["val_warped"][i], n["val_flow"][i]))
+    faces = [(vx[i], z["val_y"][i], float(z["val_k"][i, 0]), float(z["val_k"][i, 1])) for i in range(len(vx))]
+    score(nets, faces, [(0, 0.25), (0.25, 1), (1, 2), (2, 4), (4, 13), (0, 13)], OUT / f"neighbours-{steps}.json")
 
 
 def estimate() -> None:
@@ -409,7 +499,7 @@ def summarise_estimates(rows: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("synthetic", "real", "groups", "estimate"))
+    parser.add_argument("what", choices=("synthetic", "real", "groups", "neighbours", "estimate"))
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--arms", default="blind,hint,hint-est")
     parser.add_argument("--threads", type=int, default=2)
@@ -421,6 +511,8 @@ def main() -> None:
         real(args.steps, args.arms.split(","))
     elif args.what == "groups":
         groups(args.steps)
+    elif args.what == "neighbours":
+        neighbours(args.steps, args.arms.split(","))
     else:
         estimate()
 
