@@ -53,7 +53,8 @@ class ModelSpec:
     assemble: Callable[[Parts], torch.nn.Module] | None = None
     stages: tuple[str, ...] = ("single",)  # training stages (train/stages.py) that can train it; the first is its own
     frames: int = 1  # consecutive aligned crops of one track it takes (K; the restored one in the middle)
-    align: str = "landmarks"  # "flow": its engine warps the other crops onto the middle one (faces/flow.py)
+    align: str = "landmarks"  # "flow": its engine warps the other crops onto the middle one; "centre": Restorer
+    # re-cuts them in the middle one's alignment (faces/flow.py)
     needs_weights: bool = True  # False: nothing to train or load (the pass-through model)
 
     @property
@@ -140,6 +141,11 @@ _SPECS: dict[str, ModelSpec] = {
               "as their difference from it, 128 px",
               lambda: {"g": NAFNet(**NAF, frames=3, delta=True)}, _g_only(128), ("restore", "single"), frames=3,
               align="flow"),
+        _spec("naf-t3m", "nafnet", 128,
+              "naf-t3 whose neighbouring crops are re-cut in the middle crop's alignment (the face's motion between "
+              "them left in, no flow) and enter as their difference from it, 128 px",
+              lambda: {"g": NAFNet(**NAF, frames=3, delta=True)}, _g_only(128), ("restore", "single"), frames=3,
+              align="centre"),
         _spec("naf-t5f", "nafnet", 128,
               "naf-t3f with 5 consecutive crops (two neighbours each side, all warped onto the middle one), 128 px",
               lambda: {"g": NAFNet(**NAF, frames=5, delta=True)}, _g_only(128), ("restore", "single"), frames=5,

@@ -5,7 +5,8 @@
   being restored, each aligned by its own frame's landmarks, stacked on the channel axis. A frame
   leaves once the frames K//2 after it have arrived, so the output lags the input by K//2 frames;
   at a track's start, end or gap a missing neighbour is the track's crop nearest to it on the way to
-  the restored frame (repetition). Single-frame engines (K = 1) add no lag.
+  the restored frame (repetition). Single-frame engines (K = 1) add no lag. An engine whose model aligns
+  "centre" (ModelSpec.align) gets the neighbours re-cut in the restored face's alignment (faces.flow.recut_stack).
 - Gating: each face gets a blur estimate (its track's motion in crop pixels per frame, see
   blur_estimate); a face estimated sharp (below the gate level) bypasses the engine and its frame
   is left bit for bit unchanged, saving compute and sparing sharp faces. A temporal engine still
@@ -34,6 +35,7 @@ import numpy as np
 
 from streamdeblur.backends import Engine
 from streamdeblur.faces.crops import paste_back
+from streamdeblur.faces.flow import recut_stack
 from streamdeblur.io.source import Frame
 
 
@@ -120,7 +122,9 @@ class Restorer:
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="engine") if self.in_flight else None
         self.batches: deque[tuple[list[Face], Future]] = deque()  # sent to the worker, oldest first
         self.held: deque[Held] = deque()
-        self.history: dict[int, dict[int, np.ndarray]] = defaultdict(dict)  # track -> frame index -> crop
+        self.recut = self.frames > 1 and getattr(engine, "align", "landmarks") == "centre"
+        # track -> frame index -> (crop, its frame->crop matrix)
+        self.history: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
         self.last_box: dict[int, tuple[int, np.ndarray]] = {}  # track -> (frame index, box)
         self.logs: dict[int, TrackLog] = defaultdict(TrackLog)
         self.latest = -1
@@ -135,7 +139,7 @@ class Restorer:
                                       face.crop.shape[0])
             face.gated = self.gate is not None and face.blur < self.gate
             self.last_box[face.track_id] = (index, face.box)
-            self.history[face.track_id][index] = face.crop
+            self.history[face.track_id][index] = (face.crop, face.matrix)
             log = self.logs[face.track_id]
             if self.matcher is not None:
                 t0 = time.perf_counter()
@@ -180,7 +184,10 @@ class Restorer:
             while q not in crops:
                 q += step
             out.append(crops[q])
-        return out[0] if self.frames == 1 else np.concatenate(out, axis=2)
+        if self.frames == 1:
+            return out[0][0]
+        stack = np.concatenate([crop for crop, _ in out], axis=2)
+        return recut_stack(stack, [matrix for _, matrix in out]) if self.recut else stack
 
     def _run(self, inputs: np.ndarray, route: int = 0) -> tuple[np.ndarray, float]:
         t0 = time.perf_counter()

@@ -59,6 +59,36 @@ def test_a_temporal_engine_sees_each_tracks_neighbours_with_repetition_at_the_en
     assert sorted(engine.calls) == [[0, 0, 1], [0, 1, 2], [1, 2, 2], [4, 4, 4]]
 
 
+def test_an_engine_whose_model_aligns_centre_gets_the_neighbours_recut_in_the_restored_faces_alignment():
+    """A face moving 2 px right per frame, each crop cut in its own alignment (so all alike: a ramp of 10 grey
+    levels per column). An engine that aligns "centre" (naf-t3m) sees the face before it 2 px to the left of where
+    the restored one is, the face after 2 px to the right; any other temporal engine sees the crops as cut."""
+
+    class Stacks(Recorder):
+        align = "centre"
+
+        def __call__(self, crops: np.ndarray) -> np.ndarray:
+            self.stacks = [*getattr(self, "stacks", []), *crops.astype(int)]
+            return crops[..., 3:6]
+
+    ramp = np.repeat(np.repeat((10 * np.arange(8, dtype=np.uint8) + 50)[None, :, None], 8, 0), 3, 2)
+
+    def moving(index: int) -> Held:
+        h = held(index, {1: 2.0 * index})
+        h.faces[0].crop, h.faces[0].matrix = ramp.copy(), np.array([[1.0, 0, -2.0 * index], [0, 1.0, 0]])
+        return h
+
+    for align, shift in (("centre", 20), ("landmarks", 0)):
+        engine = Stacks(3)
+        engine.align = align
+        run(Restorer(engine, batch_size=1, max_latency=1), [moving(i) for i in range(4)])
+        inner = np.s_[:, 2:6]
+        for stack in engine.stacks[1:3]:  # frames 1 and 2 have both neighbours
+            assert np.array_equal(stack[..., 3:6], ramp)
+            assert np.all(stack[..., 0:3][inner] - ramp[inner] == shift), align
+            assert np.all(stack[..., 6:9][inner] - ramp[inner] == -shift), align
+
+
 def test_frames_leave_in_order_once_their_next_frames_arrived():
     engine = Recorder(3)
     restorer = Restorer(engine, batch_size=1, max_latency=0)

@@ -50,6 +50,7 @@ import torch
 
 from streamdeblur.data.blur import linear_to_srgb, srgb_to_linear
 from streamdeblur.data.shards import iter_pairs
+from streamdeblur.faces.flow import recut_stack
 from streamdeblur.models import NAF
 from streamdeblur.nets.nafnet import NAFNet
 
@@ -285,16 +286,10 @@ def real(steps: int, arms: list[str]) -> None:
 
 def in_centre_alignment(group: np.ndarray, matrices: list) -> list[np.ndarray]:
     """A K-exposure group (K x S crops side by side, each in its own alignment) with every crop re-cut in the
-    centre exposure's alignment (neighbour crop -> frame -> centre crop), the centre's as it came."""
-    k = len(matrices) // 2
-    crops = [np.ascontiguousarray(group[:, i * S:(i + 1) * S]) for i in range(len(matrices))]
-    centre_m = np.vstack([np.asarray(matrices[k], np.float64), [0, 0, 1]])
-    out = []
-    for i, crop in enumerate(crops):
-        own = np.vstack([np.asarray(matrices[i], np.float64), [0, 0, 1]])
-        out.append(crop if i == k else cv2.warpAffine(crop, (centre_m @ np.linalg.inv(own))[:2], (S, S),
-                                                      flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
-    return out
+    centre exposure's alignment, as naf-t3m's training cache and `process` do (faces.flow.recut_stack)."""
+    crops = [group[:, i * S:(i + 1) * S] for i in range(len(matrices))]
+    return [np.ascontiguousarray(c) for c in np.split(recut_stack(np.concatenate(crops, axis=2), matrices),
+                                                      len(matrices), axis=2)]
 
 
 def centre_motion(group: np.ndarray, matrices: list, dis: cv2.DISOpticalFlow) -> np.ndarray:

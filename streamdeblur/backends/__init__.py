@@ -232,6 +232,7 @@ def create_engine(model: "str | ModelSpec", settle: "tuple[float, float] | str |
     if settle is not None:
         engine = SettledEngine(engine, *settle)
     engine.model = name
+    engine.align = spec.align  # how Restorer stacks a temporal engine's crops ("centre": re-cut, faces/flow.py)
     return engine
 
 

@@ -28,7 +28,7 @@ import torch
 
 from streamdeblur.data.dataset import jitter_colour, rotate_quarter
 from streamdeblur.data.shards import decode_png, index_shard, read_member
-from streamdeblur.faces.flow import ALIGNS, align_stack
+from streamdeblur.faces.flow import ALIGNS, align_stack, recut_stack
 
 
 def _fingerprint(shards: Sequence[Path], size: int, frames: int, align: str = "landmarks") -> str:
@@ -53,7 +53,8 @@ def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int 
 
     frames > 1 needs multi-frame groups (<key>.frames.png); pairs without one are skipped. align "flow"
     warps each group's other crops onto its middle one (faces.flow.align_stack), as a flow-aligned engine
-    does at run time. An existing complete cache of the same shards, size, frames and align is reused.
+    does at run time; align "centre" re-cuts them in the middle one's alignment (faces.flow.recut_stack, from
+    the group's recorded matrices; groups without them are skipped), as Restorer does for such an engine. An existing complete cache of the same shards, size, frames and align is reused.
     """
     if align not in ALIGNS:
         raise ValueError(f"align must be one of {ALIGNS}, got {align!r}")
@@ -65,7 +66,8 @@ def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int 
         return path, json.loads(meta_path.read_text())["metas"]
     records = [r for s in shards for r in index_shard(s)]
     if frames > 1:
-        records = [r for r in records if "frames.png" in r.members and int(r.meta.get("group", 1)) >= frames]
+        records = [r for r in records if "frames.png" in r.members and int(r.meta.get("group", 1)) >= frames
+                   and (align != "centre" or r.meta.get("group_matrices"))]
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     data = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(records), frames + 1, size, size, 3))
     metas = []
@@ -82,6 +84,9 @@ def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int 
                 group = strip.shape[1] // s
                 first = group // 2 - frames // 2
                 blurred = [strip[:, (first + k) * s:(first + k + 1) * s] for k in range(frames)]
+                if align == "centre":  # at the pairs' own size, where their matrices hold
+                    blurred = np.split(recut_stack(np.concatenate(blurred, axis=2),
+                                                   rec.meta["group_matrices"][first:first + frames]), frames, axis=2)
             blurred = [_resize(image, size) for image in blurred]
             if align == "flow" and frames > 1:
                 blurred = np.split(align_stack(np.concatenate(blurred, axis=2)), frames, axis=2)

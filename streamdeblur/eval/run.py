@@ -18,6 +18,7 @@ from streamdeblur.errors import UserError
 from streamdeblur.eval import baselines
 from streamdeblur.eval.report import EvalReport, write_report
 from streamdeblur.eval.scoring import PER_FACE_KEYS, FaceRef, Scorer, summarise
+from streamdeblur.faces.flow import recut_stack
 
 BLURRED, SHARP = "blurred", "sharp (oracle)"
 STILL = "still (motion < 1)"
@@ -40,19 +41,23 @@ class PairSample:
     meta: dict[str, Any] = field(default_factory=dict)
     group_frames: np.ndarray | None = None  # K consecutive blurred crops side by side (multi-frame groups)
 
-    def stack(self, frames: int) -> np.ndarray | None:
-        """The `frames` consecutive blurred crops around this one, stacked on the channel axis (None if absent)."""
+    def stack(self, frames: int, recut: bool = False) -> np.ndarray | None:
+        """The `frames` consecutive blurred crops around this one, stacked on the channel axis (None if absent);
+        recut: the others re-cut in this crop's alignment from the group's matrices, as Restorer does for an engine
+        that aligns "centre" (None without them)."""
         if frames == 1:
             return self.blurred
         if self.group_frames is None:
             return None
         size = self.blurred.shape[1]
         have = self.group_frames.shape[1] // size
-        if have < frames:
+        matrices = self.meta.get("group_matrices") or []
+        if have < frames or (recut and len(matrices) != have):
             return None
         first = have // 2 - frames // 2
-        return np.concatenate([self.group_frames[:, (first + k) * size:(first + k + 1) * size] for k in range(frames)],
-                              axis=2)
+        stack = np.concatenate([self.group_frames[:, (first + k) * size:(first + k + 1) * size]
+                                for k in range(frames)], axis=2)
+        return recut_stack(stack, matrices[first:first + frames]) if recut else stack
 
 
 @dataclass
@@ -205,10 +210,11 @@ def engine_method(name: str, engine: Any, batch_size: int, gate: float | None = 
     from streamdeblur.eval.gating import track_motion
 
     frames = int(getattr(engine, "frames", 1))
+    recut = frames > 1 and getattr(engine, "align", "landmarks") == "centre"
 
     def run(batch: list[PairSample]) -> list[np.ndarray | None]:
         groups: dict[tuple[int, int], list[int]] = {}
-        stacks = [s.stack(frames) for s in batch]
+        stacks = [s.stack(frames, recut) for s in batch]
         out: list[np.ndarray | None] = [None] * len(batch)
         for i, s in enumerate(batch):
             motion = track_motion(s) if gate is not None else None

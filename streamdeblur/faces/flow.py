@@ -7,7 +7,7 @@ the middle crop to each neighbour (OpenCV's DIS, MEDIUM preset, on the grey crop
 bring that loss down to 0.8 dB (on 281 of the 562 groups), so a network given the warped neighbours can take
 detail from them where one given the landmark-aligned ones mostly ignores them.
 
-The same function aligns the groups of the training cache and the crops a flow-aligned engine is given,
+The same functions align the groups of the training cache and the crops a temporal engine is given,
 so the network always sees neighbours warped the way it was trained on.
 """
 
@@ -18,9 +18,11 @@ import threading
 import cv2
 import numpy as np
 
-ALIGNS = ("landmarks", "flow")
-"""How a temporal engine's neighbours are aligned: each by its own landmarks only, or also warped onto the middle
-crop by optical flow."""
+ALIGNS = ("landmarks", "flow", "centre")
+"""How a temporal engine's neighbours are aligned: each by its own landmarks only ("landmarks"), also warped onto
+the middle crop by optical flow ("flow"), or re-cut in the middle crop's alignment ("centre", recut_stack): the
+face's motion between the exposures stays in, which is what tells a network the blur (engines/naf/NOTES.md,
+session 32), at the cost of an affine warp instead of a flow."""
 
 _local = threading.local()
 
@@ -58,4 +60,22 @@ def align_stack(stack: np.ndarray) -> np.ndarray:
             neighbour = stack[..., 3 * j:3 * j + 3]
             if not np.array_equal(neighbour, middle):  # a padded track end repeats the middle crop: nothing to do
                 out[..., 3 * j:3 * j + 3] = warp_onto(np.ascontiguousarray(neighbour), middle)
+    return out
+
+
+def recut_stack(stack: np.ndarray, matrices: list[np.ndarray]) -> np.ndarray:
+    """H x W x 3K uint8 crops and their K frame->crop matrices (2 x 3, at this crop size): every other crop warped
+    into the middle crop's alignment (its crop -> its frame -> the middle crop), as if the middle face's matrix had
+    cut it from its frame (border replicated); the middle crop is returned as it came."""
+    frames = stack.shape[2] // 3
+    k = frames // 2
+    h, w = stack.shape[:2]
+    middle = np.vstack([np.asarray(matrices[k], np.float64), [0, 0, 1]])
+    out = stack.copy()
+    for j in range(frames):
+        own = np.vstack([np.asarray(matrices[j], np.float64), [0, 0, 1]])
+        if j != k and not np.array_equal(own, middle):  # a padded track end repeats the middle crop
+            out[..., 3 * j:3 * j + 3] = cv2.warpAffine(np.ascontiguousarray(stack[..., 3 * j:3 * j + 3]),
+                                                       (middle @ np.linalg.inv(own))[:2], (w, h),
+                                                       flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return out

@@ -197,7 +197,12 @@ def test_a_flow_aligned_model_gives_its_network_the_neighbours_warped_onto_the_m
     assert engine(stacks[:0]).shape[0] == 0
     with pytest.raises(ValueError):
         engine(face_crops)  # one frame where three are needed
-    assert create_engine("naf-t3", settle=None) is recorder
+    plain = create_engine("naf-t3", settle=None)
+    assert plain is recorder and plain.align == "landmarks"
+    # naf-t3m's engine is not wrapped: Restorer re-cuts its stacks, told so by the engine's align
+    centre = create_engine("naf-t3m", settle=None)
+    assert centre is recorder and centre.align == "centre" and centre(stacks) is not None
+    assert np.array_equal(recorder.seen, stacks)
 
 
 @pytest.mark.skipif(tensorrt_available(), reason="torch-tensorrt and CUDA present")

@@ -22,9 +22,9 @@ from streamdeblur.models import (
     state_hash,
 )
 
-EXPECTED = {"fast", "fast-unet", "naf", "naf-hd", "naf-deep", "naf-t3", "naf-t3f", "naf-t5f", "hg", "hg-cgan", "hg-half", "hg-cgan-half", "hg-cgan-fast", "hg-cgan-res", "cgan",
+EXPECTED = {"fast", "fast-unet", "naf", "naf-hd", "naf-deep", "naf-t3", "naf-t3f", "naf-t3m", "naf-t5f", "hg", "hg-cgan", "hg-half", "hg-cgan-half", "hg-cgan-fast", "hg-cgan-res", "cgan",
             "multiscale", "multiscale-fast"}
-PARTS = {"fast": {"hg"}, "fast-unet": {"g"}, "naf": {"g"}, "naf-hd": {"g"}, "naf-deep": {"g"}, "naf-t3": {"g"}, "naf-t3f": {"g"}, "naf-t5f": {"g"}, "hg": {"hg"}, "hg-cgan": {"hg", "g", "d"}, "hg-half": {"hg"}, "hg-cgan-half": {"hg", "g", "d"},
+PARTS = {"fast": {"hg"}, "fast-unet": {"g"}, "naf": {"g"}, "naf-hd": {"g"}, "naf-deep": {"g"}, "naf-t3": {"g"}, "naf-t3f": {"g"}, "naf-t3m": {"g"}, "naf-t5f": {"g"}, "hg": {"hg"}, "hg-cgan": {"hg", "g", "d"}, "hg-half": {"hg"}, "hg-cgan-half": {"hg", "g", "d"},
          "hg-cgan-fast": {"hg", "g", "d"}, "hg-cgan-res": {"hg", "g", "d"},
          "cgan": {"g", "d"}, "multiscale": {"g", "d"}, "multiscale-fast": {"g", "d"}}
 
@@ -37,6 +37,7 @@ def test_registry_lists_the_models():
     assert torch.equal(load_model("identity")(x), x)
     assert get_spec("naf-t3").frames == 3 and get_spec("naf").frames == 1
     assert get_spec("naf-t3f").align == "flow" and get_spec("naf-t3").align == "landmarks"
+    assert get_spec("naf-t3m").align == "centre" and get_spec("naf-t3m").frames == 3
     assert get_spec("hg-cgan").input_size == 256 and get_spec("fast").input_size == 128
     # the half-width variants keep the layer layout with a quarter of the parameters
     full, half = build_parts("hg-cgan"), build_parts("hg-cgan-half")

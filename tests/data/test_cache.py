@@ -153,6 +153,35 @@ def test_a_flow_aligned_cache_warps_each_groups_neighbours_onto_its_centre(group
         assert after < 0.8 * before, (j, before, after)
 
 
+def test_a_centre_aligned_cache_recuts_each_groups_neighbours_by_its_recorded_matrices(group_pairs, tmp_path):
+    """align="centre" (naf-t3m's groups): centre and target as in the plain cache; each neighbour re-cut in the
+    centre's alignment from the group's recorded matrices, which puts the face's motion back in: the neighbours
+    differ more from the centre than the landmark-aligned ones do."""
+    import json
+
+    from streamdeblur.data.shards import index_shard
+    from streamdeblur.faces.flow import recut_stack
+
+    shards = find_shards(group_pairs)
+    plain_path, _ = build_cache(shards, tmp_path, size=128, frames=3)
+    centre_path, metas = build_cache(shards, tmp_path, size=128, frames=3, align="centre")
+    assert centre_path != plain_path and len(metas) > 0
+    plain, centre = (np.load(p, mmap_mode="r") for p in (plain_path, centre_path))
+    assert np.array_equal(centre[:, 1], plain[:, 1]) and np.array_equal(centre[:, 3], plain[:, 3])
+    records = {r.key: r for s in shards for r in index_shard(s)}
+    for i in range(min(len(metas), 5)):
+        meta = records[metas[i]["key"]].meta
+        first = int(meta["group"]) // 2 - 1
+        stack = recut_stack(np.concatenate(list(plain[i, :3]), axis=2), meta["group_matrices"][first:first + 3])
+        assert np.array_equal(np.stack(np.split(stack, 3, axis=2)), centre[i, :3])
+    inner = np.s_[:, 12:-12, 12:-12]
+    for j in (0, 2):
+        aligned = np.abs(plain[:, j].astype(np.float32) - plain[:, 1])[inner].mean()
+        moved = np.abs(centre[:, j].astype(np.float32) - centre[:, 1])[inner].mean()
+        assert moved > 2 * aligned, (j, aligned, moved)  # about 4x on these groups
+    assert json.loads(centre_path.with_suffix(".json").read_text())["align"] == "centre"
+
+
 def test_restore_stage_trains_naf_t3_from_the_cache(group_pairs, tmp_path, monkeypatch):
     """The modern recipe end to end on the multi-frame groups: the loss falls on a repeated batch."""
     from streamdeblur.train.stages import build_config

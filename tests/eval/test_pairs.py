@@ -167,6 +167,35 @@ def test_pairs_mode_gates_a_group_whose_track_barely_moved_as_process_does():
     assert all(np.all(o == 110) for o in engine_method("b", Brighter(input_size=64), 8).run(samples))  # no gate
 
 
+def test_pairs_mode_recuts_a_groups_neighbours_for_an_engine_that_aligns_centre():
+    """A 3-exposure group of one face moving 2 crop px right per exposure, each crop cut in its own alignment (so
+    alike): an engine that aligns "centre" (naf-t3m) gets the neighbours re-cut from the group's matrices, as
+    `process` gives them (2 px left and right of the centre crop); a pair without matrices is not given to it."""
+    from streamdeblur.backends import IdentityEngine
+    from streamdeblur.eval.run import PairSample, engine_method
+
+    seen = []
+
+    class Temporal(IdentityEngine):
+        def __call__(self, batch):
+            seen.extend(batch.astype(int))
+            return batch[..., 3:6]
+
+    ramp = np.repeat(np.repeat((2 * np.arange(64) + 40).astype(np.uint8)[None, :, None], 64, 0), 3, 2)
+    mats = [[[1.0, 0.0, -2.0 * k], [0.0, 1.0, 0.0]] for k in range(3)]
+    moving = PairSample("m", "motion", "c", ramp, ramp, {"group_matrices": mats}, np.concatenate([ramp] * 3, axis=1))
+    bare = PairSample("b", "motion", "c", ramp, ramp, {}, np.concatenate([ramp] * 3, axis=1))
+    for align, shift in (("centre", 4), ("landmarks", 0)):
+        engine = Temporal(input_size=64, frames=3)
+        engine.align = align
+        seen.clear()
+        out = engine_method("t", engine, 8).run([moving, bare])
+        assert np.array_equal(out[0], ramp) and (out[1] is None) == (align == "centre")
+        inner = np.s_[:, 4:-4]
+        assert np.all(seen[0][..., 0:3][inner] - ramp[inner] == shift)
+        assert np.all(seen[0][..., 6:9][inner] - ramp[inner] == -shift)
+
+
 def test_gating_analysis_ranks_estimates_by_how_they_predict_the_gain(tmp_path):
     """A fake engine whose gain grows with the face's motion: track motion must rank first."""
     from streamdeblur.eval.gating import gating_report, matrix_motion, spearman
