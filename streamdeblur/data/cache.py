@@ -54,7 +54,8 @@ def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int 
     frames > 1 needs multi-frame groups (<key>.frames.png); pairs without one are skipped. align "flow"
     warps each group's other crops onto its middle one (faces.flow.align_stack), as a flow-aligned engine
     does at run time; align "centre" re-cuts them in the middle one's alignment (faces.flow.recut_stack, from
-    the group's recorded matrices; groups without them are skipped), as Restorer does for such an engine. An existing complete cache of the same shards, size, frames and align is reused.
+    the group's recorded matrices; groups without them are skipped), as Restorer does for such an engine. An
+    existing complete cache of the same shards, size, frames and align is reused.
     """
     if align not in ALIGNS:
         raise ValueError(f"align must be one of {ALIGNS}, got {align!r}")
