@@ -106,8 +106,8 @@ def run_batch(inputs: Sequence[str | Path], outdir: Path, options: Any, shard_in
     from streamdeblur.pipeline import build_engine, process
 
     options.check()
+    jobs = plan_jobs(inputs, outdir, options.format, shard_index, num_shards)  # no video: an error, and no folder
     outdir.mkdir(parents=True, exist_ok=True)
-    jobs = plan_jobs(inputs, outdir, options.format, shard_index, num_shards)
     manifest = manifest_path(outdir, shard_index, num_shards)
     done = done_outputs(manifest)
     engine = build_engine(options) if options.detector != "none" else None

@@ -63,3 +63,17 @@ def test_job_array_parts_split_the_files_without_overlap(folder, tmp_path):
 def test_batch_needs_an_output_folder(folder, tmp_path):
     proc = run_cli("process", str(folder / "a.mp4"), str(folder / "b.mov"))
     assert proc.returncode == 2 and "-o OUTDIR" in proc.stderr.decode()
+
+
+def test_a_folder_without_videos_or_an_empty_path_is_an_error_and_leaves_no_output_folder(tmp_path):
+    """`process EMPTY_FOLDER -o out.mp4` and `process "" -o out.mp4` ("" would read as the current folder) say why
+    in one line; neither leaves an empty folder where the output was to be."""
+    empty = tmp_path / "nothing here"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a video")
+    for given, needle in ((str(empty), "no video files"), ("", "empty path")):
+        out = tmp_path / "out.mp4"
+        proc = run_cli("process", given, "-o", str(out), "-q")
+        err = proc.stderr.decode()
+        assert proc.returncode != 0 and needle in err and "Traceback" not in err, err
+        assert not out.exists()

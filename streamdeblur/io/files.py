@@ -35,6 +35,8 @@ def find_videos(inputs: Sequence[str | Path]) -> list[FoundVideo]:
         raise UserError("give at least one video file or directory")
     found: list[FoundVideo] = []
     seen: set[Path] = set()
+    if any(not str(given).strip() for given in inputs):
+        raise UserError("an input is an empty path ('')")  # Path('') would be the current folder
     for given in map(Path, inputs):
         if given.is_dir():
             files = sorted(q for q in given.rglob("*") if q.is_file() and is_video_name(q))
