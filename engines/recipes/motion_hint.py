@@ -81,6 +81,7 @@ def line_kernel(length: float, angle: float) -> np.ndarray:
     return k / k.sum()
 
 
+FITTED_BANDS = [(0, 0.25), (0.25, 1), (1, 2), (2, 4), (4, 13), (0, 13)]  # fitted kernel length (px) bands of a table
 KERNELS = {(i, j): line_kernel(L, t) for i, L in enumerate(LENGTHS) for j, t in enumerate(ANGLES)}
 
 
@@ -281,7 +282,7 @@ def real(steps: int, arms: list[str]) -> None:
             nets[f"{arm}, no hint"] = (net, "zero")
     vx, vy, vk = data["val"]
     faces = [(vx[i], vy[i], float(vk[i, 0]), float(vk[i, 1])) for i in range(len(vx))]
-    score(nets, faces, [(0, 0.25), (0.25, 1), (1, 2), (2, 4), (4, 13), (0, 13)], OUT / f"real-{steps}.json")
+    score(nets, faces, FITTED_BANDS, OUT / f"real-{steps}.json")
 
 
 def in_centre_alignment(group: np.ndarray, matrices: list) -> list[np.ndarray]:
@@ -301,6 +302,14 @@ def centre_motion(group: np.ndarray, matrices: list, dis: cv2.DISOpticalFlow) ->
     return (flows[1] - flows[0]) / 2
 
 
+def three_exposure_groups(split: str):
+    """(centre exposure, sharp target, meta, group strip) of motion-128c's 3-exposure groups of 128-px faces."""
+    for shard in sorted((CACHE / "pairs/motion-128c" / split).glob("*.tar")):
+        for _key, blurry, sharp, meta, group in iter_pairs(shard, frames=True):
+            if group is not None and len(meta.get("group_matrices") or []) == 3 and blurry.shape[0] == S:
+                yield blurry, sharp, meta, group
+
+
 def groups_data() -> dict[str, tuple[np.ndarray, ...]]:
     """Per split of motion-128c's 3-exposure groups: centre exposures, sharp targets, fitted kernels, flow motion."""
     cache = OUT / "groups.npz"
@@ -312,14 +321,11 @@ def groups_data() -> dict[str, tuple[np.ndarray, ...]]:
         data = {}
         for split in ("train", "val"):
             xs, ys, ks, ms = [], [], [], []
-            for shard in sorted((CACHE / "pairs/motion-128c" / split).glob("*.tar")):
-                for _key, blurry, sharp, meta, group in iter_pairs(shard, frames=True):
-                    if group is None or len(meta.get("group_matrices") or []) != 3 or blurry.shape[0] != S:
-                        continue
-                    xs.append(blurry)
-                    ys.append(sharp)
-                    ks.append(fit_kernel(blurry, sharp))
-                    ms.append(centre_motion(group, meta["group_matrices"], dis))
+            for blurry, sharp, meta, group in three_exposure_groups(split):
+                xs.append(blurry)
+                ys.append(sharp)
+                ks.append(fit_kernel(blurry, sharp))
+                ms.append(centre_motion(group, meta["group_matrices"], dis))
             data[split] = (np.stack(xs), np.stack(ys), np.array(ks, np.float32), np.array(ms, np.float32))
             print(split, len(xs), "groups", flush=True)
         OUT.mkdir(parents=True, exist_ok=True)
@@ -357,7 +363,7 @@ def groups(steps: int) -> None:
     nets = {"naf": (naf_with_hint().eval(), "zero"), "blind": (blind, "zero"),
             "hint (measured flow)": (hint, lambda i: motion_planes(vm[i], S))}
     faces = [(vx[i], vy[i], float(vk[i, 0]), float(vk[i, 1])) for i in range(len(vx))]
-    score(nets, faces, [(0, 0.25), (0.25, 1), (1, 2), (2, 4), (4, 13), (0, 13)], OUT / f"groups-{steps}.json")
+    score(nets, faces, FITTED_BANDS, OUT / f"groups-{steps}.json")
 
 
 def neighbours(steps: int, arms: list[str]) -> None:
@@ -374,17 +380,14 @@ def neighbours(steps: int, arms: list[str]) -> None:
         data = {}
         for split in ("train", "val"):
             cut, warped, flows = [], [], []
-            for shard in sorted((CACHE / "pairs/motion-128c" / split).glob("*.tar")):
-                for _key, blurry, _sharp, meta, group in iter_pairs(shard, frames=True):
-                    if group is None or len(meta.get("group_matrices") or []) != 3 or blurry.shape[0] != S:
-                        continue
-                    before, centre, after = in_centre_alignment(group, meta["group_matrices"])
-                    grey = cv2.cvtColor(centre, cv2.COLOR_BGR2GRAY)
-                    f = [dis.calc(grey, cv2.cvtColor(n, cv2.COLOR_BGR2GRAY), None) for n in (before, after)]
-                    cut.append(np.stack([before, after]))
-                    warped.append(np.stack([cv2.remap(n, *(grid + fl).transpose(2, 0, 1), cv2.INTER_LINEAR,
-                                                      borderMode=cv2.BORDER_REPLICATE) for n, fl in zip((before, after), f)]))
-                    flows.append(np.stack(f).astype(np.float16))
+            for _blurry, _sharp, meta, group in three_exposure_groups(split):
+                before, centre, after = in_centre_alignment(group, meta["group_matrices"])
+                grey = cv2.cvtColor(centre, cv2.COLOR_BGR2GRAY)
+                f = [dis.calc(grey, cv2.cvtColor(n, cv2.COLOR_BGR2GRAY), None) for n in (before, after)]
+                cut.append(np.stack([before, after]))
+                warped.append(np.stack([cv2.remap(n, *(grid + fl).transpose(2, 0, 1), cv2.INTER_LINEAR,
+                                                  borderMode=cv2.BORDER_REPLICATE) for n, fl in zip((before, after), f)]))
+                flows.append(np.stack(f).astype(np.float16))
             data[split] = np.stack(cut), np.stack(warped), np.stack(flows)
             assert len(cut) == len(z[f"{split}_x"]), "groups.npz holds other groups: delete both caches"
             print(split, len(cut), "groups", flush=True)
@@ -432,7 +435,7 @@ def neighbours(steps: int, arms: list[str]) -> None:
         net = train_arm(arm, draw, steps, OUT / f"neighbours-{arm}-{steps}.pt", extra[arm])
         nets[arm] = (net, lambda i, arm=arm: planes(arm, vx[i], n["val_cut"][i], n["val_warped"][i], n["val_flow"][i]))
     faces = [(vx[i], z["val_y"][i], float(z["val_k"][i, 0]), float(z["val_k"][i, 1])) for i in range(len(vx))]
-    score(nets, faces, [(0, 0.25), (0.25, 1), (1, 2), (2, 4), (4, 13), (0, 13)], OUT / f"neighbours-{steps}.json")
+    score(nets, faces, FITTED_BANDS, OUT / f"neighbours-{steps}.json")
 
 
 def estimate() -> None:
