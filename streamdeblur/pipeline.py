@@ -258,12 +258,9 @@ def large_face_hint(model: str, logs: dict[int, Any]) -> str | None:
 
 
 def gate_level(options: ProcessOptions, engine: Engine) -> float | None:
-    """The gate level: --gate, else the released engine's own (its card's "gate"), else none; 0 is none."""
-    level = options.gate
-    if level is None and getattr(engine, "model", None):
-        from streamdeblur.models import read_card
-
-        level = read_card(engine.model).get("gate")
+    """The gate level: --gate, else the engine's card's ("gate": the released engine's, or its folder's), else
+    none; 0 is none."""
+    level = options.gate if options.gate is not None else getattr(engine, "gate", None)
     return float(level) if level else None
 
 

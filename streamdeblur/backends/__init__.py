@@ -209,12 +209,13 @@ def export_onnx(model: str, out_path: Path | str, weights: Path | None = None, a
 def create_engine(model: "str | ModelSpec", settle: "tuple[float, float] | str | None" = "card",
                   **kwargs: Any) -> Engine:
     """The one place a registry entry becomes an engine (see _create_engine for the other arguments); the engine
-    carries its model's name (engine.model) for the pipeline to read the model's card. settle: (LOW, HIGH),
-    None for none, or "card": the released engine's own (its card's "settle"; none with other --weights).
+    carries its model's name (engine.model) and its card's gate level for `process` (engine.gate, None for
+    none). settle: (LOW, HIGH), None for none, or "card": the card's own ("settle"). The card is the released
+    engine's, or with weights an engine folder's (what `release -o` and `adapt -o` write); a bare weights file
+    has none, so no settle range and no gate.
 
-    weights may be an engine folder (what `release -o` and `adapt -o` write): its model.safetensors runs as the
-    model its card names; an adapted engine whose card records its person becomes a PersonalEngine beside the
-    released engine it came from."""
+    An engine folder's model.safetensors runs as the model its card names; an adapted engine whose card records
+    its person becomes a PersonalEngine beside the released engine it came from."""
     folder = kwargs.get("weights")
     if folder is not None and Path(folder).is_dir():
         return _folder_engine(model if isinstance(model, str) else model.name, Path(folder), settle, kwargs)
@@ -223,15 +224,17 @@ def create_engine(model: "str | ModelSpec", settle: "tuple[float, float] | str |
     name = spec.name
     if spec.align == "flow" and spec.frames > 1 and engine.name != "identity":
         engine = FlowAlignedEngine(engine)
-    if settle == "card":
-        settle = None
-        if kwargs.get("weights") is None and engine.name != "identity":
-            from streamdeblur.models import read_card
+    card: dict = {}
+    if kwargs.get("weights") is None and engine.name != "identity":
+        from streamdeblur.models import read_card
 
-            settle = read_card(name).get("settle")
+        card = read_card(name)
+    if settle == "card":
+        settle = card.get("settle")
     if settle is not None:
         engine = SettledEngine(engine, *settle)
     engine.model = name
+    engine.gate = card.get("gate")
     engine.align = spec.align  # how Restorer stacks a temporal engine's crops ("centre": re-cut, faces/flow.py)
     return engine
 
@@ -242,8 +245,10 @@ def _folder_engine(model: str, folder: Path, settle: "tuple[float, float] | str 
     from streamdeblur.models import engine_in_folder, folder_card
 
     name, weights = engine_in_folder(model, folder)
-    engine = create_engine(name, settle, **{**kwargs, "weights": weights})
-    identity = (folder_card(folder).get("adapted") or {}).get("identity")
+    card = folder_card(folder)
+    engine = create_engine(name, card.get("settle") if settle == "card" else settle, **{**kwargs, "weights": weights})
+    engine.gate = card.get("gate")
+    identity = (card.get("adapted") or {}).get("identity")
     if not identity:
         return engine
     from streamdeblur.faces.person import PersonMatcher, create_embedder
@@ -259,7 +264,7 @@ def _folder_engine(model: str, folder: Path, settle: "tuple[float, float] | str 
     except MissingWeightsError:  # no released engine to fall back on: the other faces are left as they are
         base = IdentityEngine(engine.input_size, engine.frames)
     personal = PersonalEngine(engine, base, PersonMatcher(identity, embedder))
-    personal.model = name
+    personal.model, personal.gate = name, engine.gate
     return personal
 
 

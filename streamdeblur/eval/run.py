@@ -250,14 +250,10 @@ def build_engine(model: str, weights: Path | None, options: EvalOptions) -> Any:
                          settle="card" if options.gate else None)
 
 
-def card_gate(model: str, weights: Path | None, options: EvalOptions) -> float | None:
-    """The track-motion gate level `process` uses for this engine: its released card's, unless --no-gate or other
-    --weights (as the settle range)."""
-    if not options.gate or weights is not None:
-        return None
-    from streamdeblur.models import read_card
-
-    level = read_card(model).get("gate") if model != "identity" else None
+def card_gate(engine: Any, options: EvalOptions) -> float | None:
+    """The track-motion gate level `process` uses for this engine: its card's (the released engine's or its
+    folder's, as the settle range; none for a bare weights file), unless --no-gate."""
+    level = getattr(engine, "gate", None) if options.gate else None
     return float(level) if level else None
 
 
@@ -469,7 +465,7 @@ def evaluate_pairs(pairs_dir: str | Path, options: EvalOptions) -> dict[str, Any
         engines, gating = {}, {}
         for (name, weights), label in zip(models, method_labels(models)):
             engine = build_engine(name, weights, options)
-            gate = card_gate(name, weights, options)
+            gate = card_gate(engine, options)
             engines[label] = {"engine": getattr(engine, "name", "?"), "input_size": engine.input_size,
                               "weights": str(weights) if weights else None, "settle": settle_of(engine), "gate": gate}
             gating[label] = [0, 0]

@@ -102,23 +102,38 @@ def test_train_cli_user_errors_are_one_line(tmp_path, pairs_dir, args, message):
     assert getattr(result.exception, "exit_code", None) == 2
 
 
-def test_release_records_the_gate_level_and_process_uses_it(tmp_path, monkeypatch):
-    """release --gate writes the engine's default gate level into its card; process reads it from there."""
+def test_an_engine_folder_runs_with_its_cards_gate_and_settle_range(tmp_path):
+    """What `release -o DIR --gate G --settle LOW,HIGH` writes is what `process --weights DIR` and `eval --model
+    NAME=DIR` run: the card's gate level and settle range, as a released engine's card gives them (--gate wins,
+    --no-gate leaves the bare network); the bare weights file has neither."""
     import json as _json
+    import shutil
 
-    from streamdeblur.pipeline import ProcessOptions, gate_level
+    from streamdeblur.backends import SettledEngine, create_engine
+    from streamdeblur.eval.run import EvalOptions, card_gate
+    from streamdeblur.eval.run import build_engine as eval_engine
+    from streamdeblur.models import get_spec, has_weights
+    from streamdeblur.pipeline import ProcessOptions, build_engine, gate_level
 
-    engines = tmp_path / "engines"
-    (engines / "fast").mkdir(parents=True)
-    (engines / "fast" / "card.json").write_text(_json.dumps({"gate": 0.8}))
-    monkeypatch.setenv("STREAMDEBLUR_ENGINES", str(engines))
-
-    class Engine:
-        model = "fast"
-
-    assert gate_level(ProcessOptions(), Engine()) == 0.8  # the card's
-    assert gate_level(ProcessOptions(gate=2.0), Engine()) == 2.0  # --gate wins
-    assert gate_level(ProcessOptions(gate=0.0), Engine()) is None  # --no-gate
+    if not has_weights("fast"):
+        pytest.skip("no released fast weights in engines/")
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    shutil.copy(get_spec("fast").weights_path, folder / "model.safetensors")
+    (folder / "card.json").write_text(_json.dumps({"model": "fast", "gate": 0.8, "settle": [0.5, 1.5]}))
+    engine = create_engine("naf", weights=folder, device="cpu")  # the card names the model
+    assert engine.model == "fast" and engine.gate == 0.8
+    assert isinstance(engine, SettledEngine) and (engine.low, engine.high) == (0.5, 1.5)
+    assert gate_level(ProcessOptions(), build_engine(ProcessOptions(model="fast", weights=folder))) == 0.8
+    assert gate_level(ProcessOptions(gate=2.0), engine) == 2.0  # --gate wins
+    no_gate = ProcessOptions(model="fast", weights=folder, gate=0.0)  # --no-gate: the bare network
+    assert gate_level(no_gate, build_engine(no_gate)) is None and not isinstance(build_engine(no_gate), SettledEngine)
+    measured = eval_engine("fast", folder, EvalOptions(output=tmp_path))
+    assert isinstance(measured, SettledEngine) and card_gate(measured, EvalOptions(output=tmp_path)) == 0.8
+    assert card_gate(measured, EvalOptions(output=tmp_path, gate=False)) is None
+    bare = create_engine("fast", weights=folder / "model.safetensors", device="cpu")
+    assert bare.gate is None and not isinstance(bare, SettledEngine)
+    assert gate_level(ProcessOptions(), bare) is None
 
 
 @pytest.mark.parametrize("soup, message", [("nocolon", "--soup takes OTHER_RUN:WEIGHT"),
