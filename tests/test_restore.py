@@ -240,11 +240,11 @@ def test_process_with_a_temporal_engine_keeps_every_frame_and_reports_tracks(fac
     assert decode_frames(out, limit=1)[0].shape == decode_frames(face_clip, limit=1)[0].shape
 
 
-@pytest.mark.parametrize("model", ["naf-t3f", "naf-t5f"])
-def test_process_with_a_flow_aligned_temporal_engine_keeps_every_frame_and_changes_the_faces(model, face_clip,
-                                                                                             tmp_path):
-    """naf-t3f / naf-t5f end to end: the engine warps each face's neighbours by flow in the engine thread; every
-    frame leaves, K // 2 frames late (1 and 2), and the blurred faces are changed (bare network: --no-gate)."""
+@pytest.mark.parametrize("model", ["naf-t3f", "naf-t3m", "naf-t5f"])
+def test_process_with_a_realigning_temporal_engine_keeps_every_frame_and_changes_the_faces(model, face_clip, tmp_path):
+    """naf-t3f / naf-t5f end to end: the engine warps each face's neighbours by flow in the engine thread; naf-t3m:
+    Restorer re-cuts them in the centre crop's alignment. Every frame leaves, K // 2 frames late (1, 1 and 2), and
+    the blurred faces are changed (bare network: --no-gate)."""
     if not has_weights(model):
         pytest.skip(f"no released {model} weights in engines/")
     out, summary_path = tmp_path / "o.mp4", tmp_path / "s.json"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training runs behind the released engines, in order (each resumable: the same command with
 # --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
-# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3m | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast | hg-cgan-res-a | hg-cgan-res
+# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3m | naf-t3m-z | naf-t3m2 | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast | hg-cgan-res-a | hg-cgan-res
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -167,9 +167,23 @@ case "${1:-}" in
   naf-t3m)
     # naf-t3m: naf-t3f's recipe for the temporal engine whose neighbours are re-cut in the centre's alignment (the
     # motion left in, no flow; engines/naf/NOTES.md, session 32: +0.06-0.07 dB over blind at equal training where
-    # flow-warped neighbours gave nothing). Not trained yet.
+    # flow-warped neighbours gave nothing). Released as naf-t3m v0 (engines/naf-t3m/NOTES.md).
     naf_t3_clean naf-t3m "${NAF_T3M_STEPS:-6000}" "${THREADS:-2}" \
       "${NAF_T3M_INIT:-$REPO/engines/naf/model.safetensors}" 5e-4 naf-t3m
+    ;;
+  naf-t3m-z)
+    # naf-t3m with one change: the cache's zoom, a stack's patch cut from a region 0.5-1x its side and upscaled,
+    # so the face's motion between frames and its blur grow together (up to 2x), as for a smaller face upscaled to
+    # 128 px. naf-t3m v0 gains less than naf-t3f where neighbours lie tens of crop px apart (engines/naf-t3m/NOTES.md):
+    # its training groups' median is 2 px, 99th percentile 12.
+    naf_t3_clean naf-t3m-z "${NAF_T3M_STEPS:-6000}" "${THREADS:-2}" \
+      "${NAF_T3M_INIT:-$REPO/engines/naf/model.safetensors}" 5e-4 naf-t3m "" --set zoom=0.5,1.0
+    ;;
+  naf-t3m2)
+    # naf-t3m with naf-t5f2's one change: the loss is minus each sample's PSNR (no FFT term), which took less
+    # detail off almost-sharp faces there, so the card's settle range can fade out less of the gain on blurry ones.
+    naf_t3_clean naf-t3m2 "${NAF_T3M_STEPS:-6000}" "${THREADS:-2}" \
+      "${NAF_T3M_INIT:-$REPO/engines/naf/model.safetensors}" 5e-4 naf-t3m "" --set loss=psnr --set w_fft=0
     ;;
   naf-t3f2)
     # naf-t3f continued from its v0 release: 4k steps more, lr 3e-4 cosine to zero, one thread.
@@ -355,6 +369,6 @@ case "${1:-}" in
       --set w_adv=0 --set w_proj=0 --set sharp_frac=0.2 --threads "${THREADS:-2}" --set ckpt_every=100 \
       "${local_args[@]}" -q "${RESUME[@]}"
     ;;
-  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3m | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast | hg-cgan-res-a | hg-cgan-res" >&2
+  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3m | naf-t3m-z | naf-t3m2 | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast | hg-cgan-res-a | hg-cgan-res" >&2
      exit 2 ;;
 esac
