@@ -28,11 +28,12 @@ import torch
 
 from streamdeblur.data.dataset import jitter_colour, rotate_quarter
 from streamdeblur.data.shards import decode_png, index_shard, read_member
-from streamdeblur.faces.flow import ALIGNS, align_stack, recut_stack
+from streamdeblur.faces.flow import ALIGNS, RECUT_MAX_SHIFT, align_stack, recut_stack
 
 
 def _fingerprint(shards: Sequence[Path], size: int, frames: int, align: str = "landmarks") -> str:
-    digest = hashlib.sha1(f"{size}:{frames}".encode() + (b"" if align == "landmarks" else f":{align}".encode()))
+    tag = {"landmarks": "", "centre": f":centre:{RECUT_MAX_SHIFT}"}.get(align, f":{align}")  # the re-cut's limit
+    digest = hashlib.sha1(f"{size}:{frames}{tag}".encode())
     for s in shards:
         st = Path(s).stat()
         digest.update(f"{Path(s).resolve()}:{st.st_size}:{int(st.st_mtime)}".encode())

@@ -63,19 +63,32 @@ def align_stack(stack: np.ndarray) -> np.ndarray:
     return out
 
 
-def recut_stack(stack: np.ndarray, matrices: list[np.ndarray]) -> np.ndarray:
+RECUT_MAX_SHIFT = 0.125
+"""recut_stack leaves a neighbour in its own alignment when re-cutting would move its centre further than this
+share of the crop side (16 px at 128): the motion-128 training groups' neighbours lie a median 2 crop px from the
+middle face and 12 at the 99th percentile, and a network that never saw a face move further between frames is
+misled by it (naf-t3m on the hamilton test clip's groups, neighbours 7-78 px away: +0.37 dB re-cut, +0.46 with
+its own crops; engines/naf-t3m/NOTES.md)."""
+
+
+def recut_stack(stack: np.ndarray, matrices: list[np.ndarray], max_shift: float | None = RECUT_MAX_SHIFT) -> np.ndarray:
     """H x W x 3K uint8 crops and their K frame->crop matrices (2 x 3, at this crop size): every other crop warped
     into the middle crop's alignment (its crop -> its frame -> the middle crop), as if the middle face's matrix had
-    cut it from its frame (border replicated); the middle crop is returned as it came."""
+    cut it from its frame (border replicated); the middle crop is returned as it came, and so is a neighbour whose
+    centre the re-cut would move more than max_shift x the crop side (None: no limit)."""
     frames = stack.shape[2] // 3
     k = frames // 2
     h, w = stack.shape[:2]
     middle = np.vstack([np.asarray(matrices[k], np.float64), [0, 0, 1]])
+    centre = np.array([w / 2.0, h / 2.0, 1.0])
     out = stack.copy()
     for j in range(frames):
         own = np.vstack([np.asarray(matrices[j], np.float64), [0, 0, 1]])
-        if j != k and not np.array_equal(own, middle):  # a padded track end repeats the middle crop
-            out[..., 3 * j:3 * j + 3] = cv2.warpAffine(np.ascontiguousarray(stack[..., 3 * j:3 * j + 3]),
-                                                       (middle @ np.linalg.inv(own))[:2], (w, h),
-                                                       flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if j == k or np.array_equal(own, middle):  # a padded track end repeats the middle crop
+            continue
+        recut = middle @ np.linalg.inv(own)
+        if max_shift is not None and np.hypot(*((recut @ centre)[:2] - centre[:2])) > max_shift * w:
+            continue
+        out[..., 3 * j:3 * j + 3] = cv2.warpAffine(np.ascontiguousarray(stack[..., 3 * j:3 * j + 3]), recut[:2],
+                                                   (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return out

@@ -79,3 +79,10 @@ def test_recut_stack_cuts_each_neighbour_as_the_middle_faces_matrix_would_have()
     # a padded track end repeats the middle crop and its matrix: left as it is
     padded = np.concatenate([crops[1], crops[1], crops[2]], axis=2)
     assert np.array_equal(recut_stack(padded, [mats[1], mats[1], mats[2]])[..., :6], padded[..., :6])
+    # a face that moved further between frames than the limit (RECUT_MAX_SHIFT of the side, 16 px at 128) keeps its
+    # own alignment: the next face 20 px on
+    far = [mats[0], mats[1], matrix(20.0, 0.0, 0.0)]
+    stack = np.concatenate([crops[0], crops[1], cv2.warpAffine(frame, far[2], (size, size))], axis=2)
+    out = recut_stack(stack, far)
+    assert np.array_equal(out[..., 6:9], stack[..., 6:9]) and not np.array_equal(out[..., 0:3], stack[..., 0:3])
+    assert not np.array_equal(recut_stack(stack, far, max_shift=None)[..., 6:9], stack[..., 6:9])
