@@ -36,6 +36,10 @@ streamdeblur make-pairs "${VAL[@]}" -o "$P/clean128" --method motion --speed 4,1
 # as the groups differ from val128/motion's draw
 streamdeblur make-pairs "${VAL[@]}" -o "$P/val128-5/motion" --method motion --speed 4,12 --frames 5 --subframes 8,32 \
   "${VCOMMON[@]}"
+# fast128: clean motion groups of the clips played 24-48x faster, their faces 2-21 crop px apart between exposures
+# (median 7), beyond the training groups' (median 2): how a temporal engine copes with fast motion (naf-t3m NOTES)
+streamdeblur make-pairs "${VAL[@]}" -o "$P/fast128" --method motion --speed 24,48 --frames 3 --crf 0,0 --noise 0 \
+  --size 128 --stride 3 --seed 7 --workers 2 -q
 # clean128-5 / mild128-5: clean128 and mild128 as 5-frame groups
 streamdeblur make-pairs "${VAL[@]}" -o "$P/clean128-5" --method motion --speed 4,12 --frames 5 --subframes 8,32 \
   --crf 0,0 --noise 0 "${VCOMMON[@]}"
