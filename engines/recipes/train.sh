@@ -175,13 +175,15 @@ case "${1:-}" in
     # naf-t3m with one change: the cache's zoom, a stack's patch cut from a region 0.5-1x its side and upscaled,
     # so the face's motion between frames and its blur grow together (up to 2x), as for a smaller face upscaled to
     # 128 px. naf-t3m v0 gains less than naf-t3f where neighbours lie tens of crop px apart (engines/naf-t3m/NOTES.md):
-    # its training groups' median is 2 px, 99th percentile 12.
+    # its training groups' median is 2 px, 99th percentile 12. Dropped at 1k steps: validation gain 0.418 against
+    # naf-t3m's 0.568 (every patch resampled).
     naf_t3_clean naf-t3m-z "${NAF_T3M_STEPS:-6000}" "${THREADS:-2}" \
       "${NAF_T3M_INIT:-$REPO/engines/naf/model.safetensors}" 5e-4 naf-t3m "" --set zoom=0.5,1.0
     ;;
   naf-t3m2)
     # naf-t3m with naf-t5f2's one change: the loss is minus each sample's PSNR (no FFT term), which took less
     # detail off almost-sharp faces there, so the card's settle range can fade out less of the gain on blurry ones.
+    # Level with naf-t3m v0 at its settle range, not released (engines/naf-t3m/NOTES.md).
     naf_t3_clean naf-t3m2 "${NAF_T3M_STEPS:-6000}" "${THREADS:-2}" \
       "${NAF_T3M_INIT:-$REPO/engines/naf/model.safetensors}" 5e-4 naf-t3m "" --set loss=psnr --set w_fft=0
     ;;
