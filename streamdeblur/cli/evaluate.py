@@ -39,7 +39,8 @@ def eval_(
     allow_random: bool = typer.Option(False, "--allow-random", help="Run models without weights (plumbing only)."),
     batch_size: int = typer.Option(16, min=1),
     gate: bool = typer.Option(True, "--gate/--no-gate", help="Each engine's own gating, as `process` uses it: "
-                              "its card's (released, or an engine folder's) settle range (small corrections faded out) and the track-motion gate "
+                              "its card's (released, or an engine folder's) settle range (small corrections faded "
+                              "out) and track-motion gate "
                               "(video mode; pairs mode: faces of multi-frame groups, from their alignments). "
                               "--no-gate: the bare network on every face."),
     limit: Optional[int] = typer.Option(None, min=1, help="Pairs mode: at most this many faces per blur type."),

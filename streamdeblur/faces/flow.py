@@ -67,8 +67,8 @@ RECUT_MAX_SHIFT = 0.125
 """recut_stack leaves a neighbour in its own alignment when re-cutting would move its centre further than this
 share of the crop side (16 px at 128): the motion-128 training groups' neighbours lie a median 2 crop px from the
 middle face and 12 at the 99th percentile, and a network that never saw a face move further between frames is
-misled by it (naf-t3m on the hamilton test clip's groups, neighbours 7-78 px away: +0.37 dB re-cut, +0.46 with
-its own crops; engines/naf-t3m/NOTES.md)."""
+misled by it (naf-t3m on the hamilton test clip's groups, neighbours 7-78 px away: +0.37 dB all re-cut, +0.48
+with this limit; unchanged on motion-128/val; engines/naf-t3m/NOTES.md)."""
 
 
 def recut_stack(stack: np.ndarray, matrices: list[np.ndarray], max_shift: float | None = RECUT_MAX_SHIFT) -> np.ndarray:
