@@ -35,7 +35,7 @@ import numpy as np
 
 from streamdeblur.backends import Engine
 from streamdeblur.faces.crops import paste_back
-from streamdeblur.faces.flow import recut_stack
+from streamdeblur.faces.flow import recut_stack, recuts
 from streamdeblur.io.source import Frame
 
 
@@ -122,7 +122,7 @@ class Restorer:
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="engine") if self.in_flight else None
         self.batches: deque[tuple[list[Face], Future]] = deque()  # sent to the worker, oldest first
         self.held: deque[Held] = deque()
-        self.recut = self.frames > 1 and getattr(engine, "align", "landmarks") == "centre"
+        self.recut = recuts(engine)
         # track -> frame index -> (crop, its frame->crop matrix)
         self.history: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
         self.last_box: dict[int, tuple[int, np.ndarray]] = {}  # track -> (frame index, box)

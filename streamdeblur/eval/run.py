@@ -208,9 +208,10 @@ def engine_method(name: str, engine: Any, batch_size: int, gate: float | None = 
     from the previous exposure) is returned as it came, bit for bit; gated[0] counts them, gated[1] the
     faces that could be gated (those with a group)."""
     from streamdeblur.eval.gating import track_motion
+    from streamdeblur.faces.flow import recuts
 
     frames = int(getattr(engine, "frames", 1))
-    recut = frames > 1 and getattr(engine, "align", "landmarks") == "centre"
+    recut = recuts(engine)
 
     def run(batch: list[PairSample]) -> list[np.ndarray | None]:
         groups: dict[tuple[int, int], list[int]] = {}

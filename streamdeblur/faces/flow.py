@@ -24,6 +24,14 @@ the middle crop by optical flow ("flow"), or re-cut in the middle crop's alignme
 face's motion between the exposures stays in, which is what tells a network the blur (engines/naf/NOTES.md,
 session 32), at the cost of an affine warp instead of a flow."""
 
+
+
+def recuts(engine: object) -> bool:
+    """Whether an engine's neighbouring crops are to be re-cut in the middle one's alignment (recut_stack): a
+    temporal engine (frames > 1) whose align is "centre"."""
+    return int(getattr(engine, "frames", 1)) > 1 and getattr(engine, "align", "landmarks") == "centre"
+
+
 _local = threading.local()
 
 

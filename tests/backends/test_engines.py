@@ -181,7 +181,7 @@ def test_a_flow_aligned_model_gives_its_network_the_neighbours_warped_onto_the_m
     """naf-t3f's engine (any backend) is wrapped so that the network sees each stack as faces.flow.align_stack
     makes it, as its training groups were; naf-t3's is not wrapped."""
     from streamdeblur import backends
-    from streamdeblur.faces.flow import align_stack
+    from streamdeblur.faces.flow import align_stack, recuts
 
     # three consecutive frames of the moving portrait, one stack per face
     stacks = np.stack([np.concatenate([face_crops[i], face_crops[(i + 1) % 4], face_crops[(i + 2) % 4]], axis=2)
@@ -198,10 +198,10 @@ def test_a_flow_aligned_model_gives_its_network_the_neighbours_warped_onto_the_m
     with pytest.raises(ValueError):
         engine(face_crops)  # one frame where three are needed
     plain = create_engine("naf-t3", settle=None)
-    assert plain is recorder and plain.align == "landmarks"
+    assert plain is recorder and plain.align == "landmarks" and not recuts(plain) and not recuts(engine)
     # naf-t3m's engine is not wrapped: Restorer re-cuts its stacks, told so by the engine's align
     centre = create_engine("naf-t3m", settle=None)
-    assert centre is recorder and centre.align == "centre" and centre(stacks) is not None
+    assert centre is recorder and centre.align == "centre" and recuts(centre) and centre(stacks) is not None
     assert np.array_equal(recorder.seen, stacks)
 
 
