@@ -53,6 +53,10 @@ streamdeblur make-pairs "$TRAIN" -o "$P/motion-128" --method motion --frames 3 -
 # engines trained on motion-128 alone learnt to "clean" every input and took detail off clean, mild faces
 streamdeblur make-pairs "$TRAIN" -o "$P/motion-128c" --method motion --frames 3 --shake 0.2 --size 128 --stride 4 \
   --crf-share 0.3 --noise 1 --val-list "$P/val_list.txt" --workers 2 -q --preview
+# motion-128f: motion-128c's recipe at 12-48x speed (faces several crop px apart between exposures, as in fast128
+# but from the training clips), half the groups (stride 6): fast motion for naf-t3m-f (train.sh)
+streamdeblur make-pairs "$TRAIN" -o "$P/motion-128f" --method motion --frames 3 --speed 12,48 --size 128 --stride 6 \
+  --crf-share 0.3 --noise 1 --val-list "$P/val_list.txt" --workers 2 -q
 # motion-128-5 / motion-128c-5: the two sets above as 5-frame groups (naf-t5f)
 streamdeblur make-pairs "$TRAIN" -o "$P/motion-128-5" --method motion --frames 5 --shake 0.2 --size 128 --stride 3 \
   --val-list "$P/val_list.txt" --workers 2 -q

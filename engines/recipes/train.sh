@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training runs behind the released engines, in order (each resumable: the same command with
 # --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
-# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3m | naf-t3m-z | naf-t3m2 | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast | hg-cgan-res-a | hg-cgan-res
+# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3m | naf-t3m-z | naf-t3m2 | naf-t3m-f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast | hg-cgan-res-a | hg-cgan-res
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -35,9 +35,10 @@ naf_clean() {  # naf_clean NAME STEPS THREADS INIT_WEIGHTS [LR [MIX [MODEL]]]
 
 # naf-t3 on the motion groups of both motion sets, 20 % sharp inputs, cosine to zero (runs naf-t3c, naf-t3d).
 # SETS: the pair sets' suffix ("" the 3-frame groups, "-5" the 5-frame ones of pairs.sh).
-# Arguments after SETS go to streamdeblur train as they are (e.g. --set loss=psnr).
+# Arguments after SETS go to streamdeblur train as they are (e.g. --set loss=psnr). DATA, when set, replaces the
+# training sets (validation stays on motion-128, so the curves compare).
 naf_t3_clean() {  # naf_t3_clean NAME STEPS THREADS INIT_WEIGHTS LR [MODEL [SETS [TRAIN_ARGS...]]]
-  streamdeblur train --data "$P/motion-128${7:-},$P/motion-128c${7:-}" --name "$1" --model "${6:-naf-t3}" \
+  streamdeblur train --data "${DATA:-$P/motion-128${7:-},$P/motion-128c${7:-}}" --name "$1" --model "${6:-naf-t3}" \
     --set val_data="$P/motion-128${7:-}" --set init_weights="$4" \
     --steps "$2" --set lr_horizon="$2" --set sharp_frac=0.2 \
     --set warmup=0 --lr "$5" --threads "$3" \
@@ -186,6 +187,13 @@ case "${1:-}" in
     # Level with naf-t3m v0 at its settle range, not released (engines/naf-t3m/NOTES.md).
     naf_t3_clean naf-t3m2 "${NAF_T3M_STEPS:-6000}" "${THREADS:-2}" \
       "${NAF_T3M_INIT:-$REPO/engines/naf/model.safetensors}" 5e-4 naf-t3m "" --set loss=psnr --set w_fft=0
+    ;;
+  naf-t3m-f)
+    # naf-t3m v0 continued 4k steps (lr 3e-4, cosine to zero) with motion-128f, the training clips at 12-48x
+    # speed (pairs.sh), beside motion-128 and motion-128c: every engine gained little on fast128 (+0.14 dB, faces
+    # a median 7 crop px apart between exposures), whose blur lies beyond the 1-12x they were trained on.
+    DATA="$P/motion-128,$P/motion-128c,$P/motion-128f" naf_t3_clean naf-t3m-f "${NAF_T3M_STEPS:-4000}" \
+      "${THREADS:-2}" "${NAF_T3M_INIT:-$REPO/engines/naf-t3m/model.safetensors}" 3e-4 naf-t3m
     ;;
   naf-t3f2)
     # naf-t3f continued from its v0 release: 4k steps more, lr 3e-4 cosine to zero, one thread.
@@ -371,6 +379,6 @@ case "${1:-}" in
       --set w_adv=0 --set w_proj=0 --set sharp_frac=0.2 --threads "${THREADS:-2}" --set ckpt_every=100 \
       "${local_args[@]}" -q "${RESUME[@]}"
     ;;
-  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3m | naf-t3m-z | naf-t3m2 | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast | hg-cgan-res-a | hg-cgan-res" >&2
+  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3m | naf-t3m-z | naf-t3m2 | naf-t3m-f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast | hg-cgan-res-a | hg-cgan-res" >&2
      exit 2 ;;
 esac
