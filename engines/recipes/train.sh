@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training runs behind the released engines, in order (each resumable: the same command with
 # --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
-# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3m | naf-t3m-z | naf-t3m2 | naf-t3m-f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast | hg-cgan-res-a | hg-cgan-res
+# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3m | naf-t3m-z | naf-t3m2 | naf-t3m-f | naf-t3m-c | naf-t3m-l | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast | hg-cgan-res-a | hg-cgan-res
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -192,8 +192,23 @@ case "${1:-}" in
     # naf-t3m v0 continued 4k steps (lr 3e-4, cosine to zero) with motion-128f, the training clips at 12-48x
     # speed (pairs.sh), beside motion-128 and motion-128c: every engine gained little on fast128 (+0.14 dB, faces
     # a median 7 crop px apart between exposures), whose blur lies beyond the 1-12x they were trained on.
+    # Dropped (session 34): validation gain 0.535 / 0.526 / 0.527 / 0.530 at 1k-4k (v0 0.577), and no more gain
+    # than v0 on fast motion of held-out clips (motion-128f/val +0.201 against +0.216; fast128 level).
     DATA="$P/motion-128,$P/motion-128c,$P/motion-128f" naf_t3_clean naf-t3m-f "${NAF_T3M_STEPS:-4000}" \
       "${THREADS:-2}" "${NAF_T3M_INIT:-$REPO/engines/naf-t3m/model.safetensors}" 3e-4 naf-t3m
+    ;;
+  naf-t3m-c)
+    # naf-t3m-f's control: naf-t3m v0 continued the same 4k steps at the same lr on its own two sets, no fast
+    # exposures, so that the two runs' difference is the data alone. 0.564 / 0.529 / 0.548 / 0.550 at 1k-4k.
+    naf_t3_clean naf-t3m-c "${NAF_T3M_STEPS:-4000}" "${THREADS:-2}" \
+      "${NAF_T3M_INIT:-$REPO/engines/naf-t3m/model.safetensors}" 3e-4 naf-t3m
+    ;;
+  naf-t3m-l)
+    # naf-t3m-c at a third of its lr (1e-4): is the continuations' drop the lr restart or the training clips
+    # learnt by heart (their own gain rose as held-out fell)? The latter: 0.563 / 0.555 / 0.557 / 0.558 at 1k-4k
+    # against v0's 0.577 (engines/naf-t3m/NOTES.md, session 34).
+    naf_t3_clean naf-t3m-l "${NAF_T3M_STEPS:-4000}" "${THREADS:-2}" \
+      "${NAF_T3M_INIT:-$REPO/engines/naf-t3m/model.safetensors}" 1e-4 naf-t3m
     ;;
   naf-t3f2)
     # naf-t3f continued from its v0 release: 4k steps more, lr 3e-4 cosine to zero, one thread.
@@ -379,6 +394,6 @@ case "${1:-}" in
       --set w_adv=0 --set w_proj=0 --set sharp_frac=0.2 --threads "${THREADS:-2}" --set ckpt_every=100 \
       "${local_args[@]}" -q "${RESUME[@]}"
     ;;
-  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3m | naf-t3m-z | naf-t3m2 | naf-t3m-f | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast | hg-cgan-res-a | hg-cgan-res" >&2
+  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3m | naf-t3m-z | naf-t3m2 | naf-t3m-f | naf-t3m-c | naf-t3m-l | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast | hg-cgan-res-a | hg-cgan-res" >&2
      exit 2 ;;
 esac
