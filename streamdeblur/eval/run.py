@@ -16,9 +16,10 @@ import numpy as np
 
 from streamdeblur.errors import UserError
 from streamdeblur.eval import baselines
+from streamdeblur.eval.motion import track_motion
 from streamdeblur.eval.report import EvalReport, write_report
 from streamdeblur.eval.scoring import PER_FACE_KEYS, FaceRef, Scorer, summarise
-from streamdeblur.faces.flow import recut_stack
+from streamdeblur.faces.flow import recut_stack, recuts
 
 BLURRED, SHARP = "blurred", "sharp (oracle)"
 STILL = "still (motion < 1)"
@@ -207,8 +208,6 @@ def engine_method(name: str, engine: Any, batch_size: int, gate: float | None = 
     gate: as `process` gates, a face of a multi-frame group whose track moved less than this (crop pixels,
     from the previous exposure) is returned as it came, bit for bit; gated[0] counts them, gated[1] the
     faces that could be gated (those with a group)."""
-    from streamdeblur.eval.gating import track_motion
-    from streamdeblur.faces.flow import recuts
 
     frames = int(getattr(engine, "frames", 1))
     recut = recuts(engine)

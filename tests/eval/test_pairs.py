@@ -140,7 +140,7 @@ def test_pairs_mode_gates_a_group_whose_track_barely_moved_as_process_does():
     exposure comes back bit for bit and never reaches the engine; a moving one, or a pair without a group, is
     restored; the counter says how many were gated of how many could be."""
     from streamdeblur.backends import IdentityEngine
-    from streamdeblur.eval.gating import track_motion
+    from streamdeblur.eval.motion import track_motion
     from streamdeblur.eval.run import PairSample, engine_method
 
     seen = []
@@ -198,7 +198,8 @@ def test_pairs_mode_recuts_a_groups_neighbours_for_an_engine_that_aligns_centre(
 
 def test_gating_analysis_ranks_estimates_by_how_they_predict_the_gain(tmp_path):
     """A fake engine whose gain grows with the face's motion: track motion must rank first."""
-    from streamdeblur.eval.gating import gating_report, matrix_motion, spearman
+    from streamdeblur.eval.gating import gating_report, spearman
+    from streamdeblur.eval.motion import matrix_motion
     from streamdeblur.eval.run import PairSample
 
     rng = np.random.default_rng(0)
