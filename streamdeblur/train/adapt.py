@@ -4,7 +4,8 @@ The released engines gain little on faces they never saw: on the clips they trai
 times what they gain on held-out ones of the same blur (the `seen_gain_db` curves). Adapting closes part of
 that gap for one person: motion pairs are made from a sharp reference clip of the same face (make-pairs
 --method motion, flow-interpolated exposures), and the engine is fine-tuned on them from its released weights
-for a few hundred steps, then written as an engine folder that `process --weights` runs.
+for a few hundred steps, then written as an engine folder that `process --weights` runs. A temporal engine
+(naf-t3m) gets the reference's K-frame groups, its neighbours aligned as its release trained them.
 
 Resumable (pairs and checkpoints live under <cache>/adapt/<key>, keyed by the references, the model and the
 recipe); the output folder is written complete or not at all.
@@ -37,8 +38,9 @@ log = logging.getLogger("streamdeblur")
 @dataclass
 class AdaptOptions:
     model: str = field(default="naf-hd", metadata={"help": (
-        "Released single-frame engine to start from (naf-hd for faces of 180 px and more, where it gains twice what "
-        "naf does; naf adapts in half the time and runs 4x faster, for small faces).")})
+        "Released engine to start from (naf-hd for faces of 180 px and more, where it gains twice what naf does; "
+        "naf adapts in half the time and runs 4x faster, for small faces; naf-t3m, the temporal engine, trains on "
+        "3-frame groups of the reference).")})
     steps: int = field(default=500, metadata={"help": "Fine-tuning steps, batch 8 (a re-run with more continues)."})
     max_frames: int | None = field(default=None, metadata={"help": "Read at most this many frames of each reference."})
     threads: int = field(default=0, metadata={"help": "CPU threads (0: all)."})
@@ -63,8 +65,8 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     from streamdeblur.train.trainer import train
 
     spec = get_spec(options.model)  # UserError for an unknown name
-    if spec.frames != 1 or "restore" not in spec.stages:
-        raise UserError(f"adapt fine-tunes single-frame restoration engines (naf, naf-hd, fast-unet); "
+    if "restore" not in spec.stages:
+        raise UserError(f"adapt fine-tunes restoration engines (naf, naf-hd, naf-t3m, fast-unet); "
                         f"{options.model!r} is not one")
     if not has_weights(options.model):
         raise UserError(f"model {options.model!r} has no released weights to adapt (expected {spec.weights_path})")
@@ -83,7 +85,7 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     work = work_dir(refs, options)
     started = time.perf_counter()
     summary = run_make_pairs(refs, work / "pairs", method="motion", speed=SPEED, shutter=SHUTTER, crf_share=CRF_SHARE,
-                             noise=NOISE, size=spec.input_size, stride=1, max_frames=options.max_frames,
+                             noise=NOISE, size=spec.input_size, stride=1, max_frames=options.max_frames, frames=spec.frames,
                              progress=not options.quiet)
     pairs = int(summary["totals"]["pairs"])
     if pairs < MIN_PAIRS:
