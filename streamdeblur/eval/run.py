@@ -208,7 +208,6 @@ def engine_method(name: str, engine: Any, batch_size: int, gate: float | None = 
     gate: as `process` gates, a face of a multi-frame group whose track moved less than this (crop pixels,
     from the previous exposure) is returned as it came, bit for bit; gated[0] counts them, gated[1] the
     faces that could be gated (those with a group)."""
-
     frames = int(getattr(engine, "frames", 1))
     recut = recuts(engine)
 

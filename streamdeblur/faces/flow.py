@@ -25,7 +25,6 @@ face's motion between the exposures stays in, which is what tells a network the 
 session 32), at the cost of an affine warp instead of a flow."""
 
 
-
 def recuts(engine: object) -> bool:
     """Whether an engine's neighbouring crops are to be re-cut in the middle one's alignment (recut_stack): a
     temporal engine (frames > 1) whose align is "centre"."""
