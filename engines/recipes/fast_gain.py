@@ -13,15 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from streamdeblur.backends import create_engine
-from streamdeblur.data.shards import find_shards, iter_pairs
 from streamdeblur.eval.metrics import psnr
-from streamdeblur.eval.run import PairSample
+from streamdeblur.eval.run import load_pairs
 
 
 def main(folder: Path, limit: int, candidates: list[str]) -> None:
-    samples = [PairSample(key, "motion", "clip", b, s, meta, strip) for shard in find_shards(folder)
-               for key, b, s, meta, strip in iter_pairs(shard, frames=True)]
-    samples = [s for s in samples if s.stack(3, True) is not None][:limit]
+    samples = [s for s in load_pairs(folder) if s.stack(3, True) is not None][:limit]
     before = np.array([psnr(s.blurred, s.sharp) for s in samples])
     stacks = np.stack([s.stack(3, True) for s in samples])
     heavy = before < 26

@@ -85,8 +85,8 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     work = work_dir(refs, options)
     started = time.perf_counter()
     summary = run_make_pairs(refs, work / "pairs", method="motion", speed=SPEED, shutter=SHUTTER, crf_share=CRF_SHARE,
-                             noise=NOISE, size=spec.input_size, stride=1, max_frames=options.max_frames, frames=spec.frames,
-                             progress=not options.quiet)
+                             noise=NOISE, size=spec.input_size, stride=1, max_frames=options.max_frames,
+                             frames=spec.frames, progress=not options.quiet)
     pairs = int(summary["totals"]["pairs"])
     if pairs < MIN_PAIRS:
         raise UserError(f"only {pairs} usable frames in {', '.join(map(str, refs))} (a sharp face of at least 64 px "

@@ -107,9 +107,8 @@ def test_adapting_the_temporal_naf_t3m_trains_it_on_groups_and_restores_earlier_
     `process` gives them; the folder names naf-t3m, so `process --weights` runs it with its one-frame lag."""
     from streamdeblur.backends import create_engine
     from streamdeblur.data.pairs import run_make_pairs
-    from streamdeblur.data.shards import find_shards, iter_pairs
     from streamdeblur.eval.metrics import psnr
-    from streamdeblur.eval.run import PairSample
+    from streamdeblur.eval.run import load_pairs
 
     monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
     later, first, root = halves
@@ -124,9 +123,7 @@ def test_adapting_the_temporal_naf_t3m_trains_it_on_groups_and_restores_earlier_
     if not groups.exists():
         run_make_pairs([first], groups, method="motion", speed="4,10", shutter="0.5,1", crf_share=0.0, noise=0.0,
                        size=128, stride=2, seed=5, frames=3, progress=False)
-    samples = [PairSample(key, "motion", "clip", b, s, meta, strip) for shard in find_shards(groups)
-               for key, b, s, meta, strip in iter_pairs(shard, frames=True)]
-    samples = [s for s in samples if s.stack(3, True) is not None]
+    samples = [s for s in load_pairs(groups) if s.stack(3, True) is not None]
     stacks = np.stack([s.stack(3, True) for s in samples])
     assert len(stacks) >= 10
 
