@@ -310,7 +310,10 @@ case "${1:-}" in
     # 0.05 dB held out; new clips of the training sources gain 0.3 dB more than the held-out sources: the sources'
     # diversity matters more than the count of clips. But naf-clips-25 (session 30, stopped at 6k+) leads both at
     # equal steps so far: -0.19 / -0.09 held out at 4k / 6k (100 %: -0.22 / -0.17), so which clips are in a share
-    # matters as much as how many; finish it (RESUME_RUN=1) before reading a trend.
+    # matters as much as how many; finish it (RESUME_RUN=1) before reading a trend. naf-clips-25 continued (sessions
+    # 33-34, stopped at 16.4k): held out -0.25 / -0.19 / -0.09 / -0.06 / -0.05 / -0.04 / -0.04 / -0.15 at 2k-16k every
+    # 2k, while its training clips' gain rose from +0.40 to +0.51 past 14k: a quarter of the faces memorised sooner,
+    # and no share of these ~100 people reached a positive held-out gain from scratch.
     streamdeblur train --data "$P/motion-256c,$P/motion-256d" --name "$1" --model naf \
       --set val_data="$P/motion-256c" --set clip_share="$(awk "BEGIN{print ${1#naf-clips-}/100}")" \
       --crop-size 128 --set patch=64 --steps "${NAF_CLIPS_STEPS:-20000}" --set lr_horizon="${NAF_CLIPS_STEPS:-20000}" \
