@@ -257,11 +257,18 @@ def large_face_hint(model: str, logs: dict[int, Any]) -> str | None:
             f"a little better on faces over {side} px for about {(big / small) ** 2:.0f}x the engine time")
 
 
+def gate_levels(options: ProcessOptions, engine: Engine) -> tuple[float | None, ...]:
+    """The gate level of each of the engine's routes (its own; an adapted engine's: its person's, then the released
+    engine's for the other faces): --gate for all, else each one's card's ("gate": the released engine's, or its
+    folder's), else none; 0 is none."""
+    routes = getattr(engine, "routes", None) or (engine,)
+    levels = [options.gate if options.gate is not None else getattr(route, "gate", None) for route in routes]
+    return tuple(float(level) if level else None for level in levels)
+
+
 def gate_level(options: ProcessOptions, engine: Engine) -> float | None:
-    """The gate level: --gate, else the engine's card's ("gate": the released engine's, or its folder's), else
-    none; 0 is none."""
-    level = options.gate if options.gate is not None else getattr(engine, "gate", None)
-    return float(level) if level else None
+    """The engine's own gate level (gate_levels' first: an adapted engine's for its person's faces)."""
+    return gate_levels(options, engine)[0]
 
 
 def refuse_overwriting_input(input: str, output: str) -> None:
@@ -333,8 +340,9 @@ def process(
     reader = Reader(source, inbox, stop, times)
     writer = Writer(sink, outbox, times)
     faces = FaceStage(detector, options, engine.input_size) if detector is not None and engine else None
-    gate = gate_level(options, engine) if faces else None
-    restorer = Restorer(engine, options.batch_size, options.max_latency, gate, times, options.in_flight) if faces else None
+    gates = gate_levels(options, engine) if faces else (None,)
+    gate = gates[0]
+    restorer = Restorer(engine, options.batch_size, options.max_latency, gates, times, options.in_flight) if faces else None
 
     unsent: deque[Held] = deque()  # finished frames not yet handed to the writer (kept through a Ctrl-C)
 

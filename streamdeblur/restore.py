@@ -17,7 +17,8 @@
 - Paste-back adds the engine's residual (restored - crop) under a feathered mask.
 - Routing: an engine with `routes` and a `matcher` (backends.PersonalEngine: an engine adapted to one person)
   restores the tracks whose faces the matcher says are its person with routes[0], the others with routes[1]
-  (faces/person.py); each batch is split by route.
+  (faces/person.py); each batch is split by route, and each route has its own gate level (an adapted engine
+  has none: it gains on its person's blurred faces of still tracks too, and its settle range spares the sharp).
 
 The per-track log (frame, blur estimate, gated) feeds the JSON summary and the --report plots.
 """
@@ -29,7 +30,7 @@ from collections import defaultdict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -109,14 +110,16 @@ class TrackLog:
 class Restorer:
     """Runs faces through the engine in batches and pastes them back; see the module docstring."""
 
-    def __init__(self, engine: Engine, batch_size: int = 8, max_latency: int = 4, gate: float | None = None,
-                 times: Any = None, in_flight: int = 0) -> None:
+    def __init__(self, engine: Engine, batch_size: int = 8, max_latency: int = 4,
+                 gate: float | None | Sequence[float | None] = None, times: Any = None, in_flight: int = 0) -> None:
         self.engine = engine
         self.routes = tuple(getattr(engine, "routes", None) or (engine,))
         self.matcher = getattr(engine, "matcher", None)
         self.frames = int(getattr(engine, "frames", 1))
         self.lag = self.frames // 2
-        self.batch_size, self.max_latency, self.gate = batch_size, max_latency, gate
+        self.batch_size, self.max_latency = batch_size, max_latency
+        # one gate level per route (pipeline.gate_levels); a single level gates every route
+        self.gates = tuple(gate) if isinstance(gate, (tuple, list)) else (gate,) * len(self.routes)
         self.times = times
         self.in_flight = max(0, int(in_flight))  # batches the engine may still be working on when push returns
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="engine") if self.in_flight else None
@@ -137,7 +140,6 @@ class Restorer:
             last = self.last_box.get(face.track_id)
             face.blur = blur_estimate(last[1] if last is not None and last[0] == index - 1 else None, face.box,
                                       face.crop.shape[0])
-            face.gated = self.gate is not None and face.blur < self.gate
             self.last_box[face.track_id] = (index, face.box)
             self.history[face.track_id][index] = (face.crop, face.matrix)
             log = self.logs[face.track_id]
@@ -147,6 +149,8 @@ class Restorer:
                 face.route = 0 if log.person else 1
                 if self.times is not None:
                     self.times.identify += time.perf_counter() - t0
+            level = self.gates[face.route]
+            face.gated = level is not None and face.blur < level
             log.frames.append(index)
             log.blur.append(round(face.blur, 4))
             log.gated.append(face.gated)

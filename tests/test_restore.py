@@ -141,6 +141,20 @@ def test_an_engine_adapted_to_one_person_gets_only_that_persons_tracks(in_flight
     assert restorer.logs[1].summary()["person"] is True and restorer.logs[2].summary()["person"] is False
 
 
+def test_each_route_has_its_own_gate_so_an_adapted_engine_restores_its_persons_still_faces():
+    """gate=(None, 2.0), as pipeline.gate_levels gives an adapted engine: its person's faces (track 1) go to it
+    however still they are; the other person's still faces are gated for the base engine, their moving ones not."""
+    from streamdeblur.backends import PersonalEngine
+
+    adapted, base = Adds(10), Adds(100)
+    engine = PersonalEngine(adapted, base, lambda track_id, image, box, landmarks: track_id == 1)
+    restorer = Restorer(engine, batch_size=1, max_latency=1, gate=(None, 2.0))
+    frames = [held(i, {1: 0.0, 2: x}) for i, x in enumerate([8.0, 8.0, 14.0])]  # both still, then track 2 moves
+    assert run(restorer, frames) == [0, 1, 2]
+    assert restorer.logs[1].gated == [False, False, False] and restorer.logs[2].gated == [True, True, False]
+    assert sorted(sum(adapted.calls, [])) == [0, 1, 2] and sum(base.calls, []) == [2]
+
+
 def test_gated_faces_bypass_the_engine_bit_for_bit_but_feed_temporal_neighbours():
     engine = Recorder(3)
     restorer = Restorer(engine, batch_size=1, max_latency=1, gate=2.0)

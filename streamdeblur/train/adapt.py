@@ -113,8 +113,11 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
         + f". Run it with\n\n    streamdeblur process INPUT --weights {out}\n")
     adapted = {"model": options.model, "references": [str(r) for r in refs], "pairs": pairs, "steps": options.steps,
                **({"identity": identity} if identity else {})}
-    release(result.checkpoint, f"{options.model}-adapted", out_dir=partial, gate=read_card(options.model).get("gate"),
-            extra={"adapted": adapted})  # the base engine's gate
+    # no gate and the base engine's settle range: the track-motion gate kept the adapted engine off its person's
+    # blurred faces on still tracks, and without a settle range it took detail off their sharp ones (naf-t3m
+    # NOTES, session 35)
+    release(result.checkpoint, f"{options.model}-adapted", out_dir=partial, gate=None,
+            settle=read_card(options.model).get("settle"), extra={"adapted": adapted})
     if out.exists():
         out.rmdir()  # empty (checked above)
     os.replace(partial, out)

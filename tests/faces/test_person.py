@@ -85,6 +85,12 @@ def test_an_adapted_folder_becomes_a_personal_engine_beside_the_released_one(tmp
     assert not isinstance(engine.engine, SettledEngine) and isinstance(engine.base, SettledEngine)  # released: settle
     crops = np.random.default_rng(0).integers(0, 255, (2, 128, 128, 3), dtype=np.uint8)
     assert engine.routes == (engine.engine, engine.base)
+    from streamdeblur.models import read_card
+    from streamdeblur.pipeline import ProcessOptions, gate_levels
+
+    # process gates each route at its own card's level (this card has none), or all at --gate's
+    assert gate_levels(ProcessOptions(), engine) == (None, read_card("naf")["gate"])
+    assert gate_levels(ProcessOptions(gate=2.0), engine) == (2.0, 2.0)
     bare = create_engine("naf", settle=None, weights=_adapted_folder(tmp_path / "c", {"embedder": "dlib-resnet",
                                                                                       "vectors": [[1, 1]]}))
     assert not isinstance(bare.base, SettledEngine)  # --no-gate: both routes bare

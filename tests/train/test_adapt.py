@@ -45,7 +45,7 @@ def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_bett
     exposures of the first half (frames it never saw) than the released naf does; the folder is a complete
     engine (weights, card naming its reference, README) that `process --weights` runs; a re-run resumes."""
     from streamdeblur.data.pairs import run_make_pairs
-    from streamdeblur.models import get_spec
+    from streamdeblur.models import get_spec, read_card
 
     monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
     later, first, root = halves
@@ -56,6 +56,8 @@ def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_bett
     card = json.loads((out / "card.json").read_text())
     assert card["model"] == "naf" and card["adapted"]["references"] == [str(later)]
     assert card["adapted"]["pairs"] >= 16 and card["training"]["steps"] == 120
+    # no gate (its person's blurred faces on still tracks gain too), the released naf's settle range for sharp ones
+    assert card["gate"] is None and card["settle"] == read_card("naf")["settle"] is not None
     assert "## Adapted" in (out / "README.md").read_text()
     assert not list(tmp_path.glob(".engine.partial"))
 
