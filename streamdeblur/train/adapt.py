@@ -32,6 +32,10 @@ SPEED, SHUTTER, CRF_SHARE, NOISE = "2,10", "0.25,1", 0.3, 1.0
 RECIPE = {"stage": "restore", "lr": 2.5e-4, "lr_schedule": "constant", "warmup": 0, "loss": "psnr", "w_fft": 0.0,
           "ema_decay": 0.95, "sharp_frac": 0.2, "batch_size": 8, "cache": True, "seen_batches": 0}
 MIN_PAIRS = 16
+# the settle range an adapted engine is written with, where it is not its base engine's (measured through `process`
+# on four held-out clips, engines/naf-hd/NOTES.md, session 35): naf-hd's own 0.6-1.5 took a third of the adapted
+# engine's gain at motion:4+8 (+0.89 -> +0.63 dB), 0.3-0.9 keeps most of it (+0.75) and sharp faces as they are
+SETTLE = {"naf-hd": (0.3, 0.9)}
 log = logging.getLogger("streamdeblur")
 
 
@@ -113,11 +117,11 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
         + f". Run it with\n\n    streamdeblur process INPUT --weights {out}\n")
     adapted = {"model": options.model, "references": [str(r) for r in refs], "pairs": pairs, "steps": options.steps,
                **({"identity": identity} if identity else {})}
-    # no gate and the base engine's settle range: the track-motion gate kept the adapted engine off its person's
-    # blurred faces on still tracks, and without a settle range it took detail off their sharp ones (naf-t3m
-    # NOTES, session 35)
+    # no gate, and a settle range (SETTLE's, else the base engine's): the track-motion gate kept the adapted engine
+    # off its person's blurred faces on still tracks, and without a settle range it took detail off their sharp
+    # ones (naf-t3m and naf-hd NOTES, session 35)
     release(result.checkpoint, f"{options.model}-adapted", out_dir=partial, gate=None,
-            settle=read_card(options.model).get("settle"), extra={"adapted": adapted})
+            settle=SETTLE.get(options.model, read_card(options.model).get("settle")), extra={"adapted": adapted})
     if out.exists():
         out.rmdir()  # empty (checked above)
     os.replace(partial, out)
