@@ -266,11 +266,6 @@ def gate_levels(options: ProcessOptions, engine: Engine) -> tuple[float | None, 
     return tuple(float(level) if level else None for level in levels)
 
 
-def gate_level(options: ProcessOptions, engine: Engine) -> float | None:
-    """The engine's own gate level (gate_levels' first: an adapted engine's for its person's faces)."""
-    return gate_levels(options, engine)[0]
-
-
 def refuse_overwriting_input(input: str, output: str) -> None:
     """UserError when the output is the input file itself (after links), which writing would destroy."""
     import os

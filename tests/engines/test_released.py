@@ -134,7 +134,7 @@ def test_released_engines_settle_as_their_card_says(tmp_path):
     low, high = models.read_card("naf")["settle"]
     engine = create_engine("naf", device="cpu")
     assert isinstance(engine, SettledEngine) and (engine.low, engine.high) == (low, high) and engine.model == "naf"
-    assert engine.gate == models.read_card("naf").get("gate")  # process's gate level (pipeline.gate_level)
+    assert engine.gate == models.read_card("naf").get("gate")  # process's gate level (pipeline.gate_levels)
     assert not isinstance(create_engine("naf", device="cpu", settle=None), SettledEngine)
     weights = models.engine_folder("naf") / "model.safetensors"
     assert not isinstance(create_engine("naf", device="cpu", weights=weights), SettledEngine)

@@ -113,7 +113,7 @@ def test_an_engine_folder_runs_with_its_cards_gate_and_settle_range(tmp_path):
     from streamdeblur.eval.run import EvalOptions, card_gate
     from streamdeblur.eval.run import build_engine as eval_engine
     from streamdeblur.models import get_spec, has_weights
-    from streamdeblur.pipeline import ProcessOptions, build_engine, gate_level
+    from streamdeblur.pipeline import ProcessOptions, build_engine, gate_levels
 
     if not has_weights("fast"):
         pytest.skip("no released fast weights in engines/")
@@ -124,16 +124,16 @@ def test_an_engine_folder_runs_with_its_cards_gate_and_settle_range(tmp_path):
     engine = create_engine("naf", weights=folder, device="cpu")  # the card names the model
     assert engine.model == "fast" and engine.gate == 0.8
     assert isinstance(engine, SettledEngine) and (engine.low, engine.high) == (0.5, 1.5)
-    assert gate_level(ProcessOptions(), build_engine(ProcessOptions(model="fast", weights=folder))) == 0.8
-    assert gate_level(ProcessOptions(gate=2.0), engine) == 2.0  # --gate wins
+    assert gate_levels(ProcessOptions(), build_engine(ProcessOptions(model="fast", weights=folder))) == (0.8,)
+    assert gate_levels(ProcessOptions(gate=2.0), engine) == (2.0,)  # --gate wins
     no_gate = ProcessOptions(model="fast", weights=folder, gate=0.0)  # --no-gate: the bare network
-    assert gate_level(no_gate, build_engine(no_gate)) is None and not isinstance(build_engine(no_gate), SettledEngine)
+    assert gate_levels(no_gate, build_engine(no_gate)) == (None,) and not isinstance(build_engine(no_gate), SettledEngine)
     measured = eval_engine("fast", folder, EvalOptions(output=tmp_path))
     assert isinstance(measured, SettledEngine) and card_gate(measured, EvalOptions(output=tmp_path)) == 0.8
     assert card_gate(measured, EvalOptions(output=tmp_path, gate=False)) is None
     bare = create_engine("fast", weights=folder / "model.safetensors", device="cpu")
     assert bare.gate is None and not isinstance(bare, SettledEngine)
-    assert gate_level(ProcessOptions(), bare) is None
+    assert gate_levels(ProcessOptions(), bare) == (None,)
 
 
 @pytest.mark.parametrize("soup, message", [("nocolon", "--soup takes OTHER_RUN:WEIGHT"),
