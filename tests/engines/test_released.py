@@ -24,11 +24,33 @@ MIN_MOTION_GAIN = {"naf": 0.2, "naf-hd": 0.2}
 RELEASED_MOTION = [name for name in MIN_MOTION_GAIN if has_weights(name)]
 
 
-def make_pairs(clip, out, method: str, size: int, *extra: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    proc = run_cli("make-pairs", str(clip), "-o", str(out), "--method", method, "--size", str(size),
-                   "--stride", "5", "--min-face", "32", "--seed", "3", "-q", *extra)
+def make_pairs(clips, out, method: str, size: int, *extra: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The pairs of these clips (a pair depends on the seed, its clip's name and its frame, not on the others)."""
+    proc = run_cli("make-pairs", *map(str, clips), "-o", str(out), "--method", method, "--size", str(size),
+                   "--stride", "5", "--min-face", "32", "--seed", "3", "--workers", "2", "-q", *extra)
     assert proc.returncode == 0, proc.stderr.decode()
     return [(b, s) for shard in find_shards(out) for _, b, s, _ in iter_pairs(shard)]
+
+
+@pytest.fixture(scope="module")
+def pairs_of(tmp_path_factory):
+    """Callable (clips, method, size, *extra) -> the pooled pairs of those clips, each set made once in this module:
+    the engines of one crop size are judged on the same pairs, and make-pairs is most of these tests' time."""
+    made: dict[tuple, list[tuple[np.ndarray, np.ndarray]]] = {}
+
+    def pairs(clips, method: str, size: int, *extra: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        key = (tuple(map(str, clips)), method, size, extra)
+        if key not in made:
+            made[key] = make_pairs(clips, tmp_path_factory.mktemp(method), method, size, *extra)
+        return made[key]
+
+    return pairs
+
+
+def real_clips() -> list:
+    from tests.conftest import shared_path
+
+    return [shared_path(f"data/tests/{clip}") for clip in REAL_CLIPS]
 
 
 def gain(engine, pairs) -> float:
@@ -45,14 +67,11 @@ REAL_CLIPS = ("single_face_640x360.mp4", "pexels_woman_640x360.mp4", "short_hami
 
 @pytest.mark.skipif(not RELEASED, reason="no released engine weights in engines/ yet")
 @pytest.mark.parametrize("name", RELEASED)
-def test_released_engine_improves_real_shake_pairs(name, shared, tmp_path):
+def test_released_engine_improves_real_shake_pairs(name, pairs_of):
     """Camera-shake pairs from the three real test clips (never used in training), pooled: the
     shipped engine must raise PSNR over the blurred input."""
     engine = create_engine(name, device="cpu")
-    pairs = []
-    for i, clip in enumerate(REAL_CLIPS):
-        pairs += make_pairs(shared(f"data/tests/{clip}"), tmp_path / str(i), "kernel", engine.input_size,
-                            "--max-frames", "150")
+    pairs = pairs_of(real_clips(), "kernel", engine.input_size, "--max-frames", "150")
     assert len(pairs) >= 40
     assert gain(engine, pairs) > MIN_GAIN[name][0]
 
@@ -60,21 +79,21 @@ def test_released_engine_improves_real_shake_pairs(name, shared, tmp_path):
 @pytest.mark.skipif(not RELEASED, reason="no released engine weights in engines/ yet")
 @pytest.mark.parametrize("name", RELEASED)
 @pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
-def test_released_engine_improves_generated_pairs(name, backend, sharp_face_clip, tmp_path):
+def test_released_engine_improves_generated_pairs(name, backend, sharp_face_clip, pairs_of):
     """The same guard without ../shared: shake pairs from the generated portrait clip, on both CPU backends."""
     engine = create_engine(name, backend=backend, device="cpu")
-    pairs = make_pairs(sharp_face_clip, tmp_path / "kernel", "kernel", engine.input_size)
+    pairs = pairs_of([sharp_face_clip], "kernel", engine.input_size)
     assert len(pairs) >= 5
     assert gain(engine, pairs) > MIN_GAIN[name][1]
 
 
 @pytest.mark.skipif(not RELEASED_MOTION, reason="no released engine trained on motion pairs in engines/ yet")
 @pytest.mark.parametrize("name", RELEASED_MOTION)
-def test_released_engine_improves_real_motion_pairs(name, shared, tmp_path):
+def test_released_engine_improves_real_motion_pairs(name, shared, pairs_of):
     """Motion pairs (flow-interpolated exposures, x264) of a clip never used in training, speed 4-12."""
     engine = create_engine(name, device="cpu")
-    pairs = make_pairs(shared("data/tests/short_hamilton_clip.mp4"), tmp_path / "motion", "motion",
-                       engine.input_size, "--speed", "4,12", "--max-frames", "150")
+    pairs = pairs_of([shared("data/tests/short_hamilton_clip.mp4")], "motion", engine.input_size,
+                     "--speed", "4,12", "--max-frames", "150")
     assert len(pairs) >= 15
     assert gain(engine, pairs) > MIN_MOTION_GAIN[name]
 
@@ -86,10 +105,10 @@ HALF = "hg-cgan-half"
 
 
 @pytest.mark.skipif(not has_weights(HALF), reason="no released hg-cgan-half weights")
-def test_hg_cgan_half_runs_on_both_backends_and_is_no_worse_than_released(sharp_face_clip, tmp_path):
+def test_hg_cgan_half_runs_on_both_backends_and_is_no_worse_than_released(sharp_face_clip, pairs_of):
     engines = {b: create_engine(HALF, backend=b, device="cpu") for b in ("onnxruntime", "torch")}
     assert engines["torch"].input_size == 256
-    pairs = make_pairs(sharp_face_clip, tmp_path / "kernel", "kernel", 256)
+    pairs = pairs_of([sharp_face_clip], "kernel", 256)
     assert len(pairs) >= 5
     blurry = np.stack([b for b, _ in pairs])
     a, b = engines["onnxruntime"](blurry), engines["torch"](blurry)
@@ -98,11 +117,9 @@ def test_hg_cgan_half_runs_on_both_backends_and_is_no_worse_than_released(sharp_
 
 
 @pytest.mark.skipif(not has_weights(HALF), reason="no released hg-cgan-half weights")
-def test_hg_cgan_half_on_real_shake_pairs_is_no_worse_than_released(shared, tmp_path):
+def test_hg_cgan_half_on_real_shake_pairs_is_no_worse_than_released(pairs_of):
     engine = create_engine(HALF, backend="onnxruntime", device="cpu")
-    pairs = []
-    for i, clip in enumerate(REAL_CLIPS):
-        pairs += make_pairs(shared(f"data/tests/{clip}"), tmp_path / str(i), "kernel", 256, "--max-frames", "150")
+    pairs = pairs_of(real_clips(), "kernel", 256, "--max-frames", "150")
     assert len(pairs) >= 40
     assert gain(engine, pairs) > -1.43 - 0.5
 
@@ -110,11 +127,9 @@ def test_hg_cgan_half_on_real_shake_pairs_is_no_worse_than_released(shared, tmp_
 # multiscale-fast: Shen et al.'s network at a quarter of its width, trained 4k + 2.4k CPU steps. It beats the
 # blurred input, barely (measured at release: +0.032 dB on the real-clip shake pairs, both CPU backends).
 @pytest.mark.skipif(not has_weights("multiscale-fast"), reason="no released multiscale-fast weights")
-def test_multiscale_fast_beats_the_blurred_input_on_real_shake_pairs(shared, tmp_path):
+def test_multiscale_fast_beats_the_blurred_input_on_real_shake_pairs(pairs_of):
     engine = create_engine("multiscale-fast", backend="onnxruntime", device="cpu")
-    pairs = []
-    for i, clip in enumerate(REAL_CLIPS):
-        pairs += make_pairs(shared(f"data/tests/{clip}"), tmp_path / str(i), "kernel", 128, "--max-frames", "150")
+    pairs = pairs_of(real_clips(), "kernel", 128, "--max-frames", "150")
     assert len(pairs) >= 40
     assert gain(engine, pairs) > 0.0
 
@@ -145,24 +160,6 @@ def test_released_engines_settle_as_their_card_says(tmp_path):
     assert not isinstance(create_engine("fast-unet", device="cpu", allow_random=True), SettledEngine)
 
 
-@pytest.fixture(scope="module")
-def real_motion_pairs(tmp_path_factory):
-    """Motion pairs (speed 4-12) of two real clips never used in training, with their sharp faces, at a size
-    (a function of the crop size, each size made once)."""
-    from tests.conftest import shared_path
-
-    made: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
-
-    def pairs(size: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        if size not in made:
-            made[size] = [p for clip in ("single_face_640x360.mp4", "pexels_woman_640x360.mp4")
-                          for p in make_pairs(shared_path(f"data/tests/{clip}"), tmp_path_factory.mktemp("motion"),
-                                              "motion", size, "--speed", "4,12", "--max-frames", "150")]
-        return made[size]
-
-    return pairs
-
-
 # The settle range trades a little of the gain on strongly blurred faces for the faces that were sharp. naf: v4's
 # 0.5-1.5 grey levels gave up 0.01 dB of its bare gain here (0.715 of 0.722), v5's 1-3 gives up 0.08 (0.672 of
 # 0.749) and in exchange loses 0.05 dB on 150 held-out still faces where v4 lost 0.24 (engines/naf/NOTES.md).
@@ -171,7 +168,7 @@ SETTLED = {"naf": 0.1, "naf-hd": 0.1}
 
 
 @pytest.mark.parametrize("name", list(SETTLED))
-def test_settle_spares_sharp_faces_and_keeps_the_gain(name, real_motion_pairs):
+def test_settle_spares_sharp_faces_and_keeps_the_gain(name, pairs_of):
     """Given the real sharp faces of two clips, a released engine with its card's settle range returns most of them
     bit for bit (the bare network changes them); on their motion-blurred versions it keeps the bare gain."""
     from streamdeblur.backends import SettledEngine
@@ -181,7 +178,8 @@ def test_settle_spares_sharp_faces_and_keeps_the_gain(name, real_motion_pairs):
     settled, bare = create_engine(name, device="cpu"), create_engine(name, device="cpu", settle=None)
     if not isinstance(settled, SettledEngine):
         pytest.skip(f"the released {name} has no settle range in its card")
-    pairs = real_motion_pairs(settled.input_size)
+    # motion pairs (speed 4-12) of two real clips never used in training, with their sharp faces
+    pairs = pairs_of(real_clips()[:2], "motion", settled.input_size, "--speed", "4,12", "--max-frames", "150")
     assert len(pairs) >= 30
     sharp = np.stack([s for _, s in pairs])
     out_settled, out_bare = settled(sharp), bare(sharp)
@@ -190,8 +188,29 @@ def test_settle_spares_sharp_faces_and_keeps_the_gain(name, real_motion_pairs):
     assert gain(settled, pairs) > gain(bare, pairs) - SETTLED[name]
 
 
+@pytest.fixture(scope="module")
+def motion_groups(tmp_path_factory):
+    """Callable frames -> the folder of K-frame motion groups (speed 4-12) of a clip never used in training, made
+    once per K in this module (the 3-frame engines share theirs)."""
+    from tests.conftest import shared_path
+
+    made: dict[int, object] = {}
+
+    def groups(frames: int):
+        if frames not in made:
+            out = tmp_path_factory.mktemp(f"groups{frames}")
+            proc = run_cli("make-pairs", str(shared_path("data/tests/short_hamilton_clip.mp4")), "-o", str(out),
+                           "--method", "motion", "--frames", str(frames), "--size", "128", "--speed", "4,12",
+                           "--stride", "5", "--min-face", "32", "--seed", "3", "--max-frames", "150", "-q")
+            assert proc.returncode == 0, proc.stderr.decode()
+            made[frames] = out
+        return made[frames]
+
+    return groups
+
+
 @pytest.mark.parametrize("model", ["naf-t3", "naf-t3f", "naf-t3m", "naf-t5f"])
-def test_released_temporal_engine_improves_real_motion_groups(model, shared, tmp_path):
+def test_released_temporal_engine_improves_real_motion_groups(model, motion_groups):
     """A temporal engine given the K consecutive exposures of motion groups from a clip never used in training
     (speed 4-12) raises PSNR of the centre one; naf-t3m's neighbours re-cut in the centre's alignment, as Restorer
     gives them. Measured at release on 15 groups: naf-t3 v2 +0.45 dB, naf-t3f v0 (its neighbours warped by flow)
@@ -202,11 +221,7 @@ def test_released_temporal_engine_improves_real_motion_groups(model, shared, tmp
     from streamdeblur.eval.run import PairSample
 
     frames, recut = get_spec(model).frames, get_spec(model).align == "centre"
-    proc = run_cli("make-pairs", str(shared("data/tests/short_hamilton_clip.mp4")), "-o", str(tmp_path / "groups"),
-                   "--method", "motion", "--frames", str(frames), "--size", "128", "--speed", "4,12", "--stride", "5",
-                   "--min-face", "32", "--seed", "3", "--max-frames", "150", "-q")
-    assert proc.returncode == 0, proc.stderr.decode()
-    samples = [PairSample(key, "motion", "clip", b, s, meta, strip) for shard in find_shards(tmp_path / "groups")
+    samples = [PairSample(key, "motion", "clip", b, s, meta, strip) for shard in find_shards(motion_groups(frames))
                for key, b, s, meta, strip in iter_pairs(shard, frames=True)]
     samples = [s for s in samples if s.stack(frames, recut) is not None]
     assert len(samples) >= 10

@@ -157,10 +157,12 @@ class _SignalAfter(torch.utils.data.Dataset):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_saves_checkpoint_then_stops(tmp_path, pairs32, signum):
     data = _SignalAfter(pairs32, n=4 * 2 + 1, signum=signum)  # during the third batch (batch size 4)
+    # the handlers the trainer found (a shell's background job starts with SIGINT ignored, not the default)
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     result = Trainer(single_cfg(tmp_path, steps=50), parts={"hg": tiny_hg()}, train_data=data).fit()
     assert result.interrupted and result.step == 3
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["step"] == 3
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert {s: signal.getsignal(s) for s in before} == before  # handlers restored
 
 
 def test_release_writes_fp16_ema_weights_and_card(tmp_path, pairs32):
