@@ -5,7 +5,9 @@ times what they gain on held-out ones of the same blur (the `seen_gain_db` curve
 that gap for one person: motion pairs are made from a sharp reference clip of the same face (make-pairs
 --method motion, flow-interpolated exposures), and the engine is fine-tuned on them from its released weights
 for a few hundred steps, then written as an engine folder that `process --weights` runs. A temporal engine
-(naf-t3m) gets the reference's K-frame groups, its neighbours aligned as its release trained them.
+(naf-t3m) gets the reference's K-frame groups, its neighbours aligned as its release trained them. Only the
+reference's sharpest faces become pairs (SHARP_SHARE): a video whose still stretches are sharp and whose moving
+ones are not can be its own reference.
 
 Resumable (pairs and checkpoints live under <cache>/adapt/<key>, keyed by the references, the model and the
 recipe); the output folder is written complete or not at all.
@@ -36,6 +38,12 @@ MIN_PAIRS = 16
 # on four held-out clips, engines/naf-hd/NOTES.md, session 35): naf-hd's own 0.6-1.5 took a third of the adapted
 # engine's gain at motion:4+8 (+0.89 -> +0.63 dB), 0.3-0.9 keeps most of it (+0.75) and sharp faces as they are
 SETTLE = {"naf-hd": (0.3, 0.9)}
+# only the reference's sharpest faces are made into pairs: those of at least this share of the 90th percentile of its
+# faces' sharpness (variance of the Laplacian of the 128 px crop, as make-pairs' --min-sharpness measures it). Two
+# clips whose first half was motion-blurred (speed 4) before their sharp second half, adapted whole, gained +0.06 and
+# +0.04 dB at motion:4+8, and +0.55 and +0.84 with this (their sharp halves alone: +0.61, +0.81): blurred faces taught
+# the engine to keep blur (engines/naf-hd/NOTES.md, session 36)
+SHARP_SHARE = 0.7
 log = logging.getLogger("streamdeblur")
 
 
@@ -56,7 +64,7 @@ def work_dir(references: Sequence[Path], options: AdaptOptions) -> Path:
     from streamdeblur.paths import cache_dir
 
     ident = [(str(p.resolve()), p.stat().st_size, int(p.stat().st_mtime)) for p in references]
-    key = json.dumps([ident, options.model, options.max_frames, SPEED, SHUTTER, CRF_SHARE, NOISE, RECIPE])
+    key = json.dumps([ident, options.model, options.max_frames, SPEED, SHUTTER, CRF_SHARE, NOISE, RECIPE, SHARP_SHARE])
     return cache_dir() / "adapt" / hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
@@ -88,9 +96,11 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     identity = person_of(refs, options.max_frames)  # before the minutes of training: a clip without a face fails now
     work = work_dir(refs, options)
     started = time.perf_counter()
+    min_sharpness = sharp_threshold(refs, options.max_frames)
     summary = run_make_pairs(refs, work / "pairs", method="motion", speed=SPEED, shutter=SHUTTER, crf_share=CRF_SHARE,
                              noise=NOISE, size=spec.input_size, stride=1, max_frames=options.max_frames,
-                             frames=spec.frames, progress=not options.quiet)
+                             frames=spec.frames, min_sharpness=min_sharpness,
+                             progress=not options.quiet)
     pairs = int(summary["totals"]["pairs"])
     if pairs < MIN_PAIRS:
         raise UserError(f"only {pairs} usable frames in {', '.join(map(str, refs))} (a sharp face of at least 64 px "
@@ -116,6 +126,7 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
            " (no face embedder was installed when it was made, so `process` gives it every face)")
         + f". Run it with\n\n    streamdeblur process INPUT --weights {out}\n")
     adapted = {"model": options.model, "references": [str(r) for r in refs], "pairs": pairs, "steps": options.steps,
+               "min_sharpness": round(min_sharpness, 1),
                **({"identity": identity} if identity else {})}
     # no gate, and a settle range (SETTLE's, else the base engine's): the track-motion gate kept the adapted engine
     # off its person's blurred faces on still tracks, and without a settle range it took detail off their sharp
@@ -126,6 +137,46 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
         out.rmdir()  # empty (checked above)
     os.replace(partial, out)
     return out
+
+
+def face_sharpness(clip: Path, max_frames: int | None, detector, count: int = 200) -> list[float]:
+    """The sharpness make-pairs gives the largest face (variance of the Laplacian of its 128 px crop) of about `count`
+    frames spread over the clip."""
+    from contextlib import closing
+
+    from streamdeblur.data import blur
+    from streamdeblur.data.video_pairs import SHARPNESS_SIZE
+    from streamdeblur.faces.crops import extract_crop, face_matrix
+    from streamdeblur.faces.detection import largest_face
+    from streamdeblur.faces.person import sample_frames
+
+    found = []
+    with closing(sample_frames(clip, count, max_frames)) as frames:
+        for _, image in frames:
+            face = largest_face(detector.detect(image), 64)
+            if face is not None:
+                matrix = face_matrix(face.box, face.landmarks, SHARPNESS_SIZE)
+                found.append(blur.sharpness(extract_crop(image, matrix, SHARPNESS_SIZE)))
+    return found
+
+
+def sharp_threshold(references: Sequence[Path], max_frames: int | None) -> float:
+    """The --min-sharpness of adapt's pairs for these references (threshold_of their faces' sharpness)."""
+    from streamdeblur.faces.detect import create_detector
+
+    detector = create_detector("yunet")
+    return threshold_of([face_sharpness(r, max_frames, detector) for r in references])
+
+
+def threshold_of(sharpness: Sequence[Sequence[float]]) -> float:
+    """SHARP_SHARE of the 90th percentile of each reference's face sharpness, the lowest over the references (each
+    face's detail being its own), and never below make-pairs' default --min-sharpness."""
+    import numpy as np
+
+    from streamdeblur.data.video_pairs import PairOptions
+
+    floor = PairOptions.min_sharpness
+    return max(floor, min((SHARP_SHARE * float(np.percentile(v, 90)) for v in sharpness if len(v)), default=floor))
 
 
 def person_of(references: Sequence[Path], max_frames: int | None) -> dict | None:

@@ -24,6 +24,28 @@ def halves(tmp_path_factory):
     return write_video(root / "later.mp4", frames[60:], fps), write_video(root / "first.mp4", frames[:60], fps), root
 
 
+def test_the_pairs_are_made_of_the_references_sharpest_faces_only(halves, tmp_path):
+    """A reference whose first 40 frames are shaken (a motion kernel, as make-pairs' kernel method blurs) before 80
+    sharp ones: adapt's sharpness threshold leaves out most of the blurred faces and keeps most of the sharp ones;
+    the sharp frames alone keep most of theirs; it never falls below make-pairs' own."""
+    from streamdeblur.data import blur
+    from streamdeblur.eval.video import read_frames, write_video
+    from streamdeblur.faces.detect import create_detector
+    from streamdeblur.train.adapt import face_sharpness, threshold_of
+
+    later, _, _ = halves
+    frames, fps = read_frames(later, None)
+    rng = np.random.default_rng(0)
+    shaken = [blur.apply_kernel(f, blur.motion_kernel(9, rng)) for f in frames[:40]]
+    mixed = write_video(tmp_path / "mixed.mp4", shaken + frames, fps)
+    faces = np.array(face_sharpness(mixed, None, create_detector("yunet"), count=120))
+    assert len(faces) == 120
+    level = threshold_of([faces])
+    assert (faces[:40] >= level).mean() <= 0.2 and (faces[40:] >= level).mean() >= 0.7, (level, faces)
+    assert (faces[40:] >= threshold_of([faces[40:]])).mean() >= 0.7
+    assert threshold_of([faces[40:], faces]) == level and threshold_of([[1.0, 2.0]]) == threshold_of([]) == 20.0
+
+
 def _gain_db(weights, pairs) -> float:
     """Mean PSNR gain of naf with these weights over the blurry crops of the pairs (torch, fp32)."""
     from streamdeblur.data.dataset import PairDataset
@@ -56,6 +78,7 @@ def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_bett
     card = json.loads((out / "card.json").read_text())
     assert card["model"] == "naf" and card["adapted"]["references"] == [str(later)]
     assert card["adapted"]["pairs"] >= 16 and card["training"]["steps"] == 120
+    assert card["adapted"]["min_sharpness"] > 20.0  # its own faces' sharpness, above make-pairs' floor
     # no gate (its person's blurred faces on still tracks gain too), the released naf's settle range for sharp ones
     assert card["gate"] is None and card["settle"] == read_card("naf")["settle"] is not None
     assert "## Adapted" in (out / "README.md").read_text()
