@@ -32,6 +32,11 @@ METHODS = ("vla", "pravg", "kernel", "motion")
 SHARPNESS_SIZE = 128  # the sharp-frame test and the reported sharpness are measured at this crop size
 
 
+def face_sharpness(image: np.ndarray, box: np.ndarray, landmarks: np.ndarray | None, margin: float) -> float:
+    """The sharpness make-pairs judges a face by (--min-sharpness): variance of the Laplacian of its 128 px crop."""
+    return blur.sharpness(extract_crop(image, face_matrix(box, landmarks, SHARPNESS_SIZE, margin), SHARPNESS_SIZE))
+
+
 @dataclass(frozen=True)
 class PairOptions:
     """How pairs are made from a video (everything that decides their content)."""
@@ -199,9 +204,7 @@ class VideoPairMaker:
         if _side(track.box) < self.o.min_face:
             self._skip("face_too_small")
             return
-        probe = extract_crop(entry.image, face_matrix(track.box, track.landmarks, SHARPNESS_SIZE, self.o.margin),
-                             SHARPNESS_SIZE)
-        sharp_score = blur.sharpness(probe)
+        sharp_score = face_sharpness(entry.image, track.box, track.landmarks, self.o.margin)
         if sharp_score < self.o.min_sharpness:
             self._skip("blurry_sharp")
             return

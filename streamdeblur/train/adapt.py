@@ -139,14 +139,12 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     return out
 
 
-def face_sharpness(clip: Path, max_frames: int | None, detector, count: int = 200) -> list[float]:
-    """The sharpness make-pairs gives the largest face (variance of the Laplacian of its 128 px crop) of about `count`
-    frames spread over the clip."""
+def reference_sharpness(clip: Path, max_frames: int | None, detector, count: int = 200) -> list[float]:
+    """The sharpness make-pairs judges the largest face by (video_pairs.face_sharpness, at its default margin) in
+    about `count` frames spread over the clip."""
     from contextlib import closing
 
-    from streamdeblur.data import blur
-    from streamdeblur.data.video_pairs import SHARPNESS_SIZE
-    from streamdeblur.faces.crops import extract_crop, face_matrix
+    from streamdeblur.data.video_pairs import PairOptions, face_sharpness
     from streamdeblur.faces.detection import largest_face
     from streamdeblur.faces.person import sample_frames
 
@@ -155,8 +153,7 @@ def face_sharpness(clip: Path, max_frames: int | None, detector, count: int = 20
         for _, image in frames:
             face = largest_face(detector.detect(image), 64)
             if face is not None:
-                matrix = face_matrix(face.box, face.landmarks, SHARPNESS_SIZE)
-                found.append(blur.sharpness(extract_crop(image, matrix, SHARPNESS_SIZE)))
+                found.append(face_sharpness(image, face.box, face.landmarks, PairOptions.margin))
     return found
 
 
@@ -165,7 +162,7 @@ def sharp_threshold(references: Sequence[Path], max_frames: int | None) -> float
     from streamdeblur.faces.detect import create_detector
 
     detector = create_detector("yunet")
-    return threshold_of([face_sharpness(r, max_frames, detector) for r in references])
+    return threshold_of([reference_sharpness(r, max_frames, detector) for r in references])
 
 
 def threshold_of(sharpness: Sequence[Sequence[float]]) -> float:

@@ -31,14 +31,14 @@ def test_the_pairs_are_made_of_the_references_sharpest_faces_only(halves, tmp_pa
     from streamdeblur.data import blur
     from streamdeblur.eval.video import read_frames, write_video
     from streamdeblur.faces.detect import create_detector
-    from streamdeblur.train.adapt import face_sharpness, threshold_of
+    from streamdeblur.train.adapt import reference_sharpness, threshold_of
 
     later, _, _ = halves
     frames, fps = read_frames(later, None)
     rng = np.random.default_rng(0)
     shaken = [blur.apply_kernel(f, blur.motion_kernel(9, rng)) for f in frames[:40]]
     mixed = write_video(tmp_path / "mixed.mp4", shaken + frames, fps)
-    faces = np.array(face_sharpness(mixed, None, create_detector("yunet"), count=120))
+    faces = np.array(reference_sharpness(mixed, None, create_detector("yunet"), count=120))
     assert len(faces) == 120
     level = threshold_of([faces])
     assert (faces[:40] >= level).mean() <= 0.2 and (faces[40:] >= level).mean() >= 0.7, (level, faces)
