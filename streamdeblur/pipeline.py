@@ -170,7 +170,8 @@ class Summary:
     stage_fps: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
     lag_frames: int = 0  # the output lags the input by this many frames (temporal engines: K // 2)
-    gate: float | None = None  # the gate level used (None: no gating)
+    gate: float | None = None  # the gate level used (None: no gating); an adapted engine's: its person's
+    gates: list[float | None] = field(default_factory=list)  # each route's (gate_levels): adapted, then released
     gated: int = 0  # faces that bypassed the engine (estimated sharp)
     per_track: dict[str, dict[str, Any]] = field(default_factory=dict)  # frames, blur estimates, share gated
 
@@ -336,7 +337,6 @@ def process(
     writer = Writer(sink, outbox, times)
     faces = FaceStage(detector, options, engine.input_size) if detector is not None and engine else None
     gates = gate_levels(options, engine) if faces else (None,)
-    gate = gates[0]
     restorer = Restorer(engine, options.batch_size, options.max_latency, gates, times, options.in_flight) if faces else None
 
     unsent: deque[Held] = deque()  # finished frames not yet handed to the writer (kept through a Ctrl-C)
@@ -422,8 +422,8 @@ def process(
             log.info(hint)
         if options.report is not None:
             options.report.mkdir(parents=True, exist_ok=True)
-            plot_track_blur(restorer.logs, gate, options.report / "blur_per_track.png")
-        summary.gate = gate
+            plot_track_blur(restorer.logs, gates, options.report / "blur_per_track.png")
+        summary.gate, summary.gates = gates[0], list(gates)
     summary.seconds = time.perf_counter() - started
     summary.fps = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
     summary.stage_seconds = {k: round(v, 4) for k, v in asdict(times).items()}

@@ -249,8 +249,10 @@ class Restorer:
         return out
 
 
-def plot_track_blur(logs: dict[int, TrackLog], gate: float | None, path: Path) -> Path:
-    """Each track's blur estimate over time (frames), the gate level as a line: the per-face blur report."""
+def plot_track_blur(logs: dict[int, TrackLog], gates: Sequence[float | None], path: Path) -> Path:
+    """Each track's blur estimate over time (frames), each route's gate level as a line (one route: the engine's;
+    an adapted engine's two: its person's tracks, then the others, which the released engine restores): the per-face
+    blur report."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -262,8 +264,11 @@ def plot_track_blur(logs: dict[int, TrackLog], gate: float | None, path: Path) -
         gated = [(f, b) for f, b, g in zip(log.frames, log.blur, log.gated) if g]
         if gated:
             ax.scatter(*zip(*gated), s=4, color="grey")
-    if gate:
-        ax.axhline(gate, color="red", lw=0.8, ls="--", label=f"gate {gate:g} (grey dots: bypassed)")
+    names = ("its person's tracks", "the other tracks") if len(gates) == 2 else ("",) * len(gates)
+    for gate, name, style in zip(gates, names, ("--", ":")):
+        if gate:
+            ax.axhline(gate, color="red", lw=0.8, ls=style,
+                       label=f"gate {gate:g}" + (f", {name}" if name else "") + " (grey dots: bypassed)")
     ax.set_xlabel("frame")
     ax.set_ylabel("blur estimate (crop px/frame)")
     ax.legend(fontsize=7, ncol=3)

@@ -246,7 +246,7 @@ def test_process_with_a_temporal_engine_keeps_every_frame_and_reports_tracks(fac
     assert proc.returncode == 0, proc.stderr.decode()
     summary = json.loads(summary_path.read_text())
     assert video_info(out)["frames"] == video_info(face_clip)["frames"] == summary["frames"]
-    assert summary["gate"] == 0.5 and summary["per_track"]
+    assert summary["gate"] == 0.5 and summary["gates"] == [0.5] and summary["per_track"]
     track = next(iter(summary["per_track"].values()))
     assert {"frames", "blur_p10_p50_p90", "gated_share", "face_px_p50"} <= set(track)
     assert 32 < track["face_px_p50"] < max(decode_frames(face_clip, limit=1)[0].shape)
