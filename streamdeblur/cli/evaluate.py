@@ -45,6 +45,10 @@ def eval_(
                               "--no-gate: the bare network on every face."),
     limit: Optional[int] = typer.Option(None, min=1, help="Pairs mode: at most this many faces per blur type."),
     max_frames: int = typer.Option(60, min=3, help="Video mode: frames read from each clip."),
+    sharp_truth: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="Video mode: faces blurred in the source "
+                                                "itself are not scored (no truth to deblur towards): those under this "
+                                                "share of their clip's 90th-percentile face sharpness (default "
+                                                "0.7, as adapt selects its pairs; 0 scores every face)."),
     examples: int = typer.Option(6, min=0, help="Faces in the example grid."),
     seed: int = typer.Option(0),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
@@ -90,5 +94,5 @@ def eval_(
     if pairs is not None:
         result = evaluate_pairs(pairs, options)
     else:
-        result = evaluate_video(video, blur, options, max_frames=max_frames, exposure=exposure)
+        result = evaluate_video(video, blur, options, max_frames=max_frames, exposure=exposure, sharp_truth=sharp_truth)
     typer.echo(f"wrote {result['report']['md']}", err=True)

@@ -37,6 +37,20 @@ def face_sharpness(image: np.ndarray, box: np.ndarray, landmarks: np.ndarray | N
     return blur.sharpness(extract_crop(image, face_matrix(box, landmarks, SHARPNESS_SIZE, margin), SHARPNESS_SIZE))
 
 
+# A clip's sharp faces: those of at least this share of the 90th percentile of its faces' sharpness. A face's
+# detail is its own (these measure 1000-3600 on the held-out clips, make-pairs' absolute floor is 20), so a clip
+# is its own yardstick: where a head moves fast, its faces measure a third less (engines/naf-hd/NOTES.md, session 36).
+# `adapt` makes pairs of a reference's sharp faces only, and `eval --video` scores only faces whose source is sharp.
+SHARP_SHARE = 0.7
+
+
+def sharp_floor(sharpness: Any, share: float = SHARP_SHARE) -> float:
+    """The sharpness under which one clip's faces count as blurred in the clip itself: `share` of the 90th
+    percentile of their face_sharpness (0 when there are none)."""
+    values = np.asarray(sharpness, np.float64)
+    return share * float(np.percentile(values, 90)) if values.size else 0.0
+
+
 @dataclass(frozen=True)
 class PairOptions:
     """How pairs are made from a video (everything that decides their content)."""

@@ -11,7 +11,7 @@ import pytest
 
 from streamdeblur.errors import UserError
 from streamdeblur.eval.run import BLURRED, SHARP, EvalOptions
-from streamdeblur.eval.video import UNSHARP, BlurSpec, blur_video, evaluate_video, parse_blurs
+from streamdeblur.eval.video import UNSHARP, BlurSpec, blur_video, evaluate_video, parse_blurs, soft_truths
 
 
 def _rows(result: dict) -> dict[tuple[str, str], dict]:
@@ -82,9 +82,31 @@ def test_video_mode_identity_engine_end_to_end(sharp_face_clip, tmp_path):
     assert "temporal NME" in md and "end-to-end fps" in md
     gating = data["settings"]["gating"]["identity"]  # what `process` gated: no card, no gate
     assert gating["gate"] is None and gating["gated"] == 0 and gating["faces"] >= 20
+    # the synthetic clip's face is equally sharp throughout: every face is scored, and the report says so
+    assert data["settings"]["sharp_truth"] == 0.7 and data["settings"]["soft_truths_left_out"] == 0
+    assert "sharp truth: 0 of 12 source faces were not scored" in md
     assert "identity: no gate" in md
     for name in ("ced.png", "identity_cosine.png", "examples.png"):
         assert cv2.imread(str(out / name)) is not None
+
+
+def test_faces_blurred_in_the_source_itself_are_not_scored(shared):
+    """A real talking face whose first 12 frames are shaken in the source: they are no truth to deblur towards (an
+    engine restoring them would be scored as losing), so soft_truths leaves them out and few of the sharp ones."""
+    from streamdeblur.data import blur
+    from streamdeblur.eval.video import read_frames
+    from streamdeblur.faces.detect import create_detector
+    from streamdeblur.faces.detection import largest_face
+
+    frames, _ = read_frames(shared("data/tests/pexels_woman_640x360.mp4"), 60)
+    rng = np.random.default_rng(0)
+    frames = [blur.apply_kernel(f, blur.motion_kernel(9, rng)) for f in frames[:12]] + frames[12:]
+    detector = create_detector("yunet")
+    faces = [largest_face(detector.detect(f), 48) for f in frames]
+    assert all(f is not None for f in faces)
+    soft = soft_truths(frames, faces, 0.7)
+    assert len(soft & set(range(12))) >= 11 and len(soft - set(range(12))) <= 4, sorted(soft)
+    assert soft_truths(frames, faces, 0.0) == set() and soft_truths(frames, [None] * 60, 0.7) == set()
 
 
 def test_video_mode_random_model_on_real_clip(shared, tmp_path):
