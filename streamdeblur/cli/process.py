@@ -9,6 +9,7 @@ import typer
 
 from streamdeblur import DEFAULT_MODEL
 from streamdeblur.cli import _fail, _setup_logging, app, check_writable_file, dataclass_option
+from streamdeblur.train.adapt import AdaptOptions
 
 
 def _run_process(input: str, output: str, options, summary_json: Optional[Path], quiet: bool) -> dict:
@@ -50,6 +51,7 @@ def _popt(name: str, *flags: str) -> Any:
 
 @app.command()
 def process(
+    ctx: typer.Context,
     inputs: list[str] = typer.Argument(..., metavar="INPUT...", help="File, '-' (stdin), rtsp://|rtmp://|http(s):// "
                                        "URL, /dev/videoN or webcam:N; or several files and folders (batch, -o OUTDIR)."),
     output: str = typer.Option(None, "-o", "--output", help="Output file, '-' for stdout, a V4L2 loopback device "
@@ -82,6 +84,10 @@ def process(
     report: Optional[Path] = _popt("report", "--report"),
     listen: bool = typer.Option(False, "--listen", help="RTSP: wait for a publisher to push to INPUT."),
     preview: bool = typer.Option(False, "--preview", help="Show the output in a window (needs a display)."),
+    adapt: bool = typer.Option(False, "--adapt", help="First fine-tune the engine on this video's own sharp faces "
+                               "(`streamdeblur adapt INPUT`: minutes; kept in the cache, so a re-run starts at once), "
+                               "then restore its person with it (the --model given, else adapt's default)."),
+    adapt_steps: int = dataclass_option(AdaptOptions, "steps", "--adapt-steps"),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar or summary on stderr."),
     summary_json: Optional[Path] = typer.Option(None, help="Write the JSON summary to this file."),
     shard_index: int = typer.Option(0, help="Batch: this job's part of the sorted file list (job arrays)."),
@@ -98,6 +104,10 @@ def process(
                    "headless build, continuing without it", err=True)
     from streamdeblur.models import engine_in_folder
 
+    if adapt:
+        source = ctx.get_parameter_source("model")
+        weights = _adapted_engine(inputs, weights, model if source and source.name != "DEFAULT" else None, adapt_steps,
+                                  threads, quiet)
     model = engine_in_folder(model, weights)[0]  # a folder stays a folder: the engine factory reads its card
     options = ProcessOptions(
         model=model, weights=weights, backend=backend, device=device, fp16=fp16, batch_size=batch_size,
@@ -117,6 +127,20 @@ def process(
     summary = _run_process(input, output, options, summary_json, quiet or output == "-")
     if summary.get("interrupted"):
         raise typer.Exit(130)
+
+
+def _adapted_engine(inputs: list[str], weights: Optional[Path], model: Optional[str], steps: int, threads: int,
+                    quiet: bool) -> Path:
+    """process --adapt: the engine folder adapted to the one input file (train/adapt.adapted_to), from `model`
+    (None: adapt's default)."""
+    from streamdeblur.train.adapt import adapted_to
+
+    if len(inputs) != 1 or not Path(inputs[0]).is_file():
+        _fail("--adapt takes one video file (the engine is adapted to it, then restores it)")
+    if weights is not None:
+        _fail("give --adapt or --weights, not both")
+    options = AdaptOptions(steps=steps, threads=threads, quiet=quiet, **({"model": model} if model else {}))
+    return adapted_to(inputs[0], options)
 
 
 def _run_batch(inputs: list[str], output: Optional[str], options, summary_json: Optional[Path], quiet: bool,

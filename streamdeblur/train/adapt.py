@@ -6,7 +6,7 @@ that gap for one person: motion pairs are made from a sharp reference clip of th
 --method motion, flow-interpolated exposures), and the engine is fine-tuned on them from its released weights
 for a few hundred steps, then written as an engine folder that `process --weights` runs. A temporal engine
 (naf-t3m) gets the reference's K-frame groups, its neighbours aligned as its release trained them. Only the
-reference's sharpest faces become pairs (SHARP_SHARE): a video whose still stretches are sharp and whose moving
+reference's sharp faces become pairs (video_pairs.sharp_floor): a video whose still stretches are sharp and whose moving
 ones are not can be its own reference.
 
 Resumable (pairs and checkpoints live under <cache>/adapt/<key>, keyed by the references, the model and the
@@ -34,16 +34,18 @@ SPEED, SHUTTER, CRF_SHARE, NOISE = "2,10", "0.25,1", 0.3, 1.0
 RECIPE = {"stage": "restore", "lr": 2.5e-4, "lr_schedule": "constant", "warmup": 0, "loss": "psnr", "w_fft": 0.0,
           "ema_decay": 0.95, "sharp_frac": 0.2, "batch_size": 8, "cache": True, "seen_batches": 0}
 MIN_PAIRS = 16
+# at most about this many centre frames become pairs (the references' frames, every `stride`-th): a four-second
+# reference gives 100, enough for +0.8 dB; a whole film given to `process --adapt` would otherwise take hours
+MAX_CENTRES = 400
 # the settle range an adapted engine is written with, where it is not its base engine's (measured through `process`
 # on four held-out clips, engines/naf-hd/NOTES.md, session 35): naf-hd's own 0.6-1.5 took a third of the adapted
 # engine's gain at motion:4+8 (+0.89 -> +0.63 dB), 0.3-0.9 keeps most of it (+0.75) and sharp faces as they are
 SETTLE = {"naf-hd": (0.3, 0.9)}
-# only the reference's sharpest faces are made into pairs: those of at least this share of the 90th percentile of its
-# faces' sharpness (variance of the Laplacian of the 128 px crop, as make-pairs' --min-sharpness measures it). Two
-# clips whose first half was motion-blurred (speed 4) before their sharp second half, adapted whole, gained +0.06 and
-# +0.04 dB at motion:4+8, and +0.55 and +0.84 with this (their sharp halves alone: +0.61, +0.81): blurred faces taught
-# the engine to keep blur (engines/naf-hd/NOTES.md, session 36)
-SHARP_SHARE = 0.7
+# only the reference's sharp faces are made into pairs (video_pairs.sharp_floor: SHARP_SHARE of the 90th percentile
+# of its faces' sharpness, as make-pairs' --min-sharpness measures it). Two clips whose first half was motion-blurred
+# (speed 4) before their sharp second half, adapted whole, gained +0.06 and +0.04 dB at motion:4+8, and +0.55 and
+# +0.84 with this (their sharp halves alone: +0.61, +0.81): blurred faces taught the engine to keep blur
+# (engines/naf-hd/NOTES.md, session 36)
 log = logging.getLogger("streamdeblur")
 
 
@@ -61,11 +63,45 @@ class AdaptOptions:
 
 def work_dir(references: Sequence[Path], options: AdaptOptions) -> Path:
     """<cache>/adapt/<key>: the pairs and the run of these references, model and recipe (a re-run resumes)."""
+    from streamdeblur.data.video_pairs import SHARP_SHARE
     from streamdeblur.paths import cache_dir
 
     ident = [(str(p.resolve()), p.stat().st_size, int(p.stat().st_mtime)) for p in references]
-    key = json.dumps([ident, options.model, options.max_frames, SPEED, SHUTTER, CRF_SHARE, NOISE, RECIPE, SHARP_SHARE])
+    key = json.dumps([ident, options.model, options.max_frames, SPEED, SHUTTER, CRF_SHARE, NOISE, RECIPE, SHARP_SHARE,
+                      MAX_CENTRES])
     return cache_dir() / "adapt" / hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+def centre_stride(references: Sequence[Path], max_frames: int | None) -> int:
+    """Every how many frames a pair is made, so that the references give about MAX_CENTRES (1 when their length is
+    unknown)."""
+    from streamdeblur.io.source import open_source
+
+    total = 0
+    for clip in references:
+        source = open_source(str(clip))
+        try:
+            count = source.frame_count
+        finally:
+            source.close()
+        if not count:
+            return 1
+        total += min(count, max_frames or count)
+    return max(1, -(-total // MAX_CENTRES))
+
+
+def adapted_to(video: str | Path, options: AdaptOptions = AdaptOptions()) -> Path:
+    """`process --adapt`: the engine adapted to this video's own sharp faces, made on the first call (adapt) and
+    found in the cache (<work_dir>/engine) on the next ones."""
+    clip = Path(video)
+    if not clip.is_file():
+        raise UserError(f"--adapt needs a video file to adapt to, not {video}")
+    engine = work_dir([clip], options) / "engine"
+    engine.parent.mkdir(parents=True, exist_ok=True)
+    if (engine / "card.json").is_file():
+        log.info("using the engine adapted to %s before (%s)", clip.name, engine)
+        return engine
+    return adapt([clip], engine, options)
 
 
 def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOptions = AdaptOptions()) -> Path:
@@ -98,7 +134,8 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     started = time.perf_counter()
     min_sharpness = sharp_threshold(refs, options.max_frames)
     summary = run_make_pairs(refs, work / "pairs", method="motion", speed=SPEED, shutter=SHUTTER, crf_share=CRF_SHARE,
-                             noise=NOISE, size=spec.input_size, stride=1, max_frames=options.max_frames,
+                             noise=NOISE, size=spec.input_size, stride=centre_stride(refs, options.max_frames),
+                             max_frames=options.max_frames,
                              frames=spec.frames, min_sharpness=min_sharpness,
                              progress=not options.quiet)
     pairs = int(summary["totals"]["pairs"])
@@ -166,14 +203,12 @@ def sharp_threshold(references: Sequence[Path], max_frames: int | None) -> float
 
 
 def threshold_of(sharpness: Sequence[Sequence[float]]) -> float:
-    """SHARP_SHARE of the 90th percentile of each reference's face sharpness, the lowest over the references (each
-    face's detail being its own), and never below make-pairs' default --min-sharpness."""
-    import numpy as np
-
-    from streamdeblur.data.video_pairs import PairOptions
+    """The sharp_floor of each reference's face sharpness, the lowest over the references (each face's detail
+    being its own), and never below make-pairs' default --min-sharpness."""
+    from streamdeblur.data.video_pairs import PairOptions, sharp_floor
 
     floor = PairOptions.min_sharpness
-    return max(floor, min((SHARP_SHARE * float(np.percentile(v, 90)) for v in sharpness if len(v)), default=floor))
+    return max(floor, min((sharp_floor(v) for v in sharpness if len(v)), default=floor))
 
 
 def person_of(references: Sequence[Path], max_frames: int | None) -> dict | None:

@@ -62,6 +62,31 @@ def _gain_db(weights, pairs) -> float:
     return float(np.mean(gains))
 
 
+def test_a_long_reference_gives_about_max_centres_pairs(shared, monkeypatch):
+    """A pair every `stride` frames, so that a film given to `process --adapt` gives MAX_CENTRES pairs, not hours."""
+    from streamdeblur.io.source import open_source
+    from streamdeblur.train import adapt
+
+    clip = shared("data/tests/pexels_woman_640x360.mp4")
+    source = open_source(str(clip))
+    frames = source.frame_count
+    source.close()
+    assert frames > 100 and adapt.centre_stride([clip], None) == -(-frames // adapt.MAX_CENTRES)
+    monkeypatch.setattr(adapt, "MAX_CENTRES", 10)
+    assert adapt.centre_stride([clip], None) == -(-frames // 10)
+    assert adapt.centre_stride([clip, clip], 30) == 6 and adapt.centre_stride([clip], 10) == 1
+
+
+def test_process_adapt_takes_one_video_file(tmp_path):
+    """--adapt adapts to the input itself: a stream, several inputs or --weights beside it are refused, clearly."""
+    clip = tmp_path / "a.mp4"
+    clip.write_bytes(b"")
+    for args, message in ((["rtsp://camera/1"], "one video file"), ([str(clip), str(clip)], "one video file"),
+                          ([str(clip), "--weights", str(tmp_path)], "not both")):
+        result = CliRunner().invoke(app, ["process", *args, "-o", str(tmp_path / "o.mp4"), "--adapt"])
+        assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output, result.output
+
+
 def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_better(halves, tmp_path, monkeypatch):
     """The point of adapt: fine-tuned on the later (sharp) half of a clip, naf gains more on motion-blurred
     exposures of the first half (frames it never saw) than the released naf does; the folder is a complete
@@ -97,6 +122,17 @@ def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_bett
     assert again.exit_code == 0, again.output
     assert (tmp_path / "again" / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
 
+    # process --adapt: one command adapts to the input's own sharp faces (here the same cached run) and restores it
+    summary_path = tmp_path / "self.json"
+    ran = CliRunner().invoke(app, ["process", str(later), "-o", str(tmp_path / "self.mp4"), "--adapt", "--model", "naf",
+                                   "--adapt-steps", "120", "--duration", "0.5", "--summary-json", str(summary_path),
+                                   "-q"])
+    assert ran.exit_code == 0, ran.output
+    engine = next((tmp_path / "cache" / "adapt").glob("*/engine"))
+    assert (engine / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
+    summary = json.loads(summary_path.read_text())
+    assert summary["frames"] > 0 and all(t["person"] for t in summary["per_track"].values())
+
     video = tmp_path / "out.mp4"
     ran = CliRunner().invoke(app, ["process", str(first), "-o", str(video), "--weights", str(out), "--duration", "0.5",
                                    "-q"])  # the folder, as adapt's last line says
@@ -113,6 +149,8 @@ def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_bett
     assert identity["embedder"] == "dlib-resnet" and len(identity["vectors"]) == 1
     own = process(str(first), str(tmp_path / "own.mp4"), ProcessOptions(weights=out, duration=1.0, lossless=True))
     assert own["per_track"] and all(t["person"] for t in own["per_track"].values())
+    # each route's gate is reported: none for the adapted engine, the released card's for the others' tracks
+    assert own["gate"] is None and own["gates"] == [None, read_card("naf")["gate"]]
     others = shared_path("data/tests/short_hamilton_clip.mp4")
     outputs = []
     for name, weights in (("adapted", out), ("released", None)):
