@@ -106,8 +106,8 @@ def process(
 
     if adapt:
         source = ctx.get_parameter_source("model")
-        weights = _adapted_engine(inputs, weights, model if source and source.name != "DEFAULT" else None, adapt_steps,
-                                  threads, quiet)
+        weights = _adapted_engine(inputs, output, weights, model if source and source.name != "DEFAULT" else None,
+                                  adapt_steps, threads, quiet)
     model = engine_in_folder(model, weights)[0]  # a folder stays a folder: the engine factory reads its card
     options = ProcessOptions(
         model=model, weights=weights, backend=backend, device=device, fp16=fp16, batch_size=batch_size,
@@ -129,16 +129,20 @@ def process(
         raise typer.Exit(130)
 
 
-def _adapted_engine(inputs: list[str], weights: Optional[Path], model: Optional[str], steps: int, threads: int,
-                    quiet: bool) -> Path:
+def _adapted_engine(inputs: list[str], output: Optional[str], weights: Optional[Path], model: Optional[str],
+                    steps: int, threads: int, quiet: bool) -> Path:
     """process --adapt: the engine folder adapted to the one input file (train/adapt.adapted_to), from `model`
-    (None: adapt's default)."""
+    (None: adapt's default). The output is checked first, not after the minutes of adapting."""
+    from streamdeblur.pipeline import refuse_overwriting_input
     from streamdeblur.train.adapt import adapted_to
 
     if len(inputs) != 1 or not Path(inputs[0]).is_file():
         _fail("--adapt takes one video file (the engine is adapted to it, then restores it)")
     if weights is not None:
         _fail("give --adapt or --weights, not both")
+    if output is not None and output != "-" and not output.startswith("/dev/"):
+        check_writable_file(Path(output), "-o")
+        refuse_overwriting_input(inputs[0], output)
     options = AdaptOptions(steps=steps, threads=threads, quiet=quiet, **({"model": model} if model else {}))
     return adapted_to(inputs[0], options)
 

@@ -10,6 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from streamdeblur.cli import app
+from streamdeblur.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +83,14 @@ def test_process_adapt_takes_one_video_file(tmp_path):
     clip = tmp_path / "a.mp4"
     clip.write_bytes(b"")
     for args, message in ((["rtsp://camera/1"], "one video file"), ([str(clip), str(clip)], "one video file"),
-                          ([str(clip), "--weights", str(tmp_path)], "not both")):
-        result = CliRunner().invoke(app, ["process", *args, "-o", str(tmp_path / "o.mp4"), "--adapt"])
-        assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output, result.output
+                          ([str(clip), "--weights", str(tmp_path)], "not both"),
+                          ([str(clip), "-o", str(clip)], "is the input file"),
+                          ([str(clip), "-o", str(tmp_path / "missing" / "o.mp4")], "does not exist")):
+        result = CliRunner().invoke(app, ["process", "-o", str(tmp_path / "o.mp4"), *args, "--adapt"])
+        # _fail prints; a UserError reaches the entry point, which prints it as one line (no traceback)
+        said = result.output if result.exception is None or isinstance(result.exception, SystemExit) else (
+            str(result.exception) if isinstance(result.exception, UserError) else repr(result.exception))
+        assert result.exit_code != 0 and message in said and "Traceback" not in said, said
 
 
 def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_better(halves, tmp_path, monkeypatch):
