@@ -47,8 +47,8 @@ def eval_(
     max_frames: int = typer.Option(60, min=3, help="Video mode: frames read from each clip."),
     sharp_truth: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="Video mode: faces blurred in the source "
                                                 "itself are not scored (no truth to deblur towards): those under this "
-                                                "share of their clip's 90th-percentile face sharpness (default "
-                                                "0.7, as adapt selects its pairs; 0 scores every face)."),
+                                                "share of their clip's 90th-percentile face sharpness (default 0.6; "
+                                                "0 scores every face)."),
     examples: int = typer.Option(6, min=0, help="Faces in the example grid."),
     seed: int = typer.Option(0),
     quiet: bool = typer.Option(False, "--quiet", "-q"),

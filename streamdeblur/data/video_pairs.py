@@ -40,7 +40,8 @@ def face_sharpness(image: np.ndarray, box: np.ndarray, landmarks: np.ndarray | N
 # A clip's sharp faces: those of at least this share of the 90th percentile of its faces' sharpness. A face's
 # detail is its own (these measure 1000-3600 on the held-out clips, make-pairs' absolute floor is 20), so a clip
 # is its own yardstick: where a head moves fast, its faces measure a third less (engines/naf-hd/NOTES.md, session 36).
-# `adapt` makes pairs of a reference's sharp faces only, and `eval --video` scores only faces whose source is sharp.
+# `adapt` makes pairs of a reference's sharp faces only (this share), and `eval --video` scores only faces whose
+# source is not clearly blurred (eval.video.SHARP_TRUTH).
 SHARP_SHARE = 0.7
 
 
