@@ -132,7 +132,7 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     identity = person_of(refs, options.max_frames)  # before the minutes of training: a clip without a face fails now
     work = work_dir(refs, options)
     started = time.perf_counter()
-    min_sharpness = sharp_threshold(refs, options.max_frames)
+    min_sharpness = _kept(work / "min_sharpness.json", lambda: sharp_threshold(refs, options.max_frames))
     summary = run_make_pairs(refs, work / "pairs", method="motion", speed=SPEED, shutter=SHUTTER, crf_share=CRF_SHARE,
                              noise=NOISE, size=spec.input_size, stride=centre_stride(refs, options.max_frames),
                              max_frames=options.max_frames,
@@ -174,6 +174,19 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
         out.rmdir()  # empty (checked above)
     os.replace(partial, out)
     return out
+
+
+def _kept(path: Path, compute) -> float:
+    """compute() once per work dir: a resumed adapt reads the value its first run measured (a pass over the
+    references fewer)."""
+    if path.is_file():
+        return float(json.loads(path.read_text()))
+    value = float(compute())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(path.name + ".tmp")
+    temp.write_text(json.dumps(value))
+    os.replace(temp, path)
+    return value
 
 
 def reference_sharpness(clip: Path, max_frames: int | None, detector, count: int = 200) -> list[float]:

@@ -122,7 +122,11 @@ def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_bett
     base, adapted = _gain_db(get_spec("naf").weights_path, test_pairs), _gain_db(out / "model.safetensors", test_pairs)
     assert adapted > base + 0.1, (base, adapted)
 
-    # the same references again: the pairs and the run are found in the cache, nothing is trained twice
+    # the same references again: the pairs and the run are found in the cache, nothing is trained twice, and the
+    # sharpness threshold is the one the first run measured
+    from streamdeblur.train import adapt as adapt_module
+
+    monkeypatch.setattr(adapt_module, "sharp_threshold", lambda *a: pytest.fail("measured the threshold again"))
     again = CliRunner().invoke(app, ["adapt", str(later), "-o", str(tmp_path / "again"), "--model", "naf",
                                      "--steps", "120", "-q"])
     assert again.exit_code == 0, again.output
