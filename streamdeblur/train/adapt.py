@@ -101,6 +101,7 @@ def adapted_to(video: str | Path, options: AdaptOptions = AdaptOptions()) -> Pat
     if (engine / "card.json").is_file():
         log.info("using the engine adapted to %s before (%s)", clip.name, engine)
         return engine
+    log.info("adapting %s to the faces of %s (a few minutes; kept in %s)", options.model, clip.name, engine)
     return adapt([clip], engine, options)
 
 
