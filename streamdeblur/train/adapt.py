@@ -108,6 +108,7 @@ def adapted_to(video: str | Path, options: AdaptOptions = AdaptOptions()) -> Pat
 def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOptions = AdaptOptions()) -> Path:
     """Fine-tune options.model on motion pairs of the reference clips; writes the engine folder `output`."""
     from streamdeblur.data.pairs import run_make_pairs
+    from streamdeblur.data.shards import atomic_write_text
     from streamdeblur.models import get_spec, has_weights, read_card
     from streamdeblur.train.release import release
     from streamdeblur.train.stages import CHECKPOINT, build_config
@@ -133,7 +134,13 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     identity = person_of(refs, options.max_frames)  # before the minutes of training: a clip without a face fails now
     work = work_dir(refs, options)
     started = time.perf_counter()
-    min_sharpness = _kept(work / "min_sharpness.json", lambda: sharp_threshold(refs, options.max_frames))
+    saved = work / "min_sharpness.json"  # measured once per work dir: a resumed run skips that pass over the clips
+    if saved.is_file():
+        min_sharpness = float(json.loads(saved.read_text()))
+    else:
+        min_sharpness = sharp_threshold(refs, options.max_frames)
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(saved, json.dumps(min_sharpness))
     summary = run_make_pairs(refs, work / "pairs", method="motion", speed=SPEED, shutter=SHUTTER, crf_share=CRF_SHARE,
                              noise=NOISE, size=spec.input_size, stride=centre_stride(refs, options.max_frames),
                              max_frames=options.max_frames,
@@ -175,19 +182,6 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
         out.rmdir()  # empty (checked above)
     os.replace(partial, out)
     return out
-
-
-def _kept(path: Path, compute) -> float:
-    """compute() once per work dir: a resumed adapt reads the value its first run measured (a pass over the
-    references fewer)."""
-    if path.is_file():
-        return float(json.loads(path.read_text()))
-    value = float(compute())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(path.name + ".tmp")
-    temp.write_text(json.dumps(value))
-    os.replace(temp, path)
-    return value
 
 
 def reference_sharpness(clip: Path, max_frames: int | None, detector, count: int = 200) -> list[float]:
