@@ -56,6 +56,7 @@ class ModelSpec:
     align: str = "landmarks"  # "flow": its engine warps the other crops onto the middle one; "centre": Restorer
     # re-cuts them in the middle one's alignment (faces/flow.py)
     needs_weights: bool = True  # False: nothing to train or load (the pass-through model)
+    weights_of: str | None = None  # until it has weights of its own, it runs this model's (naf-t3m-hd: naf-t3m's)
 
     @property
     def exportable(self) -> bool:
@@ -64,7 +65,10 @@ class ModelSpec:
 
     @property
     def weights_path(self) -> Path:
-        return engine_folder(self.name) / "model.safetensors"
+        own = engine_folder(self.name) / "model.safetensors"
+        if self.weights_of and not own.is_file():
+            return engine_folder(self.weights_of) / "model.safetensors"
+        return own
 
     @property
     def card_path(self) -> Path:
@@ -79,11 +83,12 @@ def engine_folder(name: str) -> Path:
 def _spec(
     name: str, arch: str, input_size: int, description: str,
     parts: Callable[[], Parts], assemble: Callable[[Parts], nn.Module], stages: tuple[str, ...] = ("single",),
-    frames: int = 1, align: str = "landmarks",
+    frames: int = 1, align: str = "landmarks", weights_of: str | None = None,
 ) -> ModelSpec:
     return ModelSpec(
         name=name, arch=arch, build=lambda: assemble(parts()), input_size=input_size,
         description=description, build_parts=parts, assemble=assemble, stages=stages, frames=frames, align=align,
+        weights_of=weights_of,
     )
 
 
@@ -146,6 +151,11 @@ _SPECS: dict[str, ModelSpec] = {
               "them left in, no flow) and enter as their difference from it, 128 px",
               lambda: {"g": NAFNet(**NAF, frames=3, delta=True)}, _g_only(128), ("restore", "single"), frames=3,
               align="centre"),
+        _spec("naf-t3m-hd", "nafnet", 256,
+              "naf-t3m's network and weights at 256 px (not trained at 256 itself): the base `adapt --model "
+              "naf-t3m-hd` fine-tunes for one person's large faces",
+              lambda: {"g": NAFNet(**NAF, frames=3, delta=True)}, _g_only(256), ("restore", "single"), frames=3,
+              align="centre", weights_of="naf-t3m"),
         _spec("naf-t5f", "nafnet", 128,
               "naf-t3f with 5 consecutive crops (two neighbours each side, all warped onto the middle one), 128 px",
               lambda: {"g": NAFNet(**NAF, frames=5, delta=True)}, _g_only(128), ("restore", "single"), frames=5,

@@ -22,9 +22,9 @@ from streamdeblur.models import (
     state_hash,
 )
 
-EXPECTED = {"fast", "fast-unet", "naf", "naf-hd", "naf-deep", "naf-t3", "naf-t3f", "naf-t3m", "naf-t5f", "hg", "hg-cgan", "hg-half", "hg-cgan-half", "hg-cgan-fast", "hg-cgan-res", "cgan",
+EXPECTED = {"fast", "fast-unet", "naf", "naf-hd", "naf-deep", "naf-t3", "naf-t3f", "naf-t3m", "naf-t3m-hd", "naf-t5f", "hg", "hg-cgan", "hg-half", "hg-cgan-half", "hg-cgan-fast", "hg-cgan-res", "cgan",
             "multiscale", "multiscale-fast"}
-PARTS = {"fast": {"hg"}, "fast-unet": {"g"}, "naf": {"g"}, "naf-hd": {"g"}, "naf-deep": {"g"}, "naf-t3": {"g"}, "naf-t3f": {"g"}, "naf-t3m": {"g"}, "naf-t5f": {"g"}, "hg": {"hg"}, "hg-cgan": {"hg", "g", "d"}, "hg-half": {"hg"}, "hg-cgan-half": {"hg", "g", "d"},
+PARTS = {"fast": {"hg"}, "fast-unet": {"g"}, "naf": {"g"}, "naf-hd": {"g"}, "naf-deep": {"g"}, "naf-t3": {"g"}, "naf-t3f": {"g"}, "naf-t3m": {"g"}, "naf-t3m-hd": {"g"}, "naf-t5f": {"g"}, "hg": {"hg"}, "hg-cgan": {"hg", "g", "d"}, "hg-half": {"hg"}, "hg-cgan-half": {"hg", "g", "d"},
          "hg-cgan-fast": {"hg", "g", "d"}, "hg-cgan-res": {"hg", "g", "d"},
          "cgan": {"g", "d"}, "multiscale": {"g", "d"}, "multiscale-fast": {"g", "d"}}
 
@@ -39,6 +39,7 @@ def test_registry_lists_the_models():
     assert get_spec("naf-t3f").align == "flow" and get_spec("naf-t3").align == "landmarks"
     assert get_spec("naf-t3m").align == "centre" and get_spec("naf-t3m").frames == 3
     assert get_spec("hg-cgan").input_size == 256 and get_spec("fast").input_size == 128
+    assert get_spec("naf-t3m-hd").input_size == 256 and get_spec("naf-t3m-hd").align == "centre"
     # the half-width variants keep the layer layout with a quarter of the parameters
     full, half = build_parts("hg-cgan"), build_parts("hg-cgan-half")
     for key in ("hg", "g"):
@@ -135,3 +136,22 @@ def test_trained_parts_load_from_a_released_single_step_model(tmp_path):
     load_weights(models.ImageModel(target["hg"], 64), released)
     for a, b in zip(hg_parts["hg"].state_dict().values(), target["hg"].state_dict().values()):
         assert torch.equal(a.half().to(a.dtype) if a.is_floating_point() else a, b)
+
+
+def test_a_model_without_weights_of_its_own_runs_those_it_names():
+    """naf-t3m-hd runs naf-t3m's released weights at 256 px until weights of its own are released beside its card."""
+    spec, base = get_spec("naf-t3m-hd"), get_spec("naf-t3m")
+    assert spec.weights_of == "naf-t3m" and spec.weights_path == base.weights_path
+    assert not models.has_weights("naf-t3m-hd")  # the test engines folder starts empty
+    base.weights_path.parent.mkdir(parents=True)
+    save_weights(inference_module("naf-t3m", build_parts("naf-t3m")), base.weights_path)
+    assert models.has_weights("naf-t3m-hd")
+    module = load_model("naf-t3m-hd")
+    assert state_hash(module) == state_hash(load_model("naf-t3m"))
+    with torch.inference_mode():
+        assert module(torch.rand(1, 9, 256, 256)).shape == (1, 3, 256, 256)
+    # once released (engines/naf-t3m-hd/model.safetensors), its own file is the one
+    own = models.engine_folder("naf-t3m-hd") / "model.safetensors"
+    own.parent.mkdir()
+    save_weights(inference_module("naf-t3m-hd", build_parts("naf-t3m-hd")), own)
+    assert spec.weights_path == own and state_hash(load_model("naf-t3m-hd")) != state_hash(module)
