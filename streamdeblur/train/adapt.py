@@ -39,8 +39,9 @@ MIN_PAIRS = 16
 MAX_CENTRES = 400
 # the settle range an adapted engine is written with, where it is not its base engine's (measured through `process`
 # on four held-out clips, engines/naf-hd/NOTES.md, session 35): naf-hd's own 0.6-1.5 took a third of the adapted
-# engine's gain at motion:4+8 (+0.89 -> +0.63 dB), 0.3-0.9 keeps most of it (+0.75) and sharp faces as they are
-SETTLE = {"naf-hd": (0.3, 0.9)}
+# engine's gain at motion:4+8 (+0.89 -> +0.63 dB), 0.3-0.9 keeps most of it (+0.75) and sharp faces as they are;
+# naf-t3m-hd, restoring the same 256-px crops, takes naf-hd's (engines/naf-t3m-hd/NOTES.md)
+SETTLE = {"naf-hd": (0.3, 0.9), "naf-t3m-hd": (0.3, 0.9)}
 # only the reference's sharp faces are made into pairs (video_pairs.sharp_floor: SHARP_SHARE of the 90th percentile
 # of its faces' sharpness, as make-pairs' --min-sharpness measures it). Two clips whose first half was motion-blurred
 # (speed 4) before their sharp second half, adapted whole, gained +0.06 and +0.04 dB at motion:4+8, and +0.55 and
@@ -53,8 +54,9 @@ log = logging.getLogger("streamdeblur")
 class AdaptOptions:
     model: str = field(default="naf-hd", metadata={"help": (
         "Released engine to start from (naf-hd for faces of 180 px and more, where it gains twice what naf does; "
-        "naf adapts in half the time and runs 4x faster, for small faces; naf-t3m, the temporal engine, trains on "
-        "3-frame groups of the reference).")})
+        "naf adapts in half the time and runs 4x faster, for small faces; naf-t3m-hd, the temporal engine at 256 px, "
+        "trains on 3-frame groups of the reference and gains a little more than naf-hd (+0.12 dB on four clips) for "
+        "about a tenth more adapting time and a one-frame lag; naf-t3m is it at 128 px).")})
     steps: int = field(default=500, metadata={"help": "Fine-tuning steps, batch 8 (a re-run with more continues)."})
     max_frames: int | None = field(default=None, metadata={"help": "Read at most this many frames of each reference."})
     threads: int = field(default=0, metadata={"help": "CPU threads (0: all)."})
@@ -116,7 +118,7 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
 
     spec = get_spec(options.model)  # UserError for an unknown name
     if "restore" not in spec.stages:
-        raise UserError(f"adapt fine-tunes restoration engines (naf, naf-hd, naf-t3m, fast-unet); "
+        raise UserError(f"adapt fine-tunes restoration engines (naf, naf-hd, naf-t3m, naf-t3m-hd, fast-unet); "
                         f"{options.model!r} is not one")
     if not has_weights(options.model):
         raise UserError(f"model {options.model!r} has no released weights to adapt (expected {spec.weights_path})")
