@@ -64,11 +64,15 @@ class ModelSpec:
         return self.arch != "identity"
 
     @property
+    def weights_owner(self) -> str:
+        """The model whose released weights this one runs: itself, or weights_of until it has its own."""
+        if self.weights_of and not (engine_folder(self.name) / "model.safetensors").is_file():
+            return self.weights_of
+        return self.name
+
+    @property
     def weights_path(self) -> Path:
-        own = engine_folder(self.name) / "model.safetensors"
-        if self.weights_of and not own.is_file():
-            return engine_folder(self.weights_of) / "model.safetensors"
-        return own
+        return engine_folder(self.weights_owner) / "model.safetensors"
 
     @property
     def card_path(self) -> Path:

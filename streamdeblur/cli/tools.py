@@ -99,7 +99,7 @@ def models() -> None:
     for name in list_models():
         spec = get_spec(name)
         state = "weights: yes" if has_weights(name) else "weights: none (train and release first)"
-        if has_weights(name) and spec.weights_of and spec.weights_path.parent.name == spec.weights_of:
-            state = f"weights: {spec.weights_of}'s"
+        if has_weights(name) and spec.weights_owner != name:
+            state = f"weights: {spec.weights_owner}'s"
         default = " [default]" if name == DEFAULT_MODEL else ""
         typer.echo(f"{name:16s} {spec.input_size:4d}px  {state:40s} {spec.description}{default}")

@@ -141,7 +141,7 @@ def test_trained_parts_load_from_a_released_single_step_model(tmp_path):
 def test_a_model_without_weights_of_its_own_runs_those_it_names():
     """naf-t3m-hd runs naf-t3m's released weights at 256 px until weights of its own are released beside its card."""
     spec, base = get_spec("naf-t3m-hd"), get_spec("naf-t3m")
-    assert spec.weights_of == "naf-t3m" and spec.weights_path == base.weights_path
+    assert spec.weights_of == spec.weights_owner == "naf-t3m" and spec.weights_path == base.weights_path
     assert not models.has_weights("naf-t3m-hd")  # the test engines folder starts empty
     base.weights_path.parent.mkdir(parents=True)
     save_weights(inference_module("naf-t3m", build_parts("naf-t3m")), base.weights_path)
@@ -154,4 +154,5 @@ def test_a_model_without_weights_of_its_own_runs_those_it_names():
     own = models.engine_folder("naf-t3m-hd") / "model.safetensors"
     own.parent.mkdir()
     save_weights(inference_module("naf-t3m-hd", build_parts("naf-t3m-hd")), own)
-    assert spec.weights_path == own and state_hash(load_model("naf-t3m-hd")) != state_hash(module)
+    assert spec.weights_owner == "naf-t3m-hd" and spec.weights_path == own
+    assert state_hash(load_model("naf-t3m-hd")) != state_hash(module)
