@@ -248,3 +248,25 @@ def test_engine_readmes_are_their_cards_then_their_notes():
         assert (folder / "README.md").read_text() == want, f"{folder.name}: regenerate README.md from card + NOTES"
         checked += 1
     assert checked >= 1
+
+
+def test_an_engine_running_another_models_weights_shows_that_models_training():
+    """A folder whose card runs another model's weights (card "weights_of", no model.safetensors of its own:
+    naf-t3m-hd runs naf-t3m's) copies that model's training record and validation curve; re-releasing the owner
+    without copying them again would leave this card describing weights it no longer runs."""
+    import json
+
+    from streamdeblur.paths import engines_dir
+
+    borrowers = [p for p in sorted(engines_dir().iterdir()) if (p / "card.json").is_file()
+                 and json.loads((p / "card.json").read_text()).get("weights_of")
+                 and not (p / "model.safetensors").is_file()]
+    if not borrowers:
+        pytest.skip("no released engine runs another model's weights")
+    for folder in borrowers:
+        card = json.loads((folder / "card.json").read_text())
+        owner = engines_dir() / card["weights_of"]
+        assert card["training"] == json.loads((owner / "card.json").read_text())["training"], \
+            f"{folder.name}: copy {owner.name}'s card training record (it runs {owner.name}'s weights)"
+        assert (folder / "val_curve.png").read_bytes() == (owner / "val_curve.png").read_bytes(), \
+            f"{folder.name}: copy {owner.name}'s val_curve.png"
