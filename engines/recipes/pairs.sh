@@ -74,4 +74,8 @@ streamdeblur make-pairs "$TRAIN" -o "$P/motion-256c" --method motion --shake 0.2
 # continuations from v1 lost validation gain on motion-256c's 3.2k pairs (engines/naf-hd/NOTES.md, session 26)
 streamdeblur make-pairs "$TRAIN" -o "$P/motion-256d" --method motion --shake 0.2 --size 256 --stride 2 --seed 11 \
   --crf-share 0.3 --noise 1 --val-list "$P/val_list.txt" --workers 2 -q
+# motion-256c-3: motion-256c's recipe as 3-frame groups (naf-t3m-hd: the temporal engine trained at the scale of
+# large faces, train.sh naf-t3m-hd)
+streamdeblur make-pairs "$TRAIN" -o "$P/motion-256c-3" --method motion --frames 3 --shake 0.2 --size 256 --stride 6 \
+  --crf-share 0.3 --noise 1 --val-list "$P/val_list.txt" --workers 2 -q
 echo "pairs done"
