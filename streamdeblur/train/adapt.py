@@ -10,7 +10,8 @@ reference's sharp faces become pairs (video_pairs.sharp_floor): a video whose st
 ones are not can be its own reference.
 
 Resumable (pairs and checkpoints live under <cache>/adapt/<key>, keyed by the references, the model and the
-recipe); the output folder is written complete or not at all.
+recipe; the run inside it by the released weights it starts from); the output folder is written complete or not
+at all.
 """
 
 from __future__ import annotations
@@ -74,6 +75,16 @@ def work_dir(references: Sequence[Path], options: AdaptOptions) -> Path:
     return cache_dir() / "adapt" / hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
+def base_key(model: str) -> str:
+    """Which released weights an adaptation starts from: a hash of the model's weights file. The pairs depend only on
+    the references (work_dir); the run and `process --adapt`'s engine are kept per base (run-<key>, engine-<key>), so
+    new released weights are adapted again instead of an engine adapted from the old ones being found."""
+    from streamdeblur.models import get_spec
+
+    path = get_spec(model).weights_path  # UserError for an unknown name
+    return hashlib.sha1(path.read_bytes()).hexdigest()[:12] if path.is_file() else "none"  # adapt refuses "none"
+
+
 def centre_stride(references: Sequence[Path], max_frames: int | None) -> int:
     """Every how many frames a pair is made, so that the references give about MAX_CENTRES (1 when their length is
     unknown)."""
@@ -94,11 +105,11 @@ def centre_stride(references: Sequence[Path], max_frames: int | None) -> int:
 
 def adapted_to(video: str | Path, options: AdaptOptions = AdaptOptions()) -> Path:
     """`process --adapt`: the engine adapted to this video's own sharp faces, made on the first call (adapt) and
-    found in the cache (<work_dir>/engine) on the next ones."""
+    found in the cache (<work_dir>/engine-<base_key>) on the next ones."""
     clip = Path(video)
     if not clip.is_file():
         raise UserError(f"--adapt needs a video file to adapt to, not {video}")
-    engine = work_dir([clip], options) / "engine"
+    engine = work_dir([clip], options) / f"engine-{base_key(options.model)}"
     engine.parent.mkdir(parents=True, exist_ok=True)
     if (engine / "card.json").is_file():
         log.info("using the engine adapted to %s before (%s)", clip.name, engine)
@@ -152,7 +163,7 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     if pairs < MIN_PAIRS:
         raise UserError(f"only {pairs} usable frames in {', '.join(map(str, refs))} (a sharp face of at least 64 px "
                         f"is needed in each): adapt needs at least {MIN_PAIRS}, a few seconds of sharp video")
-    run = work / "run"
+    run = work / f"run-{base_key(options.model)}"
     cfg = build_config(data=str(work / "pairs"), model=options.model, crop_size=spec.input_size,
                        patch=96 if spec.input_size >= 256 else 64, steps=options.steps,
                        threads=options.threads or os.cpu_count() or 1, init_weights=str(spec.weights_path),

@@ -138,7 +138,7 @@ def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_bett
                                    "--adapt-steps", "120", "--duration", "0.5", "--summary-json", str(summary_path),
                                    "-q"])
     assert ran.exit_code == 0, ran.output
-    engine = next((tmp_path / "cache" / "adapt").glob("*/engine"))
+    engine = next((tmp_path / "cache" / "adapt").glob("*/engine-*"))
     assert (engine / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
     summary = json.loads(summary_path.read_text())
     assert summary["frames"] > 0 and all(t["person"] for t in summary["per_track"].values())
@@ -233,6 +233,32 @@ def test_adapting_naf_t3m_hd_starts_from_naf_t3m_weights_at_256_px(halves, tmp_p
     assert card["gate"] is None and card["settle"] == [0.3, 0.9]
     with safe_open(str(out / "model.safetensors"), "pt") as f:
         assert f.get_tensor("net.intro.weight").shape[1] == 9  # three frames in
+
+    # naf-t3m-hd released with weights of its own: the same reference is adapted again from them (a run of its
+    # own beside the first), its pairs and sharpness threshold found in the cache, not remade
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from streamdeblur.models import get_spec
+    from streamdeblur.train import adapt as adapt_module
+
+    engines = tmp_path / "engines"
+    (engines / "naf-t3m-hd").mkdir(parents=True)
+    (engines / "naf-t3m").symlink_to(get_spec("naf-t3m").weights_path.parent)
+    shutil.copy(get_spec("naf-t3m-hd").weights_path.parent.parent / "naf-t3m-hd" / "card.json", engines / "naf-t3m-hd")
+    own = {k: v * 1.01 if v.is_floating_point() else v for k, v in load_file(get_spec("naf-t3m").weights_path).items()}
+    save_file(own, str(engines / "naf-t3m-hd" / "model.safetensors"))
+    monkeypatch.setenv("STREAMDEBLUR_ENGINES", str(engines))
+    monkeypatch.setattr(adapt_module, "sharp_threshold", lambda *a: pytest.fail("measured the threshold again"))
+    monkeypatch.setattr(adapt_module, "person_of", lambda *a: None)  # who it is was checked above
+    again = CliRunner().invoke(app, ["adapt", str(later), "-o", str(tmp_path / "again"), "--model", "naf-t3m-hd",
+                                     "--steps", "5", "--max-frames", "40", "-q"])
+    assert again.exit_code == 0, again.output
+    assert len(list((tmp_path / "cache" / "adapt").glob("*/run-*"))) == 2
+    assert len(list((tmp_path / "cache" / "adapt").glob("*/pairs"))) == 1
+    assert (tmp_path / "again" / "model.safetensors").read_bytes() != (out / "model.safetensors").read_bytes()
+    monkeypatch.delenv("STREAMDEBLUR_ENGINES")
     video = tmp_path / "out.mp4"
     ran = CliRunner().invoke(app, ["process", str(first), "-o", str(video), "--weights", str(out), "--duration", "0.2",
                                    "--backend", "torch", "-q"])
