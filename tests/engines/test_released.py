@@ -251,22 +251,21 @@ def test_engine_readmes_are_their_cards_then_their_notes():
 
 
 def test_an_engine_running_another_models_weights_shows_that_models_training():
-    """A folder whose card runs another model's weights (card "weights_of", no model.safetensors of its own:
-    naf-t3m-hd runs naf-t3m's) copies that model's training record and validation curve; re-releasing the owner
-    without copying them again would leave this card describing weights it no longer runs."""
+    """A released model without weights of its own runs another's (ModelSpec.weights_owner: naf-t3m-hd runs
+    naf-t3m's); its folder copies that model's training record and validation curve, and re-releasing the owner
+    without copying them again would leave its card describing weights it no longer runs."""
     import json
 
-    from streamdeblur.paths import engines_dir
+    from streamdeblur.models import engine_folder, list_models
 
-    borrowers = [p for p in sorted(engines_dir().iterdir()) if (p / "card.json").is_file()
-                 and json.loads((p / "card.json").read_text()).get("weights_of")
-                 and not (p / "model.safetensors").is_file()]
+    borrowers = [name for name in list_models() if get_spec(name).weights_owner != name
+                 and (engine_folder(name) / "card.json").is_file()]
     if not borrowers:
         pytest.skip("no released engine runs another model's weights")
-    for folder in borrowers:
+    for name in borrowers:
+        folder, owner = engine_folder(name), engine_folder(get_spec(name).weights_owner)
         card = json.loads((folder / "card.json").read_text())
-        owner = engines_dir() / card["weights_of"]
         assert card["training"] == json.loads((owner / "card.json").read_text())["training"], \
-            f"{folder.name}: copy {owner.name}'s card training record (it runs {owner.name}'s weights)"
+            f"{name}: copy {owner.name}'s card training record (it runs {owner.name}'s weights)"
         assert (folder / "val_curve.png").read_bytes() == (owner / "val_curve.png").read_bytes(), \
-            f"{folder.name}: copy {owner.name}'s val_curve.png"
+            f"{name}: copy {owner.name}'s val_curve.png"

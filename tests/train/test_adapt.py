@@ -240,13 +240,13 @@ def test_adapting_naf_t3m_hd_starts_from_naf_t3m_weights_at_256_px(halves, tmp_p
 
     from safetensors.torch import load_file, save_file
 
-    from streamdeblur.models import get_spec
+    from streamdeblur.models import engine_folder, get_spec
     from streamdeblur.train import adapt as adapt_module
 
     engines = tmp_path / "engines"
     (engines / "naf-t3m-hd").mkdir(parents=True)
-    (engines / "naf-t3m").symlink_to(get_spec("naf-t3m").weights_path.parent)
-    shutil.copy(get_spec("naf-t3m-hd").weights_path.parent.parent / "naf-t3m-hd" / "card.json", engines / "naf-t3m-hd")
+    (engines / "naf-t3m").symlink_to(engine_folder("naf-t3m"))
+    shutil.copy(engine_folder("naf-t3m-hd") / "card.json", engines / "naf-t3m-hd")
     own = {k: v * 1.01 if v.is_floating_point() else v for k, v in load_file(get_spec("naf-t3m").weights_path).items()}
     save_file(own, str(engines / "naf-t3m-hd" / "model.safetensors"))
     monkeypatch.setenv("STREAMDEBLUR_ENGINES", str(engines))
@@ -259,6 +259,7 @@ def test_adapting_naf_t3m_hd_starts_from_naf_t3m_weights_at_256_px(halves, tmp_p
     assert len(list((tmp_path / "cache" / "adapt").glob("*/pairs"))) == 1
     assert (tmp_path / "again" / "model.safetensors").read_bytes() != (out / "model.safetensors").read_bytes()
     monkeypatch.delenv("STREAMDEBLUR_ENGINES")
+
     video = tmp_path / "out.mp4"
     ran = CliRunner().invoke(app, ["process", str(first), "-o", str(video), "--weights", str(out), "--duration", "0.2",
                                    "--backend", "torch", "-q"])
