@@ -77,6 +77,8 @@ class TrainConfig:
     clip_share: float = 1.0  # train on this share of the training clips (whole clips, picked by a hash of their
     # id, a smaller share's clips among a larger one's): curves of gain against the number of distinct faces
     sharp_frac: float = 0.0  # share of training inputs replaced by their own sharp target: "leave sharp faces alone"
+    sharp_moving: float = 0.0  # multi-frame inputs: of those replaced, this share get the sharp target in the centre
+    # frame only and keep their blurred neighbours (a sharp frame of a moving face); the others every frame (a still one)
     cache: bool = False  # decode the pairs once into a uint8 cache (<cache>/pair-cache) and read patches from it
     patch: int = 0  # with cache: random patch side cut from the crop_size pair (0: the whole crop)
     optimizer: str = "adam"  # adam | adamw
@@ -141,6 +143,8 @@ class TrainConfig:
             raise UserError(f"motion_power must be >= 0 (got {self.motion_power})")
         if not 0.0 <= self.sharp_frac < 1.0:
             raise UserError(f"sharp_frac must be in [0, 1) (got {self.sharp_frac})")
+        if not 0.0 <= self.sharp_moving <= 1.0:
+            raise UserError(f"sharp_moving must be in [0, 1] (got {self.sharp_moving})")
         if not 0.0 <= self.ema_decay < 1.0:
             raise UserError(f"ema_decay must be in [0, 1) (got {self.ema_decay})")
         return self

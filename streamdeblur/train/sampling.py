@@ -137,22 +137,30 @@ def batch_stream(dataset: Any, cfg: TrainConfig, info: DistInfo, start_step: int
                                          collate_fn=collate, persistent_workers=cfg.workers > 0)
     if cfg.sharp_frac <= 0:
         return iter(loader)
-    return with_sharp_inputs(iter(loader), cfg.sharp_frac, cfg.seed * 1000003 + info.rank, start_step)
+    return with_sharp_inputs(iter(loader), cfg.sharp_frac, cfg.seed * 1000003 + info.rank, start_step,
+                             cfg.sharp_moving)
 
 
 def with_sharp_inputs(batches: Iterator[tuple[Tensor, Tensor]], frac: float, seed: int,
-                      start_step: int) -> Iterator[tuple[Tensor, Tensor]]:
-    """Replace each input by its own sharp target with probability frac (every frame of a multi-frame
-    input: a still face), so the network learns to leave sharp faces alone. A pure function of
-    (seed, step): a resumed run draws the same replacements."""
+                      start_step: int, moving: float = 0.0) -> Iterator[tuple[Tensor, Tensor]]:
+    """Replace each input by its own sharp target with probability frac, so the network learns to leave sharp
+    faces alone. A multi-frame input gets it in every frame (a still face), or with probability `moving` in its
+    centre frame only, its blurred neighbours kept (a sharp frame of a moving face: a face filmed at a short
+    shutter moves between frames, and a temporal engine that only ever saw still sharp faces corrects it). A pure
+    function of (seed, step): a resumed run draws the same replacements."""
     step = start_step
     for blurry, sharp in batches:
         gen = torch.Generator().manual_seed(seed + step)
         pick = torch.rand(len(blurry), generator=gen) < frac
+        centre_only = torch.rand(len(blurry), generator=gen) < moving
         if bool(pick.any()):
             blurry = blurry.clone()
             reps = blurry.shape[1] // sharp.shape[1]
-            blurry[pick] = sharp[pick].repeat(1, reps, 1, 1)
+            still = pick & ~centre_only if reps > 1 else pick
+            blurry[still] = sharp[still].repeat(1, reps, 1, 1)
+            if reps > 1:
+                c, k = sharp.shape[1], reps // 2
+                blurry[pick & centre_only, c * k:c * (k + 1)] = sharp[pick & centre_only]
         yield blurry, sharp
         step += 1
 

@@ -280,6 +280,34 @@ def test_sharp_inputs_replace_about_their_share_of_inputs_by_the_target_and_resu
         TrainConfig(sharp_frac=1.0).validate()
 
 
+def test_sharp_inputs_of_a_moving_face_keep_their_blurred_neighbours():
+    """sharp_moving: of the multi-frame inputs left sharp, that share get the sharp target in the centre frame only
+    (their neighbours stay the blurred ones), the others in every frame; the same draws without it."""
+    from streamdeblur.train.sampling import with_sharp_inputs
+
+    def batches(n):
+        for i in range(n):
+            yield torch.full((256, 9, 4, 4), -1.0), torch.full((256, 3, 4, 4), float(i))
+
+    plain = list(with_sharp_inputs(batches(4), 0.5, seed=3, start_step=0))
+    mixed = list(with_sharp_inputs(batches(4), 0.5, seed=3, start_step=0, moving=0.5))
+    for (b0, s), (b1, _) in zip(plain, mixed):
+        picked = (b0 == s.repeat(1, 3, 1, 1)).flatten(1).all(1)
+        centre = (b1[:, 3:6] == s).flatten(1).all(1)
+        neighbours_blurred = (b1[:, :3] == -1).flatten(1).all(1) & (b1[:, 6:] == -1).flatten(1).all(1)
+        still = (b1 == s.repeat(1, 3, 1, 1)).flatten(1).all(1)
+        assert torch.equal(centre, picked)  # the same inputs left sharp
+        moving = picked & neighbours_blurred
+        assert torch.equal(moving | still, picked) and not bool((moving & still).any())
+        assert 0.3 < float(moving.sum()) / float(picked.sum()) < 0.7
+        assert bool((b1[~picked] == -1).all())
+    single = next(with_sharp_inputs(((torch.full((64, 3, 4, 4), -1.0), torch.ones(64, 3, 4, 4)) for _ in range(1)),
+                                    0.5, seed=3, start_step=0, moving=1.0))[0]
+    assert bool(((single == 1).flatten(1).all(1) | (single == -1).flatten(1).all(1)).all())  # one frame: all of it
+    with pytest.raises(UserError):
+        TrainConfig(sharp_moving=1.5).validate()
+
+
 def test_stage2_loads_frozen_hg_from_stage1_checkpoint_or_release(tmp_path, pairs32):
     torch.manual_seed(0)
     stage1 = Trainer(single_cfg(tmp_path, steps=2), parts={"hg": tiny_hg()}, train_data=pairs32)
