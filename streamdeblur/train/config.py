@@ -79,6 +79,7 @@ class TrainConfig:
     sharp_frac: float = 0.0  # share of training inputs replaced by their own sharp target: "leave sharp faces alone"
     sharp_moving: float = 0.0  # multi-frame inputs: of those replaced, this share get the sharp target in the centre
     # frame only and keep their blurred neighbours (a sharp frame of a moving face); the others every frame (a still one)
+    # (adapt with 0.5 spared sharp faces but lost more gain than a wider settle range: engines/naf-t3m-hd/NOTES.md)
     cache: bool = False  # decode the pairs once into a uint8 cache (<cache>/pair-cache) and read patches from it
     patch: int = 0  # with cache: random patch side cut from the crop_size pair (0: the whole crop)
     optimizer: str = "adam"  # adam | adamw
