@@ -156,11 +156,11 @@ def with_sharp_inputs(batches: Iterator[tuple[Tensor, Tensor]], frac: float, see
         if bool(pick.any()):
             blurry = blurry.clone()
             reps = blurry.shape[1] // sharp.shape[1]
-            still = pick & ~centre_only if reps > 1 else pick
+            moving_face = pick & centre_only if reps > 1 else torch.zeros_like(pick)
+            still = pick & ~moving_face
             blurry[still] = sharp[still].repeat(1, reps, 1, 1)
-            if reps > 1:
-                c, k = sharp.shape[1], reps // 2
-                blurry[pick & centre_only, c * k:c * (k + 1)] = sharp[pick & centre_only]
+            c, k = sharp.shape[1], reps // 2
+            blurry[moving_face, c * k:c * (k + 1)] = sharp[moving_face]
         yield blurry, sharp
         step += 1
 

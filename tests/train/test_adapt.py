@@ -259,7 +259,6 @@ def test_adapting_naf_t3m_hd_starts_from_naf_t3m_weights_at_256_px(halves, tmp_p
     assert len(list((tmp_path / "cache" / "adapt").glob("*/pairs"))) == 1
     assert (tmp_path / "again" / "model.safetensors").read_bytes() != (out / "model.safetensors").read_bytes()
     monkeypatch.delenv("STREAMDEBLUR_ENGINES")
-
     video = tmp_path / "out.mp4"
     ran = CliRunner().invoke(app, ["process", str(first), "-o", str(video), "--weights", str(out), "--duration", "0.2",
                                    "--backend", "torch", "-q"])
