@@ -216,3 +216,4 @@ def test_cli_defaults_are_the_library_defaults():
     assert make["speed"] == "{:g},{:g}".format(*motion.speed) and make["shutter"] == "{:g},{:g}".format(*motion.shutter)
     assert make["subframes"] == "{},{}".format(*motion.subframes) and make["crf"] == "{:g},{:g}".format(*motion.crf)
     assert make["frames"] == motion.frames and make["shake"] == motion.shake and make["crf_share"] == motion.crf_share
+    assert make["targets"] == motion.targets

@@ -37,6 +37,8 @@ def make_pairs_command(
     crf_share: float = typer.Option(1.0, help="motion: share of pairs re-encoded at all (the rest keep the source's quality)."),
     shake: float = typer.Option(0.0, help="motion: probability of a camera-shake kernel on top."),
     frames: int = typer.Option(1, help="motion: K consecutive exposures per pair (odd; K > 1: multi-frame groups)."),
+    targets: bool = typer.Option(False, "--targets", help="motion, --frames 3 or more: also each exposure's sharp frame "
+                                 "(for training with the flicker loss, train --set w_flicker=...)."),
     seed: int = typer.Option(0, help="Seed: the same seed and inputs give the same pairs."),
     max_frames: Optional[int] = typer.Option(None, help="Read at most this many frames per video."),
     workers: int = typer.Option(1, help="Processes, one video each at a time."),
@@ -55,7 +57,7 @@ def make_pairs_command(
         videos, output, method=method, length=length, min_length=min_length, max_length=max_length, size=size,
         margin=margin, stride=stride, reverse=reverse, plain_average=plain_average, min_face=min_face,
         min_sharpness=min_sharpness, min_motion=min_motion, overlap=overlap, similarity=similarity, noise=noise,
-        speed=speed, shutter=shutter, subframes=subframes, crf=crf, crf_share=crf_share, shake=shake, frames=frames, seed=seed, max_frames=max_frames, workers=workers, shard_size=shard_size, val_fraction=val_fraction,
+        speed=speed, shutter=shutter, subframes=subframes, crf=crf, crf_share=crf_share, shake=shake, frames=frames, targets=targets, seed=seed, max_frames=max_frames, workers=workers, shard_size=shard_size, val_fraction=val_fraction,
         val_list=str(val_list) if val_list else None, shard_index=shard_index, num_shards=num_shards,
         preview=preview, progress=not quiet,
     )

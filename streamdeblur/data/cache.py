@@ -31,8 +31,10 @@ from streamdeblur.data.shards import decode_png, index_shard, read_member
 from streamdeblur.faces.flow import ALIGNS, RECUT_MAX_SHIFT, align_stack, recut_stack
 
 
-def _fingerprint(shards: Sequence[Path], size: int, frames: int, align: str = "landmarks") -> str:
+def _fingerprint(shards: Sequence[Path], size: int, frames: int, align: str = "landmarks",
+                 neighbour: bool = False) -> str:
     tag = {"landmarks": "", "centre": f":centre:{RECUT_MAX_SHIFT}"}.get(align, f":{align}")  # the re-cut's limit
+    tag += ":neighbour" if neighbour else ""
     digest = hashlib.sha1(f"{size}:{frames}{tag}".encode())
     for s in shards:
         st = Path(s).stat()
@@ -47,9 +49,24 @@ def _resize(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=interp)
 
 
+def _window(strip: np.ndarray, side: int, middle: int, frames: int, meta: dict[str, Any], align: str,
+            size: int) -> list[np.ndarray]:
+    """The `frames` crops of a group's strip (crops of side `side` side by side) around crop `middle`, aligned
+    as `align` says and resized to `size`."""
+    first = middle - frames // 2
+    window = [strip[:, (first + k) * side:(first + k + 1) * side] for k in range(frames)]
+    if align == "centre" and frames > 1:  # at the pairs' own size, where their matrices hold
+        window = np.split(recut_stack(np.concatenate(window, axis=2), meta["group_matrices"][first:first + frames]),
+                          frames, axis=2)
+    window = [_resize(image, size) for image in window]
+    if align == "flow" and frames > 1:
+        window = np.split(align_stack(np.concatenate(window, axis=2)), frames, axis=2)
+    return window
+
+
 def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int = 1,
                 progress: Callable[[int, int], None] | None = None,
-                align: str = "landmarks") -> tuple[Path, list[dict[str, Any]]]:
+                align: str = "landmarks", neighbour: bool = False) -> tuple[Path, list[dict[str, Any]]]:
     """Decode the pairs of the shards into <cache_dir>/pairs-<hash>.u8 (+ .json); returns (path, metas).
 
     frames > 1 needs multi-frame groups (<key>.frames.png); pairs without one are skipped. align "flow"
@@ -57,21 +74,28 @@ def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int 
     does at run time; align "centre" re-cuts them in the middle one's alignment (faces.flow.recut_stack, from
     the group's recorded matrices; groups without them are skipped), as Restorer does for such an engine. An
     existing complete cache of the same shards, size, frames and align is reused.
+
+    neighbour: each pair also holds the next exposure's window and sharp frame, (N, 2 (F + 1), S, S, 3), for the
+    flicker loss; only groups with their sharp frames (<key>.targets.png, make-pairs --targets) of at least F + 2
+    exposures are kept.
     """
     if align not in ALIGNS:
         raise ValueError(f"align must be one of {ALIGNS}, got {align!r}")
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tag = _fingerprint(shards, size, frames, align)
+    tag = _fingerprint(shards, size, frames, align, neighbour)
     path = cache_dir / f"pairs-{tag}.u8"
     meta_path = path.with_suffix(".json")
     if path.is_file() and meta_path.is_file():
         return path, json.loads(meta_path.read_text())["metas"]
     records = [r for s in shards for r in index_shard(s)]
-    if frames > 1:
-        records = [r for r in records if "frames.png" in r.members and int(r.meta.get("group", 1)) >= frames
-                   and (align != "centre" or r.meta.get("group_matrices"))]
+    if frames > 1 or neighbour:
+        records = [r for r in records if "frames.png" in r.members
+                   and int(r.meta.get("group", 1)) >= frames + (2 if neighbour else 0)
+                   and (align != "centre" or frames == 1 or r.meta.get("group_matrices"))
+                   and (not neighbour or "targets.png" in r.members)]
+    per_pair = (frames + 1) * (2 if neighbour else 1)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    data = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(records), frames + 1, size, size, 3))
+    data = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(records), per_pair, size, size, 3))
     metas = []
     handles: dict[str, Any] = {}
     try:
@@ -79,22 +103,18 @@ def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int 
             f = handles.setdefault(rec.shard, open(rec.shard, "rb"))
             sharp = decode_png(read_member(f, *rec.members["sharp.png"]))
             s = sharp.shape[0]
-            if frames == 1:
-                blurred = [decode_png(read_member(f, *rec.members["blur.png"]))]
+            if frames == 1 and not neighbour:
+                images = [_resize(decode_png(read_member(f, *rec.members["blur.png"])), size), _resize(sharp, size)]
             else:
                 strip = decode_png(read_member(f, *rec.members["frames.png"]))
-                group = strip.shape[1] // s
-                first = group // 2 - frames // 2
-                blurred = [strip[:, (first + k) * s:(first + k + 1) * s] for k in range(frames)]
-                if align == "centre":  # at the pairs' own size, where their matrices hold
-                    blurred = np.split(recut_stack(np.concatenate(blurred, axis=2),
-                                                   rec.meta["group_matrices"][first:first + frames]), frames, axis=2)
-            blurred = [_resize(image, size) for image in blurred]
-            if align == "flow" and frames > 1:
-                blurred = np.split(align_stack(np.concatenate(blurred, axis=2)), frames, axis=2)
-            for k, image in enumerate(blurred):
+                middle = strip.shape[1] // s // 2
+                images = _window(strip, s, middle, frames, rec.meta, align, size) + [_resize(sharp, size)]
+                if neighbour:
+                    targets = decode_png(read_member(f, *rec.members["targets.png"]))
+                    images += _window(strip, s, middle + 1, frames, rec.meta, align, size)
+                    images.append(_resize(targets[:, (middle + 1) * s:(middle + 2) * s], size))
+            for k, image in enumerate(images):
                 data[i, k] = image
-            data[i, frames] = _resize(sharp, size)
             metas.append({k: rec.meta.get(k) for k in ("key", "method", "motion", "video_id", "blur_px", "speed")})
             if progress is not None and (i % 200 == 0 or i == len(records) - 1):
                 progress(i + 1, len(records))
@@ -102,7 +122,8 @@ def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int 
         del data
         os.replace(tmp, path)
         tmp_meta = meta_path.with_name(meta_path.name + ".tmp")
-        tmp_meta.write_text(json.dumps({"size": size, "frames": frames, "align": align, "count": len(metas),
+        tmp_meta.write_text(json.dumps({"size": size, "frames": frames, "align": align, "neighbour": neighbour,
+                                        "count": len(metas),
                                         "shards": [str(s) for s in shards], "metas": metas}))
         os.replace(tmp_meta, meta_path)
     finally:
@@ -120,11 +141,14 @@ class CachedPairs(torch.utils.data.Dataset):
     [lo, hi], at most the crop) resized to the patch, so faces and their blur are seen at other scales:
     z > 1 shrinks them, z < 1 enlarges them. Draws happen only for the augmentations turned on, so a run
     without them reproduces its earlier samples.
+
+    neighbour (caches built with neighbour=True): an item is two samples, the pair and the next exposure's, cut
+    and augmented alike: blurry (2, 3F, H, W) and sharp (2, 3, H, W); `collate` makes them consecutive rows.
     """
 
     def __init__(self, caches: Sequence[tuple[Path, list[dict[str, Any]]]], patch: int | None = None,
                  augment: bool = True, seed: int = 0, flip: bool = True, rotate: bool = False,
-                 jitter: float = 0.0, zoom: tuple[float, float] = (1.0, 1.0)) -> None:
+                 jitter: float = 0.0, zoom: tuple[float, float] = (1.0, 1.0), neighbour: bool = False) -> None:
         self.arrays = [np.load(path, mmap_mode="r") for path, _ in caches]
         self.metas = [m for _, metas in caches for m in metas]
         self.index = [(a, i) for a, arr in enumerate(self.arrays) for i in range(arr.shape[0])]
@@ -133,7 +157,8 @@ class CachedPairs(torch.utils.data.Dataset):
         shapes = {arr.shape[1:] for arr in self.arrays}
         if len(shapes) != 1:
             raise ValueError(f"caches of different shapes cannot be mixed: {sorted(shapes)}")
-        self.frames = self.arrays[0].shape[1] - 1
+        self.neighbour = neighbour
+        self.frames = self.arrays[0].shape[1] // (2 if neighbour else 1) - 1
         self.size = self.arrays[0].shape[2]
         self.patch = patch if patch and patch < self.size else None
         self.augment, self.seed, self.epoch = augment, seed, 0
@@ -160,7 +185,7 @@ class CachedPairs(torch.utils.data.Dataset):
         return self.metas[index]
 
     def stack(self, index: int) -> np.ndarray:
-        """(F + 1, S, S, 3) uint8 BGR: the blurred frames then the sharp target."""
+        """(F + 1, S, S, 3) uint8 BGR: the blurred frames then the sharp target (twice over with neighbour)."""
         a, i = self.index[index]
         return self.arrays[a][i]
 
@@ -187,5 +212,8 @@ class CachedPairs(torch.utils.data.Dataset):
                 x = rotate_quarter(x, rng)
         # BGR -> RGB, frames stacked on channels: (3F, H, W) and (3, H, W) in [0, 1]
         t = torch.from_numpy(np.ascontiguousarray(x[..., ::-1].transpose(0, 3, 1, 2))).float().div_(255.0)
+        if self.neighbour:
+            t = t.reshape(2, self.frames + 1, *t.shape[1:])
+            return t[:, :-1].reshape(2, -1, t.shape[3], t.shape[4]), t[:, -1]
         blurry = t[:-1].reshape(-1, t.shape[2], t.shape[3])
         return blurry, t[-1]

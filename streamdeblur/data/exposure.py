@@ -255,6 +255,9 @@ class MotionConfig:
     crf_share: float = 1.0  # probability that a pair is re-encoded at all (the rest stay as clean as the source)
     shake: float = 0.0  # probability of composing a camera-shake kernel on top
     frames: int = 1  # K consecutive exposures per pair (odd): multi-frame groups for temporal engines
+    # with frames > 1: also each exposure's sharp frame (the source at its centre time, flow-interpolated between
+    # frames), for the flicker loss, which compares two consecutive outputs' change with their targets'
+    targets: bool = False
 
     def __post_init__(self) -> None:
         for name in ("speed", "shutter", "subframes", "crf"):
@@ -271,6 +274,8 @@ class MotionConfig:
             raise ValueError(f"crf-share is a probability in [0, 1], got {self.crf_share}")
         if self.frames < 1 or self.frames % 2 == 0:
             raise ValueError(f"frames must be odd and positive, got {self.frames}")
+        if self.targets and self.frames < 3:
+            raise ValueError("targets (a sharp frame per exposure) need groups of 3 or more exposures (--frames 3)")
 
     @property
     def radius(self) -> int:

@@ -196,7 +196,7 @@ def _run_video(task: tuple[VideoItem, str, PairOptions, str]) -> dict[str, Any]:
     try:
         for pair in video_pairs(item.path, item.video_id, options, stats, source_name=item.name):
             pair.meta["split"] = split
-            writer.add_pair(pair.key, pair.blurry, pair.sharp, pair.meta, pair.frames)
+            writer.add_pair(pair.key, pair.blurry, pair.sharp, pair.meta, pair.frames, pair.targets)
             entries.append({k: pair.meta.get(k) for k in MANIFEST_FIELDS} | {"split": split})
     except Exception as exc:  # noqa: BLE001 - one bad video must not stop the run
         writer.abort()
@@ -268,8 +268,10 @@ def _recipe(config: MakePairsConfig, val_names: set[str]) -> dict[str, Any]:
     pairs = json.loads(json.dumps(asdict(config.pairs)))
     if config.pairs.method != "motion":
         del pairs["motion"]  # options of another method do not decide these pairs (and older recipes lack them)
-    elif config.pairs.motion.crf_share == 1.0:
-        del pairs["motion"]["crf_share"]  # the default: recipes written before the option existed still match
+    else:  # the defaults of options added later: recipes written before they existed still match
+        for name, default in (("crf_share", 1.0), ("targets", False)):
+            if getattr(config.pairs.motion, name) == default:
+                del pairs["motion"][name]
     return {"pairs": pairs, "val_fraction": config.val_fraction, "val_list": sorted(val_names),
             "num_shards": config.num_shards}
 
@@ -437,8 +439,8 @@ def run_make_pairs(
     max_length: int = 21, size: int = 256, margin: float = 0.4, stride: int = 4, reverse: bool = False,
     plain_average: bool = False, min_face: float = 64.0, min_sharpness: float = 20.0, min_motion: float = 0.0,
     overlap: float = 0.4, similarity: float = 0.6, noise: float = 2.0, speed: str = "1,12", shutter: str = "0.25,1",
-    subframes: str = "2,16", crf: str = "18,32", crf_share: float = 1.0, shake: float = 0.0, frames: int = 1, seed: int = 0,
-    max_frames: int | None = None,
+    subframes: str = "2,16", crf: str = "18,32", crf_share: float = 1.0, shake: float = 0.0, frames: int = 1, targets: bool = False,
+    seed: int = 0, max_frames: int | None = None,
     workers: int = 1, shard_size: int = 1000, val_fraction: float = 0.0, val_list: str | None = None,
     shard_index: int = 0, num_shards: int = 1, preview: bool = False, progress: bool = True,
 ) -> dict[str, Any]:
@@ -462,7 +464,7 @@ def run_make_pairs(
     try:
         motion = MotionConfig(speed=ranges["speed"], shutter=ranges["shutter"], crf=ranges["crf"],
                               crf_share=crf_share, subframes=(int(ranges["subframes"][0]), int(ranges["subframes"][1])), shake=shake,
-                              frames=frames)
+                              frames=frames, targets=targets)
         vla = VLAConfig(min_length=min_length, max_length=max_length, overlap=overlap, similarity=similarity,
                         linear=not plain_average)
         options = PairOptions(method=method, lengths=lengths, vla=vla, size=size, margin=margin, stride=stride,

@@ -74,15 +74,17 @@ class TarWriter:
         self.count += 1
 
     def add_pair(self, key: str, blurry: np.ndarray, sharp: np.ndarray, meta: dict[str, Any],
-                 frames: np.ndarray | None = None) -> None:
+                 frames: np.ndarray | None = None, targets: np.ndarray | None = None) -> None:
         """Add one pair: <key>.blur.png, <key>.sharp.png, <key>.json (+ <key>.frames.png: a multi-frame
-        group's K blurred crops side by side)."""
+        group's K blurred crops side by side; + <key>.targets.png: their K sharp frames likewise)."""
         if "." in key or "/" in key:
             raise ValueError(f"pair keys may not hold '.' or '/': {key!r}")
         self.add(f"{key}.blur.png", encode_png(blurry))
         self.add(f"{key}.sharp.png", encode_png(sharp))
         if frames is not None:
             self.add(f"{key}.frames.png", encode_png(frames))
+        if targets is not None:
+            self.add(f"{key}.targets.png", encode_png(targets))
         self.add(f"{key}.json", json.dumps(meta, sort_keys=True).encode())
 
     def add_members_of(self, path: Path) -> int:

@@ -105,13 +105,15 @@ class PairOptions:
 @dataclass
 class Pair:
     """One training pair: uint8 BGR crops of equal size and its metadata (json-ready); frames: the K
-    consecutive blurred crops of a multi-frame group side by side (K*S wide), blurry the centre one."""
+    consecutive blurred crops of a multi-frame group side by side (K*S wide), blurry the centre one; targets
+    (MotionConfig.targets): their K sharp frames likewise, sharp the centre one."""
 
     key: str
     blurry: np.ndarray
     sharp: np.ndarray
     meta: dict[str, Any]
     frames: np.ndarray | None = None
+    targets: np.ndarray | None = None
 
 
 @dataclass
@@ -372,7 +374,7 @@ class VideoPairMaker:
         pad = max(8, size // 8)  # real pixels around the crop for the warps near its border
         inner = (slice(pad, pad + size), slice(pad, pad + size))
         face = (slice(pad + size // 4, pad + 3 * size // 4),) * 2
-        blurred, matrices, extents, steps = [], [], [], []
+        blurred, matrices, extents, steps, targets = [], [], [], [], []
         for k in range(-half, half + 1):
             centre = c + k * speed
             a, b = exposure.exposure_span(centre, length)
@@ -390,6 +392,8 @@ class VideoPairMaker:
             if k == 0:
                 sharp = np.ascontiguousarray(crops[c - a][inner])
                 extent = synth.path_length(centre - a, length, face)
+            if mo.targets:  # the source at the exposure's centre time (a zero-length exposure)
+                targets.append(sharp if k == 0 else np.ascontiguousarray(synth.exposure(centre - a, 0.0, 1)[inner]))
             blurred.append(image)
             matrices.append(matrix)
             extents.append(round(synth.path_length(centre - a, length, face), 3))
@@ -417,7 +421,8 @@ class VideoPairMaker:
         if mo.frames > 1:
             meta.update(group_centres=[round(c + k * speed, 4) for k in range(-half, half + 1)], group_blur_px=extents,
                         group_subframes=steps, group_matrices=[np.round(m, 5).tolist() for m in matrices])
-        return Pair(meta["key"], centre_blur, sharp, meta, np.hstack(blurred) if mo.frames > 1 else None)
+        return Pair(meta["key"], centre_blur, sharp, meta, np.hstack(blurred) if mo.frames > 1 else None,
+                    np.hstack(targets) if targets else None)
 
 
 def video_pairs(uri: str, video_id: str, options: PairOptions, stats: VideoStats, source_name: str = "",

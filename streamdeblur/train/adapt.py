@@ -154,11 +154,13 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
         min_sharpness = sharp_threshold(refs, options.max_frames)
         saved.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(saved, json.dumps(min_sharpness))
+    # the flicker loss (a recipe with w_flicker; off: engines/naf-hd/NOTES.md, session 41): groups of two more
+    # exposures, with their sharp frames
+    flicker = bool(RECIPE.get("w_flicker"))
     summary = run_make_pairs(refs, work / "pairs", method="motion", speed=SPEED, shutter=SHUTTER, crf_share=CRF_SHARE,
                              noise=NOISE, size=spec.input_size, stride=centre_stride(refs, options.max_frames),
-                             max_frames=options.max_frames,
-                             frames=spec.frames, min_sharpness=min_sharpness,
-                             progress=not options.quiet)
+                             max_frames=options.max_frames, frames=spec.frames + (2 if flicker else 0),
+                             targets=flicker, min_sharpness=min_sharpness, progress=not options.quiet)
     pairs = int(summary["totals"]["pairs"])
     if pairs < MIN_PAIRS:
         raise UserError(f"only {pairs} usable frames in {', '.join(map(str, refs))} (a sharp face of at least 64 px "

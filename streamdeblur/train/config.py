@@ -89,6 +89,8 @@ class TrainConfig:
     lr_horizon: int = 0  # the cosine's end step (0: steps); set it to keep the schedule when extending steps
     loss: str = "l1"  # pixel loss: l1 | charbonnier | psnr (minus each sample's PSNR)
     w_fft: float = 0.0  # weight of the L1 of the FFT of output and target
+    w_flicker: float = 0.0  # weight of the flicker loss: the L1 between two consecutive exposures' change in the
+    # output and in their sharp frames (pairs made with make-pairs --targets; each step then restores two per pair)
     grad_clip: float = 0.0  # clip the generator's gradient norm (0: off)
     log_every: int = 10
     val_every: int = 500
@@ -148,6 +150,8 @@ class TrainConfig:
             raise UserError(f"sharp_moving must be in [0, 1] (got {self.sharp_moving})")
         if not 0.0 <= self.ema_decay < 1.0:
             raise UserError(f"ema_decay must be in [0, 1) (got {self.ema_decay})")
+        if self.w_flicker < 0:
+            raise UserError(f"w_flicker must be >= 0 (got {self.w_flicker})")
         return self
 
     def to_json(self) -> str:

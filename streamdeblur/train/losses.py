@@ -50,6 +50,16 @@ def psnr_loss(output: Tensor, target: Tensor, eps: float = 1e-5, weight: Tensor 
     return 10.0 * torch.log10(mse + eps).mean()
 
 
+def temporal_change(images: Tensor) -> Tensor:
+    """Row 2i+1 minus row 2i: the change from each exposure to the next in a batch of consecutive pairs of rows
+    (CachedPairs with neighbour). A flicker loss compares the output's with the sharp frames' (Lai et al., "Learning
+    blind video temporal consistency": there with flow-warped frames; here the two crops are each aligned by their own
+    landmarks, as the engine sees them, so what is left of the face's motion is in the sharp frames' change too)."""
+    if images.shape[0] % 2:
+        raise ValueError(f"a batch of consecutive pairs has an even number of rows, got {images.shape[0]}")
+    return images[1::2] - images[0::2]
+
+
 def fft_l1(output: Tensor, target: Tensor) -> Tensor:
     """L1 between the 2-D real FFTs (real and imaginary parts) of output and target, per pixel (MIMO-UNet)."""
     fo = torch.fft.rfft2(output.float(), norm="ortho")

@@ -72,9 +72,11 @@ class _EpochIndexed(torch.utils.data.Dataset):
 
 
 def collate(items: Sequence[Any]) -> tuple[Tensor, Tensor]:
-    """(blurry, sharp) float batches from dataset items."""
-    blurry = torch.stack([torch.as_tensor(item[0]) for item in items]).float()
-    sharp = torch.stack([torch.as_tensor(item[1]) for item in items]).float()
+    """(blurry, sharp) float batches from dataset items; items of two samples (a pair and its next exposure,
+    CachedPairs with neighbour) become two consecutive rows."""
+    join = torch.cat if torch.as_tensor(items[0][1]).dim() == 4 else torch.stack
+    blurry = join([torch.as_tensor(item[0]) for item in items]).float()
+    sharp = join([torch.as_tensor(item[1]) for item in items]).float()
     return blurry, sharp
 
 
@@ -218,16 +220,21 @@ def open_dataset(cfg: TrainConfig, split: str, frames: int = 1) -> Any:
 
     where = within if max_motion > 0 or share < 1.0 else None
     keep = PairFilter(cfg.methods or None, cfg.min_motion or None, where)
-    if cfg.cache or frames > 1:
+    if cfg.cache or frames > 1 or cfg.w_flicker > 0:
         from streamdeblur.data.cache import CachedPairs, build_cache
         from streamdeblur.paths import cache_dir
 
         from streamdeblur.models import get_spec
 
         align = get_spec(cfg.model).align if frames > 1 else "landmarks"  # the groups as the engine will see them
-        cache = build_cache(shards, cache_dir() / "pair-cache", cfg.crop_size, frames, align=align)
+        neighbour = train and cfg.w_flicker > 0  # the flicker loss trains on two consecutive exposures
+        cache = build_cache(shards, cache_dir() / "pair-cache", cfg.crop_size, frames, align=align, neighbour=neighbour)
+        if neighbour and not cache[1]:
+            raise UserError(f"w_flicker needs motion groups of at least {frames + 2} exposures with their sharp frames "
+                            f"(make-pairs --method motion --frames {frames + 2} --targets); "
+                            f"{', '.join(map(str, roots))} holds none")
         data = CachedPairs([cache], patch=cfg.patch if train else None, augment=train, seed=cfg.seed, flip=cfg.flip,
-                           rotate=cfg.rotate, jitter=cfg.jitter, zoom=cfg.zoom)
+                           rotate=cfg.rotate, jitter=cfg.jitter, zoom=cfg.zoom, neighbour=neighbour)
         if cfg.methods or cfg.min_motion or where is not None:
             data = data.subset([i for i in range(len(data)) if keep(data.meta(i))])
         if len(data) == 0:

@@ -139,6 +139,8 @@ class Stage:
     def __init__(self, cfg: TrainConfig, parts: dict[str, nn.Module], info: DistInfo, device: str,
                  loading: bool = False) -> None:
         self.cfg, self.info, self.device, self.loading = cfg, info, device, loading
+        if cfg.w_flicker and not self.single_network:
+            raise UserError(f"w_flicker trains one restoring network (stages single, restore, hg), not stage {self.name}")
         self.gen: nn.Module
         self.hg: nn.Module | None = None
         self.disc: nn.Module | None = None
@@ -259,17 +261,26 @@ class SingleStage(Stage):
     def init_key(self) -> str:
         return next(iter(self.parts))
 
+    def pixel_loss(self, out: Tensor, sharp: Tensor, weight: Tensor | None = None) -> Tensor:
+        """cfg.loss between output and target: l1, charbonnier or psnr."""
+        if self.cfg.loss == "charbonnier":
+            return losses.charbonnier(out, sharp, weight=weight)
+        if self.cfg.loss == "psnr":
+            return losses.psnr_loss(out, sharp, weight=weight)
+        return losses.l1(out, sharp, weight)
+
     def step(self, blurry: Tensor, sharp: Tensor, autocast: Autocast) -> dict[str, Tensor]:
         cfg = self.cfg
         with autocast():
             out = self.gen_ddp(blurry).float()
-        weight = self.pixel_weight(blurry, sharp)
-        if cfg.loss == "charbonnier":
-            t: dict[str, Tensor] = {"loss_charbonnier": losses.charbonnier(out, sharp, weight=weight)}
-        elif cfg.loss == "psnr":
-            t = {"loss_psnr": losses.psnr_loss(out, sharp, weight=weight)}
-        else:
-            t = {"loss_l1": losses.l1(out, sharp, weight)}
+        change = None
+        if cfg.w_flicker:
+            # rows 2i, 2i+1: a pair and the next exposure, whose sharp frame is interpolated between source frames
+            # (a little soft): it enters through the change from one to the other only, and the other terms see
+            # the pairs' own real frames
+            change = self.pixel_loss(losses.temporal_change(out), losses.temporal_change(sharp))
+            out, sharp, blurry = out[0::2], sharp[0::2], blurry[0::2]
+        t: dict[str, Tensor] = {f"loss_{cfg.loss}": self.pixel_loss(out, sharp, self.pixel_weight(blurry, sharp))}
         total = cfg.w_l1 * next(iter(t.values()))
         if cfg.w_grad:
             t["loss_grad"] = losses.gradient_l1(out, sharp)
@@ -277,6 +288,9 @@ class SingleStage(Stage):
         if cfg.w_fft:
             t["loss_fft"] = losses.fft_l1(out, sharp)
             total = total + cfg.w_fft * t["loss_fft"]
+        if change is not None:
+            t["loss_flicker"] = change
+            total = total + cfg.w_flicker * change
         total = total + self.extra_terms(out, sharp, t)
         return self.update_generator(total, t)
 

@@ -205,6 +205,76 @@ def test_restore_stage_trains_naf_t3_from_the_cache(group_pairs, tmp_path, monke
     assert last["loss"] < first["loss"] and {"loss_charbonnier", "loss_fft", "lr"} <= set(last)
 
 
+@pytest.fixture(scope="module")
+def target_pairs(moving_clip, tmp_path_factory):
+    out = tmp_path_factory.mktemp("target_pairs")
+    run_make_pairs([moving_clip], out, method="motion", frames=3, targets=True, speed="2,4", size=128, stride=6,
+                   max_frames=30, progress=False)
+    return out
+
+
+def test_neighbour_cache_pairs_each_exposure_with_the_next(target_pairs, tmp_path):
+    """The flicker loss's cache: the pair, then the next exposure and its sharp frame; an item is both, cut and
+    flipped alike, and a batch puts them on consecutive rows."""
+    from streamdeblur.data.shards import decode_png, index_shard, read_member
+    from streamdeblur.train.sampling import collate
+
+    shards = find_shards(target_pairs)
+    path, metas = build_cache(shards, tmp_path, size=128, neighbour=True)
+    stack = np.load(path, mmap_mode="r")
+    single = np.load(build_cache(shards, tmp_path, size=128)[0], mmap_mode="r")
+    assert stack.shape == (len(single), 4, 128, 128, 3) and len(metas) == len(single)
+    assert np.array_equal(stack[:, :2], single)  # the pair as the plain cache holds it
+    records = [r for s in shards for r in index_shard(s)]
+    with open(shards[0], "rb") as f:
+        strip, targets = (decode_png(read_member(f, *records[0].members[m])) for m in ("frames.png", "targets.png"))
+    assert np.array_equal(stack[0, 2], strip[:, 256:]) and np.array_equal(stack[0, 3], targets[:, 256:])
+    assert build_cache(shards, tmp_path, size=128, frames=3, neighbour=True)[1] == []  # 3 frames need 5 exposures
+    data = CachedPairs([(path, metas)], patch=48, augment=True, seed=2, neighbour=True)
+    items = [data[i] for i in range(2)]
+    assert items[0][0].shape == (2, 3, 48, 48) and items[0][1].shape == (2, 3, 48, 48) and data.frames == 1
+    blurry, sharp = collate(items)
+    assert blurry.shape == (4, 3, 48, 48) and torch.equal(sharp[2], items[1][1][0]) and torch.equal(sharp[1], items[0][1][1])
+    whole = CachedPairs([(path, metas)], augment=False, neighbour=True)
+    b, s = whole[0]
+    for row, k in ((b[0], 0), (s[0], 1), (b[1], 2), (s[1], 3)):  # RGB, in the cache's order
+        assert torch.allclose(row[0], torch.from_numpy(stack[0, k, :, :, 2].astype(np.float32) / 255))
+
+
+def test_flicker_loss_trains_on_consecutive_exposures(target_pairs, group_pairs, tmp_path, monkeypatch):
+    """w_flicker: each step restores both exposures of a pair and adds the pixel loss between the change of the
+    output and that of the sharp frames; the loss falls on a repeated batch. Pairs without sharp frames, or a stage
+    of two networks, are refused with a message."""
+    from streamdeblur.errors import UserError
+    from streamdeblur.train import losses
+    from streamdeblur.train.sampling import collate, open_dataset
+    from streamdeblur.train.stages import build_config
+    from streamdeblur.train.trainer import Trainer
+
+    monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    cfg = build_config(None, ["patch=32", "batch_size=2", "warmup=0", "threads=1", "quiet=true", "loss=psnr",
+                              "w_fft=0", "w_flicker=1"], model="naf", data=str(target_pairs),
+                       run_dir=str(tmp_path / "run"), steps=100)
+    trainer = Trainer(cfg, device="cpu")
+    data = open_dataset(cfg, "train", trainer.frames)
+    blurry, sharp = collate([data[i] for i in range(2)])
+    assert blurry.shape == (4, 3, 32, 32)
+    with torch.no_grad():  # the term: the pixel loss between the changes from row 2i to row 2i+1
+        expected = losses.psnr_loss(losses.temporal_change(trainer.stage.gen(blurry)), losses.temporal_change(sharp))
+    first = trainer.train_step(blurry, sharp)
+    assert set(first) >= {"loss_psnr", "loss_flicker"}
+    assert float(first["loss_flicker"]) == pytest.approx(float(expected), abs=0.1)
+    for _ in range(15):
+        last = trainer.train_step(blurry, sharp)
+    assert last["loss_flicker"] < first["loss_flicker"] and last["loss"] < first["loss"]
+    with pytest.raises(ValueError):
+        losses.temporal_change(blurry[:3])
+    cfg.data = str(group_pairs)  # groups made without --targets
+    with pytest.raises(UserError, match="--targets"):
+        open_dataset(cfg, "train", 1)
+
+
 def test_learning_rate_schedule_warms_up_then_follows_the_cosine():
     from streamdeblur.train.config import TrainConfig
     from streamdeblur.train.trainer import lr_factor

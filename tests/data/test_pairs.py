@@ -332,8 +332,39 @@ def test_crf_share_leaves_the_rest_of_the_pairs_clean_and_keeps_older_recipes(mo
     assert "crf_share" not in json.loads((tmp_path / "all" / "recipe.json").read_text())["pairs"]["motion"]
 
 
+def test_targets_hold_each_exposures_sharp_frame_and_keep_older_recipes(moving_clip, tmp_path):
+    """make-pairs --targets: beside the K blurred exposures, the source at each one's centre time: the middle one
+    is the pair's target, a neighbour's is sharper than its exposure and nearer to it than the middle target is."""
+    import json
+
+    from streamdeblur.data.blur import sharpness
+    from streamdeblur.data.shards import decode_png, index_shard, read_member
+
+    args = dict(method="motion", frames=3, speed="3,6", crf_share=0.0, noise=0.0, max_frames=30, **FAST)
+    run_make_pairs([moving_clip], tmp_path / "t", targets=True, **args)
+    assert json.loads((tmp_path / "t" / "recipe.json").read_text())["pairs"]["motion"]["targets"] is True
+    checked = 0
+    for shard in find_shards(tmp_path / "t"):
+        with open(shard, "rb") as f:
+            for rec in index_shard(shard):
+                strip, targets, sharp = (decode_png(read_member(f, *rec.members[m]))
+                                         for m in ("frames.png", "targets.png", "sharp.png"))
+                assert targets.shape == strip.shape == (128, 3 * 128, 3)
+                assert np.array_equal(targets[:, 128:256], sharp)
+                for k in (0, 2):
+                    blurred, target = strip[:, 128 * k:128 * (k + 1)], targets[:, 128 * k:128 * (k + 1)]
+                    near = np.abs(target.astype(float) - blurred).mean()
+                    assert near < np.abs(sharp.astype(float) - blurred).mean(), (rec.key, k)
+                    assert sharpness(target) > sharpness(blurred), (rec.key, k)
+                checked += 1
+    assert checked > 0
+    run_make_pairs([moving_clip], tmp_path / "plain", **args)  # without: no targets, a recipe as before the option
+    assert all("targets.png" not in rec.members for s in find_shards(tmp_path / "plain") for rec in index_shard(s))
+    assert "targets" not in json.loads((tmp_path / "plain" / "recipe.json").read_text())["pairs"]["motion"]
+
+
 def test_motion_options_are_checked(moving_clip, tmp_path):
     for bad in (dict(speed="abc"), dict(speed="5,2"), dict(shutter="0,2"), dict(frames=2), dict(crf="10,70"),
-                dict(crf_share=1.5)):
+                dict(crf_share=1.5), dict(targets=True)):
         with pytest.raises(UserError):
             run_make_pairs([moving_clip], tmp_path, method="motion", **bad, **FAST)
