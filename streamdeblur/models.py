@@ -156,8 +156,8 @@ _SPECS: dict[str, ModelSpec] = {
               lambda: {"g": NAFNet(**NAF, frames=3, delta=True)}, _g_only(128), ("restore", "single"), frames=3,
               align="centre"),
         _spec("naf-t3m-hd", "nafnet", 256,
-              "naf-t3m's network and weights at 256 px (not trained at 256 itself): the base `adapt --model "
-              "naf-t3m-hd` fine-tunes for one person's large faces",
+              "naf-t3m fine-tuned at 256 px (naf-t3m's weights until it has its own): the base `adapt --model "
+              "naf-t3m-hd` fine-tunes for one person's large faces; unadapted it leaves unseen faces as they are",
               lambda: {"g": NAFNet(**NAF, frames=3, delta=True)}, _g_only(256), ("restore", "single"), frames=3,
               align="centre", weights_of="naf-t3m"),
         _spec("naf-t5f", "nafnet", 128,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training runs behind the released engines, in order (each resumable: the same command with
 # --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
-# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3m | naf-t3m-z | naf-t3m2 | naf-t3m-f | naf-t3m-c | naf-t3m-l | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-t3m-hd | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast | hg-cgan-res-a | hg-cgan-res
+# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3m | naf-t3m-z | naf-t3m2 | naf-t3m-f | naf-t3m-c | naf-t3m-l | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-t3m-hd | naf-t3m-hd-sm | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast | hg-cgan-res-a | hg-cgan-res
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -295,16 +295,19 @@ case "${1:-}" in
       "$P/motion-256c,$P/motion-256d" 10 --crop-size 256 --set patch=96 --lr 2.5e-4 \
       --set rotate=true --set jitter=0.2 --set zoom=0.75,1.5
     ;;
-  naf-t3m-hd)
-    # naf-t3m-hd v0: the temporal engine at the scale of large faces. naf-t3m's weights (trained at 128 px) fine-tuned
+  naf-t3m-hd | naf-t3m-hd-sm)
+    # naf-t3m-hd: the temporal engine at the scale of large faces. naf-t3m's weights (trained at 128 px) fine-tuned
     # on 96-px patches of motion-256c-3's 256-px 3-frame groups (pairs.sh), as naf-hd was from naf on motion-256c:
-    # PSNR loss, 20 % sharp inputs, lr 5e-4 cosine over NAF_T3M_HD_STEPS (engines/naf-t3m-hd/NOTES.md)
-    streamdeblur train --data "$P/motion-256c-3" --name naf-t3m-hd --model naf-t3m-hd --crop-size 256 --set patch=96 \
+    # PSNR loss, 20 % sharp inputs, lr 5e-4 cosine over NAF_T3M_HD_STEPS (engines/naf-t3m-hd/NOTES.md). Run
+    # naf-t3m-hd-sm (the released weights, session 41): half of the sharp inputs a sharp frame of a moving face
+    # (sharp_moving=0.5: the centre frame sharp, its neighbours blurred), so adapted engines leave sharp faces alone
+    SM=(); [[ "$1" == naf-t3m-hd-sm ]] && SM=(--set sharp_moving=0.5)
+    streamdeblur train --data "$P/motion-256c-3" --name "$1" --model naf-t3m-hd --crop-size 256 --set patch=96 \
       --set cache=true --set val_data="$P/motion-256c-3" \
       --set init_weights="${NAF_T3M_HD_INIT:-$REPO/engines/naf-t3m/model.safetensors}" \
       --steps "${NAF_T3M_HD_STEPS:-6000}" --set lr_horizon="${NAF_T3M_HD_STEPS:-6000}" --set sharp_frac=0.2 \
       --set warmup=0 --lr 5e-4 --threads "${THREADS:-2}" --set loss=psnr --set w_fft=0 \
-      --set val_every=500 --set val_batches=10 --set ckpt_every=250 -q "${RESUME[@]}"
+      --set val_every=500 --set val_batches=10 --set ckpt_every=250 -q "${SM[@]}" "${RESUME[@]}"
     ;;
   naf-clips-25 | naf-clips-50 | naf-clips-100)
     # Data scaling (session 27): naf from scratch on 25 / 50 / 100 % of the 73 training clips (whole clips, a
@@ -408,6 +411,6 @@ case "${1:-}" in
       --set w_adv=0 --set w_proj=0 --set sharp_frac=0.2 --threads "${THREADS:-2}" --set ckpt_every=100 \
       "${local_args[@]}" -q "${RESUME[@]}"
     ;;
-  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3m | naf-t3m-z | naf-t3m2 | naf-t3m-f | naf-t3m-c | naf-t3m-l | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-t3m-hd | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast | hg-cgan-res-a | hg-cgan-res" >&2
+  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3m | naf-t3m-z | naf-t3m2 | naf-t3m-f | naf-t3m-c | naf-t3m-l | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-t3m-hd | naf-t3m-hd-sm | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast | hg-cgan-res-a | hg-cgan-res" >&2
      exit 2 ;;
 esac
