@@ -79,7 +79,8 @@ class TrainConfig:
     sharp_frac: float = 0.0  # share of training inputs replaced by their own sharp target: "leave sharp faces alone"
     sharp_moving: float = 0.0  # multi-frame inputs: of those replaced, this share get the sharp target in the centre
     # frame only and keep their blurred neighbours (a sharp frame of a moving face); the others every frame (a still one)
-    # (adapt with 0.5 spared sharp faces but lost more gain than a wider settle range: engines/naf-t3m-hd/NOTES.md)
+    # (in adapt, 0.5 spared sharp faces but lost more gain than a wider settle range; in the base run of naf-t3m-hd
+    # v1 it spared them at no loss once adapted: engines/naf-t3m-hd/NOTES.md)
     cache: bool = False  # decode the pairs once into a uint8 cache (<cache>/pair-cache) and read patches from it
     patch: int = 0  # with cache: random patch side cut from the crop_size pair (0: the whole crop)
     optimizer: str = "adam"  # adam | adamw
@@ -89,8 +90,9 @@ class TrainConfig:
     lr_horizon: int = 0  # the cosine's end step (0: steps); set it to keep the schedule when extending steps
     loss: str = "l1"  # pixel loss: l1 | charbonnier | psnr (minus each sample's PSNR)
     w_fft: float = 0.0  # weight of the L1 of the FFT of output and target
-    w_flicker: float = 0.0  # weight of the flicker loss: the L1 between two consecutive exposures' change in the
-    # output and in their sharp frames (pairs made with make-pairs --targets; each step then restores two per pair)
+    w_flicker: float = 0.0  # weight of the flicker loss: the pixel loss (`loss`) between two consecutive exposures'
+    # change in the output and in their sharp frames (pairs made with make-pairs --targets; each step then restores
+    # two per pair)
     grad_clip: float = 0.0  # clip the generator's gradient norm (0: off)
     log_every: int = 10
     val_every: int = 500
