@@ -78,4 +78,9 @@ streamdeblur make-pairs "$TRAIN" -o "$P/motion-256d" --method motion --shake 0.2
 # large faces, train.sh naf-t3m-hd)
 streamdeblur make-pairs "$TRAIN" -o "$P/motion-256c-3" --method motion --frames 3 --shake 0.2 --size 256 --stride 6 \
   --crf-share 0.3 --noise 1 --val-list "$P/val_list.txt" --workers 2 -q
+# motion-256c-5t: motion-256c-3's recipe as 5-frame groups with each exposure's sharp frame kept (--targets): a
+# 3-frame engine trained with the flicker loss restores the group's centre and the next exposure, which needs two
+# frames more (train.sh naf-t3m-hd-fl; engines/naf-t3m-hd/NOTES.md, session 44)
+streamdeblur make-pairs "$TRAIN" -o "$P/motion-256c-5t" --method motion --frames 5 --targets --shake 0.2 --size 256 \
+  --stride 6 --crf-share 0.3 --noise 1 --val-list "$P/val_list.txt" --workers 2 -q
 echo "pairs done"

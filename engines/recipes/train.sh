@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training runs behind the released engines, in order (each resumable: the same command with
 # --resume continues it exactly). Pairs come from pairs.sh; runs live in $CACHE/runs/<name>.
-# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3m | naf-t3m-z | naf-t3m2 | naf-t3m-f | naf-t3m-c | naf-t3m-l | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-t3m-hd | naf-t3m-hd-sm | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast | hg-cgan-res-a | hg-cgan-res
+# Usage: train.sh mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3m | naf-t3m-z | naf-t3m2 | naf-t3m-f | naf-t3m-c | naf-t3m-l | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-t3m-hd | naf-t3m-hd-sm | naf-t3m-hd-fl | naf-t3m-hd-fl0 | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast | hg-cgan-res-a | hg-cgan-res
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
@@ -411,6 +411,20 @@ case "${1:-}" in
       --set w_adv=0 --set w_proj=0 --set sharp_frac=0.2 --threads "${THREADS:-2}" --set ckpt_every=100 \
       "${local_args[@]}" -q "${RESUME[@]}"
     ;;
-  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3m | naf-t3m-z | naf-t3m2 | naf-t3m-f | naf-t3m-c | naf-t3m-l | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-t3m-hd | naf-t3m-hd-sm | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast | hg-cgan-res-a | hg-cgan-res" >&2
+  naf-t3m-hd-fl | naf-t3m-hd-fl0)
+    # The flicker loss in a base run (session 44's plan; adapt's version traded gain for a little steadiness,
+    # engines/naf-t3m-hd/NOTES.md): naf-t3m-hd v1's weights continued on pairs.sh's motion-256c-5t (5-frame groups
+    # with their sharp frames; the engine reads the middle three, the flicker term also the next exposure) with
+    # naf-t3m-hd-sm's recipe and w_flicker NAF_T3M_HD_FL_W (default 1). naf-t3m-hd-fl0 is its control: the same
+    # steps and pairs without the term. Compare them adapted, through `eval --video` (the NOTES' protocol).
+    FL=(--set w_flicker="${NAF_T3M_HD_FL_W:-1}"); [[ "$1" == naf-t3m-hd-fl0 ]] && FL=()
+    streamdeblur train --data "$P/motion-256c-5t" --name "$1" --model naf-t3m-hd --crop-size 256 --set patch=96 \
+      --set cache=true --set val_data="$P/motion-256c-5t" \
+      --set init_weights="${NAF_T3M_HD_INIT:-$REPO/engines/naf-t3m-hd/model.safetensors}" \
+      --steps "${NAF_T3M_HD_FL_STEPS:-3000}" --set lr_horizon="${NAF_T3M_HD_FL_STEPS:-3000}" --set sharp_frac=0.2 \
+      --set sharp_moving=0.5 --set warmup=0 --lr 2.5e-4 --threads "${THREADS:-2}" --set loss=psnr --set w_fft=0 \
+      --set val_every=500 --set val_batches=10 --set ckpt_every=250 -q "${FL[@]}" "${RESUME[@]}"
+    ;;
+  *) echo "usage: $0 mix | unet-a | unet-b | hg-half | hg-cgan-half | naf | naf-t3 | naf-c | naf-d | naf-e | naf-deep | naf-t3c | naf-t3d | naf-t3f | naf-t3m | naf-t3m-z | naf-t3m2 | naf-t3m-f | naf-t3m-c | naf-t3m-l | naf-t3f2 | naf-t5f | naf-t5f2 | naf-p | naf-t3p | naf-pm | naf-v5 | naf-hd | naf-hd2 | naf-hd3 | naf-hd4 | naf-hd5 | naf-hd6 | naf-t3m-hd | naf-t3m-hd-sm | naf-t3m-hd-fl | naf-t3m-hd-fl0 | naf-clips-25 | naf-clips-50 | naf-clips-100 | naf-scratch | naf-t3-scratch | naf-t3f-scratch | multiscale-fast | multiscale-fast-b | hg-cgan-fast | hg-cgan-res-a | hg-cgan-res" >&2
      exit 2 ;;
 esac
