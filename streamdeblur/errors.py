@@ -26,3 +26,11 @@ class StdoutClosed(Exception):
     """The reader of our stdout went away (e.g. `| head -c 1000`): end quietly, as Unix tools do (exit 141)."""
 
     exit_code = 141
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler, `timeout`, `kill`): unwinds like Ctrl-C, so worker pools are stopped and partial outputs
+    removed, then exits 143 (128 + SIGTERM) as a process killed by it would report. Commands with a signal handler of
+    their own (`process`, `train`) finish their work first, as they do on Ctrl-C."""
+
+    exit_code = 143

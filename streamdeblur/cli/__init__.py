@@ -1,7 +1,8 @@
 """Command line: parses options and calls one library function per subcommand. No logic here.
 
 One module per group of subcommands (process, data, train, evaluate, tools); user mistakes surface as
-UserError -> one line and its exit code (2; 1 for a failed output; 141 for a closed stdout; 130 on Ctrl-C).
+UserError -> one line and its exit code (2; 1 for a failed output; 141 for a closed stdout; 130 on Ctrl-C, 143 on
+SIGTERM).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from streamdeblur.errors import StdoutClosed, UserError
+from streamdeblur.errors import StdoutClosed, Terminated, UserError
 
 app = typer.Typer(
     add_completion=False,
@@ -70,8 +71,21 @@ def _setup_logging(quiet: bool) -> None:
                         format="streamdeblur: %(message)s", force=True)
 
 
+_SIGTERM_SEEN: list[bool] = []
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    _SIGTERM_SEEN.append(True)
+    raise Terminated
+
+
 def main() -> None:
     """Entry point: run the app, turning UserError into one line on stderr and exit code 2."""
+    import signal
+
+    # SIGTERM unwinds like Ctrl-C (without this the interpreter dies at once, leaving make-pairs' pool workers to
+    # print tracebacks into the terminal when they find their parent gone)
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         app()
     except StdoutClosed:
@@ -84,7 +98,16 @@ def main() -> None:
     except UserError as exc:
         typer.echo(f"streamdeblur: error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except SystemExit as exc:
+        # typer turns an interruption into exit 130 itself; one that SIGTERM raised exits 143 and says so
+        if exc.code == 130 and _SIGTERM_SEEN:
+            typer.echo("streamdeblur: terminated (SIGTERM)", err=True)
+            sys.exit(Terminated.exit_code)
+        raise
     except KeyboardInterrupt:
+        if _SIGTERM_SEEN:
+            typer.echo("streamdeblur: terminated (SIGTERM)", err=True)
+            sys.exit(Terminated.exit_code)
         typer.echo("streamdeblur: interrupted", err=True)
         sys.exit(130)
 
