@@ -224,6 +224,24 @@ def warped_difference(
     return float(diff.mean())
 
 
+def excess_flicker(prev: np.ndarray, cur: np.ndarray, prev_ref: np.ndarray, cur_ref: np.ndarray, flow: np.ndarray,
+                   mask: np.ndarray | None = None) -> float:
+    """Mean absolute luma of the frame-to-frame change (cur - warp(prev)) that the reference video does not have
+    (cur_ref - warp(prev_ref)), both warped with the same flow: the flicker of the *error* against the sharp video,
+    in [0, 255] units. 0 for the sharp video itself, whatever the flow's own error; sharpening that follows the truth
+    raises warped_difference (detail moves, and the flow misplaces it) but not this."""
+    _check_pair(prev, cur)
+    _check_pair(prev_ref, cur_ref)
+    change = to_y(cur) - to_y(warp_back(prev, flow))
+    truth = to_y(cur_ref) - to_y(warp_back(prev_ref, flow))
+    diff = np.abs(change - truth)
+    if mask is not None:
+        if not mask.any():
+            return float("nan")
+        return float(diff[mask].mean())
+    return float(diff.mean())
+
+
 def rank1_leave_one_out(outputs: np.ndarray, references: np.ndarray, labels: Sequence[object]) -> float:
     """Rank-1 identification of each output face against a gallery of per-identity mean references.
 

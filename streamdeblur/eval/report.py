@@ -45,6 +45,7 @@ COLUMNS = [
 VIDEO_COLUMNS = [
     ("temporal_nme", "temporal NME", "{:.4f}"),
     ("warp_diff", "flicker (warped diff)", "{:.2f}"),
+    ("warp_diff_err", "flicker not in the sharp video", "{:.2f}"),
     ("fps", "end-to-end fps", "{:.1f}"),
 ]
 

@@ -325,7 +325,8 @@ def evaluate_video(video: str | Path, blurs: str | list[BlurSpec], options: Eval
                            if level is not None else "no gate") for name, (level, gated, seen) in gating.items()),
         "temporal NME: mean over consecutive frames of |landmark motion(output) - motion(sharp)| / box diagonal; "
         "flicker: mean |Y(t+1) - warp(Y(t))| in the face box, warped with the SHARP video's DIS flow (the oracle "
-        "row is the floor set by flow error)",
+        "row is the floor set by flow error); flicker not in the sharp video: the same of the change minus the sharp "
+        "video's change (0 for the oracle: sharpening that follows the truth raises the first, not this)",
     ]
     report = build_report("video", samples, method_names, rows, {}, refs, outputs, options, settings, notes, extra)
     paths = write_report(report, options.output)
@@ -379,7 +380,8 @@ def _temporal(run: ClipRun, frames: list[np.ndarray], faces: list[Any], sequence
         if faces[a] is not None and faces[b] is not None and blur.box_iou(faces[a].box, faces[b].box) > 0.3:
             flows[j] = metrics.dis_flow(frames[a], frames[b])
     for method, seq in sequences.items():
-        entry = out.setdefault((method, run.group), {"temporal_nme": [], "warp_diff": [], "fps": []})
+        entry = out.setdefault((method, run.group), {"temporal_nme": [], "warp_diff": [], "warp_diff_err": [],
+                                                     "fps": []})
         steps = [metrics.temporal_landmark_error(seq[j:j + 2], sharp_seq[j:j + 2], diagonals[j:j + 2])
                  for j in flows]  # only steps between frames showing the same face
         finite = [v for v in steps if math.isfinite(v)]
@@ -394,6 +396,7 @@ def _temporal(run: ClipRun, frames: list[np.ndarray], faces: list[Any], sequence
             mask = np.zeros(cur.shape[:2], bool)
             mask[max(y1, 0):max(y2, 0), max(x1, 0):max(x2, 0)] = True
             entry["warp_diff"].append(metrics.warped_difference(prev, cur, flow, mask))
+            entry["warp_diff_err"].append(metrics.excess_flicker(prev, cur, frames[a], frames[b], flow, mask))
         if method in run.fps:
             entry["fps"].append(run.fps[method])
 
@@ -406,7 +409,7 @@ def _temporal_rows(temporal: dict, methods: list[str], groups: list[str]) -> dic
 
     rows = {}
     for method in methods:
-        pooled: dict[str, list[float]] = {"temporal_nme": [], "warp_diff": [], "fps": []}
+        pooled: dict[str, list[float]] = {"temporal_nme": [], "warp_diff": [], "warp_diff_err": [], "fps": []}
         for group in groups:
             entry = temporal.get((method, group))
             if entry is None:

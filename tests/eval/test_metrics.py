@@ -120,6 +120,30 @@ def test_warped_difference_follows_motion_and_sees_flicker():
     assert metrics.warped_difference(a, flicker, flow, mask) > warped + 8
 
 
+def test_excess_flicker_is_zero_for_the_truth_and_sees_only_what_the_truth_does_not_do():
+    """The flicker of the error: the sharp video scores 0 under any flow (even a wrong one, where warped_difference
+    is large), a steady brightness offset on both frames scores 0, a brightness jump between frames scores its
+    size, and a blur that changes from frame to frame scores more than the same blur on both."""
+    import cv2
+
+    a = _image(3, 96)
+    moved = np.roll(a, 2, axis=1)
+    mask = np.zeros(a.shape[:2], bool)
+    mask[16:-16, 16:-16] = True
+    wrong = np.zeros(a.shape[:2] + (2,), np.float32)  # no motion: the warp misses the 2-px move
+    assert metrics.warped_difference(a, moved, wrong, mask) > 5
+    assert metrics.excess_flicker(a, moved, a, moved, wrong, mask) == pytest.approx(0.0)
+    flow = metrics.dis_flow(a, moved)
+    def bright(x: np.ndarray, d: int) -> np.ndarray:
+        return np.clip(x.astype(int) + d, 0, 255).astype(np.uint8)
+    assert metrics.excess_flicker(bright(a, 10), bright(moved, 10), a, moved, flow, mask) < 0.5
+    assert metrics.excess_flicker(a, bright(moved, 12), a, moved, flow, mask) == pytest.approx(12, abs=1.0)
+    blurred = [cv2.blur(a, (1, 7)), cv2.blur(moved, (7, 1))]  # each exposure its own blur
+    steady = [cv2.blur(a, (7, 1)), cv2.blur(moved, (7, 1))]  # the same blur on both
+    assert metrics.excess_flicker(*blurred, a, moved, flow, mask) > max(
+        1.0, 2 * metrics.excess_flicker(*steady, a, moved, flow, mask))
+
+
 def test_rank1_leave_one_out_never_uses_the_own_sharp_face():
     # identity a: two faces pointing along x; identity b: two faces along y
     refs = np.array([[1.0, 0.0, 0.0], [1.0, 0.2, 0.0], [0.0, 1.0, 0.0], [0.0, 1.0, 0.3]])

@@ -74,12 +74,15 @@ def test_video_mode_identity_engine_end_to_end(sharp_face_clip, tmp_path):
         assert rows[(SHARP, group)]["ssim_y"] == pytest.approx(1.0)
         assert rows[(SHARP, group)]["temporal_nme"] == pytest.approx(0.0)
         assert math.isfinite(ident["warp_diff"]) and ident["fps"] > 0
+        # the error's flicker: none for the sharp video itself (its warped diff is the flow's error), some for blur
+        assert rows[(SHARP, group)]["warp_diff_err"] == pytest.approx(0.0)
+        assert rows[(SHARP, group)]["warp_diff"] > 0 and ident["warp_diff_err"] > 0
         assert (UNSHARP, group) in rows
     assert rows[(BLURRED, "kernel")]["n"] == 12 and rows[(BLURRED, "pravg:5")]["n"] == 8
     data = json.loads((out / "report.json").read_text())
     assert data["mode"] == "video" and data["settings"]["blur"] == ["pravg:5", "kernel"]
     md = (out / "report.md").read_text()
-    assert "temporal NME" in md and "end-to-end fps" in md
+    assert "temporal NME" in md and "end-to-end fps" in md and "flicker not in the sharp video" in md
     gating = data["settings"]["gating"]["identity"]  # what `process` gated: no card, no gate
     assert gating["gate"] is None and gating["gated"] == 0 and gating["faces"] >= 20
     # the synthetic clip's face is equally sharp throughout: every face is scored, and the report says so
