@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Session 44's flicker table (engines/naf-t3m-hd/NOTES.md): a held-out clip split in halves, an engine adapted on
+# the second half, `eval --video` on the first with the unsharp and oracle rows and the error's flicker.
+# Usage: flicker_error.sh CLIP MODEL [WORK]   e.g. flicker_error.sh ../shared/data/train/SadTalker/test/examples/source_image/RD_Radio34_000.mp4 naf-t3m-hd
+set -euo pipefail
+CLIP="$(realpath "$1")"; MODEL="$2"; WORK="${3:-$HOME/work}"
+NAME="$(basename "$CLIP")"; STEM="${NAME%.*}"
+mkdir -p "$WORK/first" "$WORK/second" "$WORK/one1-$STEM" "$WORK/eng" "$WORK/rep"
+python - "$CLIP" "$WORK" <<'PY'
+import sys
+from pathlib import Path
+from streamdeblur.eval.video import read_frames, write_video
+clip, work = Path(sys.argv[1]), Path(sys.argv[2])
+frames, fps = read_frames(clip, None)
+half = len(frames) // 2
+for folder, part in (("first", frames[:half]), ("second", frames[half:])):
+    if not (work / folder / clip.name).exists():
+        write_video(work / folder / clip.name, part, fps)  # lossless
+PY
+ln -sf "$WORK/first/$NAME" "$WORK/one1-$STEM/$NAME"
+ENG="$WORK/eng/$MODEL-$STEM"
+[[ -d "$ENG" ]] || streamdeblur adapt "$WORK/second/$NAME" -o "$ENG" --model "$MODEL" -q
+streamdeblur eval --video "$WORK/one1-$STEM/$NAME" --blur motion:2,motion:4,motion:8 --exposure shutter \
+  --max-frames 100 --model "$MODEL=$ENG" -o "$WORK/rep/$MODEL-$STEM" -q
+grep "^|" "$WORK/rep/$MODEL-$STEM/report.md" | head -24
