@@ -130,15 +130,12 @@ def test_reverse_adds_the_centres_counted_from_the_end(moving_clip, tmp_path):
     assert all((40 - 1 - c) % 6 == 0 for c in backward)
 
 
-def test_sigterm_stops_the_worker_pool_quietly_and_the_run_resumes(tmp_path):
-    """SIGTERM to make-pairs (a scheduler, `timeout`, `kill`) while its pool works: one line, exit 143, no worker left
-    behind to print tracebacks into the terminal, and the same command then finishes the job."""
-    clips = tmp_path / "clips"
+def _start_after_first_shard(clips: Path, out: Path, args: list[str], n: int, seed: int) -> subprocess.Popen:
+    """Four generated clips, then `make-pairs` started on them in a subprocess; returns once its journal holds a
+    finished shard, the run still going."""
     clips.mkdir()
     for i in range(4):
-        write_moving_clip(clips / f"clip{i}.mp4", n=36, seed=20 + i)
-    args = ["--method", "pravg", "--size", "128", "--stride", "4", "--shard-size", "1", "--workers", "2", "-q"]
-    out = tmp_path / "out"
+        write_moving_clip(clips / f"clip{i}.mp4", n=n, seed=seed + i)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen([sys.executable, "-m", "streamdeblur", "make-pairs", str(clips), "-o", str(out), *args],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -149,6 +146,15 @@ def test_sigterm_stops_the_worker_pool_quietly_and_the_run_resumes(tmp_path):
             break
         time.sleep(0.02)
     assert proc.poll() is None, "the run ended before it could be stopped: " + proc.stderr.read().decode()[-500:]
+    return proc
+
+
+def test_sigterm_stops_the_worker_pool_quietly_and_the_run_resumes(tmp_path):
+    """SIGTERM to make-pairs (a scheduler, `timeout`, `kill`) while its pool works: one line, exit 143, no worker left
+    behind to print tracebacks into the terminal, and the same command then finishes the job."""
+    clips, out = tmp_path / "clips", tmp_path / "out"
+    args = ["--method", "pravg", "--size", "128", "--stride", "4", "--shard-size", "1", "--workers", "2", "-q"]
+    proc = _start_after_first_shard(clips, out, args, n=36, seed=20)
     proc.send_signal(signal.SIGTERM)
     # reading stderr to its end also waits for every process holding it: an orphaned worker would keep it open
     _, err = proc.communicate(timeout=60)
@@ -156,28 +162,17 @@ def test_sigterm_stops_the_worker_pool_quietly_and_the_run_resumes(tmp_path):
     assert proc.returncode == 143, err
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "streamdeblur: terminated (SIGTERM)", err
     rerun = subprocess.run([sys.executable, "-m", "streamdeblur", "make-pairs", str(clips), "-o", str(out), *args],
-                           env=env, capture_output=True, text=True, timeout=300)
+                           env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert json.loads((out / "summary.json").read_text())["totals"]["videos_done"] == 4
 
 
 def test_resume_after_kill_gives_the_same_keys(tmp_path):
-    clips = tmp_path / "clips"
-    clips.mkdir()
-    for i in range(4):
-        write_moving_clip(clips / f"clip{i}.mp4", n=24, seed=10 + i)
+    clips, out = tmp_path / "clips", tmp_path / "out"
     args = ["--method", "pravg", "--size", "128", "--stride", "6", "--shard-size", "1", "-q"]
-    out = tmp_path / "out"
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.Popen([sys.executable, "-m", "streamdeblur", "make-pairs", str(clips), "-o", str(out), *args],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = _start_after_first_shard(clips, out, args, n=24, seed=10)
     journal = out / "progress.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if journal.exists() and journal.read_text().count("\n") >= 1:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "the run ended before it could be killed: " + proc.stderr.read().decode()[-500:]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = json.loads(journal.read_text().splitlines()[0])
