@@ -216,12 +216,7 @@ def warped_difference(
     _check_pair(prev, cur)
     if flow is None:
         flow = dis_flow(prev, cur)
-    diff = np.abs(to_y(warp_back(prev, flow)) - to_y(cur))
-    if mask is not None:
-        if not mask.any():
-            return float("nan")
-        return float(diff[mask].mean())
-    return float(diff.mean())
+    return _masked_mean(np.abs(to_y(warp_back(prev, flow)) - to_y(cur)), mask)
 
 
 def excess_flicker(prev: np.ndarray, cur: np.ndarray, prev_ref: np.ndarray, cur_ref: np.ndarray, flow: np.ndarray,
@@ -234,12 +229,14 @@ def excess_flicker(prev: np.ndarray, cur: np.ndarray, prev_ref: np.ndarray, cur_
     _check_pair(prev_ref, cur_ref)
     change = to_y(cur) - to_y(warp_back(prev, flow))
     truth = to_y(cur_ref) - to_y(warp_back(prev_ref, flow))
-    diff = np.abs(change - truth)
-    if mask is not None:
-        if not mask.any():
-            return float("nan")
-        return float(diff[mask].mean())
-    return float(diff.mean())
+    return _masked_mean(np.abs(change - truth), mask)
+
+
+def _masked_mean(values: np.ndarray, mask: np.ndarray | None) -> float:
+    """Mean over the mask (all of it without one); NaN for an empty mask."""
+    if mask is None:
+        return float(values.mean())
+    return float(values[mask].mean()) if mask.any() else float("nan")
 
 
 def rank1_leave_one_out(outputs: np.ndarray, references: np.ndarray, labels: Sequence[object]) -> float:
