@@ -205,6 +205,20 @@ def warp_back(prev: np.ndarray, flow: np.ndarray) -> np.ndarray:
                      borderMode=cv2.BORDER_REPLICATE)
 
 
+def warped_change(prev: np.ndarray, cur: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Signed luma change Y(cur) - Y(warp(prev)) (HxW float64, [0, 255] units), prev warped onto cur by a flow from
+    dis_flow(prev, cur): what the flow does not explain."""
+    _check_pair(prev, cur)
+    return to_y(cur) - to_y(warp_back(prev, flow))
+
+
+def masked_mean(values: np.ndarray, mask: np.ndarray | None) -> float:
+    """Mean over a boolean HxW mask (all of it without one); NaN for an empty mask."""
+    if mask is None:
+        return float(values.mean())
+    return float(values[mask].mean()) if mask.any() else float("nan")
+
+
 def warped_difference(
     prev: np.ndarray, cur: np.ndarray, flow: np.ndarray | None = None, mask: np.ndarray | None = None
 ) -> float:
@@ -216,7 +230,7 @@ def warped_difference(
     _check_pair(prev, cur)
     if flow is None:
         flow = dis_flow(prev, cur)
-    return _masked_mean(np.abs(to_y(warp_back(prev, flow)) - to_y(cur)), mask)
+    return masked_mean(np.abs(warped_change(prev, cur, flow)), mask)
 
 
 def excess_flicker(prev: np.ndarray, cur: np.ndarray, prev_ref: np.ndarray, cur_ref: np.ndarray, flow: np.ndarray,
@@ -225,18 +239,7 @@ def excess_flicker(prev: np.ndarray, cur: np.ndarray, prev_ref: np.ndarray, cur_
     (cur_ref - warp(prev_ref)), both warped with the same flow: the flicker of the *error* against the sharp video,
     in [0, 255] units. 0 for the sharp video itself, whatever the flow's own error; sharpening that follows the truth
     raises warped_difference (detail moves, and the flow misplaces it) but not this."""
-    _check_pair(prev, cur)
-    _check_pair(prev_ref, cur_ref)
-    change = to_y(cur) - to_y(warp_back(prev, flow))
-    truth = to_y(cur_ref) - to_y(warp_back(prev_ref, flow))
-    return _masked_mean(np.abs(change - truth), mask)
-
-
-def _masked_mean(values: np.ndarray, mask: np.ndarray | None) -> float:
-    """Mean over the mask (all of it without one); NaN for an empty mask."""
-    if mask is None:
-        return float(values.mean())
-    return float(values[mask].mean()) if mask.any() else float("nan")
+    return masked_mean(np.abs(warped_change(prev, cur, flow) - warped_change(prev_ref, cur_ref, flow)), mask)
 
 
 def rank1_leave_one_out(outputs: np.ndarray, references: np.ndarray, labels: Sequence[object]) -> float:

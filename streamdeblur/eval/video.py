@@ -21,7 +21,7 @@ import numpy as np
 from streamdeblur.data import blur
 from streamdeblur.errors import UserError
 from streamdeblur.eval import baselines, metrics
-from streamdeblur.eval.report import write_report
+from streamdeblur.eval.report import VIDEO_COLUMNS, write_report
 from streamdeblur.eval.run import (BLURRED, SHARP, EvalOptions, PairSample, group_order, build_engine, build_report,
                                    method_labels, model_weights, progress_bars)
 from streamdeblur.eval.scoring import FaceRef, Scorer
@@ -379,24 +379,26 @@ def _temporal(run: ClipRun, frames: list[np.ndarray], faces: list[Any], sequence
         a, b = run.centres[j], run.centres[j + 1]
         if faces[a] is not None and faces[b] is not None and blur.box_iou(faces[a].box, faces[b].box) > 0.3:
             flows[j] = metrics.dis_flow(frames[a], frames[b])
+    entries = {method: out.setdefault((method, run.group), {key: [] for key, _, _ in VIDEO_COLUMNS})
+               for method in sequences}
     for method, seq in sequences.items():
-        entry = out.setdefault((method, run.group), {"temporal_nme": [], "warp_diff": [], "warp_diff_err": [],
-                                                     "fps": []})
         steps = [metrics.temporal_landmark_error(seq[j:j + 2], sharp_seq[j:j + 2], diagonals[j:j + 2])
                  for j in flows]  # only steps between frames showing the same face
         finite = [v for v in steps if math.isfinite(v)]
         if finite:
-            entry["temporal_nme"].append(float(np.mean(finite)))
-        images = frames if method == SHARP else None
-        for j, flow in flows.items():
-            a, b = run.centres[j], run.centres[j + 1]
-            prev = images[a] if images is not None else run.frames[method][j]
-            cur = images[b] if images is not None else run.frames[method][j + 1]
-            x1, y1, x2, y2 = faces[b].box.astype(int)
-            mask = np.zeros(cur.shape[:2], bool)
-            mask[max(y1, 0):max(y2, 0), max(x1, 0):max(x2, 0)] = True
-            entry["warp_diff"].append(metrics.warped_difference(prev, cur, flow, mask))
-            entry["warp_diff_err"].append(metrics.excess_flicker(prev, cur, frames[a], frames[b], flow, mask))
+            entries[method]["temporal_nme"].append(float(np.mean(finite)))
+    for j, flow in flows.items():  # each method's change warped once, the sharp video's once per step
+        a, b = run.centres[j], run.centres[j + 1]
+        truth = metrics.warped_change(frames[a], frames[b], flow)
+        x1, y1, x2, y2 = faces[b].box.astype(int)
+        mask = np.zeros(truth.shape, bool)
+        mask[max(y1, 0):max(y2, 0), max(x1, 0):max(x2, 0)] = True
+        for method, entry in entries.items():
+            change = truth if method == SHARP else metrics.warped_change(run.frames[method][j],
+                                                                         run.frames[method][j + 1], flow)
+            entry["warp_diff"].append(metrics.masked_mean(np.abs(change), mask))
+            entry["warp_diff_err"].append(metrics.masked_mean(np.abs(change - truth), mask))
+    for method, entry in entries.items():
         if method in run.fps:
             entry["fps"].append(run.fps[method])
 
@@ -409,7 +411,7 @@ def _temporal_rows(temporal: dict, methods: list[str], groups: list[str]) -> dic
 
     rows = {}
     for method in methods:
-        pooled: dict[str, list[float]] = {"temporal_nme": [], "warp_diff": [], "warp_diff_err": [], "fps": []}
+        pooled: dict[str, list[float]] = {key: [] for key, _, _ in VIDEO_COLUMNS}
         for group in groups:
             entry = temporal.get((method, group))
             if entry is None:
