@@ -79,6 +79,11 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated
 
 
+def _exit_terminated() -> None:
+    typer.echo("streamdeblur: terminated (SIGTERM)", err=True)
+    sys.exit(Terminated.exit_code)
+
+
 def main() -> None:
     """Entry point: run the app, turning UserError into one line on stderr and exit code 2."""
     import signal
@@ -101,13 +106,11 @@ def main() -> None:
     except SystemExit as exc:
         # typer turns an interruption into exit 130 itself; one that SIGTERM raised exits 143 and says so
         if exc.code == 130 and _SIGTERM_SEEN:
-            typer.echo("streamdeblur: terminated (SIGTERM)", err=True)
-            sys.exit(Terminated.exit_code)
+            _exit_terminated()
         raise
     except KeyboardInterrupt:
         if _SIGTERM_SEEN:
-            typer.echo("streamdeblur: terminated (SIGTERM)", err=True)
-            sys.exit(Terminated.exit_code)
+            _exit_terminated()
         typer.echo("streamdeblur: interrupted", err=True)
         sys.exit(130)
 
