@@ -319,11 +319,17 @@ class Trainer:
         batches = batch_stream(self._open_data(resume), cfg, self.info, self.step)
         logger = CsvLog(self.run_dir / "log.csv", self.step if resume else None)
         val_log = CsvLog(self.run_dir / "val.csv", self.step if resume else None)
-        best = max((float(r["gain_db"]) for r in val_log.rows() if r.get("gain_db")), default=-math.inf)
+        # best.pt is the best trained state: the starting weights' row (step 0) does not count
+        val: dict[str, float] = {}
+        best = max((float(r["gain_db"]) for r in val_log.rows() if r.get("gain_db") and int(float(r["step"])) > 0),
+                   default=-math.inf)
+        if self.info.main and not resume and cfg.init_weights and self.step == 0:
+            start = self.validate()  # a warm start's curve begins where its weights stand on this run's val pairs
+            if start:
+                val_log.write({"step": 0, **start, "wall_s": 0.0})
         show = self.info.main and not cfg.quiet and (progress if progress is not None else sys.stderr.isatty())
         chatty = self.info.main and not cfg.quiet and not show
         terms: dict[str, float] = {}
-        val: dict[str, float] = {}
         interrupted = False
         start_step, t0 = self.step, time.perf_counter()
         with self._signals(), Bar(cfg.name, "loss {task.fields[loss]}", show) as bar:

@@ -191,6 +191,13 @@ def test_the_best_validation_is_kept_as_best_pt_and_releases(tmp_path, pairs_dir
     assert out.exit_code == 0, out.output
     card = json.loads((tmp_path / "engine" / "card.json").read_text())
     assert card["training"]["steps"] == best["step"]
+    # a warm start scores its starting weights as step 0; best.pt is still a trained state
+    warm = [a if a != str(tmp_path / "run") else str(tmp_path / "warm") for a in args]
+    out = CliRunner().invoke(app, [*warm, "--steps", "2", "--set", f"init_weights={tmp_path / 'engine' / 'model.safetensors'}"])
+    assert out.exit_code == 0, out.output
+    with (tmp_path / "warm" / "val.csv").open() as fh:
+        assert [int(r["step"]) for r in csv.DictReader(fh)] == [0, 1, 2]
+    assert torch.load(tmp_path / "warm" / "best.pt", map_location="cpu", weights_only=False)["step"] in (1, 2)
 
 
 @pytest.mark.parametrize("cache", [False, True])

@@ -336,7 +336,9 @@ def test_release_card_shows_the_validation_curve_across_warm_started_runs(tmp_pa
     card = json.loads((folder / "card.json").read_text())
     curve = card["training"]["curve"]
     assert [e["run"] for e in curve] == ["a", "b"] and card["training"]["total_steps"] == 6
-    assert [r["total_step"] for e in curve for r in e["val"]] == [2, 4, 5, 6]  # b's steps follow a's
+    # b's steps follow a's, from its starting weights (a's last) scored again as its step 0
+    assert [r["total_step"] for e in curve for r in e["val"]] == [2, 4, 4, 5, 6]
+    assert curve[1]["val"][0]["step"] == 0 and not (tmp_path / "a" / "val.csv").read_text().count("\n0,")
     assert (folder / "val_curve.png").stat().st_size > 0
     assert "val_curve.png" in (folder / "README.md").read_text()
     # a fresh machine warm-starts from the released weights: the card beside them carries the curve on
@@ -346,7 +348,7 @@ def test_release_card_shows_the_validation_curve_across_warm_started_runs(tmp_pa
     card = json.loads((release(tmp_path / "c", "t", out_dir=tmp_path / "engine2", parts={"hg": tiny_hg()})
                        / "card.json").read_text())
     assert [e["run"] for e in card["training"]["curve"]] == ["a", "b", "c"] and card["training"]["total_steps"] == 8
-    assert [r["total_step"] for e in card["training"]["curve"] for r in e["val"]] == [2, 4, 5, 6, 8]
+    assert [r["total_step"] for e in card["training"]["curve"] for r in e["val"]] == [2, 4, 4, 5, 6, 6, 8]
 
 
 def test_a_deeper_naf_warm_starts_as_the_shallower_one_and_a_wider_one_does_not(tmp_path):
