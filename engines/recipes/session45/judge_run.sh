@@ -5,14 +5,14 @@
 # on its first), plus the bare network on the same first half (no adapt).
 # Usage: judge_run.sh RUN_DIR|v1 TAG CLIP...    e.g. judge_run.sh ~/.cache/streamdeblur/runs/naf-t3m-hd-fl fl CLIP
 set -euo pipefail
-HERE="$(cd "$(dirname "$0")" && pwd)"; REPO="$(cd "$HERE/../.." && pwd)"
+HERE="$(cd "$(dirname "$0")" && pwd)"; REPO="$(cd "$HERE/../../.." && pwd)"
 RUN="$1"; TAG="$2"; shift 2
 WORK="$HOME/work/judge-$TAG"; export STREAMDEBLUR_ENGINES="$WORK/engines"
 mkdir -p "$WORK" "$STREAMDEBLUR_ENGINES"
 # The halves are the same files for every run (flicker_error.sh writes them once, losslessly).
 for d in first second; do mkdir -p "$HOME/work/$d"; [[ -e "$WORK/$d" ]] || ln -s "$HOME/work/$d" "$WORK/$d"; done
 if [[ "$RUN" == v1 ]]; then  # the released engine itself, the baseline row
-  [[ -e "$STREAMDEBLUR_ENGINES/naf-t3m-hd" ]] || ln -s "$REPO/engines/naf-t3m-hd" "$STREAMDEBLUR_ENGINES/naf-t3m-hd"
+  ln -sfn "$REPO/engines/naf-t3m-hd" "$STREAMDEBLUR_ENGINES/naf-t3m-hd"
 elif [[ ! -f "$STREAMDEBLUR_ENGINES/naf-t3m-hd/model.safetensors" ]]; then
   streamdeblur release "$RUN" naf-t3m-hd -o "$STREAMDEBLUR_ENGINES/naf-t3m-hd" --gate 1.0 --settle 1,3
 fi
