@@ -85,6 +85,22 @@ def base_key(model: str) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()[:12] if path.is_file() else "none"  # adapt refuses "none"
 
 
+def run_dir(work: Path, model: str, steps: int) -> Path:
+    """The run that gives `steps` steps: <work>/run-<base_key>, which a re-run with more steps continues; when that
+    run has already gone past `steps`, its own <work>/run-<base_key>-<steps> (trained from the start, so an engine
+    asked for fewer steps never is the longer run's, and the longer run is kept)."""
+    import torch
+
+    from streamdeblur.train.stages import CHECKPOINT
+
+    run = work / f"run-{base_key(model)}"
+    if (run / CHECKPOINT).is_file():
+        done = int(torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)["step"])
+        if done > steps:
+            return run.with_name(f"{run.name}-{steps}")
+    return run
+
+
 def centre_stride(references: Sequence[Path], max_frames: int | None) -> int:
     """Every how many frames a pair is made, so that the references give about MAX_CENTRES (1 when their length is
     unknown)."""
@@ -105,11 +121,11 @@ def centre_stride(references: Sequence[Path], max_frames: int | None) -> int:
 
 def adapted_to(video: str | Path, options: AdaptOptions = AdaptOptions()) -> Path:
     """`process --adapt`: the engine adapted to this video's own sharp faces, made on the first call (adapt) and
-    found in the cache (<work_dir>/engine-<base_key>) on the next ones."""
+    found in the cache (<work_dir>/engine-<base_key>-<steps>) on the next ones."""
     clip = Path(video)
     if not clip.is_file():
         raise UserError(f"--adapt needs a video file to adapt to, not {video}")
-    engine = work_dir([clip], options) / f"engine-{base_key(options.model)}"
+    engine = work_dir([clip], options) / f"engine-{base_key(options.model)}-{options.steps}"
     engine.parent.mkdir(parents=True, exist_ok=True)
     if (engine / "card.json").is_file():
         log.info("using the engine adapted to %s before (%s)", clip.name, engine)
@@ -165,7 +181,7 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     if pairs < MIN_PAIRS:
         raise UserError(f"only {pairs} usable frames in {', '.join(map(str, refs))} (a sharp face of at least 64 px "
                         f"is needed in each): adapt needs at least {MIN_PAIRS}, a few seconds of sharp video")
-    run = work / f"run-{base_key(options.model)}"
+    run = run_dir(work, options.model, options.steps)
     cfg = build_config(data=str(work / "pairs"), model=options.model, crop_size=spec.input_size,
                        patch=96 if spec.input_size >= 256 else 64, steps=options.steps,
                        threads=options.threads or os.cpu_count() or 1, init_weights=str(spec.weights_path),
@@ -178,14 +194,14 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     (partial / "NOTES.md").write_text(  # before release, which renders the README from the card and this
-        f"## Adapted\n\nThe released `{options.model}` engine fine-tuned {options.steps} steps on {pairs} motion pairs "
+        f"## Adapted\n\nThe released `{options.model}` engine fine-tuned {result.step} steps on {pairs} motion pairs "
         f"made from {', '.join(r.name for r in refs)} (`streamdeblur adapt`, {time.perf_counter() - started:.0f} s "
         f"here). It is meant for the faces of those clips only"
         + (": `process` gives it the tracks whose faces match theirs (a face embedding of each clip is in the card) "
            f"and restores the others with the released `{options.model}`" if identity else
            " (no face embedder was installed when it was made, so `process` gives it every face)")
         + f". Run it with\n\n    streamdeblur process INPUT --weights {out}\n")
-    adapted = {"model": options.model, "references": [str(r) for r in refs], "pairs": pairs, "steps": options.steps,
+    adapted = {"model": options.model, "references": [str(r) for r in refs], "pairs": pairs, "steps": result.step,
                "min_sharpness": round(min_sharpness, 1),
                **({"identity": identity} if identity else {})}
     # no gate, and a settle range (SETTLE's, else the base engine's): the track-motion gate kept the adapted engine

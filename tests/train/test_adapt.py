@@ -131,6 +131,14 @@ def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_bett
                                      "--steps", "120", "-q"])
     assert again.exit_code == 0, again.output
     assert (tmp_path / "again" / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
+    # fewer steps than the cached run has done: a run of its own that stops there (the longer run is not handed out
+    # under the smaller number, and stays to be continued)
+    fewer = CliRunner().invoke(app, ["adapt", str(later), "-o", str(tmp_path / "fewer"), "--model", "naf",
+                                     "--steps", "40", "-q"])
+    assert fewer.exit_code == 0, fewer.output
+    card40 = json.loads((tmp_path / "fewer" / "card.json").read_text())
+    assert card40["training"]["steps"] == card40["adapted"]["steps"] == 40
+    assert (tmp_path / "fewer" / "model.safetensors").read_bytes() != (out / "model.safetensors").read_bytes()
 
     # process --adapt: one command adapts to the input's own sharp faces (here the same cached run) and restores it
     summary_path = tmp_path / "self.json"
