@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Session 46: gain against flicker along adapt's steps. naf-t3m-hd v1 adapted on a held-out clip's second half
-# for each of STEPS... (adapt's cached 500-step run continues to more; fewer train a run of their own), `eval --video`
-# on the first half after each
-# (the NOTES' protocol; session 44's flicker_error.sh writes the halves). Usage: adapt_sweep.sh CLIP STEPS...
+# for each of STEPS... (adapt's cached 500-step run continues to more; fewer train a run of their own), then
+# `eval --video` on the first half (the NOTES' protocol; session 44's flicker_error.sh writes the halves).
+# Usage: adapt_sweep.sh CLIP STEPS...
 set -euo pipefail
 CLIP="$(realpath "$1")"; shift
 NAME="$(basename "$CLIP")"; STEM="${NAME%.*}"; W="$HOME/work/sweep"

@@ -23,7 +23,6 @@ Usage: recurrent.py train NAME --recurrent 1|0 --steps N     (resumes from its l
 from __future__ import annotations
 
 import argparse
-import csv
 import glob
 import json
 import math
@@ -129,7 +128,7 @@ def train(name: str, recurrent: bool, steps: int, bs: int, lr: float) -> None:
     data, mats = cache("train")
     run = ROOT / name
     run.mkdir(parents=True, exist_ok=True)
-    net = load_model("naf-t3m-hd", REPO / "engines/naf-t3m-hd/model.safetensors").net.train()
+    net = network("v1").train()
     opt = torch.optim.AdamW(net.parameters(), lr=lr, betas=(0.9, 0.9), weight_decay=0.0)
     start = 0
     if (run / "last.pt").is_file():
