@@ -83,12 +83,13 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what rng_state() captured."""
+    """Restore what rng_state() captured. The generators take CPU byte tensors: a checkpoint loaded with
+    map_location on a GPU holds them there (resuming on CUDA failed with "RNG state must be a torch.ByteTensor")."""
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def hardware(device: str) -> str:
