@@ -90,8 +90,8 @@ def train(name: str, model: str, deadline: float, out: Path, sets: list[str], wo
         return
     rows = list(csv.DictReader(open(run / "log.csv")))
     step_s = float(np.median([float(r["step_s"]) for r in rows[len(rows) // 2:]]))
-    # the probe's step time is measured while the other runs are still starting: session 47's first GPU run took
-    # about a fifth longer a step once all three trained side by side, and outran its deadline. gpu_run.sh also
+    # the probe's step time is measured while the other runs are still starting: session 47's GPU run most likely
+    # took longer a step once all three trained side by side, and ran more than 70 s past its deadline. gpu_run.sh also
     # stops each run with SIGTERM at the deadline (the trainer checkpoints and returns), so this only aims the
     # cosine's end at where the run will stop.
     left = deadline - time.time() - 45  # the last checkpoint and validation, and the export
