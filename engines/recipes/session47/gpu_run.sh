@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The lent GPU's one run (session 47): the papers' two models trained side by side for BUDGET seconds of wall clock
 # on the motion pairs packed by pack_gpu_data.py (carried as .gpu/), everything brought back under $OUT.
-#   run (device tool): bash engines/recipes/session47/gpu_run.sh 470     carry: [".gpu"]
+#   first:             engines/recipes/session47/gpu_prepare.sh  (data into .gpu/, the engines' weights aside)
+#   run (device tool): bash engines/recipes/session47/gpu_run.sh 470     carry: [".gpu"], timeout_s 560
 #   dry run here:      DEVICE=cpu OUT=/tmp/gpu-out bash engines/recipes/session47/gpu_run.sh 120
 # Runs (each gpu_papers.py train: a step-time probe, then the steps that fit, the cosine ending there):
 #   multiscale-gpu     Shen et al.'s network at the paper's width (64 channels, 6 ResBlocks; 1.8M), 128 px, its

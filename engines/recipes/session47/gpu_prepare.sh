@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Before and after gpu_run.sh's device call: the call carries the working tree and .gpu/ in 64 MiB in all, and the
+# engines' weights alone take 37 MB. `gpu_prepare.sh` packs the data (.gpu/, ignored by git: add `/.gpu/` to
+# .git/info/exclude) and moves engines/*/model.safetensors to $ASIDE for the call; `gpu_prepare.sh restore` puts
+# them back (git checkout -- engines would too).
+#   PAIRS: motion-256c-5t (engines/recipes/pairs.sh makes it, about an hour on a fresh machine).
+set -euo pipefail
+REPO="$(cd "$(dirname "$0")/../../.." && pwd)"; cd "$REPO"
+ASIDE="${ASIDE:-/tmp/streamdeblur-weights-aside}"
+if [[ "${1:-}" == restore ]]; then
+  (cd "$ASIDE" && find engines -name model.safetensors) | while read -r f; do mv "$ASIDE/$f" "$f"; done
+  git status --short engines; exit 0
+fi
+PAIRS="${PAIRS:-$HOME/.cache/streamdeblur/pairs/motion-256c-5t}"
+grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
+[[ -f .gpu/data/train.tar ]] || python engines/recipes/session47/pack_gpu_data.py "$PAIRS" .gpu/data --val 64
+python - <<'PY'
+from safetensors.torch import load_file, save_file
+state = load_file("engines/hg-cgan-half/model.safetensors")  # the frozen HG of the two cGAN runs
+save_file({k: v for k, v in state.items() if k.startswith("net.hg.")}, ".gpu/hg-half.safetensors")
+PY
+for f in engines/*/model.safetensors; do mkdir -p "$ASIDE/$(dirname "$f")"; mv "$f" "$ASIDE/$f"; done
+echo "travels: $(git ls-files -z --cached --others --exclude-standard | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1) bytes of tree + $(du -sb .gpu | cut -f1) of .gpu (64 MiB: 67108864)"
+echo "now: run 'bash engines/recipes/session47/gpu_run.sh 470' with carry ['.gpu'], timeout_s 560; then gpu_prepare.sh restore"
