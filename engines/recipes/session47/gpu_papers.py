@@ -116,10 +116,14 @@ def export(run: Path, out: Path, name: str) -> None:
     state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)
     ema = {k: v.half() if v.is_floating_point() else v for k, v in state["ema"]["module"].items()}
     parts: list[dict] = [{}]
+    size = 0  # bytes in parts[-1]
     for k, v in ema.items():
-        if parts[-1] and sum(t.numel() * t.element_size() for t in parts[-1].values()) + v.numel() * v.element_size() > PART_BYTES:
+        nbytes = v.numel() * v.element_size()
+        if parts[-1] and size + nbytes > PART_BYTES:
             parts.append({})
+            size = 0
         parts[-1][k] = v.contiguous()
+        size += nbytes
     meta_dir = out / "meta" / name
     meta_dir.mkdir(parents=True, exist_ok=True)
     for i, p in enumerate(parts):
