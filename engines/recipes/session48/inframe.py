@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+# the 32 x 32 sample points, as x, y in a crop of side 1 (scaled by each pair's size), homogeneous
+UNIT_GRID = np.vstack([(np.mgrid[0:32, 0:32].reshape(2, -1)[::-1] + 0.5) / 32, np.ones(32 * 32)])
+
 
 def frame_sizes(shared: Path) -> dict[str, tuple[int, int]]:
     """Frame size by the manifest's path ("train/...") and by file name where that name is unique (make-pairs
@@ -37,10 +40,8 @@ def in_frame_shares(folder: Path, sizes: dict[str, tuple[int, int]]) -> np.ndarr
                 if not member.name.endswith(".json"):
                     continue
                 meta = json.load(tar.extractfile(member))
-                size = meta["size"]
-                grid = (np.mgrid[0:32, 0:32].reshape(2, -1)[::-1] + 0.5) * size / 32  # x, y in the crop
                 inverse = np.linalg.inv(np.vstack([meta["crop_matrix"], [0, 0, 1]]))
-                x, y, _ = inverse @ np.vstack([grid, np.ones(grid.shape[1])])
+                x, y, _ = inverse @ (UNIT_GRID * [[meta["size"]], [meta["size"]], [1]])
                 w, h = sizes[meta["video"]]
                 shares.append(np.mean((x >= 0) & (x < w) & (y >= 0) & (y < h)))
     return np.array(shares)

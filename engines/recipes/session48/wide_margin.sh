@@ -5,7 +5,7 @@
 # motion-256c's recipe with a margin of 1.0 instead of 0.4 (crops 3x the face box: hair, shoulders, hands,
 # background moving with the real flow), single exposures, stride 8. Two arms from naf-hd v1 on the same seed,
 # steps and schedule: control on motion-256c-5t alone, wide on motion-256c-5t + wide-256 (drawn uniformly from the
-# union); both validated on motion-256c-5t's held-out clips (277 faces) with seen/unseen gains logged.
+# union); both validated on all 277 faces of motion-256c-5t's held-out clips, with the seen gain logged.
 # Usage: wide_margin.sh pairs | control | wide        (STEPS, default 2000; THREADS, default 2; the run is
 #   wm-ARM, or wm-ARM-STEPS when STEPS is not 2000)
 set -euo pipefail
