@@ -67,10 +67,10 @@ def leaves_canvas(rng: np.random.Generator, side: int, colours: np.ndarray) -> n
             cv2.ellipse(canvas, centre, axes, float(rng.uniform(0, 180)), 0, 360, colour, -1, cv2.LINE_AA)
         else:
             cv2.circle(canvas, centre, max(1, int(r)), colour, -1, cv2.LINE_AA)
-    soft = rng.uniform(0.0, 2.0)  # some images with softer edges (faces have few step edges)
+    soft = rng.uniform(0.0, 2.0)  # most images' edges softened (faces have few step edges)
     if soft > 0.3:
         canvas = cv2.GaussianBlur(canvas, (0, 0), soft)
-    grain = rng.uniform(0.0, 4.0)  # a fine texture, as skin and hair have
+    grain = rng.uniform(0.0, 4.0)  # on most images a fine texture, as skin and hair have
     if grain > 0.5:
         noise = cv2.GaussianBlur(rng.normal(0.0, grain * 2, (big, big)).astype(np.float32), (0, 0), 1.0)
         canvas = np.clip(canvas + noise[..., None] + 0.5, 0, 255).astype(np.uint8)
@@ -98,7 +98,7 @@ def pair(index: int, seed: int, size: int, colours: np.ndarray) -> tuple[str, np
     # path length in crop px: a quarter near-sharp, the rest log-uniform to 14 px (motion-256c-5t's blur_px:
     # median 2.2, 75 % under 5.1, 90 % under 10.3)
     length = rng.uniform(0.0, 1.0) if rng.uniform() < 0.25 else math.exp(rng.uniform(0.0, math.log(14.0)))
-    points = max(3, 2 * int(math.ceil(length)) + 1) | 1
+    points = max(3, 2 * int(math.ceil(length)) + 1)  # odd: the middle sample is the sharp target
     p = path(rng, length, points)
     spin, zoom = rng.normal(0.0, 1.0) * (rng.uniform() < 0.5), rng.normal(0.0, 0.01) * (rng.uniform() < 0.5)
     c = side / 2.0 - 0.5
