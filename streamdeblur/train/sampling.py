@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import hashlib
+import signal
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Generator, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -129,6 +130,14 @@ def sampling_weights(dataset: Any, cfg: TrainConfig) -> list[float] | None:
     return [max(mix[m] * w / totals[m], 1e-12) for m, w in zip(methods, base)]
 
 
+def _leave_signals_to_the_trainer(worker_id: int) -> None:
+    """Data workers ignore SIGINT and SIGTERM: a Ctrl-C, or a `timeout` or `kill` of the whole process group, reaches
+    them too, and a worker killed mid-batch would end the run with a traceback instead of the trainer's checkpoint.
+    The trainer stops at the end of its step and closes its batch stream, which ends the workers (_closing)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def batch_stream(dataset: Any, cfg: TrainConfig, info: DistInfo, start_step: int) -> Iterator[tuple[Tensor, Tensor]]:
     """Endless (blurry, sharp) batches for this rank from a map-style dataset, starting exactly at start_step."""
     if not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
@@ -136,11 +145,23 @@ def batch_stream(dataset: Any, cfg: TrainConfig, info: DistInfo, start_step: int
     sampler = StepSampler(len(dataset), cfg.batch_size, cfg.seed, info.rank, info.world, start_step,
                           weights=sampling_weights(dataset, cfg))
     loader = torch.utils.data.DataLoader(_EpochIndexed(dataset), batch_sampler=sampler, num_workers=cfg.workers,
-                                         collate_fn=collate, persistent_workers=cfg.workers > 0)
-    if cfg.sharp_frac <= 0:
-        return iter(loader)
-    return with_sharp_inputs(iter(loader), cfg.sharp_frac, cfg.seed * 1000003 + info.rank, start_step,
-                             cfg.sharp_moving)
+                                         collate_fn=collate, persistent_workers=cfg.workers > 0,
+                                         worker_init_fn=_leave_signals_to_the_trainer if cfg.workers > 0 else None)
+    it = iter(loader)
+    batches = it if cfg.sharp_frac <= 0 else with_sharp_inputs(it, cfg.sharp_frac, cfg.seed * 1000003 + info.rank,
+                                                                 start_step, cfg.sharp_moving)
+    return _closing(batches, it)
+
+
+def _closing(batches: Iterator[tuple[Tensor, Tensor]], it: Any) -> Generator[tuple[Tensor, Tensor], None, None]:
+    """The batches; closing the stream (the trainer does, however it stops) sends the loader's workers their end
+    and joins them, so none is left for the interpreter's exit to terminate (they ignore SIGTERM)."""
+    try:
+        yield from batches
+    finally:
+        shutdown = getattr(it, "_shutdown_workers", None)  # what the loader's iterator runs when collected
+        if shutdown is not None:
+            shutdown()
 
 
 def with_sharp_inputs(batches: Iterator[tuple[Tensor, Tensor]], frac: float, seed: int,

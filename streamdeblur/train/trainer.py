@@ -17,7 +17,7 @@ import os
 import signal
 import threading
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -332,7 +332,7 @@ class Trainer:
         terms: dict[str, float] = {}
         interrupted = False
         start_step, t0 = self.step, time.perf_counter()
-        with self._signals(), Bar(cfg.name, "loss {task.fields[loss]}", show) as bar:
+        with closing(batches), self._signals(), Bar(cfg.name, "loss {task.fields[loss]}", show) as bar:
             while self.step < cfg.steps:
                 blurry, sharp = next(batches)
                 ts = time.perf_counter()

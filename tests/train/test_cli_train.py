@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -265,3 +271,31 @@ def test_a_resumed_log_gains_the_columns_of_newer_code(tmp_path):
                                {"step": "2", "gain_db": "0.2", "unseen_gain_db": ""},
                                {"step": "3", "gain_db": "0.5", "unseen_gain_db": "-0.25"},
                                {"step": "4", "gain_db": "0.6", "unseen_gain_db": ""}]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_whole_process_group_checkpoints_a_run_with_data_workers(tmp_path, pairs_dir, signum):
+    """Ctrl-C in a terminal, or `timeout`/`kill` of the process group, reaches the data workers too: the run still
+    stops at the end of its step with its checkpoint (exit 130, no traceback) and leaves no process behind."""
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "streamdeblur", "train", "--data", str(pairs_dir), "--model", "fast", "--stage",
+           "single", "--steps", "100000", "--batch-size", "2", "--run-dir", str(run), "--threads", "1",
+           "--set", "workers=2", "--set", "log_every=1", "--set", "val_every=100000", "--set", "ckpt_every=100000",
+           "-q"]
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            env=dict(os.environ, PYTHONPATH=str(repo)))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        log = run / "log.csv"
+        if log.exists() and log.read_text().count("\n") >= 4:  # the header and three steps
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read().decode()[-800:]
+    os.killpg(proc.pid, signum)
+    _, err = proc.communicate(timeout=60)  # returns only once every process holding stderr is gone
+    err = err.decode()
+    assert proc.returncode == 130 and "Traceback" not in err, err[-800:]
+    assert (run / "last.pt").is_file()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)
