@@ -31,6 +31,15 @@ from streamdeblur.data.shards import decode_png, index_shard, read_member
 from streamdeblur.faces.flow import ALIGNS, RECUT_MAX_SHIFT, align_stack, recut_stack
 
 
+def _pair_meta(meta: dict[str, Any], size: int) -> dict[str, Any]:
+    """What the cache keeps of a pair's metadata, with its scale: cache pixels per source pixel (the pair's crop
+    matrix scale, crop px per frame px, times the cache's resize of the crop; None when the pair has no matrix)."""
+    kept = {k: meta.get(k) for k in ("key", "method", "motion", "video_id", "blur_px", "speed")}
+    m, side = meta.get("crop_matrix"), meta.get("size")
+    kept["scale"] = None if m is None or not side else round(float(np.hypot(m[0][0], m[1][0])) * size / side, 4)
+    return kept
+
+
 def _fingerprint(shards: Sequence[Path], size: int, frames: int, align: str = "landmarks",
                  neighbour: bool = False) -> str:
     tag = {"landmarks": "", "centre": f":centre:{RECUT_MAX_SHIFT}"}.get(align, f":{align}")  # the re-cut's limit
@@ -64,6 +73,23 @@ def _window(strip: np.ndarray, side: int, middle: int, frames: int, meta: dict[s
     return window
 
 
+def _records(shards: Sequence[Path], frames: int, align: str, neighbour: bool) -> list:
+    """The shards' pairs that a cache of these frames, align and neighbour holds, in its order."""
+    records = [r for s in shards for r in index_shard(s)]
+    if frames > 1 or neighbour:
+        records = [r for r in records if "frames.png" in r.members
+                   and int(r.meta.get("group", 1)) >= frames + (2 if neighbour else 0)
+                   and (align != "centre" or frames == 1 or r.meta.get("group_matrices"))
+                   and (not neighbour or "targets.png" in r.members)]
+    return records
+
+
+def _write_json(path: Path, content: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(content))
+    os.replace(tmp, path)
+
+
 def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int = 1,
                 progress: Callable[[int, int], None] | None = None,
                 align: str = "landmarks", neighbour: bool = False) -> tuple[Path, list[dict[str, Any]]]:
@@ -86,13 +112,12 @@ def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int 
     path = cache_dir / f"pairs-{tag}.u8"
     meta_path = path.with_suffix(".json")
     if path.is_file() and meta_path.is_file():
-        return path, json.loads(meta_path.read_text())["metas"]
-    records = [r for s in shards for r in index_shard(s)]
-    if frames > 1 or neighbour:
-        records = [r for r in records if "frames.png" in r.members
-                   and int(r.meta.get("group", 1)) >= frames + (2 if neighbour else 0)
-                   and (align != "centre" or frames == 1 or r.meta.get("group_matrices"))
-                   and (not neighbour or "targets.png" in r.members)]
+        stored = json.loads(meta_path.read_text())
+        if any("scale" not in m for m in stored["metas"]):  # a cache from before the scale: its metadata again
+            stored["metas"] = [_pair_meta(r.meta, size) for r in _records(shards, frames, align, neighbour)]
+            _write_json(meta_path, stored)
+        return path, stored["metas"]
+    records = _records(shards, frames, align, neighbour)
     per_pair = (frames + 1) * (2 if neighbour else 1)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     data = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(records), per_pair, size, size, 3))
@@ -115,17 +140,14 @@ def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int 
                     images.append(_resize(targets[:, (middle + 1) * s:(middle + 2) * s], size))
             for k, image in enumerate(images):
                 data[i, k] = image
-            metas.append({k: rec.meta.get(k) for k in ("key", "method", "motion", "video_id", "blur_px", "speed")})
+            metas.append(_pair_meta(rec.meta, size))
             if progress is not None and (i % 200 == 0 or i == len(records) - 1):
                 progress(i + 1, len(records))
         data.flush()
         del data
         os.replace(tmp, path)
-        tmp_meta = meta_path.with_name(meta_path.name + ".tmp")
-        tmp_meta.write_text(json.dumps({"size": size, "frames": frames, "align": align, "neighbour": neighbour,
-                                        "count": len(metas),
-                                        "shards": [str(s) for s in shards], "metas": metas}))
-        os.replace(tmp_meta, meta_path)
+        _write_json(meta_path, {"size": size, "frames": frames, "align": align, "neighbour": neighbour,
+                                "count": len(metas), "shards": [str(s) for s in shards], "metas": metas})
     finally:
         for f in handles.values():
             f.close()
@@ -142,13 +164,18 @@ class CachedPairs(torch.utils.data.Dataset):
     z > 1 shrinks them, z < 1 enlarges them. Draws happen only for the augmentations turned on, so a run
     without them reproduces its earlier samples.
 
+    native, with a patch: a pair whose crop was enlarged from a smaller face (its meta's scale, cache pixels per
+    source pixel, above 1) has its patch cut from a region that many times larger and resized down, so no patch
+    holds more pixels than its source did (interpolated, detail-free targets teach an engine that sharp is soft).
+
     neighbour (caches built with neighbour=True): an item is two samples, the pair and the next exposure's, cut
     and augmented alike: blurry (2, 3F, H, W) and sharp (2, 3, H, W); `collate` makes them consecutive rows.
     """
 
     def __init__(self, caches: Sequence[tuple[Path, list[dict[str, Any]]]], patch: int | None = None,
                  augment: bool = True, seed: int = 0, flip: bool = True, rotate: bool = False,
-                 jitter: float = 0.0, zoom: tuple[float, float] = (1.0, 1.0), neighbour: bool = False) -> None:
+                 jitter: float = 0.0, zoom: tuple[float, float] = (1.0, 1.0), neighbour: bool = False,
+                 native: bool = False) -> None:
         self.arrays = [np.load(path, mmap_mode="r") for path, _ in caches]
         self.metas = [m for _, metas in caches for m in metas]
         self.index = [(a, i) for a, arr in enumerate(self.arrays) for i in range(arr.shape[0])]
@@ -164,6 +191,7 @@ class CachedPairs(torch.utils.data.Dataset):
         self.augment, self.seed, self.epoch = augment, seed, 0
         self.flip, self.rotate, self.jitter = flip, rotate, jitter
         self.zoom = tuple(zoom) if self.patch and tuple(zoom) != (1.0, 1.0) else None
+        self.native = native and self.patch is not None
 
     def __len__(self) -> int:
         return len(self.index)
@@ -194,10 +222,14 @@ class CachedPairs(torch.utils.data.Dataset):
         if self.augment:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             if self.patch:
-                side = self.patch
+                side, factor = self.patch, 1.0
                 if self.zoom:
                     lo, hi = np.log(self.zoom)
-                    side = min(self.size, max(8, int(round(self.patch * np.exp(rng.uniform(lo, hi))))))
+                    factor = float(np.exp(rng.uniform(lo, hi)))
+                if self.native:
+                    factor *= max(1.0, self.metas[index].get("scale") or 1.0)
+                if factor != 1.0:
+                    side = min(self.size, max(8, int(round(self.patch * factor))))
                 y0, x0 = rng.integers(0, self.size - side + 1, size=2)
                 x = x[:, y0:y0 + side, x0:x0 + side]
                 if side != self.patch:

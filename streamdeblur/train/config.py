@@ -69,6 +69,7 @@ class TrainConfig:
     jitter: float = 0.0  # colour jitter: brightness, contrast and saturation each in 1 +- jitter
     rotate: bool = False  # quarter turns: with flip, the eight symmetries of the square
     zoom: tuple[float, float] = (1.0, 1.0)  # with cache and patch: patches cut from regions patch x [lo, hi], resized
+    native: bool = False  # with cache and patch: pairs enlarged from smaller faces are cut at their source's density
     min_motion: float = 0.0
     max_motion: float = 0.0
     motion_power: float = 0.0
@@ -140,6 +141,8 @@ class TrainConfig:
             raise UserError(f"zoom must be two positive factors lo <= hi (got {lo},{hi})")
         if (lo, hi) != (1.0, 1.0) and not ((self.cache or spec.frames > 1) and self.patch):  # temporal nets: cached
             raise UserError("zoom works on cached patches: set cache=true and patch (crop_scale zooms uncached crops)")
+        if self.native and not ((self.cache or spec.frames > 1) and self.patch):
+            raise UserError("native works on cached patches: set cache=true and patch")
         if not 0.0 < self.clip_share <= 1.0:
             raise UserError(f"clip_share must be in (0, 1] (got {self.clip_share})")
         if not 0.0 <= self.jitter < 1.0:

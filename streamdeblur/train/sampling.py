@@ -255,7 +255,8 @@ def open_dataset(cfg: TrainConfig, split: str, frames: int = 1) -> Any:
                             f"(make-pairs --method motion --frames {frames + 2} --targets); "
                             f"{', '.join(map(str, roots))} holds none")
         data = CachedPairs([cache], patch=cfg.patch if train else None, augment=train, seed=cfg.seed, flip=cfg.flip,
-                           rotate=cfg.rotate, jitter=cfg.jitter, zoom=cfg.zoom, neighbour=neighbour)
+                           rotate=cfg.rotate, jitter=cfg.jitter, zoom=cfg.zoom, neighbour=neighbour,
+                           native=cfg.native)
         if cfg.methods or cfg.min_motion or where is not None:
             data = data.subset([i for i in range(len(data)) if keep(data.meta(i))])
         if len(data) == 0:

@@ -3,6 +3,8 @@ patches and flips for training, multi-frame groups for temporal engines."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -125,14 +127,42 @@ def test_zoom_cuts_the_patch_from_a_larger_region_resized_down(group_pairs, tmp_
     assert len(found) == 1
 
 
+def test_native_cuts_enlarged_pairs_at_their_source_density(group_pairs, tmp_path):
+    """native: a pair enlarged from a smaller face (scale 2: two cache pixels per source pixel) gives a 48-px patch
+    of a 96-px region shrunk by INTER_AREA; a pair cut at or below its source's density keeps the plain patch."""
+    import cv2
+
+    shards = find_shards(group_pairs)
+    path, metas = build_cache(shards, tmp_path, size=128)
+    reference = PairDataset(shards)
+    for i, meta in enumerate(metas):  # the cache's scale is the pair's crop scale times the cache's own resize
+        m = np.array(reference.meta(i)["crop_matrix"])
+        assert meta["scale"] == pytest.approx(np.hypot(m[0, 0], m[1, 0]) * 128 / reference.images(i)[1].shape[0], abs=1e-3)
+    stored = json.loads(path.with_suffix(".json").read_text())  # a cache from before the scale gets its metas again
+    path.with_suffix(".json").write_text(json.dumps(dict(stored, metas=[
+        {k: v for k, v in m.items() if k != "scale"} for m in stored["metas"]])))
+    mtime = path.stat().st_mtime_ns
+    assert build_cache(shards, tmp_path, size=128) == (path, metas) and path.stat().st_mtime_ns == mtime
+    sharp = np.ascontiguousarray(np.load(path, mmap_mode="r")[1, 1])
+    forced = [dict(m, scale=2.0) if i == 1 else dict(m, scale=0.5) for i, m in enumerate(metas)]
+    data = CachedPairs([(path, forced)], patch=48, seed=0, flip=False, native=True)
+    got = data[1][1].mul(255).round().byte().permute(1, 2, 0).numpy()[..., ::-1]
+    found = [(y, x) for y in range(128 - 96 + 1) for x in range(128 - 96 + 1)
+             if np.array_equal(cv2.resize(sharp[y:y + 96, x:x + 96], (48, 48), interpolation=cv2.INTER_AREA), got)]
+    assert len(found) == 1
+    plain = CachedPairs([(path, forced)], patch=48, seed=0, flip=False)
+    assert torch.equal(data[0][1], plain[0][1])  # scale 0.5: nothing to undo, the same draw as without native
+    assert not torch.equal(data[1][1], plain[1][1])
+
+
 def test_training_config_checks_the_augmentations():
     from streamdeblur.errors import UserError
     from streamdeblur.train.config import TrainConfig
 
-    TrainConfig(cache=True, patch=64, zoom=(0.8, 1.25), rotate=True, jitter=0.2).validate()
+    TrainConfig(cache=True, patch=64, zoom=(0.8, 1.25), rotate=True, jitter=0.2, native=True).validate()
     TrainConfig(model="naf-t3", patch=64, zoom=(0.8, 1.25)).validate()  # temporal nets always train from the cache
     for bad in (dict(cache=True, patch=64, zoom=(1.5, 1.2)), dict(cache=True, patch=64, zoom=(0.0, 1.0)),
-                dict(zoom=(0.8, 1.25)), dict(jitter=1.5)):
+                dict(zoom=(0.8, 1.25)), dict(jitter=1.5), dict(native=True), dict(cache=True, native=True)):
         with pytest.raises(UserError):
             TrainConfig(**bad).validate()
 
