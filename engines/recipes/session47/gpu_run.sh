@@ -7,7 +7,8 @@
 # Runs (each gpu_papers.py train: a step-time probe, then the steps that fit, the cosine ending there):
 #   multiscale-gpu     Shen et al.'s network at the paper's width (64 channels, 6 ResBlocks; 1.8M), 128 px, its
 #                      multi-scale L1 on image and gradient structure (no adversarial term: it hurt multiscale-fast)
-#   hg-cgan-res-gpu    Chrysos et al.'s HG (hg-cgan-half's, frozen) then the residual G_bl at half width, 256 px,
+#   hg-cgan-res-gpu    Chrysos et al.'s HG (frozen: the one gpu_prepare.sh packs, session 50's motion-trained HG
+#                      when its run is on the preparing machine) then the residual G_bl at half width, 256 px,
 #                      the paper's pixel terms (100 L1 + 100 gradient L1), as train.sh hg-cgan-res
 #   hg-cgan-half-gpu   the paper's model as published at half width (G_bl rebuilds every pixel), the paper's whole
 #                      loss and optimiser (adversarial + 100 L1 + 100 gradient + 8 projection + 100 G_s), fresh G and D

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Session 50 (issue 11, item 5): Chrysos et al.'s two-step model with a working row on motion pairs.
+# hg-cgan-res (session 28) starts as the identity but learnt to sharpen every face alike, as its frozen HG
+# did: that HG (hg-cgan-half's) was trained on shake kernels only and takes 2.6 dB off motion-256c-5t's held-out
+# faces. Step 1 here fine-tunes it on the motion pairs with 20 % sharp inputs (the paper's L1, Adam 2e-4,
+# cosine); step 2 trains the residual G_bl on [blurry, HG(blurry)] with the paper's pixel terms (100 L1 +
+# 100 gradient L1; no adversarial, projection or G_s terms), the new HG frozen, whole 256-px crops.
+# Usage: hgcgan.sh hg | cgan     (HG_STEPS default 1500, G_STEPS default 3000, THREADS default 2)
+# Runs: $CACHE/runs/hgm-half and hgm-cgan-res; rerunning resumes a run whose last.pt is there.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+REPO="$(cd "$HERE/../../.." && pwd)"
+CACHE="${CACHE:-$HOME/.cache/streamdeblur}"
+P="$CACHE/pairs/motion-256c-5t"; RUNS="$CACHE/runs"
+resume() { [[ -f "$RUNS/$1/last.pt" ]] && echo --resume || true; }
+COMMON=(--data "$P" --set val_data="$P" --crop-size 256 --set cache=true --set sharp_frac=0.2 --set seed=50
+        --set lr_schedule=cosine --set warmup=0 --threads "${THREADS:-2}" --set ckpt_every=100 -q)
+case "${1:-}" in
+  hg)
+    S="${HG_STEPS:-1500}"
+    streamdeblur train --name hgm-half --model hg-half --stage hg --set patch=128 --batch-size 8 \
+      --set init_weights="$REPO/engines/hg-cgan-half/model.safetensors" --lr 2e-4 --steps "$S" \
+      --set lr_horizon="$S" --set val_every=500 --set val_batches=18 "${COMMON[@]}" $(resume hgm-half)
+    ;;
+  cgan)
+    S="${G_STEPS:-3000}"
+    streamdeblur train --name hgm-cgan-res --model hg-cgan-res --stage cgan --batch-size 4 \
+      --hg-weights "$RUNS/hgm-half/last.pt" --set w_recon=0 --set w_adv=0 --set w_proj=0 \
+      --set optimizer=adamw --set betas=0.9,0.99 --lr "${G_LR:-2.5e-4}" --steps "$S" --set lr_horizon="$S" \
+      --set val_every=500 --set val_batches=36 "${COMMON[@]}" $(resume hgm-cgan-res)
+    ;;
+  *) echo "usage: hgcgan.sh hg | cgan" >&2; exit 2 ;;
+esac
