@@ -5,8 +5,9 @@
 # faces. Step 1 here fine-tunes it on the motion pairs with 20 % sharp inputs (the paper's L1, Adam 2e-4,
 # cosine); step 2 trains the residual G_bl on [blurry, HG(blurry)] with the paper's pixel terms (100 L1 +
 # 100 gradient L1; no adversarial, projection or G_s terms), the new HG frozen, whole 256-px crops.
-# Usage: hgcgan.sh hg | cgan     (HG_STEPS default 1500, G_STEPS default 3000, THREADS default 2)
-# Runs: $CACHE/runs/hgm-half and hgm-cgan-res; rerunning resumes a run whose last.pt is there.
+# Usage: hgcgan.sh hg | cgan     (HG_STEPS default 1500; G_STEPS default 3000, G_LR default 2.5e-4, G_NAME default
+#   hgm-cgan-res; THREADS default 2). Runs: $CACHE/runs/hgm-half and G_NAME; rerunning resumes a run whose last.pt
+#   is there.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../../.." && pwd)"
@@ -23,11 +24,11 @@ case "${1:-}" in
       --set lr_horizon="$S" --set val_every=500 --set val_batches=18 "${COMMON[@]}" $(resume hgm-half)
     ;;
   cgan)
-    S="${G_STEPS:-3000}"
-    streamdeblur train --name hgm-cgan-res --model hg-cgan-res --stage cgan --batch-size 4 \
+    S="${G_STEPS:-3000}"; G="${G_NAME:-hgm-cgan-res}"
+    streamdeblur train --name "$G" --model hg-cgan-res --stage cgan --batch-size 4 \
       --hg-weights "$RUNS/hgm-half/last.pt" --set w_recon=0 --set w_adv=0 --set w_proj=0 \
       --set optimizer=adamw --set betas=0.9,0.99 --lr "${G_LR:-2.5e-4}" --steps "$S" --set lr_horizon="$S" \
-      --set val_every=500 --set val_batches=36 "${COMMON[@]}" $(resume hgm-cgan-res)
+      --set val_every=500 --set val_batches=36 "${COMMON[@]}" $(resume "$G")
     ;;
   *) echo "usage: hgcgan.sh hg | cgan" >&2; exit 2 ;;
 esac
