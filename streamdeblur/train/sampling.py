@@ -133,7 +133,7 @@ def sampling_weights(dataset: Any, cfg: TrainConfig) -> list[float] | None:
 def _leave_signals_to_the_trainer(worker_id: int) -> None:
     """Data workers ignore SIGINT and SIGTERM: a Ctrl-C, or a `timeout` or `kill` of the whole process group, reaches
     them too, and a worker killed mid-batch would end the run with a traceback instead of the trainer's checkpoint.
-    The trainer stops at the end of its step and closes its batch stream, which ends the workers (_closing)."""
+    The trainer stops at the end of its step and closes its batch stream, which ends the workers (_batches)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
@@ -147,17 +147,19 @@ def batch_stream(dataset: Any, cfg: TrainConfig, info: DistInfo, start_step: int
     loader = torch.utils.data.DataLoader(_EpochIndexed(dataset), batch_sampler=sampler, num_workers=cfg.workers,
                                          collate_fn=collate, persistent_workers=cfg.workers > 0,
                                          worker_init_fn=_leave_signals_to_the_trainer if cfg.workers > 0 else None)
+    return _batches(loader, cfg, info.rank, start_step)
+
+
+def _batches(loader: Any, cfg: TrainConfig, rank: int, start_step: int) -> Generator[tuple[Tensor, Tensor], None, None]:
+    """The loader's batches (with sharp inputs mixed in). Its workers start with the first batch, and closing the
+    stream (the trainer does, however it stops) sends them their end and joins them, so none is left for the
+    interpreter's exit to terminate (they ignore SIGTERM)."""
     it = iter(loader)
-    batches = it if cfg.sharp_frac <= 0 else with_sharp_inputs(it, cfg.sharp_frac, cfg.seed * 1000003 + info.rank,
-                                                                 start_step, cfg.sharp_moving)
-    return _closing(batches, it)
-
-
-def _closing(batches: Iterator[tuple[Tensor, Tensor]], it: Any) -> Generator[tuple[Tensor, Tensor], None, None]:
-    """The batches; closing the stream (the trainer does, however it stops) sends the loader's workers their end
-    and joins them, so none is left for the interpreter's exit to terminate (they ignore SIGTERM)."""
     try:
-        yield from batches
+        if cfg.sharp_frac <= 0:
+            yield from it
+        else:
+            yield from with_sharp_inputs(it, cfg.sharp_frac, cfg.seed * 1000003 + rank, start_step, cfg.sharp_moving)
     finally:
         shutdown = getattr(it, "_shutdown_workers", None)  # what the loader's iterator runs when collected
         if shutdown is not None:

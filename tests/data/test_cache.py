@@ -137,7 +137,8 @@ def test_native_cuts_enlarged_pairs_at_their_source_density(group_pairs, tmp_pat
     reference = PairDataset(shards)
     for i, meta in enumerate(metas):  # the cache's scale is the pair's crop scale times the cache's own resize
         m = np.array(reference.meta(i)["crop_matrix"])
-        assert meta["scale"] == pytest.approx(np.hypot(m[0, 0], m[1, 0]) * 128 / reference.images(i)[1].shape[0], abs=1e-3)
+        side = reference.images(i)[1].shape[0]
+        assert meta["scale"] == pytest.approx(np.hypot(m[0, 0], m[1, 0]) * 128 / side, abs=1e-3)
     stored = json.loads(path.with_suffix(".json").read_text())  # a cache from before the scale gets its metas again
     path.with_suffix(".json").write_text(json.dumps(dict(stored, metas=[
         {k: v for k, v in m.items() if k != "scale"} for m in stored["metas"]])))
