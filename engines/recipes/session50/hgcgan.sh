@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Session 50 (issue 11, item 5): Chrysos et al.'s two-step model with a working row on motion pairs.
+# Session 50 (issue 11, item 5): Chrysos et al.'s two-step model on motion pairs, aiming at a working row (it did not
+# deblur: both steps ended as the identity; engines/hg-cgan-half/NOTES.md, session 50).
 # hg-cgan-res (session 28) starts as the identity but learnt to sharpen every face alike, as its frozen HG
 # did: that HG (hg-cgan-half's) was trained on shake kernels only and takes 2.6 dB off motion-256c-5t's held-out
 # faces. Step 1 here fine-tunes it on the motion pairs with 20 % sharp inputs (the paper's L1, Adam 2e-4,
