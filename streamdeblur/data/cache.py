@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from streamdeblur.data.dataset import jitter_colour, rotate_quarter
-from streamdeblur.data.shards import decode_png, index_shard, read_member
+from streamdeblur.data.shards import atomic_write_text, decode_png, index_shard, read_member
 from streamdeblur.faces.flow import ALIGNS, RECUT_MAX_SHIFT, align_stack, recut_stack
 
 
@@ -84,12 +84,6 @@ def _records(shards: Sequence[Path], frames: int, align: str, neighbour: bool) -
     return records
 
 
-def _write_json(path: Path, content: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(content))
-    os.replace(tmp, path)
-
-
 def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int = 1,
                 progress: Callable[[int, int], None] | None = None,
                 align: str = "landmarks", neighbour: bool = False) -> tuple[Path, list[dict[str, Any]]]:
@@ -115,7 +109,7 @@ def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int 
         stored = json.loads(meta_path.read_text())
         if any("scale" not in m for m in stored["metas"]):  # a cache from before the scale: its metadata again
             stored["metas"] = [_pair_meta(r.meta, size) for r in _records(shards, frames, align, neighbour)]
-            _write_json(meta_path, stored)
+            atomic_write_text(meta_path, json.dumps(stored))
         return path, stored["metas"]
     records = _records(shards, frames, align, neighbour)
     per_pair = (frames + 1) * (2 if neighbour else 1)
@@ -146,8 +140,9 @@ def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int 
         data.flush()
         del data
         os.replace(tmp, path)
-        _write_json(meta_path, {"size": size, "frames": frames, "align": align, "neighbour": neighbour,
-                                "count": len(metas), "shards": [str(s) for s in shards], "metas": metas})
+        atomic_write_text(meta_path, json.dumps({"size": size, "frames": frames, "align": align, "neighbour": neighbour,
+                                                 "count": len(metas), "shards": [str(s) for s in shards],
+                                                 "metas": metas}))
     finally:
         for f in handles.values():
             f.close()

@@ -12,10 +12,11 @@ validation is not touched; an arm trained this way has seen half of its HDTF cli
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import tarfile
 from pathlib import Path
+
+from streamdeblur.data.shards import TarWriter
 
 TRAIN = ("WDA_AlexandriaOcasioCortez_000", "WDA_KatieHill_000", "RD_Radio2_000")
 VAL = ("RD_Radio34_000", "WDA_BobMenendez_000", "WDA_EdMarkey0_000")
@@ -23,10 +24,7 @@ VAL = ("RD_Radio34_000", "WDA_BobMenendez_000", "WDA_EdMarkey0_000")
 
 def split(src: Path, out: Path) -> dict[str, int]:
     counts = {"train": 0, "val": 0}
-    writers = {}
-    for part in counts:
-        (out / part).mkdir(parents=True, exist_ok=True)
-        writers[part] = tarfile.open(out / part / "pairs-000000.tar.tmp", "w")
+    writers = {part: TarWriter(out / part / "pairs-000000.tar") for part in counts}
     for shard in sorted(src.glob("*.tar")):
         with tarfile.open(shard) as tf:
             for m in tf:
@@ -38,15 +36,10 @@ def split(src: Path, out: Path) -> dict[str, int]:
                 if m.name.endswith(".json"):
                     counts[part] += 1
                     if part == "train":
-                        meta = json.loads(data)
-                        meta["method"] = "hdtf"
-                        data = json.dumps(meta).encode()
-                info = tarfile.TarInfo(m.name)
-                info.size, info.mtime = len(data), 0
-                writers[part].addfile(info, io.BytesIO(data))
-    for part, w in writers.items():
+                        data = json.dumps({**json.loads(data), "method": "hdtf"}).encode()
+                writers[part].add(m.name, data)
+    for w in writers.values():
         w.close()
-        (out / part / "pairs-000000.tar.tmp").rename(out / part / "pairs-000000.tar")
     return counts
 
 
