@@ -202,6 +202,14 @@ class Stage:
             total = total + self.cfg.w_identity * terms["loss_identity"]
         return total
 
+    def pixel_loss(self, out: Tensor, sharp: Tensor, weight: Tensor | None = None) -> Tensor:
+        """cfg.loss between output and target: l1, charbonnier or psnr."""
+        if self.cfg.loss == "charbonnier":
+            return losses.charbonnier(out, sharp, weight=weight)
+        if self.cfg.loss == "psnr":
+            return losses.psnr_loss(out, sharp, weight=weight)
+        return losses.l1(out, sharp, weight)
+
     def pixel_weight(self, blurry: Tensor, sharp: Tensor) -> Tensor | None:
         if not self.cfg.changed_weight:
             return None
@@ -261,14 +269,6 @@ class SingleStage(Stage):
     def init_key(self) -> str:
         return next(iter(self.parts))
 
-    def pixel_loss(self, out: Tensor, sharp: Tensor, weight: Tensor | None = None) -> Tensor:
-        """cfg.loss between output and target: l1, charbonnier or psnr."""
-        if self.cfg.loss == "charbonnier":
-            return losses.charbonnier(out, sharp, weight=weight)
-        if self.cfg.loss == "psnr":
-            return losses.psnr_loss(out, sharp, weight=weight)
-        return losses.l1(out, sharp, weight)
-
     def step(self, blurry: Tensor, sharp: Tensor, autocast: Autocast) -> dict[str, Tensor]:
         cfg = self.cfg
         with autocast():
@@ -327,7 +327,8 @@ class CGANStage(Stage):
     """Chrysos et al. step 2: the two-pathway cGAN (G_bl on [blurry, HG(blurry)], G_s auto-encoding the
     sharp image, shared decoder), the HG frozen. Loss: adversarial + 100 L1 + 100 gradient L1
     + 8 projection (discriminator features) + 100 G_s reconstruction. With w_adv=0 and w_proj=0 the
-    discriminator is neither run nor trained (the pixel terms alone)."""
+    discriminator is neither run nor trained (the pixel terms alone). `loss` replaces the paper's L1 term
+    (psnr: the loss the restore stage trains with)."""
 
     name = "cgan"
 
@@ -380,9 +381,9 @@ class CGANStage(Stage):
         with autocast():
             out, recon = self.gen_ddp(x, sharp if two else None)
         out = out.float()
-        t: dict[str, Tensor] = {"loss_l1": losses.l1(out, sharp, self.pixel_weight(blurry, sharp)),
+        t: dict[str, Tensor] = {f"loss_{cfg.loss}": self.pixel_loss(out, sharp, self.pixel_weight(blurry, sharp)),
                                 "loss_grad": losses.gradient_l1(out, sharp)}
-        total = cfg.w_l1 * t["loss_l1"] + cfg.w_grad * t["loss_grad"]
+        total = cfg.w_l1 * t[f"loss_{cfg.loss}"] + cfg.w_grad * t["loss_grad"]
         if cfg.w_adv > 0 or cfg.w_proj > 0:  # without either term the discriminator is not used
             cond = self.condition(blurry)
             t["loss_d"] = self.disc_step(sharp, out, cond, autocast)

@@ -60,10 +60,12 @@ def test_cgan_steps_reduce_l1_on_fixed_batch(tmp_path, variant):
         assert torch.equal(v, hg_before[k]), f"frozen HG changed: {k}"
 
 
-def test_cgan_without_adversarial_terms_leaves_the_discriminator_alone_and_a_residual_g_learns(tmp_path):
+@pytest.mark.parametrize("loss", ["l1", "psnr"])
+def test_cgan_without_adversarial_terms_leaves_the_discriminator_alone_and_a_residual_g_learns(tmp_path, loss):
     """w_adv=0 and w_proj=0 (the hg-cgan-res recipe's pixel terms): D is neither run nor updated; a residual
-    G_bl starts at the blurry input and its L1 falls below the input's."""
+    G_bl starts at the blurry input and its pixel loss (the paper's L1, or the PSNR loss) falls below the input's."""
     from streamdeblur.nets.cgan import Discriminator, Generator
+    from streamdeblur.train import losses
 
     torch.manual_seed(0)
     data = PairSet(2, 128)
@@ -71,15 +73,17 @@ def test_cgan_without_adversarial_terms_leaves_the_discriminator_alone_and_a_res
              "hg": tiny_hg()}
     d_before = {k: v.clone() for k, v in parts["d"].state_dict().items()}
     cfg = TrainConfig(name="r", model="hg-cgan-res", stage="cgan", steps=8, batch_size=2, crop_size=128,
-                      run_dir=str(tmp_path / "run"), lr=1e-3, quiet=True, w_adv=0.0, w_proj=0.0, w_recon=0.0)
+                      run_dir=str(tmp_path / "run"), lr=1e-3, quiet=True, w_adv=0.0, w_proj=0.0, w_recon=0.0,
+                      loss=loss)
     trainer = Trainer(cfg, parts=parts)
-    input_l1 = float((data.blurry - data.sharp).abs().mean())
+    at_input = float(losses.psnr_loss(data.blurry, data.sharp) if loss == "psnr" else losses.l1(data.blurry, data.sharp))
+    key = f"loss_{loss}"
     first = trainer.train_step(data.blurry, data.sharp)
-    assert abs(first["loss_l1"] - input_l1) < 1e-3  # the identity at the first step
+    assert abs(first[key] - at_input) < 1e-3  # the identity at the first step
     for _ in range(7):
         last = trainer.train_step(data.blurry, data.sharp)
-    assert set(last) == {"loss_l1", "loss_grad", "loss", "lr"}
-    assert last["loss_l1"] < first["loss_l1"]
+    assert set(last) == {key, "loss_grad", "loss", "lr"}
+    assert last[key] < first[key]
     assert all(torch.equal(v, d_before[k]) for k, v in parts["d"].state_dict().items())
 
 
