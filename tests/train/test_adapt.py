@@ -12,6 +12,10 @@ from typer.testing import CliRunner
 from streamdeblur.cli import app
 from streamdeblur.errors import UserError
 
+# one CPU thread per adapt run: pytest-xdist runs a test on each core, and adapt's default (every core) beside
+# another worker's threads oversubscribes them (the naf test took 293 s of its 300 s limit in the suite, 66 s alone)
+ONE_THREAD = ["--threads", "1"]
+
 
 @pytest.fixture(scope="module")
 def halves(tmp_path_factory):
@@ -103,7 +107,7 @@ def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_bett
     monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
     later, first, root = halves
     out = tmp_path / "engine"
-    args = ["adapt", str(later), "-o", str(out), "--model", "naf", "--steps", "120", "-q"]
+    args = ["adapt", str(later), "-o", str(out), "--model", "naf", "--steps", "120", *ONE_THREAD, "-q"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     card = json.loads((out / "card.json").read_text())
@@ -128,13 +132,13 @@ def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_bett
 
     monkeypatch.setattr(adapt_module, "sharp_threshold", lambda *a: pytest.fail("measured the threshold again"))
     again = CliRunner().invoke(app, ["adapt", str(later), "-o", str(tmp_path / "again"), "--model", "naf",
-                                     "--steps", "120", "-q"])
+                                     "--steps", "120", *ONE_THREAD, "-q"])
     assert again.exit_code == 0, again.output
     assert (tmp_path / "again" / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
     # fewer steps than the cached run has done: a run of its own that stops there (the longer run is not handed out
     # under the smaller number, and stays to be continued)
     fewer = CliRunner().invoke(app, ["adapt", str(later), "-o", str(tmp_path / "fewer"), "--model", "naf",
-                                     "--steps", "40", "-q"])
+                                     "--steps", "40", *ONE_THREAD, "-q"])
     assert fewer.exit_code == 0, fewer.output
     card40 = json.loads((tmp_path / "fewer" / "card.json").read_text())
     assert card40["training"]["steps"] == card40["adapted"]["steps"] == 40
@@ -195,7 +199,7 @@ def test_adapting_the_temporal_naf_t3m_trains_it_on_groups_and_restores_earlier_
     later, first, root = halves
     out = tmp_path / "engine"
     result = CliRunner().invoke(app, ["adapt", str(later), "-o", str(out), "--model", "naf-t3m", "--steps", "150",
-                                      "-q"])
+                                      *ONE_THREAD, "-q"])
     assert result.exit_code == 0, result.output
     card = json.loads((out / "card.json").read_text())
     assert card["model"] == "naf-t3m" and card["adapted"]["pairs"] >= 16
@@ -234,7 +238,7 @@ def test_adapting_naf_t3m_hd_starts_from_naf_t3m_weights_at_256_px(halves, tmp_p
     later, first, _ = halves
     out = tmp_path / "engine"
     result = CliRunner().invoke(app, ["adapt", str(later), "-o", str(out), "--model", "naf-t3m-hd", "--steps", "5",
-                                      "--max-frames", "40", "-q"])
+                                      "--max-frames", "40", *ONE_THREAD, "-q"])
     assert result.exit_code == 0, result.output
     card = json.loads((out / "card.json").read_text())
     assert card["model"] == "naf-t3m-hd" and card["input_size"] == 256 and card["adapted"]["pairs"] >= 16
@@ -261,7 +265,7 @@ def test_adapting_naf_t3m_hd_starts_from_naf_t3m_weights_at_256_px(halves, tmp_p
     monkeypatch.setattr(adapt_module, "sharp_threshold", lambda *a: pytest.fail("measured the threshold again"))
     monkeypatch.setattr(adapt_module, "person_of", lambda *a: None)  # who it is was checked above
     again = CliRunner().invoke(app, ["adapt", str(later), "-o", str(tmp_path / "again"), "--model", "naf-t3m-hd",
-                                     "--steps", "5", "--max-frames", "40", "-q"])
+                                     "--steps", "5", "--max-frames", "40", *ONE_THREAD, "-q"])
     assert again.exit_code == 0, again.output
     assert len(list((tmp_path / "cache" / "adapt").glob("*/run-*"))) == 2
     assert len(list((tmp_path / "cache" / "adapt").glob("*/pairs"))) == 1
