@@ -6,27 +6,21 @@ Scores, on up to 200 pairs of each of the first two val shards and 160 training 
 running statistics (as trained and released), the live weights, and the EMA weights with statistics recomputed
 for them on 128-px centre patches of the training pairs (gain over the blurred input, dB; mean output shift)."""
 import copy
-import glob
-import io
 import sys
-import tarfile
 
-import numpy as np
 import torch
-from PIL import Image
+
+from streamdeblur.data.dataset import to_tensor
+from streamdeblur.data.shards import decode_png, find_shards, index_shard, read_member
 from streamdeblur.models import build_parts
 
 def pairs(path, n, every=1):
-    out = []
-    with tarfile.open(path) as t:
-        mem = {m.name: m for m in t.getmembers()}
-        keys = sorted({k.rsplit('.', 2)[0] for k in mem if k.endswith('.blur.png')})[::every][:n]
-        for k in keys:
-            b = np.asarray(Image.open(io.BytesIO(t.extractfile(mem[k + '.blur.png']).read())).convert('RGB'))
-            s = np.asarray(Image.open(io.BytesIO(t.extractfile(mem[k + '.sharp.png']).read())).convert('RGB'))
-            out.append((b, s))
-    f = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float() / 255
-    return f([p[0] for p in out]), f([p[1] for p in out])
+    """The blurry and sharp crops of every `every`-th pair of a shard by key, at most n, as N x 3 x S x S tensors."""
+    records = sorted(index_shard(path, with_meta=False), key=lambda r: r.key)[::every][:n]
+    with open(path, "rb") as f:
+        crops = [[to_tensor(decode_png(read_member(f, *r.members[ext]))) for r in records]
+                 for ext in ("blur.png", "sharp.png")]
+    return torch.stack(crops[0]), torch.stack(crops[1])
 
 def psnr(a, b):
     return (10 * torch.log10(1 / ((a.clamp(0, 1) - b) ** 2).flatten(1).mean(1).clamp_min(1e-10)))
@@ -42,10 +36,11 @@ model, key = ck['config']['model'], 'hg'
 live = build_parts(model)[key]; live.load_state_dict(ck['models'][key])
 ema = build_parts(model)[key]; ema.load_state_dict(ck['ema']['module'])
 P = sys.argv[2]
-vb, vs = pairs(sorted(glob.glob(P + '/val/*.tar'))[0], 200)
-vb2, vs2 = pairs(sorted(glob.glob(P + '/val/*.tar'))[1], 200)
+val_shards, train_shards = find_shards(P, 'val'), find_shards(P, 'train')
+vb, vs = pairs(val_shards[0], 200)
+vb2, vs2 = pairs(val_shards[1], 200)
 vb, vs = torch.cat([vb, vb2]), torch.cat([vs, vs2])
-tb, ts = pairs(sorted(glob.glob(P + '/train/*.tar'))[2], 160, every=6)
+tb, ts = pairs(train_shards[2], 160, every=6)
 print('val', len(vb), 'train', len(tb))
 for name, net in [('ema, live stats (as released)', ema), ('live weights', live)]:
     print(name, 'held-out %.3f dB (mean shift %.4f)' % gain(net, vb, vs), 'seen %.3f' % gain(net, tb, ts)[0])
