@@ -139,9 +139,10 @@ class TrainConfig:
         lo, hi = self.zoom
         if not 0 < lo <= hi:
             raise UserError(f"zoom must be two positive factors lo <= hi (got {lo},{hi})")
-        if (lo, hi) != (1.0, 1.0) and not ((self.cache or spec.frames > 1) and self.patch):  # temporal nets: cached
+        cached_patches = (self.cache or spec.frames > 1) and self.patch  # temporal nets always train on the cache
+        if (lo, hi) != (1.0, 1.0) and not cached_patches:
             raise UserError("zoom works on cached patches: set cache=true and patch (crop_scale zooms uncached crops)")
-        if self.native and not ((self.cache or spec.frames > 1) and self.patch):
+        if self.native and not cached_patches:
             raise UserError("native works on cached patches: set cache=true and patch")
         if not 0.0 < self.clip_share <= 1.0:
             raise UserError(f"clip_share must be in (0, 1] (got {self.clip_share})")
