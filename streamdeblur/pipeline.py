@@ -12,6 +12,7 @@ output is finalised so it plays.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import signal
 import threading
@@ -107,7 +108,26 @@ class ProcessOptions:
             raise UserError(f"unknown detector {self.detector!r}; choose one of: {', '.join(DETECTORS)}")
         if self.duration is not None and self.duration <= 0:
             raise UserError("--duration must be positive")
+        if self.gate is not None and not (math.isfinite(self.gate) and self.gate >= 0):
+            raise UserError(f"--gate must be a level of 0 or more (crop pixels a frame), got {self.gate}")
+        if self.min_face_size < 0:
+            raise UserError("--min-face-size must be 0 or more")
+        for option, folder in (("--report", self.report), ("--faces-only", self.faces_only)):
+            if folder is not None:
+                check_folder(folder, option)
         check_video_codec(self.codec)
+
+
+def check_folder(folder: Path, option: str) -> None:
+    """UserError now (before any work) when a folder to be made later is a file or lies under one."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{option} {folder} is a file; give a folder")
+    for parent in folder.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"{option} {folder}: {parent} is a file, not a folder")
+            break
 
 
 def check_video_codec(codec: str) -> None:
@@ -173,7 +193,23 @@ class Summary:
     gate: float | None = None  # the gate level used (None: no gating); an adapted engine's: its person's
     gates: list[float | None] = field(default_factory=list)  # each route's (gate_levels): adapted, then released
     gated: int = 0  # faces that bypassed the engine (estimated sharp)
+    warnings: list[str] = field(default_factory=list)  # a damaged input: frames missing, packets skipped
     per_track: dict[str, dict[str, Any]] = field(default_factory=dict)  # frames, blur estimates, share gated
+
+
+def _input_warnings(summary: Summary, announced: int | None, duration: float | None) -> list[str]:
+    """What the user should know about a damaged input: frames its header announces that never came (a truncated
+    file), and packets that could not be read (skipped)."""
+    whole = not summary.interrupted and summary.error is None and duration is None
+    short = whole and announced is not None and summary.frames < announced - max(2, announced // 20)
+    of = f" of the {announced} frames its header announces" if announced else ""
+    if summary.skipped:
+        return [f"{summary.skipped} damaged packet(s) of the input could not be read and were skipped: the output has "
+                f"{summary.frames}{of if short else ' frames'}"]
+    if short:
+        return [f"the input ended after {summary.frames}{of} (a truncated or damaged file?); the output has the "
+                f"{summary.frames} frames that were read"]
+    return []
 
 
 def _peak_rss_mb() -> float:
@@ -405,6 +441,9 @@ def process(
             raise err
         raise OutputError(f"writing {output} failed: {err}") from err
     summary.skipped = getattr(source, "skipped", 0)
+    summary.warnings = _input_warnings(summary, getattr(source, "frames_announced", None), options.duration)
+    for warning in summary.warnings:
+        log.warning(warning)
     summary.tracks = len(faces.track_ids) if faces is not None else 0
     if restorer is not None:
         summary.lag_frames = restorer.lag
@@ -421,8 +460,12 @@ def process(
         if hint:
             log.info(hint)
         if options.report is not None:
-            options.report.mkdir(parents=True, exist_ok=True)
-            plot_track_blur(restorer.logs, gates, options.report / "blur_per_track.png")
+            try:
+                options.report.mkdir(parents=True, exist_ok=True)
+                plot_track_blur(restorer.logs, gates, options.report / "blur_per_track.png")
+            except OSError as exc:  # the video is complete; only its plot is missing
+                raise OutputError(f"wrote {output}, but not the --report plot in {options.report}: "
+                                  f"{exc.strerror or exc}") from None
         summary.gate, summary.gates = gates[0], list(gates)
     summary.seconds = time.perf_counter() - started
     summary.fps = summary.frames / summary.seconds if summary.seconds > 0 else 0.0

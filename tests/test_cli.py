@@ -106,6 +106,15 @@ def test_rtsp_stream_is_processed_to_a_playable_file(tmp_path):
     (["process", "{clip}", "-o", "{tmp}/o.mp4", "--detector", "eyeball"], "eyeball"),
     (["process", "{clip}", "-o", "/proc/forbidden/o.mp4", "--model", "identity"], "/proc/forbidden"),
     (["process", "rtsp://127.0.0.1:9/none", "-o", "{tmp}/o.mp4", "--model", "identity"], "rtsp://127.0.0.1:9"),
+    # options checked before any work: none of these may run the video first and fail at its end
+    (["process", "{clip}", "-o", "{tmp}/o.mp4", "--model", "identity", "--report", "{text}"], "--report"),
+    (["process", "{clip}", "-o", "{tmp}/o.mp4", "--model", "identity", "--report", "{text}/plots"], "is a file"),
+    (["process", "{clip}", "-o", "{tmp}/o.mp4", "--model", "identity", "--gate", "nan"], "--gate"),
+    (["process", "{clip}", "-o", "{tmp}/o.mp4", "--model", "identity", "--gate", "-1"], "--gate"),
+    (["process", "{clip}", "-o", "{tmp}/o.mp4", "--model", "identity", "--min-face-size", "-5"], "--min-face-size"),
+    (["process", "{clip}", "-o", "{tmp}/o.mp4", "--model", "identity", "--num-shards", "2"], "--num-shards"),
+    (["process", "{clip}", "-o", "{text}/o.mp4", "--model", "identity"], "is a file, not a folder"),
+    (["process", "{clip}", "-o", "{tmp}/o.webm", "--model", "identity"], "--codec"),
 ])
 def test_bad_input_is_one_line_and_exit_2(face_clip, tmp_path, args, needle):
     text = tmp_path / "notes.txt"
@@ -119,6 +128,22 @@ def test_bad_input_is_one_line_and_exit_2(face_clip, tmp_path, args, needle):
 
     line = one_line_error(run_cli(*map(fill, args), timeout=60))
     assert needle.lower() in line.lower()
+
+
+def test_ctrl_c_while_waiting_for_a_publisher_stops_at_once(tmp_path):
+    """FFmpeg's listener only returns at its own timeout (20 s): Ctrl-C must not wait for it."""
+    out = tmp_path / "o.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "streamdeblur", "process", f"rtsp://127.0.0.1:{_free_port()}/live",
+                             "--listen", "-o", str(out), "--model", "identity"], stderr=subprocess.PIPE)
+    time.sleep(6)  # imports, then the listener waits
+    assert proc.poll() is None, proc.stderr.read().decode()
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - sent < 5
+    assert proc.returncode == 130, err.decode()
+    assert err.decode().strip().splitlines()[-1] == "streamdeblur: interrupted"
+    assert not out.exists() and not list(tmp_path.glob(".o.partial-*"))
 
 
 def test_model_without_weights_says_how_to_get_them(face_clip, tmp_path):

@@ -34,6 +34,8 @@ def check_writable_file(path: Path, option: str) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise UserError(f"{option} {path} is a directory; give a file name")
+    if parent.exists() and not parent.is_dir():
+        raise UserError(f"{option} {path}: {parent} is a file, not a folder")
     if not parent.is_dir():
         raise UserError(f"{option}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
@@ -84,6 +86,21 @@ def _exit_terminated() -> None:
     sys.exit(Terminated.exit_code)
 
 
+def _from_interrupt(exc: BaseException) -> bool:
+    """Whether an exception was raised while handling a KeyboardInterrupt (typer's Exit(130) from Ctrl-C)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        item = todo.pop()
+        if item is None or id(item) in seen:
+            continue
+        if isinstance(item, KeyboardInterrupt):
+            return True
+        seen.add(id(item))
+        todo += [item.__cause__, item.__context__]
+    return False
+
+
 def main() -> None:
     """Entry point: run the app, turning UserError into one line on stderr and exit code 2."""
     import signal
@@ -104,10 +121,18 @@ def main() -> None:
         typer.echo(f"streamdeblur: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except SystemExit as exc:
-        # typer turns an interruption into exit 130 itself; one that SIGTERM raised exits 143 and says so
+        # typer turns an interruption into exit 130 itself, silently; one that SIGTERM raised exits 143 and says so
         if exc.code == 130 and _SIGTERM_SEEN:
             _exit_terminated()
+        if exc.code == 130 and _from_interrupt(exc):
+            typer.echo("streamdeblur: interrupted", err=True)
         raise
+    except OSError as exc:
+        # the file system refused something the checks before the work could not foresee (disk full, a read-only
+        # mount, a path that changed meanwhile): one line, as for a failed output
+        where = f" {exc.filename}" if exc.filename else ""
+        typer.echo(f"streamdeblur: error: cannot use{where}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         if _SIGTERM_SEEN:
             _exit_terminated()

@@ -82,7 +82,7 @@ def process(
     no_gate: bool = typer.Option(False, "--no-gate", help="Run the engine on every face and keep all its output "
                                  "(no gating, and none of the card's settle range)."),
     report: Optional[Path] = _popt("report", "--report"),
-    listen: bool = typer.Option(False, "--listen", help="RTSP: wait for a publisher to push to INPUT."),
+    listen: bool = typer.Option(False, "--listen", help="RTSP/RTMP: wait (up to 20 s) for a publisher to push to INPUT."),
     preview: bool = typer.Option(False, "--preview", help="Show the output in a window (needs a display)."),
     adapt: bool = typer.Option(False, "--adapt", help="First fine-tune the engine on this video's own sharp faces "
                                "(`streamdeblur adapt INPUT`: minutes; kept in the cache, so a re-run starts at once), "
@@ -119,6 +119,8 @@ def process(
     if len(inputs) > 1 or Path(inputs[0]).is_dir() or (output is not None and Path(output).is_dir()):
         _run_batch(inputs, output, options, summary_json, quiet, shard_index, num_shards)
         return
+    if shard_index != 0 or num_shards != 1:
+        _fail("--shard-index and --num-shards split a batch of files among jobs; give several inputs or a folder")
     input = inputs[0]
     if output is None:
         if input == "-" or "://" in input or input.startswith(("/dev/", "webcam:")):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterator
@@ -74,23 +76,61 @@ def _open_container(uri: str, options: dict[str, Any]) -> tuple[Any, bool]:
     target, kwargs, live = _open_args(uri, options)
     if not live and not is_stdin(uri):
         _check_file(uri)
+    started = time.monotonic()
     try:
-        container = av.open(target, "r", **kwargs)
+        container = _open_interruptible(target, kwargs) if live else av.open(target, "r", **kwargs)
     except (av.FFmpegError, OSError) as exc:
         device = camera_device(uri)
         if device is not None:
             raise UserError(f"cannot open camera {device} ({error_text(exc)}); is a V4L2 camera connected?") from None
         if live:
-            raise UserError(f"cannot open stream {redact(uri)}: {error_text(exc)}") from None
+            waited = time.monotonic() - started
+            if options.get("listen"):
+                raise UserError(f"no publisher pushed to {redact(uri)} within {waited:.0f} s ({error_text(exc)})") from None
+            slow = f"; no answer within {waited:.0f} s" if waited >= 0.9 * float(options.get("timeout", 10.0)) else ""
+            raise UserError(f"cannot open stream {redact(uri)}: {error_text(exc)}{slow}") from None
         if is_stdin(uri):
             raise UserError(
                 f"cannot read a video from stdin ({error_text(exc)}); pipe a streamable container "
-                "(mpegts, matroska) or pass format=..."
+                "(MPEG-TS or Matroska; an MP4 only with its index at the front)"
             ) from None
         raise UserError(f"not a readable video file: {uri} ({error_text(exc)})") from None
     except ValueError as exc:  # e.g. an unknown format name
         raise UserError(f"cannot open {redact(uri)}: {exc}") from None
     return container, live
+
+
+def _open_interruptible(target: Any, kwargs: dict[str, Any]) -> Any:
+    """av.open in a helper thread, so that Ctrl-C (or SIGTERM) stops a wait for a stream at once: FFmpeg does not
+    return to Python until its own timeout (tens of seconds for a listener or a server that never answers). An
+    abandoned open finishes in its thread, which then closes what it opened."""
+    import av
+
+    result: dict[str, Any] = {}
+    abandoned = threading.Event()
+
+    def work() -> None:
+        try:
+            container = av.open(target, "r", **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            result["error"] = exc
+            return
+        if abandoned.is_set():
+            container.close()
+        else:
+            result["container"] = container
+
+    thread = threading.Thread(target=work, name="open-stream", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.1)
+    except BaseException:
+        abandoned.set()
+        raise
+    if "error" in result:
+        raise result["error"]
+    return result["container"]
 
 
 # --- PyAV source ----------------------------------------------------------------------------
@@ -116,6 +156,11 @@ class PyAVSource:
         self.fps: Fraction | None = Fraction(rate) if rate else None
         self.duration: float | None = self._duration()
         self.frame_count: int | None = self._frame_count()
+        # the frames the file's header promises: its stored count, and its duration times its rate where both are
+        # known (the lower: some muxers store odd counts); far fewer read means a truncated or damaged file
+        stored = int(self.video.frames) if not self.is_live and self.video.frames else None
+        timed = int(round(self.duration * float(self.fps))) if stored and self.duration and self.fps else None
+        self.frames_announced: int | None = min(stored, timed) if stored and timed else stored
         self._pts_offset = 0  # added to pts after a reconnect
         self._generation = 0  # connection number: 0, then +1 per reconnect
         self._offsets: dict[int, Fraction] = {}  # seconds added to each reconnected connection's timestamps

@@ -248,13 +248,18 @@ def partial_path(target: str) -> str:
 
 
 def _alive(pid: int) -> bool:
+    """Whether a process still runs (a zombie, killed but not yet reaped by its parent, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): trust the signal
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _is_broken_pipe(exc: BaseException) -> bool:
@@ -331,6 +336,9 @@ class VideoSink:
             self.video = self.container.add_stream(codec, rate=self.fps or Fraction(25))
         except (av.FFmpegError, ValueError, KeyError) as exc:
             self.abort()
+            if "does not support" in str(exc):  # a known encoder the container cannot hold
+                raise UserError(f"{self.target} cannot hold {codec} video ({exc}); write .mp4, .mkv or .ts, "
+                                f"or give a --codec its container holds (e.g. libvpx-vp9 for .webm)") from None
             raise UserError(f"unknown or unavailable codec {codec!r} ({exc})") from None
         self.video.width, self.video.height, self.video.pix_fmt = self.width, self.height, pix
         if like is not None:
@@ -369,6 +377,8 @@ class VideoSink:
         parent = path.parent if str(path.parent) else Path(".")
         if path.is_dir():
             raise UserError(f"output is a directory, give a file name: {target}")
+        if parent.exists() and not parent.is_dir():
+            raise UserError(f"cannot write {target}: {parent} is a file, not a folder")
         if not parent.is_dir():
             raise UserError(f"output folder does not exist: {parent}")
         existed = path.exists()
