@@ -115,6 +115,8 @@ def test_rtsp_stream_is_processed_to_a_playable_file(tmp_path):
     (["process", "{clip}", "-o", "{tmp}/o.mp4", "--model", "identity", "--num-shards", "2"], "--num-shards"),
     (["process", "{clip}", "-o", "{text}/o.mp4", "--model", "identity"], "is a file, not a folder"),
     (["process", "{clip}", "-o", "{tmp}/o.webm", "--model", "identity"], "--codec"),
+    (["make-pairs", "{clip}", "-o", "{tmp}/pairs", "--method", "motion", "--crf", "99,120"], "crf must be"),
+    (["make-pairs", "{clip}", "-o", "{tmp}/pairs", "--method", "motion", "--shutter", "2,3"], "shutter must be"),
 ])
 def test_bad_input_is_one_line_and_exit_2(face_clip, tmp_path, args, needle):
     text = tmp_path / "notes.txt"

@@ -264,10 +264,15 @@ class MotionConfig:
             lo, hi = getattr(self, name)
             if lo > hi:
                 raise ValueError(f"{name} range must be min,max with min <= max, got {lo},{hi}")
-        if self.speed[0] <= 0 or not 0 < self.shutter[0] <= self.shutter[1] <= 1.0:
-            raise ValueError("speed must be > 0 and shutter within (0, 1]")
-        if self.subframes[0] < 1 or self.crf[0] < 0 or self.crf[1] > 51:
-            raise ValueError("subframes must be >= 1 and CRF within [0, 51]")
+        if self.speed[0] <= 0:
+            raise ValueError(f"speed must be > 0 (pixels a frame), got {self.speed[0]:g},{self.speed[1]:g}")
+        if not 0 < self.shutter[0] <= self.shutter[1] <= 1.0:
+            raise ValueError(f"shutter must be within (0, 1] (the share of the frame interval exposed), "
+                             f"got {self.shutter[0]:g},{self.shutter[1]:g}")
+        if self.subframes[0] < 1:
+            raise ValueError(f"subframes must be >= 1, got {self.subframes[0]}")
+        if self.crf[0] < 0 or self.crf[1] > 51:
+            raise ValueError(f"crf must be within [0, 51] (x264's scale), got {self.crf[0]:g},{self.crf[1]:g}")
         if not 0.0 <= self.shake <= 1.0:
             raise ValueError(f"shake is a probability in [0, 1], got {self.shake}")
         if not 0.0 <= self.crf_share <= 1.0:
