@@ -18,8 +18,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from streamdeblur.errors import StdoutClosed, UserError
-from streamdeblur.io.files import find_videos
+from streamdeblur.errors import OutputError, StdoutClosed, UserError
+from streamdeblur.io.files import find_videos, is_video_name
+from streamdeblur.paths import check_folder
 
 log = logging.getLogger("streamdeblur")
 
@@ -62,22 +63,63 @@ def manifest_path(outdir: Path, shard_index: int, num_shards: int) -> Path:
 
 
 def done_outputs(manifest: Path) -> set[str]:
-    """Outputs whose last manifest line says ok (a torn last line is ignored)."""
+    """Outputs whose last manifest line says ok. A torn last line is ignored; any other line that is not a JSON
+    object in UTF-8 (a damaged manifest) is skipped with a warning: the files it would have recorded are redone."""
     status: dict[str, str] = {}
-    if manifest.is_file():
-        for line in manifest.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            status[row.get("output", "")] = row.get("status", "")
+    if not manifest.is_file():
+        return set()
+    try:
+        lines = manifest.read_bytes().splitlines()
+    except OSError as exc:
+        raise OutputError(f"cannot read the batch manifest {manifest}: {exc.strerror or exc}") from None
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            if number < len(lines):  # the last line may be torn by an interrupted run: nothing to say
+                log.warning("%s: line %d is not a JSON line; skipped (its file, if any, is done again)",
+                            manifest, number)
+            continue
+        if not isinstance(row, dict) or not isinstance(row.get("output", ""), str):
+            log.warning("%s: line %d is not a manifest row (a JSON object); skipped (its file, if any, is done again)",
+                        manifest, number)
+            continue
+        status[row.get("output", "")] = str(row.get("status", ""))
     return {out for out, st in status.items() if st == "ok"}
 
 
+def prepare_outdir(outdir: Path, manifest: Path) -> None:
+    """Make the output folder and check its manifest can be written, before any file is processed: UserError for
+    a path that cannot be a folder (exit 2), OutputError where the filesystem refuses to write (exit 1)."""
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise UserError(f"several inputs need an output folder, and {outdir} is a file")
+    if not outdir.exists() and is_video_name(outdir):
+        raise UserError(f"several inputs need an output folder; {outdir} looks like a video file name "
+                        f"(give a folder, e.g. -o {outdir.with_suffix('')})")
+    check_folder(outdir, "-o")
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder {outdir}: {exc.strerror or exc}") from None
+    if manifest.is_dir():
+        raise UserError(f"the batch manifest {manifest} is a folder: move it away (it must be a file)")
+    try:
+        with manifest.open("a"):  # created empty if absent: writes will succeed later
+            pass
+    except OSError as exc:
+        raise OutputError(f"cannot write the batch manifest {manifest}: {exc.strerror or exc}") from None
+
+
 def _append(manifest: Path, row: dict[str, Any]) -> None:
-    with manifest.open("a") as fh:
-        fh.write(json.dumps(row, sort_keys=True) + "\n")
-        fh.flush()
+    try:
+        with manifest.open("a") as fh:
+            fh.write(json.dumps(row, sort_keys=True) + "\n")
+            fh.flush()
+    except OSError as exc:
+        raise OutputError(f"cannot write the batch manifest {manifest}: {exc.strerror or exc}") from None
 
 
 def frame_total(jobs: Sequence[Job]) -> int | None:
@@ -107,8 +149,8 @@ def run_batch(inputs: Sequence[str | Path], outdir: Path, options: Any, shard_in
 
     options.check()
     jobs = plan_jobs(inputs, outdir, options.format, shard_index, num_shards)  # no video: an error, and no folder
-    outdir.mkdir(parents=True, exist_ok=True)
     manifest = manifest_path(outdir, shard_index, num_shards)
+    prepare_outdir(outdir, manifest)
     done = done_outputs(manifest)
     engine = build_engine(options) if options.detector != "none" else None
     rows: list[dict[str, Any]] = []
@@ -119,7 +161,6 @@ def run_batch(inputs: Sequence[str | Path], outdir: Path, options: Any, shard_in
         if j not in todo:
             rows.append({"input": str(j.input), "output": str(j.output), "status": "skipped (done before)"})
     for n, job in enumerate(todo):
-        job.output.parent.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         row: dict[str, Any] = {"input": str(job.input), "output": str(job.output)}
 
@@ -128,6 +169,10 @@ def run_batch(inputs: Sequence[str | Path], outdir: Path, options: Any, shard_in
                 progress(name, frames_before + done_frames, total, n, len(todo))
 
         try:
+            try:
+                job.output.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise UserError(f"cannot create the folder {job.output.parent}: {exc.strerror or exc}") from None
             summary = process(str(job.input), str(job.output), replace(options), engine=engine, progress=on_frame)
             status = "interrupted" if summary.get("interrupted") else ("ok" if not summary.get("error") else
                                                                          "ok (input ended early)")

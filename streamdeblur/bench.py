@@ -118,8 +118,34 @@ def _child(spec: dict) -> dict:
         options.detect_size = spec["detect_size"]
     with tempfile.TemporaryDirectory() as tmp:
         summary = process(spec["clip"], str(Path(tmp) / "out.mp4"), options, engine=engine)
+    if summary.get("interrupted"):  # Ctrl-C reaches the whole process group: the parent stops too
+        raise KeyboardInterrupt
     summary["random_weights"] = random_weights
     return summary
+
+
+def check_options(model: str, batch_size: int, threads: int, frames: int | None = None, only: list[str] | None = None,
+                  detect_every: int = DETECT_EVERY, detect_size: int | None = None) -> None:
+    """UserError now, before any clip is made or timed, for options every case would fail on (each case runs in a
+    subprocess, which would report them as failed rows): the messages `process` gives for the same options."""
+    from streamdeblur.errors import UserError
+    from streamdeblur.models import get_spec
+    from streamdeblur.pipeline import ProcessOptions
+
+    get_spec(model)  # unknown model: the list of known ones
+    if frames is not None and frames < 1:
+        raise UserError(f"--frames must be at least 1, got {frames}")
+    if threads < 1:
+        raise UserError(f"--threads must be at least 1, got {threads}")
+    options = ProcessOptions(model=model, batch_size=batch_size, detect_every=detect_every)
+    if detect_size:
+        options.detect_size = detect_size
+    options.check()
+    labels = [case.label for case in cases(model)]
+    for text in only or []:
+        if not any(text in label for label in labels):
+            raise UserError(f"--only {text!r} names no stage; the stages are: {', '.join(labels)} (any part of a "
+                            "name selects it)")
 
 
 def run_bench(
@@ -127,6 +153,7 @@ def run_bench(
     frames: int = 60, only: list[str] | None = None, detect_every: int = DETECT_EVERY, detect_size: int | None = None,
 ) -> list[dict]:
     """Every case on every clip; a list of rows (dicts) for printing or JSON."""
+    check_options(model, batch_size, threads, frames, only, detect_every, detect_size)
     rows = []
     for res in resolutions:
         for f in faces:

@@ -66,12 +66,16 @@ def run_gate_bench(clip: Path, model: str, gate: float, frames: int = 60, thread
         src = write_video(Path(tmp) / "half_still.mp4", blurred, fps)
         # an untimed run first: the engine's first batches (allocation, kernel choice) would otherwise count
         # against whichever setting ran first
-        process(str(src), str(Path(tmp) / "warm.mp4"), ProcessOptions(model=model, gate=0.0, batch_size=batch_size),
-                engine=engine)
+        warm = process(str(src), str(Path(tmp) / "warm.mp4"), ProcessOptions(model=model, gate=0.0,
+                                                                             batch_size=batch_size), engine=engine)
+        if warm.get("interrupted"):  # Ctrl-C: the pipeline stopped early; so does the bench (exit 130)
+            raise KeyboardInterrupt
         for label, level in (("no gate", 0.0), (f"gate {gate:g}", gate)):
             out = Path(tmp) / f"out_{level}.mp4"
             summary = process(str(src), str(out), ProcessOptions(model=model, gate=level, batch_size=batch_size),
                               engine=engine)
+            if summary.get("interrupted"):
+                raise KeyboardInterrupt
             got, _ = read_frames(out, None)
             psnrs = []
             for image, ref, face in zip(got, sharp, boxes):

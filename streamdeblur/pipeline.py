@@ -28,6 +28,7 @@ import numpy as np
 from streamdeblur.backends import Engine
 from streamdeblur import DEFAULT_MODEL
 from streamdeblur.errors import OutputError, StdoutClosed, UserError
+from streamdeblur.paths import check_folder
 from streamdeblur.faces.detection import FaceDetector
 from streamdeblur.faces.stage import FaceStage
 from streamdeblur.io.source import Frame
@@ -116,18 +117,6 @@ class ProcessOptions:
             if folder is not None:
                 check_folder(folder, option)
         check_video_codec(self.codec)
-
-
-def check_folder(folder: Path, option: str) -> None:
-    """UserError now (before any work) when a folder to be made later is a file or lies under one."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"{option} {folder} is a file; give a folder")
-    for parent in folder.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise UserError(f"{option} {folder}: {parent} is a file, not a folder")
-            break
 
 
 def check_video_codec(codec: str) -> None:

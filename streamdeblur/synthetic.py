@@ -44,6 +44,9 @@ def synthesize_frames(
     n: int = 48, width: int = 480, height: int = 360, blur: bool = True, shake: float = 6.0, seed: int = 0
 ) -> list[np.ndarray]:
     """n BGR frames of the portrait under a moving camera; motion-blurred when blur is set."""
+    if n < 1 or width < 1 or height < 1:
+        raise ValueError(f"a synthetic clip needs at least one frame of at least 1x1 pixels, got {n} of "
+                         f"{width}x{height}")
     rng = np.random.default_rng(seed)
     src = portrait().astype(np.float32) / 255.0
     lin = src**2.2
@@ -73,6 +76,8 @@ def write_clip(
 ) -> Path:
     """Encode BGR frames to a video file, with an AAC sine tone as long as the video if audio_hz."""
     path = Path(path)
+    if not frames:
+        raise ValueError(f"no frames to write to {path}")
     height, width = frames[0].shape[:2]
     with av.open(str(path), "w") as out:
         vs = out.add_stream(codec, rate=fps)

@@ -77,3 +77,79 @@ def test_a_folder_without_videos_or_an_empty_path_is_an_error_and_leaves_no_outp
         err = proc.stderr.decode()
         assert proc.returncode != 0 and needle in err and "Traceback" not in err, err
         assert not out.exists()
+
+
+# --- sturdiness: the output folder and its manifest are checked before any file is processed ---
+
+
+def _two_clips(root: Path) -> list[str]:
+    root.mkdir(parents=True, exist_ok=True)
+    return [str(write_clip(root / f"{name}.mp4", synthesize_frames(4, 96, 64, blur=False, seed=i)))
+            for i, name in enumerate("ab")]
+
+
+def _one_line(proc, code: int) -> str:
+    err = proc.stderr.decode()
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_an_output_folder_under_a_file_or_a_manifest_that_is_a_folder_is_one_line(tmp_path):
+    clips = _two_clips(tmp_path / "in")
+    base = tmp_path / "base.mp4"
+    base.write_bytes(b"a file")
+    line = _one_line(run_cli("process", *clips, "-o", str(base / "sub"), "--model", "identity", "-q"), 2)
+    assert "base.mp4 is a file" in line
+    out = tmp_path / "out"
+    (out / "manifest.jsonl").mkdir(parents=True)
+    line = _one_line(run_cli("process", *clips, "-o", str(out), "--model", "identity", "-q"), 2)
+    assert "manifest" in line and "is a folder" in line
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl"]  # nothing was processed
+
+
+def test_several_inputs_into_a_video_file_name_are_refused(tmp_path):
+    clips = _two_clips(tmp_path / "in")
+    out = tmp_path / "X.mp4"
+    line = _one_line(run_cli("process", *clips, "-o", str(out), "--model", "identity", "-q"), 2)
+    assert "output folder" in line and "looks like a video file name" in line and "X.mp4" in line
+    assert not out.exists()
+
+
+def test_a_read_only_output_folder_is_an_output_error_before_any_work(tmp_path, monkeypatch):
+    from streamdeblur import batch, paths
+    from streamdeblur.errors import OutputError
+
+    monkeypatch.setattr(paths.os, "access", lambda path, mode: False)  # as on a read-only filesystem
+    with pytest.raises(OutputError, match="cannot write -o .*outdir: .* is not writable"):
+        batch.prepare_outdir(tmp_path / "outdir", tmp_path / "outdir" / "manifest.jsonl")
+    assert not (tmp_path / "outdir").exists()
+    monkeypatch.undo()
+    monkeypatch.setattr(Path, "open", lambda *a, **k: (_ for _ in ()).throw(OSError(30, "Read-only file system")))
+    with pytest.raises(OutputError, match="cannot write the batch manifest .*Read-only file system"):
+        batch.prepare_outdir(tmp_path, tmp_path / "manifest.jsonl")
+
+
+def test_a_damaged_manifest_is_skipped_line_by_line_with_a_warning(tmp_path, caplog):
+    from streamdeblur.batch import done_outputs
+
+    manifest = tmp_path / "manifest.jsonl"
+    good = json.dumps({"output": "out/a.mp4", "status": "ok"}).encode()
+    manifest.write_bytes(b"\xff\xfe not utf-8\n[1, 2]\n" + good + b"\n\"text\"\n" + b'{"output": "out/b.mp')
+    with caplog.at_level("WARNING", logger="streamdeblur"):
+        assert done_outputs(manifest) == {"out/a.mp4"}
+    assert [r.getMessage().split(": ")[1].split(" is")[0] for r in caplog.records] == ["line 1", "line 2", "line 4"]
+
+
+def test_a_rerun_over_a_damaged_manifest_redoes_its_files(tmp_path):
+    clips = _two_clips(tmp_path / "in")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.jsonl").write_bytes(b"\xff\xfe\x00garbage\n[1, 2]\n")
+    proc = run_cli("process", *clips, "-o", str(out), "--model", "identity")
+    err = proc.stderr.decode()
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert "line 1" in err and "line 2" in err and "2 done" in err
+    assert video_info(out / "a.mp4")["frames"] == 4

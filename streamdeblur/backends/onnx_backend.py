@@ -9,6 +9,7 @@ checked against torch on a random batch before it is cached.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from streamdeblur.backends.common import check_batch, to_nchw_rgb, to_nhwc_bgr
-from streamdeblur.errors import UserError
+from streamdeblur.errors import OutputError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +62,37 @@ def session(path: Path, threads: int | None = None, cuda: bool = False, device_i
     return ort.InferenceSession(str(path), options, providers=providers)
 
 
+def check_output_file(path: Path) -> None:
+    """Before the export, which takes a while: UserError when a folder above path is a file (the path cannot
+    exist); OutputError when its folder takes no file (read-only, permission, full disk). Creates nothing."""
+    from streamdeblur.paths import check_folder
+
+    path = Path(path)
+    check_folder(path.parent, f"-o {path}:")
+    if not path.parent.exists():  # the folders are made later
+        return
+    probe = path.with_name(f".{path.name}.{os.getpid()}.probe")
+    try:
+        probe.open("wb").close()
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
+
+
 def export_checked(module: nn.Module, input_size: int, path: Path, tolerance: float = EXPORT_TOLERANCE,
                    frames: int = 1) -> Path:
     """Export an [0, 1] image module (3 x frames input channels) to ONNX at path (atomic), refusing an export
-    that differs from torch."""
+    that differs from torch. OutputError when the file cannot be written (nothing is left behind)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_output_file(path)
     module = module.eval().float().cpu()
     gen = torch.Generator().manual_seed(0)
     example = torch.rand(2, 3 * frames, input_size, input_size, generator=gen)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         _export(module, example, tmp)
         check = torch.rand(3, 3 * frames, input_size, input_size, generator=gen)  # another batch size: dynamic axis
         with torch.inference_mode():
@@ -83,8 +104,11 @@ def export_checked(module: nn.Module, input_size: int, path: Path, tolerance: fl
                 f"the ONNX export differs from torch by {error:.2g} (tolerance {tolerance:g}); use --backend torch"
             )
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk, a filesystem gone read-only
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a cleanup failure must not hide the reason
+            tmp.unlink(missing_ok=True)
     return path
 
 

@@ -39,8 +39,13 @@ def bench(
     training samples/s)."""
     import json
 
-    from streamdeblur.bench import RESOLUTIONS, format_table, run_bench
+    from streamdeblur.bench import RESOLUTIONS, check_options, format_table, run_bench
+    from streamdeblur.cli import check_writable_file
 
+    if json_out is not None:
+        check_writable_file(json_out, "--json")  # now, not after the whole benchmark
+    check_options(model, batch_size, threads, None if train else frames, None if train or gate is not None else only,
+                  detect_every, detect_size)
     if gate is not None:
         from streamdeblur.bench_gate import format_gate_rows, run_gate_bench
 
@@ -82,11 +87,17 @@ def bench(
 def export(
     model: str = typer.Argument(DEFAULT_MODEL, help="Model name from the registry."),
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the .onnx file."),
-    weights: Optional[Path] = typer.Option(None, help="Weights file instead of the released ones."),
+    weights: Optional[Path] = typer.Option(None, help="Weights file or engine folder (what `adapt -o` and "
+                                           "`release -o` write) instead of the released ones."),
 ) -> None:
     """Export a model to ONNX (dynamic batch; checked against PyTorch before it is written)."""
     from streamdeblur.backends import export_onnx
+    from streamdeblur.backends.onnx_backend import check_output_file
+    from streamdeblur.models import engine_in_folder
 
+    if not output.is_dir():  # export_onnx says what to give for a folder
+        check_output_file(output)  # before the model loads and exports
+    model, weights = engine_in_folder(model, weights)  # an engine folder: its weights, as the model its card names
     path = export_onnx(model, output, weights=weights)
     typer.echo(f"wrote {path}", err=True)
 

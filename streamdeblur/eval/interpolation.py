@@ -11,13 +11,17 @@ dropped frame's face.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from streamdeblur.data import blur, exposure
+from streamdeblur.errors import OutputError, UserError
 from streamdeblur.eval import metrics
+
+log = logging.getLogger("streamdeblur")
 
 SIZE = 128
 PAD = 16
@@ -55,26 +59,42 @@ def _means(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 def check_clips(clips: list[Path], out_dir: Path, max_frames: int | None = 120) -> dict[str, Any]:
     """Run check_clip on each clip; write interpolation.json and interpolation.md to out_dir."""
+    from streamdeblur.eval.report import check_report_dir
     from streamdeblur.eval.video import read_frames
     from streamdeblur.faces.detect import create_detector
 
+    check_report_dir(out_dir)
     detector = create_detector("yunet")
     per_clip = {}
     for clip in clips:
         frames, _ = read_frames(clip, max_frames)
+        if len(frames) < 3:  # a dropped frame needs a neighbour on each side
+            message = f"{clip}: {len(frames)} frame(s) are too few for the interpolation check (it needs at least 3)"
+            if len(clips) == 1:
+                raise UserError(message)
+            log.warning("%s; skipped", message)
+            continue
         per_clip[clip.name] = check_clip(frames, detector)
     rows = [r for c in per_clip.values() for r in c["rows"]]
+    if not per_clip:
+        raise UserError("too few frames: no clip has the 3 frames the interpolation check needs")
+    if not rows:
+        raise UserError(f"too few frames with a face: no face of at least 64 px on the dropped frames of "
+                        f"{', '.join(per_clip)} (raise --max-frames, or choose a clip with a face)")
     report = {"clips": {k: {kk: vv for kk, vv in v.items() if kk != "rows"} for k, v in per_clip.items()},
               "overall": {"triples": len(rows), **_means(rows)}, "size": SIZE,
               "method": "drop every other frame; rebuild it at t=0.5 from its neighbours (bidirectional DIS flow, "
                         "occlusion-aware blend) vs their plain average; 128-px face crops of the dropped frame"}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "interpolation.json").write_text(json.dumps(report, indent=1) + "\n")
     lines = ["# Interpolation check", "", report["method"], "",
              "| clip | triples | PSNR interpolated | PSNR average | SSIM interpolated | SSIM average |",
              "|---|---|---|---|---|---|"]
     for name, c in [*report["clips"].items(), ("all", report["overall"])]:
         lines.append(f"| {name} | {c['triples']} | {c['psnr_interp']:.2f} | {c['psnr_avg']:.2f} | "
                      f"{c['ssim_interp']:.4f} | {c['ssim_avg']:.4f} |")
-    (out_dir / "interpolation.md").write_text("\n".join(lines) + "\n")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "interpolation.json").write_text(json.dumps(report, indent=1) + "\n")
+        (out_dir / "interpolation.md").write_text("\n".join(lines) + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write the report in {out_dir}: {exc.strerror or exc}") from None
     return report

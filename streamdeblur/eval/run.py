@@ -17,7 +17,7 @@ import numpy as np
 from streamdeblur.errors import UserError
 from streamdeblur.eval import baselines
 from streamdeblur.eval.motion import track_motion
-from streamdeblur.eval.report import EvalReport, write_report
+from streamdeblur.eval.report import EvalReport, check_report_dir, write_report
 from streamdeblur.eval.scoring import PER_FACE_KEYS, FaceRef, Scorer, summarise
 from streamdeblur.faces.flow import recut_stack, recuts
 
@@ -157,13 +157,26 @@ def group_order(group: str) -> tuple[int, float, str]:
     return rank, length, group
 
 
-def load_pairs(pairs_dir: str | Path, limit: int | None = None, progress: Any = None) -> list[PairSample]:
-    """Pairs of every shard under pairs_dir (at most limit per blur type); UserError when there are none."""
-    from streamdeblur.data.shards import find_shards, iter_pairs
+def check_pairs_path(pairs_dir: str | Path) -> None:
+    """UserError unless pairs_dir is a directory or a tar file (one shard)."""
+    import tarfile
 
     root = Path(pairs_dir)
     if not root.exists():
         raise UserError(f"pairs directory not found: {root}")
+    if root.is_file() and not tarfile.is_tarfile(root):
+        raise UserError(f"--pairs {root} is a file, not a pairs directory (or one of its .tar shards): give the "
+                        "folder `streamdeblur make-pairs` wrote")
+
+
+def load_pairs(pairs_dir: str | Path, limit: int | None = None, progress: Any = None) -> list[PairSample]:
+    """Pairs of every shard under pairs_dir (at most limit per blur type); UserError when there are none."""
+    import tarfile
+
+    from streamdeblur.data.shards import find_shards, iter_pairs
+
+    root = Path(pairs_dir)
+    check_pairs_path(root)
     shards = find_shards(root)
     if not shards:
         raise UserError(f"no pair shards (*.tar) under {root}: make them with `streamdeblur make-pairs`")
@@ -179,7 +192,7 @@ def load_pairs(pairs_dir: str | Path, limit: int | None = None, progress: Any = 
                 samples.append(PairSample(key, group, pair_identity(meta, shard), blurred, sharp, meta, strip))
                 if progress is not None:
                     progress()
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, tarfile.TarError) as exc:
             raise UserError(f"cannot read pair shard {shard}: {exc}") from exc
     if not samples:
         raise UserError(f"the shards under {root} hold no complete pairs (<key>.blur.png, .sharp.png, .json)")
@@ -451,11 +464,11 @@ def gain_rows(samples: list[PairSample], methods: list[str], rows: dict) -> list
 
 def evaluate_pairs(pairs_dir: str | Path, options: EvalOptions) -> dict[str, Any]:
     """Evaluate models and baselines on a pairs directory; writes the report, returns its paths and rows."""
+    check_report_dir(options.output)
     models = model_weights(options)
     if not models and not options.baselines:
         raise UserError("nothing to evaluate: give --model NAME (or 'identity') or keep --baselines")
-    if not Path(pairs_dir).exists():
-        raise UserError(f"pairs directory not found: {pairs_dir}")
+    check_pairs_path(pairs_dir)  # before the models load
     scorer = Scorer.create(options.landmarker, options.embedder, options.detector)
     with progress_bars(options.quiet) as task:
         samples = load_pairs(pairs_dir, options.limit, task("reading pairs", None))

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from streamdeblur.errors import MissingDependencyError
+from streamdeblur.errors import MissingDependencyError, UserError
 from streamdeblur.eval import metrics
 from streamdeblur.eval.landmarks import EVAL_EXTRA_HINT, Landmarker, create_landmarker, dlib_box_from_points
 
@@ -62,6 +62,12 @@ class Scorer:
                 scorer.embedder = create_embedder(embedder)
             except MissingDependencyError as exc:
                 scorer.skip(f"identity metrics (cosine, rank-1) skipped: {exc}; or pass --embedder PATH.onnx")
+            except UserError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types (InvalidProtobuf, Fail...)
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise UserError(f"--embedder {embedder}: cannot load it as an ONNX face-embedding model "
+                                f"({reason})") from None
         else:
             scorer.notes.append("identity metrics not asked for (--embedder none)")
         return scorer

@@ -21,7 +21,7 @@ import numpy as np
 from streamdeblur.data import blur
 from streamdeblur.errors import UserError
 from streamdeblur.eval import baselines, metrics
-from streamdeblur.eval.report import VIDEO_COLUMNS, write_report
+from streamdeblur.eval.report import VIDEO_COLUMNS, check_report_dir, write_report
 from streamdeblur.eval.run import (BLURRED, SHARP, EvalOptions, PairSample, group_order, build_engine, build_report,
                                    method_labels, model_weights, progress_bars)
 from streamdeblur.eval.scoring import FaceRef, Scorer
@@ -238,6 +238,7 @@ def evaluate_video(video: str | Path, blurs: str | list[BlurSpec], options: Eval
     from streamdeblur.faces.crops import alignment_matrix, extract_crop
     from streamdeblur.pipeline import ProcessOptions, process
 
+    check_report_dir(options.output)
     specs = parse_blurs(blurs) if isinstance(blurs, str) else list(blurs)
     clips = find_clips(video)
     models = model_weights(options)
@@ -358,6 +359,8 @@ def _run_clip(clip: Path, frames: list[np.ndarray], faces: list[Any], fps: Fract
                                 lossless=True, batch_size=options.batch_size, gate=None if options.gate else 0.0)
         summary = process(str(blurred_path), str(out_path), popts, engine=engine,
                           progress=lambda done, total: advance(1))
+        if summary.get("interrupted"):  # Ctrl-C: the pipeline stopped early and closed its output; so does eval
+            raise KeyboardInterrupt
         if name != BLURRED:
             fps_by_method[name] = float(summary.get("fps", math.nan))
             gating[name] = (summary.get("gate"), int(summary.get("gated", 0)), int(summary.get("faces", 0)))
