@@ -248,7 +248,7 @@ case "${1:-}" in
   naf-v5)
     # naf v5 = the soup (weight average) of naf-pm x 0.65 and naf-p x 0.35 (run both first, from v4), with the
     # settle range chosen for it (engines/naf/NOTES.md); METRICS: an eval report of the result for its card
-    streamdeblur release "$RUNS/naf-pm" naf --soup "$RUNS/naf-p:0.35" --gate 1.0 --settle 1.0,3.0 \
+    streamdeblur release "$RUNS/naf-pm" naf --soup "$RUNS/naf-p:0.35" --gate 1.0 --settle 1.0,3.0 --force \
       ${METRICS:+--metrics "$METRICS"}
     ;;
   naf-hd)
@@ -258,7 +258,7 @@ case "${1:-}" in
     # (v1; RESUME_RUN=1 NAF_HD_STEPS=12000, then 20000), released with the settle range measured through `process`
     naf_psnr naf-hd "${NAF_HD_STEPS:-5000}" "${NAF_HD_INIT:-$REPO/engines/naf/model.safetensors}" \
       "$P/motion-256c" 10 --crop-size 256 --set patch=96
-    streamdeblur release "$RUNS/naf-hd" naf-hd --settle 0.6,1.5 ${METRICS:+--metrics "$METRICS"}
+    streamdeblur release "$RUNS/naf-hd" naf-hd --settle 0.6,1.5 --force ${METRICS:+--metrics "$METRICS"}
     ;;
   naf-hd2)
     # naf-hd v0 (step 12k) fine-tuned with more sharp inputs (35 % against 20 %) at half the learning rate: does the engine

@@ -10,7 +10,7 @@ import typer
 from streamdeblur import DEFAULT_MODEL
 from streamdeblur.cli import _setup_logging, app
 from streamdeblur.cli import _model_names, _stage_names, dataclass_option
-from streamdeblur.errors import UserError
+from streamdeblur.errors import Terminated, UserError
 from streamdeblur.train.adapt import AdaptOptions
 
 
@@ -48,6 +48,13 @@ def train(
     if resume and config is None:
         found = (run_dir or default_run_dir(name or "run")) / "config.json"
         config = found if found.is_file() else None
+        if config is not None and model is not None:  # before the config's stage is checked against the model
+            from streamdeblur.train.config import TrainConfig
+            from streamdeblur.train.trainer import different_model
+
+            trained = TrainConfig.load(config).model
+            if trained != model:
+                raise UserError(different_model(config.parent, trained, model))
     as_str = lambda p: str(p) if p is not None else None  # noqa: E731
     cfg = build_config(config, list(set_), data=as_str(data), name=name, model=model, stage=stage, variant=variant,
                        steps=steps, batch_size=batch_size, crop_size=crop_size, lr=lr, hg_weights=as_str(hg_weights),
@@ -55,10 +62,12 @@ def train(
                        run_dir=as_str(run_dir), threads=threads, device=device, seed=seed, quiet=quiet or None)
     _setup_logging(quiet)
     result = run_training(cfg, resume=resume)
+    if result.interrupted:  # said even with -q: a stop that no message explains looks like a crash
+        typer.echo(f"streamdeblur: interrupted at step {result.step} (checkpoint {result.checkpoint}); run the same "
+                   f"command{'' if resume else ' with --resume'} to continue", err=True)
+        raise typer.Exit(130)
     if not quiet:
         typer.echo(f"step {result.step}: checkpoint {result.checkpoint}; log {result.run_dir / 'log.csv'}", err=True)
-    if result.interrupted:
-        raise typer.Exit(130)
 
 
 @app.command()
@@ -75,6 +84,8 @@ def release(
     soup: Optional[list[str]] = typer.Option(None, "--soup", help="OTHER_RUN:WEIGHT (repeatable): average that run's "
                                              "EMA weights in at WEIGHT, the first run's at what is left (a model "
                                              "soup of fine-tunings of one starting point)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing engine folder (its NOTES.md and other "
+                               "files are kept)."),
 ) -> None:
     """Write a trained run's EMA weights (fp16 safetensors) and its card (with eval metrics) as an engine."""
     from streamdeblur.train.release import release as release_engine
@@ -95,7 +106,8 @@ def release(
             raise UserError(f"--soup takes OTHER_RUN:WEIGHT, got {item!r}") from None
         if not path:
             raise UserError(f"--soup takes OTHER_RUN:WEIGHT, got {item!r}")
-    folder = release_engine(run, name, out_dir=output, metrics=metrics, gate=gate, settle=levels, soup=blends)
+    folder = release_engine(run, name, out_dir=output, metrics=metrics, gate=gate, settle=levels, soup=blends,
+                            force=force)
     typer.echo(f"wrote {folder}", err=True)
 
 
@@ -115,6 +127,16 @@ def adapt(
     from streamdeblur.train.adapt import adapt as adapt_engine
 
     _setup_logging(quiet)
-    folder = adapt_engine(references, output, AdaptOptions(model=model, steps=steps, max_frames=max_frames,
-                                                            threads=threads, quiet=quiet))
+    try:
+        folder = adapt_engine(references, output, AdaptOptions(model=model, steps=steps, max_frames=max_frames,
+                                                                threads=threads, quiet=quiet))
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Terminated):
+            raise  # SIGTERM: the top level says so (exit 143)
+        stopped = True
+    else:
+        stopped = False
+    if stopped:  # its pairs and checkpoints are kept in the cache: the same command picks them up
+        typer.echo("streamdeblur: interrupted; run the same command again to continue", err=True)
+        raise typer.Exit(130)
     typer.echo(f"wrote {folder}; run it with: streamdeblur process INPUT --weights {folder}", err=True)

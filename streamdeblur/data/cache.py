@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from streamdeblur.data.dataset import jitter_colour, rotate_quarter
-from streamdeblur.data.shards import atomic_write_text, decode_png, index_shard, read_member
+from streamdeblur.data.shards import damaged, atomic_write_text, decode_png, index_shard, read_member
 from streamdeblur.faces.flow import ALIGNS, RECUT_MAX_SHIFT, align_stack, recut_stack
 
 
@@ -71,6 +71,14 @@ def _window(strip: np.ndarray, side: int, middle: int, frames: int, meta: dict[s
     if align == "flow" and frames > 1:
         window = np.split(align_stack(np.concatenate(window, axis=2)), frames, axis=2)
     return window
+
+
+def _png(f: Any, rec: Any, ext: str) -> np.ndarray:
+    """One image member of a pair, decoded; DamagedShard (a UserError naming the shard) when it does not decode."""
+    try:
+        return decode_png(read_member(f, *rec.members[ext]))
+    except ValueError:
+        raise damaged(rec.shard, f"pair {rec.key}'s {ext} does not decode") from None
 
 
 def _records(shards: Sequence[Path], frames: int, align: str, neighbour: bool) -> list:
@@ -120,16 +128,16 @@ def build_cache(shards: Sequence[Path], cache_dir: Path, size: int, frames: int 
     try:
         for i, rec in enumerate(records):
             f = handles.setdefault(rec.shard, open(rec.shard, "rb"))
-            sharp = decode_png(read_member(f, *rec.members["sharp.png"]))
+            sharp = _png(f, rec, "sharp.png")
             s = sharp.shape[0]
             if frames == 1 and not neighbour:
-                images = [_resize(decode_png(read_member(f, *rec.members["blur.png"])), size), _resize(sharp, size)]
+                images = [_resize(_png(f, rec, "blur.png"), size), _resize(sharp, size)]
             else:
-                strip = decode_png(read_member(f, *rec.members["frames.png"]))
+                strip = _png(f, rec, "frames.png")
                 middle = strip.shape[1] // s // 2
                 images = _window(strip, s, middle, frames, rec.meta, align, size) + [_resize(sharp, size)]
                 if neighbour:
-                    targets = decode_png(read_member(f, *rec.members["targets.png"]))
+                    targets = _png(f, rec, "targets.png")
                     images += _window(strip, s, middle + 1, frames, rec.meta, align, size)
                     images.append(_resize(targets[:, (middle + 1) * s:(middle + 2) * s], size))
             for k, image in enumerate(images):

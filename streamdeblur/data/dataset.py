@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from streamdeblur.data.shards import PairRecord, decode_png, find_shards, index_shard, iter_pairs, read_member
+from streamdeblur.data.shards import damaged, PairRecord, decode_png, find_shards, index_shard, iter_pairs, read_member
 
 Filter = Callable[[dict[str, Any]], bool]
 
@@ -150,7 +150,11 @@ class PairDataset(Dataset):
         """The stored (blurry, sharp) uint8 BGR images of one pair, unaugmented."""
         rec = self.records[index]
         f = self._file(rec.shard)
-        return decode_png(read_member(f, *rec.members["blur.png"])), decode_png(read_member(f, *rec.members["sharp.png"]))
+        try:
+            return (decode_png(read_member(f, *rec.members["blur.png"])),
+                    decode_png(read_member(f, *rec.members["sharp.png"])))
+        except ValueError:
+            raise damaged(rec.shard, f"pair {rec.key} holds an image that does not decode") from None
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...] | tuple[torch.Tensor, torch.Tensor, dict]:
         blurry, sharp = self.images(index)

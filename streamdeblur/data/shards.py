@@ -19,6 +19,8 @@ from typing import Any, Iterator
 import cv2
 import numpy as np
 
+from streamdeblur.errors import UserError
+
 PAIR_EXTS = ("blur.png", "sharp.png", "json")
 _MTIME = 0  # fixed member times: the same pairs give the same bytes
 
@@ -126,27 +128,79 @@ class PairRecord:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+class DamagedShard(UserError):
+    """A pairs shard that cannot be read (truncated by a copy, or not a tar file): one line naming it (damaged())."""
+
+
+def damaged(path: str | Path, why: str = "") -> DamagedShard:
+    """The DamagedShard of a shard, saying what to do."""
+    return DamagedShard(f"pairs shard {path} is damaged ({why or 'truncated or not a tar file'}): copy it again "
+                        "from where it came from, or move it out of the pairs folder to use the others (a folder "
+                        "`streamdeblur make-pairs` fills keeps its finished shards; make the pairs again into a new "
+                        "folder to replace them)")
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0][:100] if str(exc) else ""
+    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
+
+
+# what a damaged shard raises while it is read: tarfile's errors ("unexpected end of data"), a short member, a
+# member that is no PNG or no JSON
+_DAMAGE = (tarfile.TarError, EOFError, ValueError, cv2.error, UnicodeDecodeError)
+
+
 def index_shard(path: str | Path, with_meta: bool = True) -> list[PairRecord]:
-    """Complete pairs of one shard in file order (members located by offset; json parsed if asked)."""
+    """Complete pairs of one shard in file order (members located by offset; json parsed if asked).
+    DamagedShard (a UserError) when the shard cannot be read to its end."""
     records: dict[str, PairRecord] = {}
-    with open(path, "rb") as f, tarfile.open(fileobj=f, mode="r") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            key, ext = split_member_name(member.name)
-            rec = records.setdefault(key, PairRecord(str(path), key))
-            rec.members[ext] = (member.offset_data, member.size)
-        if with_meta:
-            for rec in records.values():
-                if "json" in rec.members:
-                    rec.meta = json.loads(read_member(f, *rec.members["json"]))
+    try:
+        with open(path, "rb") as f, tarfile.open(fileobj=f, mode="r") as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                key, ext = split_member_name(member.name)
+                rec = records.setdefault(key, PairRecord(str(path), key))
+                rec.members[ext] = (member.offset_data, member.size)
+            # tarfile ends quietly where a file cut between members ends; a whole tar ends with zero blocks
+            if f.seek(0, os.SEEK_END) < tar.offset + tarfile.BLOCKSIZE:
+                raise damaged(path, "it ends without the end-of-archive blocks: truncated")
+            if with_meta:
+                for rec in records.values():
+                    if "json" in rec.members:
+                        rec.meta = json.loads(read_member(f, *rec.members["json"]))
+    except DamagedShard:
+        raise
+    except _DAMAGE as exc:
+        raise damaged(path, _why(exc)) from None
     return [r for r in records.values() if all(e in r.members for e in PAIR_EXTS)]
 
 
 def read_member(f: Any, offset: int, size: int) -> bytes:
-    """Bytes of one tar member from an open binary file."""
+    """Bytes of one tar member from an open binary file (DamagedShard when the file ends before them)."""
     f.seek(offset)
-    return f.read(size)
+    data = f.read(size)
+    if len(data) != size:
+        raise damaged(getattr(f, "name", "?"), "a member ends past the end of the file")
+    return data
+
+
+def pair_side(path: str | Path) -> int | None:
+    """The side in pixels of the first pair's sharp image in a shard (read from its PNG header, nothing decoded);
+    None when the shard holds no pair."""
+    try:
+        with tarfile.open(path, "r|") as tar:
+            for member in tar:
+                if member.isfile() and split_member_name(member.name)[1] == "sharp.png":
+                    head = tar.extractfile(member).read(24)
+                    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n":
+                        raise damaged(path, f"{member.name} is not a PNG image")
+                    return int.from_bytes(head[20:24], "big")  # IHDR: width, then height
+    except DamagedShard:
+        raise
+    except _DAMAGE as exc:
+        raise damaged(path, _why(exc)) from None
+    return None
 
 
 def iter_pairs(path: str | Path, frames: bool = False) -> Iterator[tuple]:
@@ -155,18 +209,25 @@ def iter_pairs(path: str | Path, frames: bool = False) -> Iterator[tuple]:
     <key>.frames.png) or None."""
     current: dict[str, bytes] = {}
     current_key = None
-    with tarfile.open(path, "r|") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            key, ext = split_member_name(member.name)
-            if key != current_key:
-                if current_key is not None and all(e in current for e in PAIR_EXTS):
-                    yield _decode(current_key, current, frames)
-                current, current_key = {}, key
-            current[ext] = tar.extractfile(member).read()
-        if current_key is not None and all(e in current for e in PAIR_EXTS):
-            yield _decode(current_key, current, frames)
+    try:
+        with tarfile.open(path, "r|") as tar:
+            for member in tar:
+                if not member.isfile():
+                    continue
+                key, ext = split_member_name(member.name)
+                if key != current_key:
+                    if current_key is not None and all(e in current for e in PAIR_EXTS):
+                        pair = _decode(current_key, current, frames)
+                        yield pair
+                    current, current_key = {}, key
+                current[ext] = tar.extractfile(member).read()
+            if current_key is not None and all(e in current for e in PAIR_EXTS):
+                pair = _decode(current_key, current, frames)
+                yield pair
+    except DamagedShard:
+        raise
+    except _DAMAGE as exc:
+        raise damaged(path, _why(exc)) from None
 
 
 def _decode(key: str, members: dict[str, bytes], frames: bool = False) -> tuple:

@@ -64,6 +64,18 @@ class AdaptOptions:
     quiet: bool = False
 
 
+def check_options(options: AdaptOptions, steps_option: str = "--steps") -> None:
+    """UserError (before any work) for options that cannot work; steps_option: the flag the caller's command
+    gives the steps with (`adapt --steps`, `process --adapt-steps`)."""
+    if options.steps < 1:
+        raise UserError(f"{steps_option} must be at least 1 (adapt's fine-tuning steps), got {options.steps}")
+    if options.max_frames is not None and options.max_frames < 1:
+        raise UserError(f"--max-frames must be at least 1 (leave it out to read whole references), "
+                        f"got {options.max_frames}")
+    if options.threads < 0:
+        raise UserError(f"--threads must be at least 1 (or 0: all CPU threads), got {options.threads}")
+
+
 def work_dir(references: Sequence[Path], options: AdaptOptions) -> Path:
     """<cache>/adapt/<key>: the pairs and the run of these references, model and recipe (a re-run resumes)."""
     from streamdeblur.data.video_pairs import SHARP_SHARE
@@ -89,13 +101,12 @@ def run_dir(work: Path, model: str, steps: int) -> Path:
     """The run that gives `steps` steps: <work>/run-<base_key>, which a re-run with more steps continues; when that
     run has already gone past `steps`, its own <work>/run-<base_key>-<steps> (trained from the start, so an engine
     asked for fewer steps never is the longer run's, and the longer run is kept)."""
-    import torch
-
     from streamdeblur.train.stages import CHECKPOINT
+    from streamdeblur.train.trainer import read_checkpoint
 
     run = work / f"run-{base_key(model)}"
     if (run / CHECKPOINT).is_file():
-        done = int(torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)["step"])
+        done = int(read_checkpoint(run / CHECKPOINT)["step"])
         if done > steps:
             return run.with_name(f"{run.name}-{steps}")
     return run
@@ -122,6 +133,7 @@ def centre_stride(references: Sequence[Path], max_frames: int | None) -> int:
 def adapted_to(video: str | Path, options: AdaptOptions = AdaptOptions()) -> Path:
     """`process --adapt`: the engine adapted to this video's own sharp faces, made on the first call (adapt) and
     found in the cache (<work_dir>/engine-<base_key>-<steps>) on the next ones."""
+    check_options(options, "--adapt-steps")
     clip = Path(video)
     if not clip.is_file():
         raise UserError(f"--adapt needs a video file to adapt to, not {video}")
@@ -143,14 +155,13 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     from streamdeblur.train.stages import CHECKPOINT, build_config
     from streamdeblur.train.trainer import train
 
+    check_options(options)
     spec = get_spec(options.model)  # UserError for an unknown name
     if "restore" not in spec.stages:
         raise UserError(f"adapt fine-tunes restoration engines (naf, naf-hd, naf-t3m, naf-t3m-hd, fast-unet); "
                         f"{options.model!r} is not one")
     if not has_weights(options.model):
         raise UserError(f"model {options.model!r} has no released weights to adapt (expected {spec.weights_path})")
-    if options.steps < 1:
-        raise UserError(f"--steps must be at least 1, got {options.steps}")
     out = Path(output)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} exists: give a new folder to -o (an adapted engine is never written over another)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -135,9 +136,30 @@ class TrainConfig:
             raise UserError(f"unknown gan_loss {self.gan_loss!r}; use one of {', '.join(GAN_LOSSES)}")
         for key in ("steps", "batch_size", "crop_size", "log_every", "val_every", "ckpt_every", "plot_every"):
             if getattr(self, key) <= 0:
-                raise UserError(f"{key} must be positive (got {getattr(self, key)})")
+                raise UserError(f"{_named(key)} must be positive (got {getattr(self, key)})")
+        for key in ("warmup", "lr_horizon", "val_batches", "seen_batches", "workers"):
+            if getattr(self, key) < 0:
+                raise UserError(f"{_named(key)} must be 0 or more (got {getattr(self, key)})")
+        if self.threads < 0:
+            raise UserError(f"--threads must be 0 (torch's default) or more (got {self.threads})")
+        for key in ("lr", "d_lr"):
+            value = getattr(self, key)
+            if not (math.isfinite(value) and value > 0):
+                raise UserError(f"{_named(key)} must be a positive number, e.g. 2e-4 (got {value})")
+        numbers = [f.name for f in fields(self) if f.type in ("float", float) and f.name not in ("lr", "d_lr")]
+        for key in numbers:
+            value = getattr(self, key)
+            if not math.isfinite(value):
+                raise UserError(f"{_named(key)} must be a finite number (got {value})")
+            if value < 0 and (key.startswith("w_") or key in NON_NEGATIVE):
+                raise UserError(f"{_named(key)} must be 0 or more (got {value})")
+        if not all(math.isfinite(b) and 0.0 <= b < 1.0 for b in self.betas):
+            raise UserError(f"betas must be two numbers in [0, 1) (got {self.betas[0]},{self.betas[1]})")
+        lo, hi = self.crop_scale
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi <= 1):
+            raise UserError(f"crop_scale must be two shares lo <= hi in (0, 1] (got {lo},{hi})")
         lo, hi = self.zoom
-        if not 0 < lo <= hi:
+        if not (0 < lo <= hi and math.isfinite(hi)):
             raise UserError(f"zoom must be two positive factors lo <= hi (got {lo},{hi})")
         cached_patches = (self.cache or spec.frames > 1) and self.patch  # temporal nets always train on the cache
         if (lo, hi) != (1.0, 1.0) and not cached_patches:
@@ -208,6 +230,18 @@ class TrainConfig:
                 data[key] = raw
         data.update({k: v for k, v in values.items() if v is not None})
         return type(self).from_dict(data)
+
+
+# float fields that make no sense below 0 (the loss weights w_* are checked by their prefix)
+NON_NEGATIVE = ("weight_decay", "changed_weight", "lr_min", "min_motion", "max_motion", "grad_clip")
+# the command-line options of `train` that set a field directly (the others are set with --set key=value)
+OPTIONS = {"steps": "--steps", "batch_size": "--batch-size", "crop_size": "--crop-size", "lr": "--lr",
+           "threads": "--threads"}
+
+
+def _named(key: str) -> str:
+    """A field as the user gave it: 'lr (--lr)', 'warmup'."""
+    return f"{key} ({OPTIONS[key]})" if key in OPTIONS else key
 
 
 def _coerce(key: str, value: Any, hint: Any) -> Any:

@@ -40,12 +40,33 @@ def init_distributed(device: str) -> DistInfo:
 
 
 def pick_device(name: str, info_local: int = 0) -> str:
-    """The device a run uses: the given one, else cuda:LOCAL_RANK when CUDA exists, else cpu."""
+    """The device a run uses: the given one, else cuda:LOCAL_RANK when CUDA exists, else cpu. UserError for a
+    device that is not cpu, cuda or cuda:N, or a CUDA device this torch and machine do not have."""
     if name and name != "auto":
+        check_device(name)
         return name
     if torch.cuda.is_available():
         return f"cuda:{int(os.environ.get('LOCAL_RANK', info_local))}"
     return "cpu"
+
+
+def check_device(name: str) -> None:
+    """UserError (one line, before any work) for a --device that cannot run here, as `process` gives."""
+    from streamdeblur.errors import UserError
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise UserError(f"unknown --device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"unsupported --device {name!r}; use auto, cpu, cuda or cuda:N")
+    if device.type != "cuda":
+        return
+    if not torch.cuda.is_available():
+        raise UserError(f"--device {name} asked for, but this torch has no CUDA device; use --device cpu (or auto)")
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise UserError(f"--device {name} asked for, but this machine has {torch.cuda.device_count()} CUDA "
+                        f"device(s) (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
 
 
 def cpu_has_bf16() -> bool:

@@ -204,19 +204,28 @@ def load_vgg19(path: str | Path) -> VGGPerceptual:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"VGG19 weights not found: {path} (give a torchvision vgg19 state dict, or leave the option out)")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
 
-        state = load_file(str(path))
-    else:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
+            state = load_file(str(path))
+        else:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a damaged or foreign file is the user's to replace
+        raise UserError(f"--vgg19 {path} cannot be read as a VGG19 state dict ({exc.__class__.__name__}): give "
+                        "torchvision's vgg19 weights (.pth or .safetensors), or leave the option out") from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(f"--vgg19 {path} is not a VGG19 state dict (no tensors by name in it)")
     features = vgg19_features()
-    own = {k.removeprefix("features."): v for k, v in state.items() if not k.startswith("classifier.")}
-    missing, _ = features.load_state_dict(own, strict=False)
+    own = {str(k).removeprefix("features."): v for k, v in state.items() if not str(k).startswith("classifier.")}
+    try:
+        missing, _ = features.load_state_dict(own, strict=False)
+    except RuntimeError:  # tensors of other shapes under VGG19's names
+        raise UserError(f"--vgg19 {path} is not a VGG19 state dict (its tensors have other shapes)") from None
     if missing:
-        raise UserError(f"{path} is not a VGG19 state dict (missing {missing[0]} and {len(missing) - 1} more)")
+        raise UserError(f"--vgg19 {path} is not a VGG19 state dict (missing {missing[0]} and {len(missing) - 1} more)")
     return VGGPerceptual(features)
 
 

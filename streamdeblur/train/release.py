@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,7 @@ import torch
 from torch import nn
 
 from streamdeblur.errors import UserError
+from streamdeblur.paths import existing_ancestor
 from streamdeblur.train.config import TrainConfig
 from streamdeblur.train.stages import CHECKPOINT, CHECKPOINT_FORMAT
 
@@ -34,15 +38,82 @@ def card_metrics(report_json: str | Path) -> dict[str, Any]:
 
 def _load_checkpoint(checkpoint: str | Path) -> tuple[Path, dict[str, Any]]:
     """A run directory or .pt file -> (the checkpoint's path, its state)."""
+    from streamdeblur.train.trainer import short_reason
+
     checkpoint = Path(checkpoint)
     if checkpoint.is_dir():
         checkpoint = checkpoint / CHECKPOINT
     if not checkpoint.is_file():
         raise UserError(f"checkpoint not found: {checkpoint}")
-    state = torch.load(str(checkpoint), map_location="cpu", weights_only=False)
-    if state.get("format") != CHECKPOINT_FORMAT:
-        raise UserError(f"{checkpoint} is not a streamdeblur training checkpoint")
+    hint = "give a run folder of `streamdeblur train`, or its last.pt or best.pt"
+    try:
+        state = torch.load(str(checkpoint), map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - a video, a damaged or foreign file: the user's to fix
+        raise UserError(f"{checkpoint} is not a training checkpoint (it cannot be read: {short_reason(exc)}); "
+                        f"{hint}") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"{checkpoint} is not a streamdeblur training checkpoint; {hint}")
     return checkpoint, state
+
+
+# what release writes into an engine folder; whatever else is there (NOTES.md, ...) is kept across releases
+RELEASED = ("model.safetensors", "card.json", "README.md", "val_curve.png")
+ENGINE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def check_engine_name(name: str) -> None:
+    """UserError for an engine name that is not a plain folder name (engines/<name>: no path in it)."""
+    if not ENGINE_NAME.fullmatch(name) or name in (".", ".."):
+        raise UserError(f"engine name {name!r} is not a plain folder name: use letters, digits, '-', '_' and '.' "
+                        "only (no '/'; not '.' or '..'), and -o FOLDER to write elsewhere")
+
+
+def check_release_folder(folder: Path, force: bool) -> None:
+    """UserError when folder is a file, or already holds an engine and force is not given."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{folder} is a file, not an engine folder: give another -o FOLDER")
+    if folder.is_dir() and any((folder / n).exists() for n in RELEASED) and not force:
+        raise UserError(f"{folder} already holds an engine: add --force to replace it (its NOTES.md and other "
+                        "files are kept), or give another name or -o FOLDER")
+    if not os.access(existing_ancestor(folder.absolute()), os.W_OK):
+        raise UserError(f"cannot write the engine folder {folder}: its folder is not writable")
+
+
+def _carry(old: Path, new: Path) -> None:
+    """Everything of an engine folder that release does not write (NOTES.md, exports, ...) into the new one
+    (hard links where the file system has them: nothing is copied twice)."""
+    for item in old.iterdir():
+        if item.name in RELEASED:
+            continue
+        if item.is_dir() and not item.is_symlink():
+            shutil.copytree(item, new / item.name, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(item, new / item.name)
+
+
+def _link_or_copy(src: str | Path, dst: str | Path) -> None:
+    try:
+        if Path(src).is_symlink():
+            raise OSError
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst, follow_symlinks=False)
+
+
+def _swap_in(staged: Path, folder: Path) -> None:
+    """Put the complete staged folder in folder's place (the old one, if any, is removed only once it has)."""
+    if not folder.exists():
+        os.replace(staged, folder)
+        return
+    old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(folder, old)
+    try:
+        os.replace(staged, folder)
+    except BaseException:
+        os.replace(old, folder)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def soup_ema(state: dict[str, Any], others: list[tuple[Path, dict[str, Any], float]]) -> dict[str, Any]:
@@ -69,7 +140,8 @@ def soup_ema(state: dict[str, Any], others: list[tuple[Path, dict[str, Any], flo
 def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None,
             parts: dict[str, nn.Module] | None = None, metrics: str | Path | None = None,
             gate: float | None = None, settle: tuple[float, float] | None = None,
-            soup: list[tuple[str | Path, float]] | None = None, extra: dict[str, Any] | None = None) -> Path:
+            soup: list[tuple[str | Path, float]] | None = None, extra: dict[str, Any] | None = None,
+            force: bool = False) -> Path:
     """Write <engines>/<name>/model.safetensors (fp16 EMA inference weights) + card.json + README.md; returns the folder.
 
     README.md is generated from the card, followed by the folder's NOTES.md when there is one.
@@ -80,10 +152,17 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
     kept from the previous card when not given. Both are measured per engine: a new release keeps them, re-check.
     soup: other runs (RUN, WEIGHT) whose EMA weights are averaged in with these weights (soup_ema).
     extra: more top-level card fields (e.g. `adapt`'s "adapted").
+    force: replace an engine already in the folder (else a UserError). The new folder is written complete beside
+    it, with the old folder's other files (NOTES.md, ...), then renamed into its place.
     """
     from streamdeblur.models import engine_folder, save_weights
     from streamdeblur.train.trainer import Trainer
 
+    check_engine_name(name)
+    if gate is not None and not (math.isfinite(gate) and gate >= 0):
+        raise UserError(f"--gate must be 0 or more crop pixels a frame (0: no gate), got {gate}")
+    folder = Path(out_dir) if out_dir else engine_folder(name)
+    check_release_folder(folder, force)
     measured = card_metrics(metrics) if metrics is not None else {}
     checkpoint, state = _load_checkpoint(checkpoint)
     others = [(*_load_checkpoint(run), float(w)) for run, w in soup or []]
@@ -97,9 +176,10 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
         m.load_state_dict(state["models"][k])
     trainer.ema.load_state_dict(state["ema"])
     module = trainer.inference_module()
-    folder = Path(out_dir) if out_dir else engine_folder(name)
-    folder.mkdir(parents=True, exist_ok=True)
-    previous = json.loads((folder / "card.json").read_text()) if (folder / "card.json").is_file() else {}
+    try:
+        previous = json.loads((folder / "card.json").read_text()) if (folder / "card.json").is_file() else {}
+    except ValueError:
+        previous = {}  # a damaged card: nothing to keep from it
     if gate is None:
         gate = previous.get("gate")
     if settle is None:
@@ -108,6 +188,25 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
         from streamdeblur.backends import check_settle
 
         check_settle(*settle)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staged = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir()
+    try:
+        if folder.is_dir():
+            _carry(folder, staged)
+        _write_engine(staged, name, module, cfg, state, measured, gate, settle, extra, checkpoint, others,
+                      save_weights)
+        _swap_in(staged, folder)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    return folder
+
+
+def _write_engine(folder: Path, name: str, module: nn.Module, cfg: TrainConfig, state: dict[str, Any],
+                  measured: dict[str, Any], gate: float | None, settle: Any, extra: dict[str, Any] | None,
+                  checkpoint: Path, others: list, save_weights: Any) -> None:
+    """The engine's files (weights, card, curve, README) into folder."""
     save_weights(module, folder / "model.safetensors")
     card = {
         "name": name,
@@ -149,7 +248,6 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
     plot_curve(curve, folder / "val_curve.png", f"{name}: validation gain over the blurred input")
     (folder / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     (folder / "README.md").write_text(engine_readme(card, folder))
-    return folder
 
 
 def engine_readme(card: dict[str, Any], folder: Path) -> str:

@@ -20,6 +20,7 @@ and add it to STAGES; registry entries name the stages that can train them (mode
 from __future__ import annotations
 
 import logging
+import math
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -127,6 +128,44 @@ def load_into(module: nn.Module, path: str, key: str) -> None:
         module.load_state_dict(ckpt["models"][key])
     else:
         raise UserError(f"{p} holds no '{key}' network")
+
+
+def input_sides(parts: dict[str, nn.Module]) -> tuple[int, int]:
+    """(multiple, minimum): the image sides the networks take. Each downsampling net says how many times it halves
+    the image (`down_factor`: HG, NAFNet, U-Net) or the least side it takes (`min_size`: the cGAN generator's seven
+    stride-2 layers, a multiple of 128); Shen et al.'s net runs a half-size pass (even sides) and the PatchGAN
+    discriminator's logits vanish under 24 px."""
+    multiple, minimum = 1, 1
+    for net in parts.values():
+        for module in net.modules():
+            factor = int(getattr(module, "down_factor", 0) or getattr(module, "min_size", 0) or 0)
+            kind = type(module).__name__
+            if kind == "Multiscale":
+                factor = 2
+            elif kind == "Discriminator":
+                minimum = max(minimum, 24)
+            if factor > 1:
+                multiple = math.lcm(multiple, factor)
+    return multiple, max(minimum, multiple)
+
+
+def check_input_size(cfg: TrainConfig, parts: dict[str, nn.Module], frames: int = 1) -> None:
+    """UserError, before any training, when crop_size (or the cached patches' side) does not suit the networks:
+    a side the net cannot halve as often as it does fails in its first step ("Output size is too small")."""
+    multiple, minimum = input_sides(parts)
+    sides = [("--crop-size", cfg.crop_size)]
+    if cfg.patch and (cfg.cache or frames > 1):
+        sides.append(("patch (--set patch=...)", cfg.patch))
+    for option, side in sides:
+        if side % multiple or side < minimum:
+            first = -(-minimum // multiple) * multiple
+            fits = range(first, 2 * max(first, side) + multiple, multiple)
+            near = sorted(fits, key=lambda n: (abs(n - side), n))[:2]
+            raise UserError(f"{option} {side} does not suit model {cfg.model}: its network takes sides that are "
+                            + (f"a multiple of {multiple}" if multiple > 1 else "")
+                            + (" and " if multiple > 1 and minimum > multiple else "")
+                            + (f"at least {minimum}" if minimum > multiple else "")
+                            + f" px (e.g. {' or '.join(map(str, sorted(near)))})")
 
 
 class Stage:

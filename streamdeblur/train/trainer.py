@@ -11,9 +11,11 @@ steps can lose what earlier ones had), and SIGINT/SIGTERM -> checkpoint then sto
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
+import re
 import signal
 import threading
 import time
@@ -36,7 +38,8 @@ from streamdeblur.train.ema import EMA
 from streamdeblur.progress import Bar
 from streamdeblur.train.logs import CsvLog, image_metrics, plot_curves
 from streamdeblur.train.sampling import batch_stream, collate, open_dataset
-from streamdeblur.train.stages import BEST_CHECKPOINT, CHECKPOINT, CHECKPOINT_FORMAT, STAGES, Stage, centre
+from streamdeblur.train.stages import (BEST_CHECKPOINT, CHECKPOINT, CHECKPOINT_FORMAT, STAGES, Stage, centre,
+                                      check_input_size)
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +87,11 @@ class Trainer:
         self.device = pick_device(device)
         self.info = init_distributed(self.device)
         self.run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg.name)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        make_run_dir(self.run_dir)
         seed_everything(cfg.seed + self.info.rank)
         parts = parts if parts is not None else dict(models.build_parts(cfg.model))
+        frames = max((int(getattr(m, "frames", 1)) for m in parts.values()), default=1)
+        check_input_size(cfg, parts, frames)
         parts = {k: v.to(self.device) for k, v in parts.items()}
         self._train_data, self._val_data = train_data, val_data
         self._seen_data: Any = None
@@ -237,18 +242,22 @@ class Trainer:
 
     def load_checkpoint(self, path: Path) -> None:
         """Restore models, optimisers, EMA, step, wall time and this rank's RNG."""
+        state = read_checkpoint(path, self.device)
+        trained = state.get("config", {}).get("model")
+        if trained and trained != self.cfg.model:
+            raise UserError(different_model(path.parent, trained, self.cfg.model))
         try:
-            state = torch.load(str(path), map_location=self.device, weights_only=False)
-        except FileNotFoundError:
-            raise UserError(f"no checkpoint to resume at {path}") from None
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise UserError(f"{path} is not a streamdeblur training checkpoint")
-        for k, m in self.parts.items():
-            m.load_state_dict(state["models"][k])
-        self.ema.load_state_dict(state["ema"])
-        self.stage.opt_g.load_state_dict(state["opt_g"])
-        if self.stage.opt_d is not None and state["opt_d"] is not None:
-            self.stage.opt_d.load_state_dict(state["opt_d"])
+            for k, m in self.parts.items():
+                m.load_state_dict(state["models"][k])
+            self.ema.load_state_dict(state["ema"])
+            self.stage.opt_g.load_state_dict(state["opt_g"])
+            if self.stage.opt_d is not None and state["opt_d"] is not None:
+                self.stage.opt_d.load_state_dict(state["opt_d"])
+        except (KeyError, RuntimeError, ValueError) as exc:  # same model name, other networks or optimiser
+            what = f"no '{exc.args[0]}'" if isinstance(exc, KeyError) else str(exc).splitlines()[0][:160]
+            raise UserError(f"{path} does not fit this run's {self.cfg.model} (stage {self.cfg.stage}) networks "
+                            f"({what}): resume with the options it was trained with (its config.json), or "
+                            "start a new --run-dir") from None
         self.step = int(state["step"])
         self.wall = float(state["wall_time"])
         rngs = state["rng"]
@@ -334,7 +343,10 @@ class Trainer:
         start_step, t0 = self.step, time.perf_counter()
         with closing(batches), self._signals(), Bar(cfg.name, "loss {task.fields[loss]}", show) as bar:
             while self.step < cfg.steps:
-                blurry, sharp = next(batches)
+                try:
+                    blurry, sharp = next(batches)
+                except UserError as exc:  # from a data worker, torch adds its traceback to the message
+                    raise type(exc)(worker_message(str(exc))) from None
                 ts = time.perf_counter()
                 terms = self.train_step(blurry, sharp)
                 dt = time.perf_counter() - ts
@@ -374,19 +386,94 @@ class Trainer:
                            (time.perf_counter() - t0) / done if done else 0.0)
 
 
+def make_run_dir(run_dir: Path) -> None:
+    """Create the run folder; UserError when the path is a file or cannot be made."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--run-dir {run_dir} is a file, not a folder: give a folder for the run's checkpoints "
+                        "and logs (a new one, or a run's to --resume it)")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the run folder {run_dir} (--run-dir): {exc.strerror or exc}") from None
+
+
+def read_checkpoint(path: Path, device: str = "cpu") -> dict[str, Any]:
+    """A training checkpoint's state; UserError when it is missing, damaged or not a checkpoint."""
+    try:
+        state = torch.load(str(path), map_location=device, weights_only=False)
+    except FileNotFoundError:
+        raise UserError(f"no checkpoint to resume at {path}") from None
+    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: the user's to replace
+        best = path.with_name(BEST_CHECKPOINT)
+        raise UserError(f"checkpoint {path} is damaged or not a training checkpoint ({short_reason(exc)}): "
+                        + (f"copy {best.name} beside it (the run at its best validation, an earlier step) over it "
+                           "and resume again, or " if best != path and best.is_file() else "")
+                        + "delete it to train the run from the start, or give a new --run-dir") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"{path} is not a streamdeblur training checkpoint")
+    return state
+
+
+def worker_message(text: str) -> str:
+    """A UserError's own line out of the message a DataLoader worker's exception comes back with ("Caught UserError
+    in DataLoader worker process 0. Original Traceback ... module.UserError: the line")."""
+    if "Traceback" not in text:
+        return text
+    last = [line for line in text.splitlines() if line.strip()][-1]
+    return re.sub(r"^[\w.]*(Error|Shard): ", "", last.strip())
+
+
+def short_reason(exc: BaseException) -> str:
+    """'RuntimeError: PytorchStreamReader failed reading zip archive': an exception in a few words."""
+    text = str(exc).splitlines()[0] if str(exc).strip() else ""
+    text = text.split(": ")[0].split(". ")[0][:80]
+    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
+
+
+def different_model(run_dir: Path, trained: str, given: str) -> str:
+    return (f"run {run_dir} was trained with model {trained}, not {given}: resume it with --model {trained} "
+            "(or start a new --run-dir)")
+
+
+def check_data(label: str, text: str) -> list[Path]:
+    """The pair folders of --data / --val-data (comma-separated); UserError for one missing or a file."""
+    roots = [Path(p.strip()) for p in text.split(",") if p.strip()]
+    for root in roots:
+        if root.is_file():
+            raise UserError(f"{label} {root} is a file, not a pairs folder: give the folder `streamdeblur "
+                            "make-pairs` wrote (with train/ and val/ inside)")
+        if not root.is_dir():
+            raise UserError(f"{label} directory not found: {root}")
+    return roots
+
+
+def check_pair_size(cfg: TrainConfig, roots: list[Path]) -> None:
+    """UserError when --crop-size is larger than the pairs: they would be enlarged (detail-free, and slow)."""
+    from streamdeblur.data.shards import find_shards, pair_side
+
+    for root in roots:
+        shards = find_shards(root, "train")
+        side = pair_side(shards[0]) if shards else None
+        if side is not None and cfg.crop_size > side:
+            raise UserError(f"--crop-size {cfg.crop_size} is larger than the {side}-px pairs in {root}: give "
+                            f"--crop-size {side} or less (pairs are resized to the crop size), or make larger pairs "
+                            "with `streamdeblur make-pairs --size`")
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None) -> TrainResult:
     """Run a training job described by cfg (the library function behind `streamdeblur train`)."""
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg.name)
+    if run_dir.exists() and not run_dir.is_dir():
+        make_run_dir(run_dir)  # the one-line error
     if resume and not (run_dir / CHECKPOINT).exists():
         raise UserError(f"nothing to resume: no {CHECKPOINT} in {run_dir}")
     if not resume and (run_dir / CHECKPOINT).exists():
         raise UserError(f"run {run_dir} already has a checkpoint: use --resume, or another --name/--run-dir")
-    for label, text in (("--data", cfg.data), ("--val-data", cfg.val_data)):
-        for root in (p.strip() for p in text.split(",") if p.strip()):
-            if not Path(root).is_dir():
-                raise UserError(f"{label} directory not found: {root}")
+    roots = check_data("--data", cfg.data)
+    check_data("--val-data", cfg.val_data)
     if not cfg.data:
         raise UserError("no training data: give --data PAIRS_DIR (made by `streamdeblur make-pairs`)")
+    check_pair_size(cfg, roots)
     trainer = Trainer(cfg, device=cfg.device)
     try:
         return trainer.fit(resume=resume, progress=progress)

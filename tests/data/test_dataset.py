@@ -100,3 +100,54 @@ def test_stream_yields_every_pair_once_across_workers_and_ranks(pairs_dir):
     ranks = [list(PairStream(pairs_dir, rank=r, world_size=2)) for r in range(2)]
     assert sum(len(r) for r in ranks) == total and all(len(r) > 0 for r in ranks)
     assert sorted(float(b.sum()) for r in ranks for b, _ in r) == pytest.approx(sums)
+
+
+def _tiny_shard(path, n=3, side=48):
+    """A shard of n pairs of side x side noise images."""
+    from streamdeblur.data.shards import TarWriter
+
+    rng = np.random.default_rng(0)
+    writer = TarWriter(path)
+    for i in range(n):
+        image = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+        writer.add_pair(f"p{i:03d}", image, image, {"method": "kernel", "motion": 1.0})
+    return writer.close()
+
+
+@pytest.mark.parametrize("keep", [1 / 3, 1 / 2])
+def test_a_truncated_shard_is_a_user_error_naming_it(tmp_path, keep):
+    """A shard cut short (a copy that stopped) fails in one line naming the file, wherever it is read, not with
+    tarfile's "unexpected end of data"; one cut at a member boundary is not taken for a whole shard with fewer pairs."""
+    from streamdeblur.data.shards import DamagedShard, index_shard, iter_pairs, pair_side
+    from streamdeblur.errors import UserError
+
+    good = _tiny_shard(tmp_path / "good.tar")
+    assert len(index_shard(good)) == 3 and len(list(iter_pairs(good))) == 3 and pair_side(good) == 48
+    data = good.read_bytes()
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(data[: int(len(data) * keep)])
+    for read in (index_shard, lambda p: list(iter_pairs(p)), lambda p: PairDataset([p])):
+        with pytest.raises(UserError, match=f"pairs shard {bad} is damaged") as info:
+            read(bad)
+        assert isinstance(info.value, DamagedShard) and "make-pairs" in str(info.value)
+        assert "\n" not in str(info.value)
+    # cut exactly after a member: tarfile alone would end there quietly
+    import tarfile
+
+    with tarfile.open(good) as tar:
+        members = tar.getmembers()
+    bad.write_bytes(data[: members[3].offset])
+    with pytest.raises(DamagedShard, match="truncated"):
+        index_shard(bad)
+
+
+def test_a_pair_whose_image_does_not_decode_is_a_user_error_naming_its_shard(tmp_path):
+    from streamdeblur.data.shards import DamagedShard, TarWriter
+
+    writer = TarWriter(tmp_path / "odd.tar")
+    writer.add("k.blur.png", b"not a png")
+    writer.add("k.sharp.png", b"not a png")
+    writer.add("k.json", b"{}")
+    shard = writer.close()
+    with pytest.raises(DamagedShard, match=f"{shard}.*does not decode"):
+        PairDataset([shard])[0]

@@ -63,7 +63,7 @@ def test_train_cli_writes_checkpoint_csv_png_and_resumes(tmp_path, pairs_dir):
                                         "--model", f"fast={weights}", "--embedder", "none", "--landmarker", "none",
                                         "--examples", "0", "-q"])
     assert measured.exit_code == 0, measured.output
-    out = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"),
+    out = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"), "--force",
                                    "--metrics", str(tmp_path / "report")])
     assert out.exit_code == 0, out.output
     card = json.loads((tmp_path / "engine" / "card.json").read_text())
@@ -75,22 +75,22 @@ def test_train_cli_writes_checkpoint_csv_png_and_resumes(tmp_path, pairs_dir):
     fast_psnr = next(r["psnr_rgb"] for r in card["metrics"]["rows"] if r["method"] == "fast")
     assert f"| fast | 2 | {fast_psnr:.2f} |" in readme
     (tmp_path / "engine" / "NOTES.md").write_text("## Status\n\nHand-written, kept across releases.\n")
-    again = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"),
+    again = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"), "--force",
                                      "--metrics", str(tmp_path / "report")])
     assert again.exit_code == 0, again.output
     readme = (tmp_path / "engine" / "README.md").read_text()
     assert f"| fast | 2 | {fast_psnr:.2f} |" in readme and readme.rstrip().endswith("kept across releases.")
-    bad = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"),
+    bad = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"), "--force",
                                    "--metrics", str(tmp_path / "nowhere")])
     assert bad.exit_code != 0 and "eval report not found" in str(bad.exception)
-    settled = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"), "--settle", "0.5,1.5"])
+    settled = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"), "--force", "--settle", "0.5,1.5"])
     assert settled.exit_code == 0, settled.output
     assert json.loads((tmp_path / "engine" / "card.json").read_text())["settle"] == [0.5, 1.5]
     assert "mean correction is under 0.5 grey levels" in (tmp_path / "engine" / "README.md").read_text()
-    kept = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine")])
+    kept = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"), "--force"])
     assert kept.exit_code == 0 and json.loads((tmp_path / "engine" / "card.json").read_text())["settle"] == [0.5, 1.5]
     for wrong in ("1.5,0.5", "half"):
-        bad = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"), "--settle", wrong])
+        bad = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"), "--force", "--settle", wrong])
         assert bad.exit_code != 0 and "--settle" in str(bad.exception)
 
 
@@ -299,3 +299,255 @@ def test_a_signal_to_the_whole_process_group_checkpoints_a_run_with_data_workers
     assert (run / "last.pt").is_file()
     with pytest.raises(ProcessLookupError):
         os.killpg(proc.pid, 0)
+
+
+# ---- user mistakes: one line (`streamdeblur: error: ...`), exit 2, no traceback, before any long work
+
+
+def one_line_error(capsys, *args: str) -> str:
+    """Run the real entry point (streamdeblur.cli.main, as the installed command does) with args; it must fail like
+    a user mistake: exit 2, one line on stderr, no traceback. Returns the line."""
+    from streamdeblur.cli import main
+
+    old_argv, old_term = sys.argv, signal.getsignal(signal.SIGTERM)
+    sys.argv = ["streamdeblur", *map(str, args)]
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+    finally:
+        sys.argv = old_argv
+        signal.signal(signal.SIGTERM, old_term)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("streamdeblur: error: "), err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def fast_run(tmp_path_factory, pairs_dir):
+    """A one-step run of model fast (no validation)."""
+    run = tmp_path_factory.mktemp("fast_run") / "run"
+    result = CliRunner().invoke(app, ["train", "--data", str(pairs_dir), "--model", "fast", "--stage", "single",
+                                      "--steps", "1", "--batch-size", "2", "--run-dir", str(run), "--threads", "1",
+                                      "--set", "val_batches=0", "-q"])
+    assert result.exit_code == 0, result.output
+    return run
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--crop-size", "33"], ["--crop-size 33", "model fast", "multiple of 64", "64 or"]),
+    (["--crop-size", "96"], ["--crop-size 96", "multiple of 64"]),
+    (["--crop-size", "4096"], ["--crop-size 4096", "larger than the 128-px pairs", "--crop-size 128 or less"]),
+    (["--lr", "-1"], ["--lr", "positive"]),
+    (["--lr", "nan"], ["--lr", "positive"]),
+    (["--steps", "0"], ["--steps", "positive"]),
+    (["--batch-size", "0"], ["--batch-size", "positive"]),
+    (["--threads", "-2"], ["--threads", "0"]),
+    (["--set", "warmup=-5"], ["warmup", "0 or more"]),
+    (["--set", "ema_decay=1.5"], ["ema_decay", "[0, 1)"]),
+    (["--set", "w_l1=-1"], ["w_l1", "0 or more"]),
+    (["--set", "betas=0.9,1.5"], ["betas"]),
+    (["--set", "crop_scale=0,1"], ["crop_scale"]),
+    (["--device", "tpu"], ["--device 'tpu'", "cpu, cuda"]),
+    (["--device", "cuda:x"], ["--device 'cuda:x'", "cpu, cuda"]),
+])
+def test_train_option_mistakes_are_one_line_errors(capsys, tmp_path, pairs_dir, args, words):
+    line = one_line_error(capsys, "train", "--data", pairs_dir, "--model", "fast", "--stage", "single", "--steps", "1",
+                          "--batch-size", "2", "--run-dir", tmp_path / "run", "--threads", "1", "-q", *args)
+    for word in words:
+        assert word in line, line
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_train_cuda_without_cuda_is_one_line(capsys, tmp_path, pairs_dir):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    line = one_line_error(capsys, "train", "--data", pairs_dir, "--model", "fast", "--steps", "1", "--run-dir",
+                          tmp_path / "run", "--device", "cuda", "-q")
+    assert "--device cuda" in line and "no CUDA" in line and "--device cpu" in line
+
+
+def test_the_crop_size_check_fits_every_registered_model_at_its_own_size():
+    from streamdeblur import models
+    from streamdeblur.train.config import TrainConfig
+    from streamdeblur.train.stages import check_input_size, input_sides
+
+    for name in models.list_models():
+        spec = models.get_spec(name)
+        if spec.stages:
+            check_input_size(TrainConfig(model=name, crop_size=spec.input_size), dict(models.build_parts(name)))
+    assert input_sides(dict(models.build_parts("naf"))) == (8, 8)
+    assert input_sides(dict(models.build_parts("hg-cgan-fast"))) == (128, 128)
+    assert input_sides(dict(models.build_parts("multiscale-fast"))) == (2, 24)
+
+
+def test_train_run_dir_and_data_that_are_files_are_one_line(capsys, tmp_path, pairs_dir):
+    afile = tmp_path / "notes.txt"
+    afile.write_text("x")
+    line = one_line_error(capsys, "train", "--data", pairs_dir, "--model", "fast", "--steps", "1", "--run-dir", afile,
+                          "-q")
+    assert f"--run-dir {afile} is a file" in line
+    line = one_line_error(capsys, "train", "--data", afile, "--model", "fast", "--steps", "1", "--run-dir",
+                          tmp_path / "run", "-q")
+    assert f"--data {afile} is a file, not a pairs folder" in line
+
+
+@pytest.mark.parametrize("content", [b"\x00not safetensors at all" * 50, b"PK\x03\x04garbage" * 50])
+def test_train_vgg19_that_is_no_state_dict_is_one_line(capsys, tmp_path, pairs_dir, content):
+    bad = tmp_path / ("vgg.safetensors" if content.startswith(b"\x00") else "vgg.pth")
+    bad.write_bytes(content)
+    line = one_line_error(capsys, "train", "--data", pairs_dir, "--model", "fast", "--stage", "single", "--steps",
+                          "1", "--run-dir", tmp_path / "run", "--vgg19", bad, "-q")
+    assert f"--vgg19 {bad}" in line and "VGG19" in line
+
+
+def test_resuming_with_another_model_or_a_damaged_checkpoint_is_one_line(capsys, tmp_path, fast_run):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(fast_run, run)
+    line = one_line_error(capsys, "train", "--run-dir", run, "--resume", "--model", "naf", "--steps", "2", "-q")
+    assert "trained with model fast" in line and "--model fast" in line and "--run-dir" in line
+    (run / "config.json").unlink()  # the checkpoint's own config tells it too
+    line = one_line_error(capsys, "train", "--data", fast_run.parent.parent, "--run-dir", run, "--resume", "--model",
+                          "fast-unet", "--stage", "single", "--steps", "2", "-q")
+    assert "trained with model fast" in line
+    data = (run / "last.pt").read_bytes()
+    (run / "last.pt").write_bytes(data[: len(data) // 2])
+    shutil.copy(fast_run / "config.json", run / "config.json")
+    line = one_line_error(capsys, "train", "--run-dir", run, "--resume", "--steps", "2", "-q")
+    assert f"checkpoint {run / 'last.pt'} is damaged" in line and "delete it" in line and "best.pt" not in line
+    shutil.copy(fast_run / "last.pt", run / "best.pt")
+    line = one_line_error(capsys, "train", "--run-dir", run, "--resume", "--steps", "2", "-q")
+    assert "copy best.pt" in line
+
+
+def _damaged_pairs(pairs_dir: Path, root: Path) -> Path:
+    """A copy of the pairs whose train and val shards hold the first third of their bytes."""
+    import shutil
+
+    shutil.copytree(pairs_dir, root)
+    for shard in root.rglob("*.tar"):
+        data = shard.read_bytes()
+        shard.write_bytes(data[: len(data) // 3])
+    return root
+
+
+def test_a_truncated_shard_is_one_line_in_train_and_eval(capsys, tmp_path, pairs_dir):
+    bad = _damaged_pairs(pairs_dir, tmp_path / "pairs")
+    line = one_line_error(capsys, "train", "--data", bad, "--model", "fast", "--stage", "single", "--steps", "1",
+                          "--batch-size", "2", "--run-dir", tmp_path / "run", "--threads", "1", "-q")
+    assert f"pairs shard {bad / 'train' / 'pairs-000000.tar'} is damaged" in line and "make-pairs" in line
+    line = one_line_error(capsys, "eval", "--pairs", bad / "val", "-o", tmp_path / "report", "--model", "identity",
+                          "--embedder", "none", "--landmarker", "none", "--examples", "0", "-q")
+    assert f"pairs shard {bad / 'val' / 'pairs-000000.tar'} is damaged" in line
+
+
+def test_a_truncated_shard_through_the_installed_command(tmp_path, pairs_dir):
+    """The same through a real process (python -m streamdeblur), as a user runs it."""
+    from tests.helpers import run_cli
+
+    bad = _damaged_pairs(pairs_dir, tmp_path / "pairs")
+    proc = run_cli("train", "--data", str(bad), "--model", "fast", "--stage", "single", "--steps", "1",
+                   "--batch-size", "2", "--run-dir", str(tmp_path / "run"), "--threads", "1", "-q", timeout=120)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "is damaged" in err
+
+
+@pytest.mark.parametrize("what", ["video", "garbage"])
+def test_release_of_what_is_no_checkpoint_is_one_line(capsys, tmp_path, what):
+    path = tmp_path / ("clip.mp4" if what == "video" else "garbage.pt")
+    if what == "video":
+        from streamdeblur.synthetic import write_clip
+
+        write_clip(path, synthesize_frames(3, 64, 64, blur=False))
+    else:
+        path.write_bytes(os.urandom(4000))
+    line = one_line_error(capsys, "release", path, "myeng", "-o", tmp_path / "r")
+    assert f"{path} is not a training checkpoint" in line
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["../../etc/evil"], ["'../../etc/evil' is not a plain folder name"]),
+    ([".."], ["'..' is not a plain folder name"]),
+    (["a/b"], ["is not a plain folder name"]),
+    (["ok", "--gate", "-5"], ["--gate", "-5"]),
+    (["ok", "--gate", "inf"], ["--gate", "inf"]),
+])
+def test_release_name_and_gate_mistakes_are_one_line(capsys, tmp_path, fast_run, args, words):
+    line = one_line_error(capsys, "release", fast_run, *args, "-o", tmp_path / "r")
+    for word in words:
+        assert word in line, line
+    assert not (tmp_path / "r").exists()
+
+
+def test_release_refuses_to_replace_an_engine_without_force(capsys, tmp_path, fast_run, monkeypatch):
+    folder = tmp_path / "engine"
+    assert CliRunner().invoke(app, ["release", str(fast_run), "tiny", "-o", str(folder)]).exit_code == 0
+    (folder / "NOTES.md").write_text("## Status\n\nHand-written.\n")
+    (folder / "export.onnx").write_bytes(b"kept")
+    before = (folder / "card.json").read_text()
+    line = one_line_error(capsys, "release", fast_run, "tiny", "-o", folder, "--gate", "2")
+    assert f"{folder} already holds an engine" in line and "--force" in line
+    assert (folder / "card.json").read_text() == before
+    out = CliRunner().invoke(app, ["release", str(fast_run), "tiny", "-o", str(folder), "--gate", "2", "--force"])
+    assert out.exit_code == 0, out.output
+    assert json.loads((folder / "card.json").read_text())["gate"] == 2.0
+    assert (folder / "export.onnx").read_bytes() == b"kept"
+    assert (folder / "README.md").read_text().rstrip().endswith("Hand-written.")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["engine"]  # no staging folder left beside it
+    # without -o: engines/<name>, a shipped engine
+    engines = tmp_path / "engines"
+    (engines / "naf").mkdir(parents=True)
+    (engines / "naf" / "card.json").write_text("{}")
+    monkeypatch.setenv("STREAMDEBLUR_ENGINES", str(engines))
+    line = one_line_error(capsys, "release", fast_run, "naf")
+    assert f"{engines / 'naf'} already holds an engine" in line
+    assert (engines / "naf" / "card.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--threads", "-2"], ["--threads", "-2"]),
+    (["--max-frames", "0"], ["--max-frames must be at least 1"]),
+    (["--steps", "0"], ["--steps", "at least 1"]),
+])
+def test_adapt_option_mistakes_are_one_line(capsys, tmp_path, args, words):
+    clip = tmp_path / "ref.mp4"
+    clip.write_bytes(b"")
+    line = one_line_error(capsys, "adapt", clip, "-o", tmp_path / "eng", *args)
+    for word in words:
+        assert word in line, line
+
+
+def test_process_adapt_steps_are_named_as_process_names_them(tmp_path):
+    from streamdeblur.errors import UserError
+    from streamdeblur.train.adapt import AdaptOptions, adapted_to
+
+    with pytest.raises(UserError, match="--adapt-steps"):
+        adapted_to(tmp_path / "clip.mp4", AdaptOptions(steps=0))
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_pair_that_does_not_decode_is_one_line_even_from_a_data_worker(capsys, tmp_path, workers):
+    """A data worker's exception comes back with its traceback in the message: the user sees its own line only."""
+    import numpy as np
+
+    from streamdeblur.data.shards import encode_png
+
+    writer = TarWriter(tmp_path / "pairs" / "train" / "pairs-000000.tar")
+    for i in range(4):
+        writer.add(f"k{i}.blur.png", b"garbage")
+        writer.add(f"k{i}.sharp.png", encode_png(np.zeros((64, 64, 3), np.uint8)))
+        writer.add(f"k{i}.json", b'{"method": "kernel", "motion": 1.0}')
+    writer.close()
+    line = one_line_error(capsys, "train", "--data", tmp_path / "pairs", "--model", "fast", "--stage", "single",
+                          "--steps", "1", "--batch-size", "2", "--crop-size", "64", "--run-dir", tmp_path / "run",
+                          "--threads", "1", "--set", f"workers={workers}", "--set", "val_batches=0", "-q")
+    assert line.startswith(f"streamdeblur: error: pairs shard {tmp_path / 'pairs' / 'train' / 'pairs-000000.tar'} "
+                           "is damaged (pair k0"), line

@@ -14,7 +14,7 @@ for d in first second; do mkdir -p "$HOME/work/$d"; [[ -e "$WORK/$d" ]] || ln -s
 if [[ "$RUN" == v1 ]]; then  # the released engine itself, the baseline row
   ln -sfn "$REPO/engines/naf-t3m-hd" "$STREAMDEBLUR_ENGINES/naf-t3m-hd"
 elif [[ ! -f "$STREAMDEBLUR_ENGINES/naf-t3m-hd/model.safetensors" ]]; then
-  streamdeblur release "$RUN" naf-t3m-hd -o "$STREAMDEBLUR_ENGINES/naf-t3m-hd" --gate 1.0 --settle 1,3
+  streamdeblur release "$RUN" naf-t3m-hd -o "$STREAMDEBLUR_ENGINES/naf-t3m-hd" --gate 1.0 --settle 1,3 --force
 fi
 for CLIP in "$@"; do
   STEM="$(basename "${CLIP%.*}")"; NAME="$(basename "$CLIP")"
