@@ -44,6 +44,17 @@ def run_cli(*args: str, input: bytes | None = None, timeout: float = 240) -> sub
                           capture_output=True, timeout=timeout)
 
 
+def one_line(proc: subprocess.CompletedProcess, code: int = 2) -> str:
+    """The command failed as a user's mistake (2) or a refused output (1) should: that exit code, one line on
+    stderr, no traceback. Returns the line."""
+    err = proc.stderr.decode()
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
 def wait_until_writing(out: str | Path, proc: subprocess.Popen, timeout: float = 180, settle: float = 2.0) -> None:
     """Wait until `process` has written frames into its partial output (`.<stem>.partial-*<ext>`), not for a
     fixed time: on a loaded machine importing torch alone can take longer than any fixed sleep. settle: seconds

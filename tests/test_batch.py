@@ -10,7 +10,7 @@ import pytest
 
 from streamdeblur.batch import plan_jobs
 from streamdeblur.synthetic import synthesize_frames, write_clip
-from tests.helpers import run_cli, video_info
+from tests.helpers import one_line, run_cli, video_info
 
 
 @pytest.fixture(scope="module")
@@ -88,24 +88,15 @@ def _two_clips(root: Path) -> list[str]:
             for i, name in enumerate("ab")]
 
 
-def _one_line(proc, code: int) -> str:
-    err = proc.stderr.decode()
-    assert proc.returncode == code, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
-
-
 def test_an_output_folder_under_a_file_or_a_manifest_that_is_a_folder_is_one_line(tmp_path):
     clips = _two_clips(tmp_path / "in")
     base = tmp_path / "base.mp4"
     base.write_bytes(b"a file")
-    line = _one_line(run_cli("process", *clips, "-o", str(base / "sub"), "--model", "identity", "-q"), 2)
+    line = one_line(run_cli("process", *clips, "-o", str(base / "sub"), "--model", "identity", "-q"), 2)
     assert "base.mp4 is a file" in line
     out = tmp_path / "out"
     (out / "manifest.jsonl").mkdir(parents=True)
-    line = _one_line(run_cli("process", *clips, "-o", str(out), "--model", "identity", "-q"), 2)
+    line = one_line(run_cli("process", *clips, "-o", str(out), "--model", "identity", "-q"), 2)
     assert "manifest" in line and "is a folder" in line
     assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl"]  # nothing was processed
 
@@ -113,7 +104,7 @@ def test_an_output_folder_under_a_file_or_a_manifest_that_is_a_folder_is_one_lin
 def test_several_inputs_into_a_video_file_name_are_refused(tmp_path):
     clips = _two_clips(tmp_path / "in")
     out = tmp_path / "X.mp4"
-    line = _one_line(run_cli("process", *clips, "-o", str(out), "--model", "identity", "-q"), 2)
+    line = one_line(run_cli("process", *clips, "-o", str(out), "--model", "identity", "-q"), 2)
     assert "output folder" in line and "looks like a video file name" in line and "X.mp4" in line
     assert not out.exists()
 

@@ -15,17 +15,7 @@ import pytest
 
 from streamdeblur.models import get_spec, has_weights, list_models
 from streamdeblur.synthetic import synthesize_frames, write_clip
-from tests.helpers import decode_frames, run_cli, video_info, wait_until_writing
-
-
-def one_line_error(proc: subprocess.CompletedProcess) -> str:
-    """The process failed like a user mistake should: exit 2, one line, no traceback."""
-    err = proc.stderr.decode()
-    assert proc.returncode == 2, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
+from tests.helpers import decode_frames, one_line, run_cli, video_info, wait_until_writing
 
 
 def test_pipe_in_and_pipe_out(tmp_path):
@@ -128,7 +118,7 @@ def test_bad_input_is_one_line_and_exit_2(face_clip, tmp_path, args, needle):
             arg = arg.replace(key, value)
         return arg
 
-    line = one_line_error(run_cli(*map(fill, args), timeout=60))
+    line = one_line(run_cli(*map(fill, args), timeout=60))
     assert needle.lower() in line.lower()
 
 
@@ -151,7 +141,7 @@ def test_ctrl_c_while_waiting_for_a_publisher_stops_at_once(tmp_path):
 def test_model_without_weights_says_how_to_get_them(face_clip, tmp_path):
     missing = [m for m in list_models() if not has_weights(m)]
     args = ["--model", missing[0]] if missing else ["--weights", str(tmp_path / "absent.safetensors")]
-    line = one_line_error(run_cli("process", str(face_clip), "-o", str(tmp_path / "o.mp4"), *args))
+    line = one_line(run_cli("process", str(face_clip), "-o", str(tmp_path / "o.mp4"), *args))
     assert "weights" in line and "train" in line
     assert not (tmp_path / "o.mp4").exists()
 
@@ -165,7 +155,7 @@ def test_demo_runs_or_explains_missing_weights(tmp_path):
         assert video_info(out)["frames"] == 72
         assert decode_frames(out, limit=1)[0].shape == (360, 960, 3)
     else:
-        assert "weights" in one_line_error(proc)
+        assert "weights" in one_line(proc)
 
 
 def test_models_lists_the_registry():

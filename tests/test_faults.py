@@ -18,16 +18,7 @@ import numpy as np
 import pytest
 
 from streamdeblur.synthetic import synthesize_frames, write_clip
-from tests.helpers import run_cli, video_info, wait_until_writing
-
-
-def one_line(proc: subprocess.CompletedProcess, code: int) -> str:
-    err = proc.stderr.decode()
-    assert proc.returncode == code, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
+from tests.helpers import one_line, run_cli, video_info, wait_until_writing
 
 
 @pytest.fixture(scope="module")

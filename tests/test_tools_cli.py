@@ -6,16 +6,7 @@ import pytest
 
 from streamdeblur.bench import check_options
 from streamdeblur.errors import UserError
-from tests.helpers import run_cli
-
-
-def _one_line(proc) -> str:
-    err = proc.stderr.decode()
-    assert proc.returncode == 2, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
+from tests.helpers import one_line, run_cli
 
 
 @pytest.mark.parametrize("args, needles", [
@@ -27,7 +18,7 @@ def _one_line(proc) -> str:
 ])
 def test_bench_refuses_bad_options_up_front(args, needles, tmp_path, monkeypatch):
     monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
-    line = _one_line(run_cli("bench", "--resolution", "480p", "--faces", "one",
+    line = one_line(run_cli("bench", "--resolution", "480p", "--faces", "one",
                              *[a.format(tmp=tmp_path) for a in args]))
     for needle in needles:
         assert needle in line

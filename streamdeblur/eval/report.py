@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from streamdeblur.errors import OutputError, UserError
+from streamdeblur.errors import OutputError
 from streamdeblur.eval import breakdown
 from streamdeblur.eval.metrics import NME_LIMIT, ced
 

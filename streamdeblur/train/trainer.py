@@ -11,7 +11,6 @@ steps can lose what earlier ones had), and SIGINT/SIGTERM -> checkpoint then sto
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os

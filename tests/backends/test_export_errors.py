@@ -12,22 +12,13 @@ from streamdeblur import models
 from streamdeblur.backends import export_onnx
 from streamdeblur.backends import onnx_backend
 from streamdeblur.errors import OutputError
-from tests.helpers import run_cli
-
-
-def _one_line(proc, code: int) -> str:
-    err = proc.stderr.decode()
-    assert proc.returncode == code, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
+from tests.helpers import one_line, run_cli
 
 
 def test_export_under_a_file_is_one_line_and_writes_nothing(tmp_path):
     base = tmp_path / "base.mp4"
     base.write_bytes(b"a file")
-    line = _one_line(run_cli("export", "fast-unet", "-o", str(base / "x.onnx")), 2)
+    line = one_line(run_cli("export", "fast-unet", "-o", str(base / "x.onnx")), 2)
     assert "x.onnx" in line and "base.mp4 is a file" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["base.mp4"]
 
@@ -71,5 +62,5 @@ def test_export_takes_an_engine_folder_as_weights(tmp_path):
     proc = run_cli("export", "naf", "--weights", str(folder), "-o", str(out))  # the card names the model
     assert proc.returncode == 0, proc.stderr.decode()
     onnx.checker.check_model(onnx.load(str(out)))
-    line = _one_line(run_cli("export", "naf", "--weights", str(tmp_path), "-o", str(out)), 2)
+    line = one_line(run_cli("export", "naf", "--weights", str(tmp_path), "-o", str(out)), 2)
     assert "without model.safetensors" in line

@@ -12,16 +12,7 @@ from pathlib import Path
 import pytest
 
 from streamdeblur.synthetic import synthesize_frames, write_clip
-from tests.helpers import run_cli
-
-
-def one_line_error(proc: subprocess.CompletedProcess, code: int = 2) -> str:
-    err = proc.stderr.decode()
-    assert proc.returncode == code, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    return lines[0]
+from tests.helpers import one_line, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +23,7 @@ def clip(tmp_path_factory) -> Path:
 def test_pairs_given_a_file_that_is_no_shard_is_one_line(tmp_path):
     text = tmp_path / "text.mp4"
     text.write_text("not a video, not a tar\n")
-    line = one_line_error(run_cli("eval", "--pairs", str(text), "-o", str(tmp_path / "rep")))
+    line = one_line(run_cli("eval", "--pairs", str(text), "-o", str(tmp_path / "rep")))
     assert "--pairs" in line and "text.mp4" in line and "not a pairs directory" in line
     assert not (tmp_path / "rep").exists()
 
@@ -41,7 +32,7 @@ def test_a_report_folder_that_is_a_file_is_refused_before_any_work(clip, tmp_pat
     base = tmp_path / "base.mp4"
     base.write_bytes(b"an earlier output")
     for out, needle in ((base, "base.mp4 is a file; give a folder"), (base / "sub", "base.mp4 is a file")):
-        line = one_line_error(run_cli("eval", "--video", str(clip), "-o", str(out), "--model", "identity",
+        line = one_line(run_cli("eval", "--video", str(clip), "-o", str(out), "--model", "identity",
                                       "--embedder", "none", "--landmarker", "none", "-q"))
         assert needle in line and "-o" in line
     assert base.read_bytes() == b"an earlier output"
@@ -59,17 +50,17 @@ def test_a_read_only_report_folder_is_an_output_error(tmp_path, monkeypatch):
 def test_an_embedder_that_is_not_an_onnx_model_names_the_file(clip, tmp_path):
     text = tmp_path / "text.mp4"
     text.write_text("not a model\n")
-    line = one_line_error(run_cli("eval", "--video", str(clip), "-o", str(tmp_path / "rep"), "--model", "identity",
+    line = one_line(run_cli("eval", "--video", str(clip), "-o", str(tmp_path / "rep"), "--model", "identity",
                                   "--embedder", str(text), "--landmarker", "none", "-q"))
     assert "--embedder" in line and "text.mp4" in line and "ONNX" in line
-    line = one_line_error(run_cli("eval", "--video", str(clip), "-o", str(tmp_path / "rep"), "--model", "identity",
+    line = one_line(run_cli("eval", "--video", str(clip), "-o", str(tmp_path / "rep"), "--model", "identity",
                                   "--embedder", "none", "--landmarker", str(text), "-q"))
     assert "landmarker" in line and "text.mp4" in line
 
 
 def test_interpolation_on_a_one_frame_clip_is_too_few_frames(tmp_path):
     one = write_clip(tmp_path / "oneframe.mp4", synthesize_frames(1, 160, 120, blur=False))
-    line = one_line_error(run_cli("eval", "--interpolation", str(one), "-o", str(tmp_path / "ev")))
+    line = one_line(run_cli("eval", "--interpolation", str(one), "-o", str(tmp_path / "ev")))
     assert "too few" in line and "oneframe.mp4" in line
     assert not (tmp_path / "ev").exists()
 
