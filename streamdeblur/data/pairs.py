@@ -14,7 +14,8 @@ so the parts of a job array can share one directory):
 
 Resuming: shards are written under a temporary name and renamed when complete; a shard only
 closes between videos, and the journal line is written after the rename. A re-run deletes
-temporary files and shards the journal does not know, then does the videos not yet journalled.
+temporary files and shards the journal does not know, forgets journalled shards that are gone (a
+damaged one deleted), then does the videos not yet journalled.
 Pair content depends only on (seed, video name, frame), so a resumed run makes the same keys.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -34,6 +36,8 @@ from typing import Any, Iterable, Iterator, Sequence
 from streamdeblur.data.shards import TarWriter, atomic_write_text
 from streamdeblur.data.video_pairs import PairOptions, VideoStats, video_pairs
 from streamdeblur.errors import UserError
+
+log = logging.getLogger("streamdeblur")
 
 SPLITS = ("train", "val")
 MANIFEST_FIELDS = ("key", "video", "video_id", "method", "center", "frames", "length", "stop_reason", "motion",
@@ -159,6 +163,15 @@ class Journal:
             f.flush()
             os.fsync(f.fileno())
         self.records.append(record)
+
+    def forget_missing(self, out: Path) -> list[str]:
+        """Drop the records of completed shards whose file is gone (a damaged one the user deleted): their videos
+        are made again. Returns the shards forgotten."""
+        gone = [r["shard"] for r in self.records if r.get("type") == "shard" and not (out / r["shard"]).is_file()]
+        if gone:
+            self.records = [r for r in self.records if not (r.get("type") == "shard" and r["shard"] in gone)]
+            self._rewrite()
+        return gone
 
     def videos(self) -> dict[str, dict[str, Any]]:
         """video_id -> its record (name, split, stats, shard) for every journalled video."""
@@ -343,6 +356,9 @@ def make_pairs(inputs: Sequence[str | Path], out_dir: str | Path, config: MakePa
     _check_recipe(out, _recipe(config, val_names))
     suffix = config.suffix
     journal = Journal(out / f"progress{suffix}.jsonl")
+    gone = journal.forget_missing(out)
+    if gone:
+        log.warning("%d finished shard(s) are missing (%s): their videos are made again", len(gone), ", ".join(gone))
     _clean(out, suffix, journal)
     done = journal.videos()
     todo = [it for it in mine if it.video_id not in done]

@@ -134,10 +134,9 @@ class DamagedShard(UserError):
 
 def damaged(path: str | Path, why: str = "") -> DamagedShard:
     """The DamagedShard of a shard, saying what to do."""
-    return DamagedShard(f"pairs shard {path} is damaged ({why or 'truncated or not a tar file'}): copy it again "
-                        "from where it came from, or move it out of the pairs folder to use the others (a folder "
-                        "`streamdeblur make-pairs` fills keeps its finished shards; make the pairs again into a new "
-                        "folder to replace them)")
+    return DamagedShard(f"pairs shard {path} is damaged ({why or 'truncated or not a tar file'}): delete it and run "
+                        "the same `streamdeblur make-pairs` command again (it remakes the missing shard's videos), "
+                        "copy it again from where it came from, or move it out of the pairs folder to use the others")
 
 
 def _why(exc: BaseException) -> str:

@@ -198,6 +198,12 @@ def test_resume_after_kill_gives_the_same_keys(tmp_path):
     # nothing left to do: a third run adds nothing and keeps the pairs
     again = run_make_pairs([clips], out, method="pravg", size=128, stride=6, shard_size=1, progress=False)
     assert again["totals"]["this_run"]["new_pairs"] == 0 and again["totals"]["pairs"] == len(expected)
+    # a finished shard deleted (damaged by a copy, say): the next run makes its videos again
+    lost = sorted((out / "train").glob("pairs-*.tar"))[0]
+    lost.unlink()
+    healed = run_make_pairs([clips], out, method="pravg", size=128, stride=6, shard_size=1, progress=False)
+    assert healed["totals"]["this_run"]["new_pairs"] > 0 and healed["totals"]["pairs"] == len(expected)
+    assert set(read_pairs(out)) == set(expected)
 
 
 def test_bad_inputs_are_skipped_with_reasons(moving_clip, tmp_path):
