@@ -249,7 +249,11 @@ def engine_in_folder(model: str, weights: Path | None) -> tuple[str, Path | None
     if not (folder / "model.safetensors").is_file():
         raise UserError(f"--weights {folder} is a folder without model.safetensors: give an engine folder or a "
                         ".safetensors file")
-    return str(folder_card(folder).get("model") or model), folder / "model.safetensors"
+    named = str(folder_card(folder).get("model") or model)
+    if named != model:
+        logging.getLogger("streamdeblur").info("--weights %s holds a %s engine (its card): running it as %s",
+                                               folder, named, named)
+    return named, folder / "model.safetensors"
 
 
 def folder_card(folder: Path) -> dict:

@@ -107,11 +107,16 @@ def test_rtsp_stream_is_processed_to_a_playable_file(tmp_path):
     (["process", "{clip}", "-o", "{tmp}/o.webm", "--model", "identity"], "--codec"),
     (["make-pairs", "{clip}", "-o", "{tmp}/pairs", "--method", "motion", "--crf", "99,120"], "crf must be"),
     (["make-pairs", "{clip}", "-o", "{tmp}/pairs", "--method", "motion", "--shutter", "2,3"], "shutter must be"),
+    (["make-pairs", "{clip}", "-o", "{tmp}/pairs", "--val-list", "{binary}"], "not a text file"),
+    (["demo", "-o", "{text}/demo.mp4"], "is a file"),
+    (["demo", "-o", "{tmp}"], "is a folder"),
 ])
 def test_bad_input_is_one_line_and_exit_2(face_clip, tmp_path, args, needle):
     text = tmp_path / "notes.txt"
     text.write_text("not a video\n" * 100)
-    subst = {"{text}": str(text), "{tmp}": str(tmp_path), "{clip}": str(face_clip)}
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"\xff\xfe\x00 not text")
+    subst = {"{text}": str(text), "{tmp}": str(tmp_path), "{clip}": str(face_clip), "{binary}": str(binary)}
 
     def fill(arg: str) -> str:
         for key, value in subst.items():

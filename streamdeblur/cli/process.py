@@ -9,6 +9,7 @@ import typer
 
 from streamdeblur import DEFAULT_MODEL
 from streamdeblur.cli import _fail, _setup_logging, app, check_writable_file, dataclass_option
+from streamdeblur.paths import check_folder
 from streamdeblur.train.adapt import AdaptOptions
 
 
@@ -197,6 +198,9 @@ def demo(
     _setup_logging(quiet)
     options = ProcessOptions(model=model, side_by_side=True)
     build_engine(options)  # fails now, with the no-weights message, before any file is written
+    if output.is_dir():
+        _fail(f"-o {output} is a folder; give a file name, e.g. {output / 'demo_deblurred.mp4'}")
+    check_folder(output.parent, f"-o {output}:")  # missing folders are made; a file in the way is not
     clip = output.with_name(output.stem + "_input.mp4")
     try:
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -95,6 +95,7 @@ def export(
     from streamdeblur.backends.onnx_backend import check_output_file
     from streamdeblur.models import engine_in_folder
 
+    _setup_logging(False)  # engine_in_folder says when a folder's card overrides the model given
     if not output.is_dir():  # export_onnx says what to give for a folder
         check_output_file(output)  # before the model loads and exports
     model, weights = engine_in_folder(model, weights)  # an engine folder: its weights, as the model its card names

@@ -114,7 +114,11 @@ def read_val_list(path: str | Path) -> set[str]:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"--val-list file not found: {path}")
-    return {line.strip() for line in p.read_text().splitlines() if line.strip() and not line.startswith("#")}
+    try:
+        text = p.read_text()
+    except UnicodeDecodeError:
+        raise UserError(f"--val-list {path} is not a text file (one video name a line)") from None
+    return {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
 
 
 def assign_splits(items: Sequence[VideoItem], val_fraction: float = 0.0, val_names: Iterable[str] = (),

@@ -129,7 +129,8 @@ class TrainConfig:
         if self.loss not in PIXEL_LOSSES:
             raise UserError(f"unknown loss {self.loss!r}; use one of {', '.join(PIXEL_LOSSES)}")
         if self.patch < 0 or self.patch > self.crop_size:
-            raise UserError(f"patch must be between 0 and crop_size ({self.crop_size}), got {self.patch}")
+            raise UserError(f"patch must be between 0 and crop_size ({self.crop_size}), got {self.patch}: give "
+                            f"--set patch=N (N <= {self.crop_size}), or --set patch=0 to train on whole crops")
         if self.variant not in VARIANTS:
             raise UserError(f"unknown variant {self.variant!r}; use one of {', '.join(VARIANTS)}")
         if self.gan_loss not in GAN_LOSSES:
@@ -210,8 +211,10 @@ class TrainConfig:
             data = json.loads(path.read_text())
         except FileNotFoundError:
             raise UserError(f"config file not found: {path}") from None
-        except json.JSONDecodeError as exc:
-            raise UserError(f"config file {path} is not valid JSON: {exc}") from None
+        except IsADirectoryError:
+            raise UserError(f"config file {path} is a folder: give a JSON file (a run's config.json)") from None
+        except ValueError as exc:  # not JSON, or not text at all (UnicodeDecodeError)
+            raise UserError(f"config file {path} is not valid JSON: {str(exc).splitlines()[0][:120]}") from None
         if not isinstance(data, dict):
             raise UserError(f"config file {path} must hold a JSON object")
         return cls.from_dict(data)

@@ -29,7 +29,9 @@ def card_metrics(report_json: str | Path) -> dict[str, Any]:
         rows = report["summary"]
     except FileNotFoundError:
         raise UserError(f"eval report not found: {path} (make it with `streamdeblur eval ... -o DIR`)") from None
-    except (json.JSONDecodeError, KeyError, TypeError):
+    except IsADirectoryError:
+        raise UserError(f"{path} is a folder without report.json: give an `eval -o` folder or its report.json") from None
+    except (ValueError, KeyError, TypeError):  # not JSON (or not text), or not an eval report
         raise UserError(f"{path} is not a report.json written by `streamdeblur eval`") from None
     settings = report.get("settings", {})
     return {"command": report.get("command"), "conventions": report.get("conventions"),

@@ -473,7 +473,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None) 
     if not cfg.data:
         raise UserError("no training data: give --data PAIRS_DIR (made by `streamdeblur make-pairs`)")
     check_pair_size(cfg, roots)
-    trainer = Trainer(cfg, device=cfg.device)
+    created = not run_dir.exists()
+    try:
+        trainer = Trainer(cfg, device=cfg.device)
+    except UserError:  # an option the networks refuse: no empty run folder left behind
+        if created and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()
+        raise
     try:
         return trainer.fit(resume=resume, progress=progress)
     finally:

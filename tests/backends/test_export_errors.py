@@ -61,6 +61,7 @@ def test_export_takes_an_engine_folder_as_weights(tmp_path):
     out = tmp_path / "x.onnx"
     proc = run_cli("export", "naf", "--weights", str(folder), "-o", str(out))  # the card names the model
     assert proc.returncode == 0, proc.stderr.decode()
+    assert "holds a fast-unet engine (its card): running it as fast-unet" in proc.stderr.decode()
     onnx.checker.check_model(onnx.load(str(out)))
     line = one_line(run_cli("export", "naf", "--weights", str(tmp_path), "-o", str(out)), 2)
     assert "without model.safetensors" in line

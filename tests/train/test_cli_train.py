@@ -352,13 +352,19 @@ def fast_run(tmp_path_factory, pairs_dir):
     (["--set", "crop_scale=0,1"], ["crop_scale"]),
     (["--device", "tpu"], ["--device 'tpu'", "cpu, cuda"]),
     (["--device", "cuda:x"], ["--device 'cuda:x'", "cpu, cuda"]),
+    (["--config", "{binary}"], ["config file", "not valid JSON"]),
+    (["--config", "{tmp}"], ["config file", "is a folder"]),
+    (["--crop-size", "128", "--set", "patch=256"], ["patch", "--set patch=0"]),
 ])
 def test_train_option_mistakes_are_one_line_errors(capsys, tmp_path, pairs_dir, args, words):
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe\x00 not text")
+    args = [str(a).replace("{binary}", str(binary)).replace("{tmp}", str(tmp_path)) for a in args]
     line = one_line_error(capsys, "train", "--data", pairs_dir, "--model", "fast", "--stage", "single", "--steps", "1",
                           "--batch-size", "2", "--run-dir", tmp_path / "run", "--threads", "1", "-q", *args)
     for word in words:
         assert word in line, line
-    assert not (tmp_path / "run" / "last.pt").exists()
+    assert not (tmp_path / "run").exists()  # refused before the run, or its empty folder removed
 
 
 def test_train_cuda_without_cuda_is_one_line(capsys, tmp_path, pairs_dir):
@@ -479,8 +485,12 @@ def test_release_of_what_is_no_checkpoint_is_one_line(capsys, tmp_path, what):
     (["a/b"], ["is not a plain folder name"]),
     (["ok", "--gate", "-5"], ["--gate", "-5"]),
     (["ok", "--gate", "inf"], ["--gate", "inf"]),
+    (["ok", "--metrics", "{binary}"], ["is not a report.json"]),
 ])
 def test_release_name_and_gate_mistakes_are_one_line(capsys, tmp_path, fast_run, args, words):
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe\x00 not text")
+    args = [a.replace("{binary}", str(binary)) for a in args]
     line = one_line_error(capsys, "release", fast_run, *args, "-o", tmp_path / "r")
     for word in words:
         assert word in line, line
