@@ -61,9 +61,9 @@ def eval_(
         raise UserError("give exactly one of --pairs PAIRS_DIR, --video CLIP_OR_DIR, --interpolation CLIP_OR_DIR "
                         "or --codec CLIP")
     _setup_logging(quiet)
-    from streamdeblur.eval.report import check_report_dir
+    from streamdeblur.paths import check_folder
 
-    check_report_dir(output)  # a file there, or a read-only folder, fails now: not after the whole evaluation
+    check_folder(output, "-o")  # a file there, or a read-only folder, fails now: not after the whole evaluation
     if codec is not None:
         from streamdeblur.eval.codec import codec_cost
 

@@ -133,10 +133,9 @@ def adapt(
     except KeyboardInterrupt as exc:
         if isinstance(exc, Terminated):
             raise  # SIGTERM: the top level says so (exit 143)
-        stopped = True
-    else:
-        stopped = False
-    if stopped:  # its pairs and checkpoints are kept in the cache: the same command picks them up
+        folder = None
+    if folder is None:  # Ctrl-C; its pairs and checkpoints are kept in the cache: the same command picks them up
+        # (exit raised outside the except block, so the top level does not say 'interrupted' a second time)
         typer.echo("streamdeblur: interrupted; run the same command again to continue", err=True)
         raise typer.Exit(130)
     typer.echo(f"wrote {folder}; run it with: streamdeblur process INPUT --weights {folder}", err=True)

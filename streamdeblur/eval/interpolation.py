@@ -59,11 +59,11 @@ def _means(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 def check_clips(clips: list[Path], out_dir: Path, max_frames: int | None = 120) -> dict[str, Any]:
     """Run check_clip on each clip; write interpolation.json and interpolation.md to out_dir."""
-    from streamdeblur.eval.report import check_report_dir
+    from streamdeblur.paths import check_folder
     from streamdeblur.eval.video import read_frames
     from streamdeblur.faces.detect import create_detector
 
-    check_report_dir(out_dir)
+    check_folder(out_dir, "-o")
     detector = create_detector("yunet")
     per_clip = {}
     for clip in clips:

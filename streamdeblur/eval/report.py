@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from streamdeblur.errors import OutputError
+from streamdeblur.paths import check_folder
 from streamdeblur.eval import breakdown
 from streamdeblur.eval.metrics import NME_LIMIT, ced
 
@@ -138,19 +139,10 @@ def _has_values(report: EvalReport, metric: str, group: str | None = None) -> bo
                for v in report.samples.get(m, {}).get(g, {}).get(metric, []))
 
 
-def check_report_dir(out_dir: str | Path, option: str = "-o") -> None:
-    """Before any work: the report folder must be a folder or not exist yet, under a writable folder
-    (paths.check_folder: UserError, exit 2, for a path that cannot be a folder; OutputError, exit 1, where writes
-    are refused)."""
-    from streamdeblur.paths import check_folder
-
-    check_folder(out_dir, option)
-
-
 def write_report(report: EvalReport, out_dir: str | Path) -> dict[str, Path]:
     """Write report.md, report.json and the PNG plots into out_dir; returns the paths written."""
     out = Path(out_dir)
-    check_report_dir(out)
+    check_folder(out, "-o")
     try:
         return _write_report(report, out)
     except OSError as exc:

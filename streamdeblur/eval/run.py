@@ -15,9 +15,10 @@ import cv2
 import numpy as np
 
 from streamdeblur.errors import UserError
+from streamdeblur.paths import check_folder
 from streamdeblur.eval import baselines
 from streamdeblur.eval.motion import track_motion
-from streamdeblur.eval.report import EvalReport, check_report_dir, write_report
+from streamdeblur.eval.report import EvalReport, write_report
 from streamdeblur.eval.scoring import PER_FACE_KEYS, FaceRef, Scorer, summarise
 from streamdeblur.faces.flow import recut_stack, recuts
 
@@ -464,7 +465,7 @@ def gain_rows(samples: list[PairSample], methods: list[str], rows: dict) -> list
 
 def evaluate_pairs(pairs_dir: str | Path, options: EvalOptions) -> dict[str, Any]:
     """Evaluate models and baselines on a pairs directory; writes the report, returns its paths and rows."""
-    check_report_dir(options.output)
+    check_folder(options.output, "-o")
     models = model_weights(options)
     if not models and not options.baselines:
         raise UserError("nothing to evaluate: give --model NAME (or 'identity') or keep --baselines")

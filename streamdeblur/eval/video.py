@@ -20,8 +20,9 @@ import numpy as np
 
 from streamdeblur.data import blur
 from streamdeblur.errors import UserError
+from streamdeblur.paths import check_folder
 from streamdeblur.eval import baselines, metrics
-from streamdeblur.eval.report import VIDEO_COLUMNS, check_report_dir, write_report
+from streamdeblur.eval.report import VIDEO_COLUMNS, write_report
 from streamdeblur.eval.run import (BLURRED, SHARP, EvalOptions, PairSample, group_order, build_engine, build_report,
                                    method_labels, model_weights, progress_bars)
 from streamdeblur.eval.scoring import FaceRef, Scorer
@@ -238,7 +239,7 @@ def evaluate_video(video: str | Path, blurs: str | list[BlurSpec], options: Eval
     from streamdeblur.faces.crops import alignment_matrix, extract_crop
     from streamdeblur.pipeline import ProcessOptions, process
 
-    check_report_dir(options.output)
+    check_folder(options.output, "-o")
     specs = parse_blurs(blurs) if isinstance(blurs, str) else list(blurs)
     clips = find_clips(video)
     models = model_weights(options)

@@ -385,11 +385,16 @@ class Trainer:
                            (time.perf_counter() - t0) / done if done else 0.0)
 
 
-def make_run_dir(run_dir: Path) -> None:
-    """Create the run folder; UserError when the path is a file or cannot be made."""
+def check_run_dir(run_dir: Path) -> None:
+    """UserError when the run folder's path is a file."""
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"--run-dir {run_dir} is a file, not a folder: give a folder for the run's checkpoints "
                         "and logs (a new one, or a run's to --resume it)")
+
+
+def make_run_dir(run_dir: Path) -> None:
+    """Create the run folder; UserError when the path is a file or cannot be made."""
+    check_run_dir(run_dir)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -462,8 +467,7 @@ def check_pair_size(cfg: TrainConfig, roots: list[Path]) -> None:
 def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None) -> TrainResult:
     """Run a training job described by cfg (the library function behind `streamdeblur train`)."""
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg.name)
-    if run_dir.exists() and not run_dir.is_dir():
-        make_run_dir(run_dir)  # the one-line error
+    check_run_dir(run_dir)  # before 'nothing to resume' could be said of a file
     if resume and not (run_dir / CHECKPOINT).exists():
         raise UserError(f"nothing to resume: no {CHECKPOINT} in {run_dir}")
     if not resume and (run_dir / CHECKPOINT).exists():

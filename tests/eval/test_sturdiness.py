@@ -40,11 +40,11 @@ def test_a_report_folder_that_is_a_file_is_refused_before_any_work(clip, tmp_pat
 
 def test_a_read_only_report_folder_is_an_output_error(tmp_path, monkeypatch):
     from streamdeblur.errors import OutputError
-    from streamdeblur.eval import report
+    from streamdeblur import paths
 
     monkeypatch.setattr(os, "access", lambda path, mode: False)  # as on a read-only filesystem
     with pytest.raises(OutputError, match="cannot write -o .*rep: .* is not writable"):
-        report.check_report_dir(tmp_path / "rep")
+        paths.check_folder(tmp_path / "rep", "-o")
 
 
 def test_an_embedder_that_is_not_an_onnx_model_names_the_file(clip, tmp_path):
