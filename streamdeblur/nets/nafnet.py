@@ -9,6 +9,10 @@
     ending conv3x3 (w -> 3), zero-initialised; output = centre frame + ending(...): training starts from
               "return the centre frame" and learns only what the blur changed
 
+dropout (training only, 0 by default): channel dropout of the features entering the ending conv, as Kong et
+al.'s "Reflash Dropout in Image Super-Resolution" (CVPR 2022) for restoration nets that overfit their training
+content; no parameters, so the weights and the exported graph are the same with or without it.
+
 delta (temporal nets): the intro conv is given each neighbour minus the centre frame instead of the
 neighbour. The same function class; but in a warm start from a single-frame net, whose centre weights
 already fit, the neighbour weights' gradient is the centre weights' (noise about zero) plus a small
@@ -26,6 +30,7 @@ elementwise ops). The input side must be divisible by 2^len(enc).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -94,6 +99,7 @@ class NAFNet(nn.Module):
         if frames < 1 or frames % 2 == 0:
             raise ValueError(f"frames must be odd and positive, got {frames}")
         self.frames, self.delta = frames, delta and frames > 1
+        self.dropout = 0.0  # set by training (TrainConfig.dropout); see the module docstring
         self.down_factor = 2 ** len(enc)
         self.intro = nn.Conv2d(3 * frames, width, 3, padding=1)
         self.encoders, self.downs, self.ups, self.decoders = (nn.ModuleList() for _ in range(4))
@@ -125,6 +131,8 @@ class NAFNet(nn.Module):
         h = self.middle(h)
         for decoder, up, skip in zip(self.decoders, self.ups, reversed(skips)):
             h = decoder(up(h) + skip)
+        if self.training and self.dropout > 0:
+            h = F.dropout2d(h, self.dropout)
         return centre + self.ending(h)
 
     def restore(self, x: torch.Tensor) -> torch.Tensor:

@@ -70,6 +70,7 @@ class TrainConfig:
     jitter: float = 0.0  # colour jitter: brightness, contrast and saturation each in 1 +- jitter
     rotate: bool = False  # quarter turns: with flip, the eight symmetries of the square
     zoom: tuple[float, float] = (1.0, 1.0)  # with cache and patch: patches cut from regions patch x [lo, hi], resized
+    dropout: float = 0.0  # NAFNet models: channel dropout before the last conv while training (Kong et al. 2022)
     native: bool = False  # with cache and patch: pairs enlarged from smaller faces are cut at their source's density
     min_motion: float = 0.0
     max_motion: float = 0.0
@@ -173,6 +174,8 @@ class TrainConfig:
             raise UserError(f"jitter must be in [0, 1) (got {self.jitter})")
         if self.motion_power < 0:
             raise UserError(f"motion_power must be >= 0 (got {self.motion_power})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UserError(f"dropout must be in [0, 1) (got {self.dropout})")
         if not 0.0 <= self.sharp_frac < 1.0:
             raise UserError(f"sharp_frac must be in [0, 1) (got {self.sharp_frac})")
         if not 0.0 <= self.sharp_moving <= 1.0:

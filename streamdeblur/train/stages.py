@@ -185,6 +185,10 @@ class Stage:
         self.disc: nn.Module | None = None
         self.parts: dict[str, nn.Module] = {}
         self.setup(parts)
+        if cfg.dropout:
+            if not hasattr(self.gen, "dropout"):
+                raise UserError(f"dropout is for NAFNet models, not {cfg.model}")
+            self.gen.dropout = cfg.dropout
         if cfg.init_weights:
             load_into(self.gen, cfg.init_weights, self.init_key())
         self.opt_g = make_optimizer(cfg, self.gen.parameters(), cfg.lr)

@@ -292,3 +292,22 @@ def test_nafnet_default_sizes_and_layer_norm():
     y = norm(x)
     assert torch.allclose(y.mean(1), torch.zeros(2, 5, 5), atol=1e-5)
     assert torch.allclose(y.var(1, unbiased=False), torch.ones(2, 5, 5), atol=1e-3)
+
+
+def test_nafnet_dropout_acts_only_while_training_and_adds_no_weights():
+    """dropout (TrainConfig.dropout): channel dropout before the ending conv in train mode; eval mode and the
+    state dict are the plain net's, so released weights and exported graphs do not change."""
+    from streamdeblur.nets import NAFNet
+
+    torch.manual_seed(0)
+    net = NAFNet(width=8, enc=(1,), mid=1, dec=(1,))
+    for p in net.parameters():
+        p.data.normal_(0, 0.1)
+    plain = NAFNet(width=8, enc=(1,), mid=1, dec=(1,))
+    plain.load_state_dict(net.state_dict())
+    net.dropout = 0.5
+    assert set(net.state_dict()) == set(plain.state_dict())
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        assert not torch.allclose(net.train()(x), net(x))  # two draws of the mask
+        assert torch.equal(net.eval()(x), plain.eval()(x))

@@ -374,3 +374,16 @@ def test_a_deeper_naf_warm_starts_as_the_shallower_one_and_a_wider_one_does_not(
     assert not deep.middle[4].beta.any() and deep.middle[1].beta.abs().sum() > 0
     with pytest.raises(UserError, match="does not hold weights"):  # a wider net is not a warm start
         load_into(NAFNet(width=12, enc=(1, 1), mid=2, dec=(1, 1)), str(tmp_path / "m.safetensors"), "g")
+
+
+def test_dropout_reaches_the_nafnet_being_trained_and_is_refused_elsewhere(tmp_path):
+    from streamdeblur.nets import NAFNet
+
+    net = NAFNet(width=8, enc=(1,), mid=1, dec=(1,))
+    trainer = Trainer(single_cfg(tmp_path, model="naf", stage="restore", dropout=0.3), parts={"g": net})
+    assert trainer.stage.gen.dropout == 0.3
+    with pytest.raises(UserError, match="dropout is for NAFNet"):
+        Trainer(single_cfg(tmp_path, dropout=0.3), parts={"hg": tiny_hg()})
+    for bad in (1.0, -0.1, float("nan")):
+        with pytest.raises(UserError, match="dropout"):
+            TrainConfig(dropout=bad).validate()

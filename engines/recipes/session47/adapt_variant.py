@@ -9,6 +9,8 @@ through the pipeline or the settle range. Two guesses that cost no base training
 - whole: adapt trains on 96-px patches of the 256-px crops, while the engine runs on whole crops; NAFNet's channel
   attention pools over the whole input (the train/test mismatch of Chu et al.'s TLC paper), so its statistics at run
   time are not those it was adapted on.  Whole 256-px crops, batch 2 (about the pixels of batch 8 at 96 px x 1.8).
+- dropout (session 53): channel dropout (0.5) before the last conv while adapting (Kong et al. 2022): a network
+  that cannot lean on any one channel of its last features may learn the person's detail less frame-specifically.
 
     python adapt_variant.py VARIANT REFERENCE OUT --steps N      (then `eval --video`, adapt_variant.sh)
 """
@@ -24,7 +26,7 @@ import streamdeblur.train.stages as stages
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("variant", choices=["clean", "whole", "clean-whole"])
+    ap.add_argument("variant", choices=["clean", "whole", "clean-whole", "dropout"])
     ap.add_argument("reference", type=Path)
     ap.add_argument("out", type=Path)
     ap.add_argument("--steps", type=int, default=150)
@@ -32,6 +34,8 @@ def main() -> None:
     args = ap.parse_args()
     if "clean" in args.variant:
         adapt_mod.NOISE, adapt_mod.CRF_SHARE = 0.0, 0.0
+    if args.variant == "dropout":
+        adapt_mod.RECIPE = dict(adapt_mod.RECIPE, dropout=0.5)  # also a key of adapt's cache (work_dir)
     if "whole" in args.variant:
         # a recipe change also changes adapt's cache key (work_dir), so these runs never meet the default's
         adapt_mod.RECIPE = dict(adapt_mod.RECIPE, batch_size=2)
