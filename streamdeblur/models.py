@@ -26,7 +26,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -293,6 +293,9 @@ def load_model(name: str, weights: Path | None = None, allow_random: bool = Fals
     if path.is_file():
         module = spec.build()
         load_weights(module, path)
+        card = read_card(name) if weights is None else folder_card(path.parent)
+        if card.get("tlc"):
+            set_tlc(module, card["tlc"])
     elif allow_random:
         log.warning("model %s: no weights at %s; using random weights (for plumbing only)", name, path)
         with torch.random.fork_rng(devices=[]):
@@ -301,6 +304,20 @@ def load_model(name: str, weights: Path | None = None, allow_random: bool = Fals
     else:
         raise MissingWeightsError(missing_weights_message(name, path))
     return module.eval()
+
+
+def set_tlc(module: nn.Module, base: Any) -> None:
+    """Run every NAFNet in module with the test-time local converter of window `base` (nets/nafnet.py; an
+    engine card's "tlc"); UserError for a value that is not a positive whole number of pixels."""
+    from streamdeblur.nets import NAFNet
+
+    if isinstance(base, bool) or not isinstance(base, int) or base < 1:
+        raise UserError(f"an engine card's tlc must be a window in pixels (a positive whole number), got {base!r}")
+    nets = [m for m in module.modules() if isinstance(m, NAFNet)]
+    if not nets:
+        raise UserError("an engine card's tlc is for NAFNet engines")
+    for net in nets:
+        net.set_tlc(base)
 
 
 def save_weights(module: nn.Module, path: Path | str, metadata: dict | None = None) -> Path:
@@ -366,4 +383,6 @@ def state_hash(module: nn.Module) -> str:
         tensor = value.detach().cpu().contiguous()
         digest.update(f"{key}:{tuple(tensor.shape)}:{tensor.dtype};".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    for sub in module.modules():  # how a network runs its weights, where it can differ (NAFNet's TLC window)
+        digest.update(getattr(sub, "hash_tag", "").encode())
     return digest.hexdigest()[:16]

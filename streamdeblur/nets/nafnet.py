@@ -9,6 +9,13 @@
     ending conv3x3 (w -> 3), zero-initialised; output = centre frame + ending(...): training starts from
               "return the centre frame" and learns only what the blur changed
 
+tlc (inference, 0 by default: global): Chu et al.'s test-time local converter ("Improving Image Restoration by
+Revisiting Global Information Aggregation", ECCV 2022). A net trained on patches pools its channel attention over a
+patch; run on a larger crop it pools over more than it ever saw. With tlc = BASE, each block pools over the BASE /
+2^level window that holds the pixel (shifted to stay inside the map) where its map is larger than that, and over
+the whole map elsewhere: a BASE no smaller than the training patch leaves training unchanged. An engine's card sets
+it ("tlc"); it is a mean of the same values, so the weights are the same.
+
 dropout (training only, 0 by default): channel dropout of the features entering the ending conv, as Kong et
 al.'s "Reflash Dropout in Image Super-Resolution" (CVPR 2022) for restoration nets that overfit their training
 content; no parameters, so the weights and the exported graph are the same with or without it.
@@ -58,6 +65,37 @@ class SimpleGate(nn.Module):
         return a * b
 
 
+def _box_mean(x: torch.Tensor, k: int, dim: int) -> torch.Tensor:
+    """Means of the n - k + 1 windows of k that fit along dim, from a running sum (cost independent of k)."""
+    c = torch.cumsum(x, dim)
+    n = x.shape[dim]
+    first = c.narrow(dim, k - 1, 1)
+    rest = c.narrow(dim, k, n - k) - c.narrow(dim, 0, n - k)
+    return torch.cat([first, rest], dim) / k
+
+
+def window_means(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Means of x over every k x k window that fits inside the map (stride 1; k no larger than the map): running
+    sums along each axis, so the cost does not grow with k."""
+    return _box_mean(_box_mean(x, min(k, x.shape[2]), 2), min(k, x.shape[3]), 3)
+
+
+def spread(m: torch.Tensor, k: int, h: int, w: int) -> torch.Tensor:
+    """window_means' map back to h x w: each pixel gets the window that holds it, shifted to stay inside the map
+    (the edge windows repeated)."""
+    kh, kw = min(k, h), min(k, w)
+    return F.pad(m, (kw // 2, kw - 1 - kw // 2, kh // 2, kh - 1 - kh // 2), mode="replicate")
+
+
+def local_mean(x: torch.Tensor, k: int) -> torch.Tensor:
+    """Per-pixel mean of x over the k x k window that holds the pixel, shifted to stay inside the map (TLC's
+    clamped window); the global mean where the map is no larger than k."""
+    h, w = x.shape[-2:]
+    if k >= h and k >= w:
+        return x.mean((2, 3), keepdim=True)
+    return spread(window_means(x, k), k, h, w)
+
+
 class NAFBlock(nn.Module):
     """The NAFNet block: a gated depthwise-conv mixer and a gated feed-forward, both skip-initialised."""
 
@@ -75,10 +113,18 @@ class NAFBlock(nn.Module):
         self.conv5 = nn.Conv2d(c * ffn_expand // 2, c, 1)
         self.beta = nn.Parameter(torch.zeros(1, c, 1, 1))
         self.gamma = nn.Parameter(torch.zeros(1, c, 1, 1))
+        self.window = 0  # the channel attention's pooling window (0: the whole map); NAFNet.set_tlc
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.sg(self.conv2(self.conv1(self.norm1(x))))
-        y = self.conv3(y * self.sca(y))
+        h, w = y.shape[-2:]
+        if self.window and (self.window < h or self.window < w):
+            # TLC: the attention of each window that fits (a 1x1 conv: the same on the windows as after spreading
+            # them), then spread to the pixels; far fewer windows than pixels
+            attention = spread(self.sca[1](window_means(y, self.window)), self.window, h, w)
+        else:
+            attention = self.sca(y)
+        y = self.conv3(y * attention)
         x = x + self.beta * y
         y = self.conv5(self.sg(self.conv4(self.norm2(x))))
         return x + self.gamma * y
@@ -100,6 +146,7 @@ class NAFNet(nn.Module):
             raise ValueError(f"frames must be odd and positive, got {frames}")
         self.frames, self.delta = frames, delta and frames > 1
         self.dropout = 0.0  # set by training (TrainConfig.dropout); see the module docstring
+        self.tlc = 0  # set_tlc
         self.down_factor = 2 ** len(enc)
         self.intro = nn.Conv2d(3 * frames, width, 3, padding=1)
         self.encoders, self.downs, self.ups, self.decoders = (nn.ModuleList() for _ in range(4))
@@ -134,6 +181,22 @@ class NAFNet(nn.Module):
         if self.training and self.dropout > 0:
             h = F.dropout2d(h, self.dropout)
         return centre + self.ending(h)
+
+    def set_tlc(self, base: int) -> None:
+        """Pool each block's channel attention over a base / 2^level window (0: over the whole map, as trained)."""
+        if base < 0:
+            raise ValueError(f"tlc must be 0 or a window in pixels, got {base}")
+        self.tlc = int(base)
+        levels = [(b, i) for i, e in enumerate(self.encoders) for b in e]
+        levels += [(b, len(self.encoders)) for b in self.middle]
+        levels += [(b, len(self.decoders) - 1 - i) for i, d in enumerate(self.decoders) for b in d]
+        for block, level in levels:
+            block.window = max(1, self.tlc >> level) if self.tlc else 0
+
+    @property
+    def hash_tag(self) -> str:
+        """What state_hash adds to the weights: the TLC window (none when off, so caches keyed before stay valid)."""
+        return f"tlc={self.tlc}" if self.tlc else ""
 
     def restore(self, x: torch.Tensor) -> torch.Tensor:
         """The deblurred centre image (unclamped)."""

@@ -270,7 +270,9 @@ def _card_markdown(card: dict[str, Any]) -> str:
            if card.get("gate") else "")
         + (f" It leaves a face as it came when its mean correction is under {card['settle'][0]:g} grey levels, "
            f"and fades the correction in up to {card['settle'][1]:g} (settle; `--no-gate`: none)."
-           if card.get("settle") else ""),
+           if card.get("settle") else "")
+        + (f" Its channel attention pools over windows of {card['tlc']} px at full resolution (TLC, "
+           "nets/nafnet.py) instead of the whole crop." if card.get("tlc") else ""),
         "",
         "## Training",
         "",

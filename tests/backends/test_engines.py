@@ -314,3 +314,43 @@ def test_settle_leaves_small_corrections_out_and_fades_the_rest_in(frames):
     with pytest.raises(UserError):
         SettledEngine(inner, 1.5, 0.5)
 
+
+
+def _naf_folder(tmp_path, card):
+    import json
+
+    folder = tmp_path / "naf-engine"
+    module = models.load_model("naf", allow_random=True)
+    with torch.no_grad():
+        for p in module.parameters():  # trained-looking weights: the zero-initialised ending would hide the rest
+            p.add_(torch.randn_like(p) * 0.05)
+    models.save_weights(module, folder / "model.safetensors")
+    (folder / "card.json").write_text(json.dumps(card))
+    return folder
+
+
+def test_an_engine_card_tlc_runs_the_same_weights_with_local_pooling_on_both_backends(tmp_path, face_crops):
+    from streamdeblur.nets import NAFNet
+
+    folder = _naf_folder(tmp_path, {"model": "naf", "tlc": 96})
+    module = models.load_model("naf", folder / "model.safetensors")
+    net = next(m for m in module.modules() if isinstance(m, NAFNet))
+    assert net.tlc == 96 and {b.window for b in net.middle} == {12}
+    plain = models.load_model("naf", models.save_weights(module, tmp_path / "bare" / "model.safetensors"))
+    assert next(m for m in plain.modules() if isinstance(m, NAFNet)).tlc == 0  # no card beside it
+    assert models.state_hash(module) != models.state_hash(plain)  # its own ONNX file
+    a = create_engine("naf", backend="torch", weights=folder)(face_crops)
+    b = create_engine("naf", backend="onnxruntime", weights=folder, threads=1)(face_crops)
+    c = create_engine("naf", backend="torch", weights=tmp_path / "bare" / "model.safetensors")(face_crops)
+    assert _diff(a, b).max() <= 1
+    assert _diff(a, c).mean() > 0.01  # local pooling does change what the net does
+
+
+@pytest.mark.parametrize("bad", [0, -96, 1.5, "96", True])
+def test_an_engine_card_tlc_that_is_not_a_window_is_one_clear_error(tmp_path, bad):
+    folder = _naf_folder(tmp_path, {"model": "naf", "tlc": bad})
+    if bad == 0:  # 0: off, as without it
+        models.load_model("naf", folder / "model.safetensors")
+        return
+    with pytest.raises(UserError, match="tlc"):
+        models.load_model("naf", folder / "model.safetensors")

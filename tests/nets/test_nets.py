@@ -311,3 +311,43 @@ def test_nafnet_dropout_acts_only_while_training_and_adds_no_weights():
     with torch.no_grad():
         assert not torch.allclose(net.train()(x), net(x))  # two draws of the mask
         assert torch.equal(net.eval()(x), plain.eval()(x))
+
+
+def test_local_mean_is_the_mean_of_the_clamped_window_that_holds_each_pixel():
+    from streamdeblur.nets.nafnet import local_mean
+
+    x = torch.rand(2, 3, 11, 13)
+    k = 5
+    m = local_mean(x, k)
+    assert m.shape == x.shape
+    for i in range(11):
+        for j in range(13):
+            r, c = min(max(i - k // 2, 0), 11 - k), min(max(j - k // 2, 0), 13 - k)
+            assert torch.allclose(m[..., i, j], x[..., r:r + k, c:c + k].mean((2, 3)), atol=1e-6), (i, j)
+    assert torch.equal(local_mean(x, 13), x.mean((2, 3), keepdim=True))  # no smaller than the map: the global mean
+
+
+def test_nafnet_tlc_windows_halve_per_level_and_a_base_as_large_as_the_input_changes_nothing():
+    from streamdeblur.nets import NAFNet
+
+    torch.manual_seed(0)
+    net = NAFNet(width=8, enc=(1, 1), mid=2, dec=(1, 1)).eval()
+    for p in net.parameters():  # weights large enough for the attention to show (the zero ending would hide all)
+        p.data.normal_(0, 0.3)
+    x = torch.rand(2, 3, 64, 64)
+    x[..., :32] *= 0.1  # a dark half: local means differ from the global one
+    with torch.no_grad():
+        plain = net(x)
+        net.set_tlc(64)  # every window covers its whole map: what training on 64-px patches saw
+        assert torch.equal(net(x), plain)
+        net.set_tlc(32)
+        local = net(x)
+    assert [b.window for b in net.encoders.modules() if hasattr(b, "window")] == [32, 16]
+    assert {b.window for b in net.middle} == {8}
+    assert [b.window for b in net.decoders.modules() if hasattr(b, "window")] == [16, 32]
+    assert (local - plain).abs().max() > 0.1
+    net.set_tlc(0)
+    with torch.no_grad():
+        assert torch.equal(net(x), plain)
+    with pytest.raises(ValueError):
+        net.set_tlc(-1)
