@@ -152,6 +152,7 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
     frame, bypass it); kept from the previous card when not given.
     settle: (LOW, HIGH) grey levels: corrections smaller on average are faded out (backends.SettledEngine);
     kept from the previous card when not given. Both are measured per engine: a new release keeps them, re-check.
+    So is the previous card's "tlc" (a NAFNet engine's test-time pooling window, nets/nafnet.py).
     soup: other runs (RUN, WEIGHT) whose EMA weights are averaged in with these weights (soup_ema).
     extra: more top-level card fields (e.g. `adapt`'s "adapted").
     force: replace an engine already in the folder (else a UserError). The new folder is written complete beside
@@ -190,6 +191,8 @@ def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None
         from streamdeblur.backends import check_settle
 
         check_settle(*settle)
+    if previous.get("tlc"):
+        extra = {"tlc": previous["tlc"], **(extra or {})}
     folder.parent.mkdir(parents=True, exist_ok=True)
     staged = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
     shutil.rmtree(staged, ignore_errors=True)

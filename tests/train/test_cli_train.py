@@ -89,6 +89,11 @@ def test_train_cli_writes_checkpoint_csv_png_and_resumes(tmp_path, pairs_dir):
     assert "mean correction is under 0.5 grey levels" in (tmp_path / "engine" / "README.md").read_text()
     kept = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"), "--force"])
     assert kept.exit_code == 0 and json.loads((tmp_path / "engine" / "card.json").read_text())["settle"] == [0.5, 1.5]
+    card_path = tmp_path / "engine" / "card.json"  # a TLC window set in the card by hand is kept too
+    card_path.write_text(json.dumps(dict(json.loads(card_path.read_text()), tlc=192)))
+    kept = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"), "--force"])
+    assert kept.exit_code == 0 and json.loads(card_path.read_text())["tlc"] == 192
+    assert "windows of 192 px" in (tmp_path / "engine" / "README.md").read_text()
     for wrong in ("1.5,0.5", "half"):
         bad = CliRunner().invoke(app, ["release", str(run), "tiny", "-o", str(tmp_path / "engine"), "--force", "--settle", wrong])
         assert bad.exit_code != 0 and "--settle" in str(bad.exception)
