@@ -60,10 +60,7 @@ def eval_(
     if sum(x is not None for x in (pairs, video, interpolation, codec)) != 1:
         raise UserError("give exactly one of --pairs PAIRS_DIR, --video CLIP_OR_DIR, --interpolation CLIP_OR_DIR "
                         "or --codec CLIP")
-    _setup_logging(quiet)
-    from streamdeblur.paths import check_folder
-
-    check_folder(output, "-o")  # a file there, or a read-only folder, fails now: not after the whole evaluation
+    _setup_logging(quiet)  # each evaluation checks -o first (paths.check_folder), before any of its work
     if codec is not None:
         from streamdeblur.eval.codec import codec_cost
 

@@ -38,7 +38,9 @@ def codec_cost(clip: Path, crfs: Sequence[int], out_dir: Path, max_frames: int |
     from streamdeblur.faces.detect import create_detector
     from streamdeblur.io.sink import DEFAULT_PRESET
     from streamdeblur.io.sink import VideoSink
+    from streamdeblur.paths import check_folder
 
+    check_folder(out_dir, "-o")  # before the clip is read and re-encoded
     frames, fps = read_frames(clip, max_frames)
     detector = create_detector("yunet")
     boxes = []

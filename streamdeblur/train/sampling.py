@@ -190,15 +190,24 @@ def with_sharp_inputs(batches: Iterator[tuple[Tensor, Tensor]], frac: float, see
         step += 1
 
 
-def data_roots(cfg: TrainConfig, split: str) -> list[Path]:
-    """The pair directories of a split (cfg.data, or cfg.val_data for val): comma-separated, each must exist."""
-    text = cfg.val_data if split == "val" and cfg.val_data else cfg.data
+def check_data(label: str, text: str) -> list[Path]:
+    """The pair folders of --data / --val-data (comma-separated); UserError for one missing or a file."""
     roots = [Path(p.strip()) for p in text.split(",") if p.strip()]
+    for root in roots:
+        if root.is_file():
+            raise UserError(f"{label} {root} is a file, not a pairs folder: give the folder `streamdeblur "
+                            "make-pairs` wrote (with train/ and val/ inside)")
+        if not root.is_dir():
+            raise UserError(f"{label} directory not found: {root}")
+    return roots
+
+
+def data_roots(cfg: TrainConfig, split: str) -> list[Path]:
+    """The pair directories of a split (cfg.data, or cfg.val_data for val): comma-separated, each a folder."""
+    label, text = ("--val-data", cfg.val_data) if split == "val" and cfg.val_data else ("--data", cfg.data)
+    roots = check_data(label, text)
     if not roots:
         raise UserError("no training data: give --data PAIRS_DIR (made by `streamdeblur make-pairs`)")
-    for root in roots:
-        if not root.exists():
-            raise UserError(f"pairs directory not found: {root}")
     return roots
 
 

@@ -36,7 +36,7 @@ from streamdeblur.train.distributed import (amp_dtype, hardware, init_distribute
 from streamdeblur.train.ema import EMA
 from streamdeblur.progress import Bar
 from streamdeblur.train.logs import CsvLog, image_metrics, plot_curves
-from streamdeblur.train.sampling import batch_stream, collate, open_dataset
+from streamdeblur.train.sampling import batch_stream, check_data, collate, open_dataset
 from streamdeblur.train.stages import (BEST_CHECKPOINT, CHECKPOINT, CHECKPOINT_FORMAT, STAGES, Stage, centre,
                                       check_input_size)
 
@@ -437,18 +437,6 @@ def short_reason(exc: BaseException) -> str:
 def different_model(run_dir: Path, trained: str, given: str) -> str:
     return (f"run {run_dir} was trained with model {trained}, not {given}: resume it with --model {trained} "
             "(or start a new --run-dir)")
-
-
-def check_data(label: str, text: str) -> list[Path]:
-    """The pair folders of --data / --val-data (comma-separated); UserError for one missing or a file."""
-    roots = [Path(p.strip()) for p in text.split(",") if p.strip()]
-    for root in roots:
-        if root.is_file():
-            raise UserError(f"{label} {root} is a file, not a pairs folder: give the folder `streamdeblur "
-                            "make-pairs` wrote (with train/ and val/ inside)")
-        if not root.is_dir():
-            raise UserError(f"{label} directory not found: {root}")
-    return roots
 
 
 def check_pair_size(cfg: TrainConfig, roots: list[Path]) -> None:
