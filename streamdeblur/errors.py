@@ -34,3 +34,11 @@ class Terminated(KeyboardInterrupt):
     their own (`process`, `train`) finish their work first, as they do on Ctrl-C."""
 
     exit_code = 143
+
+
+def short_reason(exc: BaseException) -> str:
+    """'RuntimeError: PytorchStreamReader failed reading zip archive': an exception in a few words, for a one-line
+    message about a file that cannot be read (a damaged checkpoint, pairs shard or engine)."""
+    text = str(exc).splitlines()[0] if str(exc).strip() else ""
+    text = text.split(": ")[0].split(". ")[0][:80]
+    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import cv2
 import numpy as np
 
-from streamdeblur.errors import UserError
+from streamdeblur.errors import UserError, short_reason
 
 PAIR_EXTS = ("blur.png", "sharp.png", "json")
 _MTIME = 0  # fixed member times: the same pairs give the same bytes
@@ -139,11 +139,6 @@ def damaged(path: str | Path, why: str = "") -> DamagedShard:
                         "copy it again from where it came from, or move it out of the pairs folder to use the others")
 
 
-def _why(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0][:100] if str(exc) else ""
-    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
-
-
 # what a damaged shard raises while it is read: tarfile's errors ("unexpected end of data"), a short member, a
 # member that is no PNG or no JSON
 _DAMAGE = (tarfile.TarError, EOFError, ValueError, cv2.error, UnicodeDecodeError)
@@ -171,7 +166,7 @@ def index_shard(path: str | Path, with_meta: bool = True) -> list[PairRecord]:
     except DamagedShard:
         raise
     except _DAMAGE as exc:
-        raise damaged(path, _why(exc)) from None
+        raise damaged(path, short_reason(exc)) from None
     return [r for r in records.values() if all(e in r.members for e in PAIR_EXTS)]
 
 
@@ -198,7 +193,7 @@ def pair_side(path: str | Path) -> int | None:
     except DamagedShard:
         raise
     except _DAMAGE as exc:
-        raise damaged(path, _why(exc)) from None
+        raise damaged(path, short_reason(exc)) from None
     return None
 
 
@@ -226,7 +221,7 @@ def iter_pairs(path: str | Path, frames: bool = False) -> Iterator[tuple]:
     except DamagedShard:
         raise
     except _DAMAGE as exc:
-        raise damaged(path, _why(exc)) from None
+        raise damaged(path, short_reason(exc)) from None
 
 
 def _decode(key: str, members: dict[str, bytes], frames: bool = False) -> tuple:

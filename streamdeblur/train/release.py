@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from streamdeblur.errors import UserError
+from streamdeblur.errors import UserError, short_reason
 from streamdeblur.paths import existing_ancestor
 from streamdeblur.train.config import TrainConfig
 from streamdeblur.train.stages import CHECKPOINT, CHECKPOINT_FORMAT
@@ -40,8 +40,6 @@ def card_metrics(report_json: str | Path) -> dict[str, Any]:
 
 def _load_checkpoint(checkpoint: str | Path) -> tuple[Path, dict[str, Any]]:
     """A run directory or .pt file -> (the checkpoint's path, its state)."""
-    from streamdeblur.train.trainer import short_reason
-
     checkpoint = Path(checkpoint)
     if checkpoint.is_dir():
         checkpoint = checkpoint / CHECKPOINT

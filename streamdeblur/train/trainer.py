@@ -28,7 +28,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from streamdeblur.errors import UserError
+from streamdeblur.errors import UserError, short_reason
 from streamdeblur.paths import cache_dir
 from streamdeblur.train.config import TrainConfig
 from streamdeblur.train.distributed import (amp_dtype, hardware, init_distributed, pick_device, rng_state,
@@ -425,13 +425,6 @@ def worker_message(text: str) -> str:
         return text
     last = [line for line in text.splitlines() if line.strip()][-1]
     return re.sub(r"^[\w.]*(Error|Shard): ", "", last.strip())
-
-
-def short_reason(exc: BaseException) -> str:
-    """'RuntimeError: PytorchStreamReader failed reading zip archive': an exception in a few words."""
-    text = str(exc).splitlines()[0] if str(exc).strip() else ""
-    text = text.split(": ")[0].split(". ")[0][:80]
-    return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
 
 
 def different_model(run_dir: Path, trained: str, given: str) -> str:
