@@ -43,6 +43,11 @@ MAX_CENTRES = 400
 # engine's gain at motion:4+8 (+0.89 -> +0.63 dB), 0.3-0.9 keeps most of it (+0.75) and sharp faces as they are;
 # naf-t3m-hd, restoring the same 256-px crops, takes naf-hd's (engines/naf-t3m-hd/NOTES.md)
 SETTLE = {"naf-hd": (0.3, 0.9), "naf-t3m-hd": (0.3, 0.9)}
+# the test-time local converter an adapted engine runs with (nets/nafnet.py: its channel attention pools over
+# windows of this many px at full resolution, not the whole crop): adapted on 96-px patches, run on 256-px crops,
+# as naf-hd itself. Through `process` on the ten held-out clips, adapted naf-hd gained +0.745 dB at motion:4+8
+# with it against +0.669 without, sharp faces and flicker unchanged (engines/naf-hd/NOTES.md, session 54)
+TLC = {"naf-hd": 192, "naf-t3m-hd": 192}
 # only the reference's sharp faces are made into pairs (video_pairs.sharp_floor: SHARP_SHARE of the 90th percentile
 # of its faces' sharpness, as make-pairs' --min-sharpness measures it). Two clips whose first half was motion-blurred
 # (speed 4) before their sharp second half, adapted whole, gained +0.06 and +0.04 dB at motion:4+8, and +0.55 and
@@ -219,7 +224,8 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     # off its person's blurred faces on still tracks, and without a settle range it took detail off their sharp
     # ones (naf-t3m and naf-hd NOTES, session 35)
     release(result.checkpoint, f"{options.model}-adapted", out_dir=partial, gate=None,
-            settle=SETTLE.get(options.model, read_card(options.model).get("settle")), extra={"adapted": adapted})
+            settle=SETTLE.get(options.model, read_card(options.model).get("settle")),
+            extra={"adapted": adapted, **({"tlc": TLC[options.model]} if options.model in TLC else {})})
     if out.exists():
         out.rmdir()  # empty (checked above)
     os.replace(partial, out)

@@ -116,6 +116,7 @@ def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_bett
     assert card["adapted"]["min_sharpness"] > 20.0  # its own faces' sharpness, above make-pairs' floor
     # no gate (its person's blurred faces on still tracks gain too), the released naf's settle range for sharp ones
     assert card["gate"] is None and card["settle"] == read_card("naf")["settle"] is not None
+    assert "tlc" not in card  # naf runs its 128-px crops with global pooling (engines/naf-hd/NOTES.md)
     assert "## Adapted" in (out / "README.md").read_text()
     assert not list(tmp_path.glob(".engine.partial"))
 
@@ -242,7 +243,8 @@ def test_adapting_naf_t3m_hd_starts_from_naf_t3m_weights_at_256_px(halves, tmp_p
     assert result.exit_code == 0, result.output
     card = json.loads((out / "card.json").read_text())
     assert card["model"] == "naf-t3m-hd" and card["input_size"] == 256 and card["adapted"]["pairs"] >= 16
-    assert card["gate"] is None and card["settle"] == [0.3, 0.9]
+    # and, as naf-hd, the test-time local converter for crops larger than its training patches
+    assert card["gate"] is None and card["settle"] == [0.3, 0.9] and card["tlc"] == 192
     with safe_open(str(out / "model.safetensors"), "pt") as f:
         assert f.get_tensor("net.intro.weight").shape[1] == 9  # three frames in
 
