@@ -63,8 +63,9 @@ class AdaptOptions:
     model: str = field(default="naf-hd", metadata={"help": (
         "Released engine to start from (naf-hd for faces of 180 px and more, where it gains twice what naf does; "
         "naf adapts in half the time and runs 4x faster, for small faces; naf-t3m-hd, the temporal engine at 256 px, "
-        "trains on 3-frame groups of the reference and gains more than naf-hd (+0.76 against +0.66 dB on ten "
-        "clips) for about a tenth more adapting time and a one-frame lag; naf-t3m is it at 128 px).")})
+        "trains on 3-frame groups of the reference and gains a little more than naf-hd (+0.78 against +0.75 dB on "
+        "ten clips) for about a tenth more adapting time, more flicker and a one-frame lag; naf-t3m is it at 128 "
+        "px).")})
     steps: int = field(default=500, metadata={"help": "Fine-tuning steps, batch 8 (a re-run with more continues)."})
     max_frames: int | None = field(default=None, metadata={"help": "Read at most this many frames of each reference."})
     threads: int = field(default=0, metadata={"help": "CPU threads (0: all)."})
