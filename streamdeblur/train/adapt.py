@@ -45,11 +45,12 @@ MAX_CENTRES = 400
 SETTLE = {"naf-hd": (0.3, 0.9), "naf-t3m-hd": (0.3, 0.9)}
 # the test-time local converter an adapted engine runs with (nets/nafnet.py: its channel attention pools over
 # windows of this many px at full resolution, not the whole crop): adapted on 96-px patches, run on 256-px crops,
-# as naf-hd itself. Through `process` on the ten held-out clips, adapted naf-hd gained +0.745 dB at motion:4+8
-# with it against +0.669 without, sharp faces and flicker unchanged (engines/naf-hd/NOTES.md, session 54). Adapted
+# as naf-hd itself. Through `process` on the ten held-out clips, adapted naf-hd gained +0.770 dB at motion:4+8
+# with 144-px windows, +0.745 with the released naf-hd's 192 and +0.669 without, sharp faces and flicker unchanged
+# (engines/naf-hd/NOTES.md, session 54). Adapted
 # naf-t3m-hd gained +0.04 dB with it on five of them but took 0.10 dB more off sharp faces (0.29 on one clip): it
 # keeps global pooling (engines/naf-t3m-hd/NOTES.md, session 54); naf (128 px) too, as its released card
-TLC = {"naf-hd": 192}
+TLC = {"naf-hd": 144}
 # only the reference's sharp faces are made into pairs (video_pairs.sharp_floor: SHARP_SHARE of the 90th percentile
 # of its faces' sharpness, as make-pairs' --min-sharpness measures it). Two clips whose first half was motion-blurred
 # (speed 4) before their sharp second half, adapted whole, gained +0.06 and +0.04 dB at motion:4+8, and +0.55 and
@@ -63,9 +64,9 @@ class AdaptOptions:
     model: str = field(default="naf-hd", metadata={"help": (
         "Released engine to start from (naf-hd for faces of 180 px and more, where it gains twice what naf does; "
         "naf adapts in half the time and runs 4x faster, for small faces; naf-t3m-hd, the temporal engine at 256 px, "
-        "trains on 3-frame groups of the reference and gains a little more than naf-hd (+0.78 against +0.75 dB on "
-        "ten clips) for about a tenth more adapting time, more flicker and a one-frame lag; naf-t3m is it at 128 "
-        "px).")})
+        "trains on 3-frame groups of the reference and gains as much as naf-hd (+0.78 against +0.77 dB on ten "
+        "clips: more on mild blur, less on strong) for about a tenth more adapting time, more flicker and a "
+        "one-frame lag; naf-t3m is it at 128 px).")})
     steps: int = field(default=500, metadata={"help": "Fine-tuning steps, batch 8 (a re-run with more continues)."})
     max_frames: int | None = field(default=None, metadata={"help": "Read at most this many frames of each reference."})
     threads: int = field(default=0, metadata={"help": "CPU threads (0: all)."})

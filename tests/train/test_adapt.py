@@ -332,7 +332,7 @@ def test_process_runs_an_engine_folder_as_the_model_its_card_names(tmp_path):
 
 
 def test_an_adapted_naf_hd_runs_with_the_test_time_local_converter(halves, tmp_path, monkeypatch):
-    """naf-hd adapts on 96-px patches and runs on 256-px crops: its folder's card carries "tlc": 192 (as the released
+    """naf-hd adapts on 96-px patches and runs on 256-px crops: its folder's card carries "tlc": 144 (as the released
     naf-hd's), and loading the folder pools its channel attention over those windows. Its gain with and without is
     measured through `eval --video` on ten held-out clips (engines/naf-hd/NOTES.md, session 54), not here."""
     from streamdeblur.models import load_model
@@ -345,7 +345,7 @@ def test_an_adapted_naf_hd_runs_with_the_test_time_local_converter(halves, tmp_p
                                       *ONE_THREAD, "-q"])
     assert result.exit_code == 0, result.output
     card = json.loads((out / "card.json").read_text())
-    assert card["model"] == "naf-hd" and card["tlc"] == 192 and card["settle"] == [0.3, 0.9]
+    assert card["model"] == "naf-hd" and card["tlc"] == 144 and card["settle"] == [0.3, 0.9]
     nets = [m for m in load_model("naf-hd", weights=out / "model.safetensors").modules() if isinstance(m, NAFNet)]
-    assert [(n.tlc, n.hash_tag) for n in nets] == [(192, "tlc=192")]
-    assert "192 px" in (out / "README.md").read_text()
+    assert [(n.tlc, n.hash_tag) for n in nets] == [(144, "tlc=144")]
+    assert "144 px" in (out / "README.md").read_text()
