@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,13 @@ from streamdeblur.errors import UserError
 # one CPU thread per adapt run: pytest-xdist runs a test on each core, and adapt's default (every core) beside
 # another worker's threads oversubscribes them (the naf test took 293 s of its 300 s limit in the suite, 66 s alone)
 ONE_THREAD = ["--threads", "1"]
+
+
+def adapted_card(reference: Path, out: Path, *args: str) -> dict:
+    """`streamdeblur adapt REFERENCE -o OUT ARGS` on one thread, which must succeed: the folder's card."""
+    result = CliRunner().invoke(app, ["adapt", str(reference), "-o", str(out), *args, *ONE_THREAD, "-q"])
+    assert result.exit_code == 0, result.output
+    return json.loads((out / "card.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -107,10 +115,7 @@ def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_bett
     monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
     later, first, root = halves
     out = tmp_path / "engine"
-    args = ["adapt", str(later), "-o", str(out), "--model", "naf", "--steps", "120", *ONE_THREAD, "-q"]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    card = json.loads((out / "card.json").read_text())
+    card = adapted_card(later, out, "--model", "naf", "--steps", "120")
     assert card["model"] == "naf" and card["adapted"]["references"] == [str(later)]
     assert card["adapted"]["pairs"] >= 16 and card["training"]["steps"] == 120
     assert card["adapted"]["min_sharpness"] > 20.0  # its own faces' sharpness, above make-pairs' floor
@@ -199,10 +204,7 @@ def test_adapting_the_temporal_naf_t3m_trains_it_on_groups_and_restores_earlier_
     monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
     later, first, root = halves
     out = tmp_path / "engine"
-    result = CliRunner().invoke(app, ["adapt", str(later), "-o", str(out), "--model", "naf-t3m", "--steps", "150",
-                                      *ONE_THREAD, "-q"])
-    assert result.exit_code == 0, result.output
-    card = json.loads((out / "card.json").read_text())
+    card = adapted_card(later, out, "--model", "naf-t3m", "--steps", "150")
     assert card["model"] == "naf-t3m" and card["adapted"]["pairs"] >= 16
 
     groups = root / "first-groups"
@@ -238,10 +240,7 @@ def test_adapting_naf_t3m_hd_starts_from_naf_t3m_weights_at_256_px(halves, tmp_p
     monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
     later, first, _ = halves
     out = tmp_path / "engine"
-    result = CliRunner().invoke(app, ["adapt", str(later), "-o", str(out), "--model", "naf-t3m-hd", "--steps", "5",
-                                      "--max-frames", "40", *ONE_THREAD, "-q"])
-    assert result.exit_code == 0, result.output
-    card = json.loads((out / "card.json").read_text())
+    card = adapted_card(later, out, "--model", "naf-t3m-hd", "--steps", "5", "--max-frames", "40")
     assert card["model"] == "naf-t3m-hd" and card["input_size"] == 256 and card["adapted"]["pairs"] >= 16
     # and global pooling: with the test-time local converter it took detail off sharp faces (its NOTES, session 54)
     assert card["gate"] is None and card["settle"] == [0.3, 0.9] and "tlc" not in card
@@ -341,10 +340,7 @@ def test_an_adapted_naf_hd_runs_with_the_test_time_local_converter(halves, tmp_p
     monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
     later, _, _ = halves
     out = tmp_path / "engine"
-    result = CliRunner().invoke(app, ["adapt", str(later), "-o", str(out), "--steps", "2", "--max-frames", "40",
-                                      *ONE_THREAD, "-q"])
-    assert result.exit_code == 0, result.output
-    card = json.loads((out / "card.json").read_text())
+    card = adapted_card(later, out, "--steps", "2", "--max-frames", "40")
     assert card["model"] == "naf-hd" and card["tlc"] == 144 and card["settle"] == [0.3, 0.9]
     nets = [m for m in load_model("naf-hd", weights=out / "model.safetensors").modules() if isinstance(m, NAFNet)]
     assert [(n.tlc, n.hash_tag) for n in nets] == [(144, "tlc=144")]
