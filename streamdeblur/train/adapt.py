@@ -47,9 +47,9 @@ SETTLE = {"naf-hd": (0.3, 0.9), "naf-t3m-hd": (0.3, 0.9)}
 # windows of this many px at full resolution, not the whole crop): adapted on 96-px patches, run on 256-px crops,
 # as naf-hd itself. Through `process` on the ten held-out clips, adapted naf-hd gained +0.770 dB at motion:4+8
 # with 144-px windows, +0.745 with the released naf-hd's 192 and +0.669 without, sharp faces and flicker unchanged
-# (engines/naf-hd/NOTES.md, session 54). Adapted
-# naf-t3m-hd gained +0.04 dB with it on five of them but took 0.10 dB more off sharp faces (0.29 on one clip): it
-# keeps global pooling (engines/naf-t3m-hd/NOTES.md, session 54); naf (128 px) too, as its released card
+# (engines/naf-hd/NOTES.md, session 54). Adapted naf-t3m-hd gained +0.04 dB with it but took 0.08 dB more off
+# sharp faces (0.33 on one clip): it keeps global pooling (engines/naf-t3m-hd/NOTES.md, session 54); naf (128 px)
+# too, as its released card
 TLC = {"naf-hd": 144}
 # only the reference's sharp faces are made into pairs (video_pairs.sharp_floor: SHARP_SHARE of the 90th percentile
 # of its faces' sharpness, as make-pairs' --min-sharpness measures it). Two clips whose first half was motion-blurred
