@@ -36,6 +36,8 @@ elementwise ops). The input side must be divisible by 2^len(enc).
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -87,13 +89,15 @@ def spread(m: torch.Tensor, k: int, h: int, w: int) -> torch.Tensor:
     return F.pad(m, (kw // 2, kw - 1 - kw // 2, kh // 2, kh - 1 - kh // 2), mode="replicate")
 
 
-def local_mean(x: torch.Tensor, k: int) -> torch.Tensor:
+def local_mean(x: torch.Tensor, k: int, then: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Per-pixel mean of x over the k x k window that holds the pixel, shifted to stay inside the map (TLC's
-    clamped window); the global mean where the map is no larger than k."""
+    clamped window); the global mean where the map is no larger than k. then: a per-pixel map (a 1x1 conv) applied
+    to the means before they are spread to the pixels: the same result as after, on far fewer values."""
+    then = then or (lambda m: m)
     h, w = x.shape[-2:]
     if k >= h and k >= w:
-        return x.mean((2, 3), keepdim=True)
-    return spread(window_means(x, k), k, h, w)
+        return then(x.mean((2, 3), keepdim=True))
+    return spread(then(window_means(x, k)), k, h, w)
 
 
 class NAFBlock(nn.Module):
@@ -117,13 +121,8 @@ class NAFBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.sg(self.conv2(self.conv1(self.norm1(x))))
-        h, w = y.shape[-2:]
-        if self.window and (self.window < h or self.window < w):
-            # TLC: the attention of each window that fits (a 1x1 conv: the same on the windows as after spreading
-            # them), then spread to the pixels; far fewer windows than pixels
-            attention = spread(self.sca[1](window_means(y, self.window)), self.window, h, w)
-        else:
-            attention = self.sca(y)
+        # TLC: the attention of each window that holds a pixel, computed once per window (set_tlc)
+        attention = local_mean(y, self.window, self.sca[1]) if self.window else self.sca(y)
         y = self.conv3(y * attention)
         x = x + self.beta * y
         y = self.conv5(self.sg(self.conv4(self.norm2(x))))
