@@ -6,17 +6,7 @@ set -euo pipefail
 CLIP="$(realpath "$1")"; MODEL="$2"; WORK="${3:-$HOME/work}"
 NAME="$(basename "$CLIP")"; STEM="${NAME%.*}"
 mkdir -p "$WORK/first" "$WORK/second" "$WORK/one1-$STEM" "$WORK/eng" "$WORK/rep"
-python - "$CLIP" "$WORK" <<'PY'
-import sys
-from pathlib import Path
-from streamdeblur.eval.video import read_frames, write_video
-clip, work = Path(sys.argv[1]), Path(sys.argv[2])
-frames, fps = read_frames(clip, None)
-half = len(frames) // 2
-for folder, part in (("first", frames[:half]), ("second", frames[half:])):
-    if not (work / folder / clip.name).exists():
-        write_video(work / folder / clip.name, part, fps)  # lossless
-PY
+python "$(dirname "$0")/../halves.py" "$CLIP" "$WORK"
 ln -sf "$WORK/first/$NAME" "$WORK/one1-$STEM/$NAME"
 ENG="$WORK/eng/$MODEL-$STEM"
 [[ -d "$ENG" ]] || streamdeblur adapt "$WORK/second/$NAME" -o "$ENG" --model "$MODEL" -q

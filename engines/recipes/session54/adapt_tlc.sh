@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Session 54: does an adapted engine take the test-time local converter (TLC) as the released naf-hd does?
-# Each held-out clip is split in halves (losslessly, as session44/flicker_error.sh), the engine is adapted on the
+# Each held-out clip is split in halves (losslessly: recipes/halves.py), the engine is adapted on the
 # second (`streamdeblur adapt --model $MODEL`, today's recipe), and scored on the first with global pooling (a copy
 # whose card has no "tlc") and with TLC (a copy with "tlc": 192, naf-hd's), through `eval --video`: motion:0.1
 # (sharp), motion:2, 4 and 8.
@@ -12,17 +12,7 @@ if [[ "$MODEL" == naf-hd ]]; then W="${W:-$H}"; else W="${W:-$H-$MODEL}"; fi
 mkdir -p "$H/first" "$H/second" "$W/eng" "$W/rep"
 for C in "$@"; do
   CLIP="$(realpath "$C")"; NAME="$(basename "$C")"; STEM="${NAME%.*}"
-  python - "$CLIP" "$H" "$NAME" <<'PY'
-import sys
-from pathlib import Path
-from streamdeblur.eval.video import read_frames, write_video
-clip, work, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-frames, fps = read_frames(clip, None)
-half = len(frames) // 2
-for folder, part in (("first", frames[:half]), ("second", frames[half:])):
-    if not (work / folder / name).exists():
-        write_video(work / folder / name, part, fps)  # lossless
-PY
+  python "$(dirname "$0")/../halves.py" "$CLIP" "$H" "$NAME"
   ENG="$W/eng/$STEM"
   [[ -d "$ENG" ]] || streamdeblur adapt "$H/second/$NAME" -o "$ENG" --model "$MODEL" -q
   for ARM in global tlc; do  # the adapted folder copied twice, its card's tlc taken out / set to 192
