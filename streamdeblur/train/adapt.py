@@ -141,12 +141,15 @@ def centre_stride(references: Sequence[Path], max_frames: int | None) -> int:
 
 def adapted_to(video: str | Path, options: AdaptOptions = AdaptOptions()) -> Path:
     """`process --adapt`: the engine adapted to this video's own sharp faces, made on the first call (adapt) and
-    found in the cache (<work_dir>/engine-<base_key>-<steps>) on the next ones."""
+    found in the cache (<work_dir>/engine-<base_key>-<steps>[-tlc<window>]) on the next ones. The window adapt writes
+    into the card is in the name, so an engine cached before it did (or with another window) is not handed out:
+    it is exported again from the cached run, without training again."""
     check_options(options, "--adapt-steps")
     clip = Path(video)
     if not clip.is_file():
         raise UserError(f"--adapt needs a video file to adapt to, not {video}")
-    engine = work_dir([clip], options) / f"engine-{base_key(options.model)}-{options.steps}"
+    tlc = f"-tlc{TLC[options.model]}" if options.model in TLC else ""
+    engine = work_dir([clip], options) / f"engine-{base_key(options.model)}-{options.steps}{tlc}"
     engine.parent.mkdir(parents=True, exist_ok=True)
     if (engine / "card.json").is_file():
         log.info("using the engine adapted to %s before (%s)", clip.name, engine)

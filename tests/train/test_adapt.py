@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -345,3 +346,17 @@ def test_an_adapted_naf_hd_runs_with_the_test_time_local_converter(halves, tmp_p
     nets = [m for m in load_model("naf-hd", weights=out / "model.safetensors").modules() if isinstance(m, NAFNet)]
     assert [(n.tlc, n.hash_tag) for n in nets] == [(144, "tlc=144")]
     assert "144 px" in (out / "README.md").read_text()
+
+    # process --adapt's cache: an engine cached before adapt wrote the window (the same folder, its card without
+    # "tlc", under the name it had then) is not handed out; the engine found is exported again from the cached run
+    # (the same weights, no training) with the window, and is the one found the time after
+    from streamdeblur.train.adapt import AdaptOptions, adapted_to, base_key, work_dir
+
+    options = AdaptOptions(steps=2, max_frames=40, threads=1, quiet=True)
+    stale = work_dir([later], options) / f"engine-{base_key('naf-hd')}-2"
+    shutil.copytree(out, stale)
+    (stale / "card.json").write_text(json.dumps({k: v for k, v in card.items() if k != "tlc"}))
+    engine = adapted_to(later, options)
+    assert engine != stale and json.loads((engine / "card.json").read_text())["tlc"] == 144
+    assert (engine / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
+    assert adapted_to(later, options) == engine
