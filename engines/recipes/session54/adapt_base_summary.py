@@ -23,6 +23,16 @@ def per_face(report: Path, group: str) -> dict[str, dict[str, float]]:
     return out
 
 
+def matched(dir_a: Path, dir_b: Path, group: str) -> list[tuple[dict[str, float], dict[str, float]]]:
+    """The faces both reports (DIR/report.json) scored in `group`, each as (a's methods, b's methods), in key order;
+    SystemExit where the blurred face differs (then the reports are not of the same faces)."""
+    a, b = per_face(dir_a, group), per_face(dir_b, group)
+    for k in a.keys() & b.keys():
+        if abs(a[k]["blurred"] - b[k]["blurred"]) > 1e-6:
+            raise SystemExit(f"{dir_b} {k}: not the same blurred face in both reports")
+    return [(a[k], b[k]) for k in sorted(a.keys() & b.keys())]
+
+
 def main() -> None:
     arms_dir, base_dir = Path(sys.argv[1]), Path(sys.argv[2])
     clips = sorted(p.name for p in base_dir.iterdir() if (p / "report.json").is_file())
@@ -32,12 +42,9 @@ def main() -> None:
         rows = []
         for c in clips:
             for g in groups:
-                a, b = per_face(arms_dir / c, g), per_face(base_dir / c, g)
-                new = new or next(m for m in next(iter(b.values())) if m not in ("blurred", "sharp (oracle)"))
-                for k in a.keys() & b.keys():
-                    if abs(a[k]["blurred"] - b[k]["blurred"]) > 1e-6:
-                        raise SystemExit(f"{c} {k}: not the same blurred face in both reports")
-                    rows.append((a[k]["blurred"], a[k]["global"], a[k]["tlc"], b[k][new]))
+                faces = matched(arms_dir / c, base_dir / c, g)
+                new = new or next(m for m in faces[0][1] if m not in ("blurred", "sharp (oracle)"))
+                rows += [(a["blurred"], a["global"], a["tlc"], b[new]) for a, b in faces]
         blurred, glob, tlc, other = np.array(rows).T
         d = other - tlc
         print(f"{'+'.join(groups)} ({len(rows)} faces): global {np.mean(glob - blurred):+.3f} | tlc 192 "

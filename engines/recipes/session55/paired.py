@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "session54"))
-from adapt_base_summary import per_face  # noqa: E402
+from adapt_base_summary import matched  # noqa: E402
 
 
 def arm(spec: str) -> tuple[Path, str]:
@@ -30,11 +30,7 @@ def main() -> None:
         rows = []
         for c in clips:
             for g in groups:
-                a, b = per_face(dir_a / c, g), per_face(dir_b / c, g)
-                for k in sorted(a.keys() & b.keys()):
-                    if abs(a[k]["blurred"] - b[k]["blurred"]) > 1e-6:
-                        raise SystemExit(f"{c} {k}: not the same blurred face in both reports")
-                    rows.append((a[k]["blurred"], a[k][m_a], b[k][m_b]))
+                rows += [(a["blurred"], a[m_a], b[m_b]) for a, b in matched(dir_a / c, dir_b / c, g)]
         blurred, ra, rb = np.array(rows).T
         d = rb - ra
         print(f"{'+'.join(groups)} ({len(rows)} faces): {m_a} {np.mean(ra - blurred):+.3f} | {m_b} "
@@ -58,10 +54,9 @@ def main() -> None:
     for c in clips:
         cells = []
         for g in ("motion:0.1", "motion:4", "motion:8"):
-            a, b = per_face(dir_a / c, g), per_face(dir_b / c, g)
-            keys = sorted(a.keys() & b.keys())
-            cells.append(f"{np.mean([a[k][m_a] - a[k]['blurred'] for k in keys]):+.3f} / "
-                         f"{np.mean([b[k][m_b] - b[k]['blurred'] for k in keys]):+.3f}")
+            faces = matched(dir_a / c, dir_b / c, g)
+            cells.append(f"{np.mean([a[m_a] - a['blurred'] for a, _ in faces]):+.3f} / "
+                         f"{np.mean([b[m_b] - b['blurred'] for _, b in faces]):+.3f}")
         print(f"  {c}: {' | '.join(cells)}")
 
 
