@@ -139,17 +139,30 @@ def centre_stride(references: Sequence[Path], max_frames: int | None) -> int:
     return max(1, -(-total // MAX_CENTRES))
 
 
+def card_settings(model: str) -> dict:
+    """What adapt writes into an adapted engine's card besides its weights and its `adapted` record: no gate, the
+    settle range (SETTLE's, else the base engine's) and the TLC window (TLC's, where it has one). No gate and the
+    settle range: the track-motion gate kept the adapted engine off its person's blurred faces on still tracks, and
+    without a settle range it took detail off their sharp ones (naf-t3m and naf-hd NOTES, session 35)."""
+    from streamdeblur.models import read_card
+
+    settle = SETTLE.get(model, read_card(model).get("settle"))
+    return {"gate": None, "settle": None if settle is None else [float(v) for v in settle],
+            **({"tlc": TLC[model]} if model in TLC else {})}
+
+
 def adapted_to(video: str | Path, options: AdaptOptions = AdaptOptions()) -> Path:
     """`process --adapt`: the engine adapted to this video's own sharp faces, made on the first call (adapt) and
-    found in the cache (<work_dir>/engine-<base_key>-<steps>[-tlc<window>]) on the next ones. The window adapt writes
-    into the card is in the name, so an engine cached before it did (or with another window) is not handed out:
-    it is exported again from the cached run, without training again."""
+    found in the cache (<work_dir>/engine-<base_key>-<steps>-<settings>) on the next ones. <settings> is a hash of
+    what adapt writes into the card besides the weights (card_settings), so an engine cached with other settings
+    (before adapt wrote a TLC window, or with another settle range) is not handed out: it is exported again from
+    the cached run, without training again."""
     check_options(options, "--adapt-steps")
     clip = Path(video)
     if not clip.is_file():
         raise UserError(f"--adapt needs a video file to adapt to, not {video}")
-    tlc = f"-tlc{TLC[options.model]}" if options.model in TLC else ""
-    engine = work_dir([clip], options) / f"engine-{base_key(options.model)}-{options.steps}{tlc}"
+    settings = hashlib.sha1(json.dumps(card_settings(options.model), sort_keys=True).encode()).hexdigest()[:8]
+    engine = work_dir([clip], options) / f"engine-{base_key(options.model)}-{options.steps}-{settings}"
     engine.parent.mkdir(parents=True, exist_ok=True)
     if (engine / "card.json").is_file():
         log.info("using the engine adapted to %s before (%s)", clip.name, engine)
@@ -162,7 +175,7 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     """Fine-tune options.model on motion pairs of the reference clips; writes the engine folder `output`."""
     from streamdeblur.data.pairs import run_make_pairs
     from streamdeblur.data.shards import atomic_write_text
-    from streamdeblur.models import get_spec, has_weights, read_card
+    from streamdeblur.models import get_spec, has_weights
     from streamdeblur.train.release import release
     from streamdeblur.train.stages import CHECKPOINT, build_config
     from streamdeblur.train.trainer import train
@@ -227,12 +240,9 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     adapted = {"model": options.model, "references": [str(r) for r in refs], "pairs": pairs, "steps": result.step,
                "min_sharpness": round(min_sharpness, 1),
                **({"identity": identity} if identity else {})}
-    # no gate, and a settle range (SETTLE's, else the base engine's): the track-motion gate kept the adapted engine
-    # off its person's blurred faces on still tracks, and without a settle range it took detail off their sharp
-    # ones (naf-t3m and naf-hd NOTES, session 35)
-    release(result.checkpoint, f"{options.model}-adapted", out_dir=partial, gate=None,
-            settle=SETTLE.get(options.model, read_card(options.model).get("settle")),
-            extra={"adapted": adapted, **({"tlc": TLC[options.model]} if options.model in TLC else {})})
+    settings = card_settings(options.model)
+    release(result.checkpoint, f"{options.model}-adapted", out_dir=partial, gate=settings.pop("gate"),
+            settle=settings.pop("settle"), extra={"adapted": adapted, **settings})
     if out.exists():
         out.rmdir()  # empty (checked above)
     os.replace(partial, out)

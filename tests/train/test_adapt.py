@@ -347,16 +347,23 @@ def test_an_adapted_naf_hd_runs_with_the_test_time_local_converter(halves, tmp_p
     assert [(n.tlc, n.hash_tag) for n in nets] == [(144, "tlc=144")]
     assert "144 px" in (out / "README.md").read_text()
 
-    # process --adapt's cache: an engine cached before adapt wrote the window (the same folder, its card without
-    # "tlc", under the name it had then) is not handed out; the engine found is exported again from the cached run
-    # (the same weights, no training) with the window, and is the one found the time after
+    # process --adapt's cache: an engine cached with other card settings (here before adapt wrote the window: the
+    # same folder, its card without "tlc", under both names it had then) is not handed out; the engine found is
+    # exported again from the cached run (the same weights, no training) with the window, and is the one found the
+    # time after; another settle range alone gives yet another export
+    from streamdeblur.train import adapt as adapt_module
     from streamdeblur.train.adapt import AdaptOptions, adapted_to, base_key, work_dir
 
     options = AdaptOptions(steps=2, max_frames=40, threads=1, quiet=True)
-    stale = work_dir([later], options) / f"engine-{base_key('naf-hd')}-2"
-    shutil.copytree(out, stale)
-    (stale / "card.json").write_text(json.dumps({k: v for k, v in card.items() if k != "tlc"}))
+    stale = [work_dir([later], options) / f"engine-{base_key('naf-hd')}-2{tag}" for tag in ("", "-tlc144")]
+    for folder in stale:
+        shutil.copytree(out, folder)
+        (folder / "card.json").write_text(json.dumps({k: v for k, v in card.items() if k != "tlc"}))
     engine = adapted_to(later, options)
-    assert engine != stale and json.loads((engine / "card.json").read_text())["tlc"] == 144
+    assert engine not in stale and json.loads((engine / "card.json").read_text())["tlc"] == 144
     assert (engine / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
     assert adapted_to(later, options) == engine
+    monkeypatch.setitem(adapt_module.SETTLE, "naf-hd", (0.2, 0.8))
+    resettled = adapted_to(later, options)
+    assert resettled not in [engine, *stale] and json.loads((resettled / "card.json").read_text())["settle"] == [0.2, 0.8]
+    assert (resettled / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
