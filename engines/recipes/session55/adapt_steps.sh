@@ -7,16 +7,20 @@
 #                           data order resumes, so this is the recipe of a fresh N-step run)
 #   adapt_steps.sh N PATCH  a fresh N-step run on PATCH-px patches (a scratch cache whose adapt/<key>/pairs link to
 #                           the first run's, so nothing is re-drawn), through adapt_patch.py
+# Session 56: INIT=WEIGHTS starts a fresh N-step run (96-px patches unless PATCH) from WEIGHTS instead of the
+# released naf-hd (Reptile's, session56/reptile.py), in the same kind of scratch cache; ARM (default N, N-pPATCH)
+# names it, W (default ~/work/s55) is where engines and reports go, ONLY=REGEX keeps the clips whose name matches.
 # Each engine is scored by the same `eval --video` on the same first half (seed 0: the faces of session 54's reports).
-# Engines in ~/work/s55/eng-ARM/CLIP, reports in ~/work/s55/rep-ARM/CLIP (ARM: N or N-pPATCH); then
-#   python engines/recipes/session55/paired.py ~/work/s54/rep-144:tlc144 ~/work/s55/rep-ARM:ARM
+# Engines in $W/eng-ARM/CLIP, reports in $W/rep-ARM/CLIP; then
+#   python engines/recipes/session55/paired.py ~/work/s54/rep-144:tlc144 $W/rep-ARM:ARM
 set -euo pipefail
-N="$1"; PATCH="${2:-}"; H="$HOME/work/s54"; W="$HOME/work/s55"; CACHE="${STREAMDEBLUR_CACHE:-$HOME/.cache/streamdeblur}"
-ARM="$N${PATCH:+-p$PATCH}"; SCRATCH="$W/cache-$ARM"
+N="$1"; PATCH="${2:-}"; H="$HOME/work/s54"; W="${W:-$HOME/work/s55}"; CACHE="${STREAMDEBLUR_CACHE:-$HOME/.cache/streamdeblur}"
+INIT="${INIT:+$(realpath "$INIT")}"; ARM="${ARM:-$N${PATCH:+-p$PATCH}}"; SCRATCH="$W/cache-$ARM"
 mkdir -p "$W/eng-$ARM" "$W/rep-$ARM"
 for ONE in "$H"/one-*; do
   STEM="${ONE#"$H"/one-}"; NAME="$(basename "$(ls "$ONE"/*.mp4)")"; ENG="$W/eng-$ARM/$STEM"
-  if [[ ! -d "$ENG" && -z "$PATCH" ]]; then
+  [[ -z "${ONLY:-}" || "$STEM" =~ $ONLY ]] || continue
+  if [[ ! -d "$ENG" && -z "$PATCH$INIT" ]]; then
     streamdeblur adapt "$H/second/$NAME" -o "$ENG" --steps "$N" -q
   elif [[ ! -d "$ENG" ]]; then
     KEY="$(python -c "
@@ -28,7 +32,8 @@ print(work_dir([Path(sys.argv[1])], AdaptOptions()).name)" "$H/second/$NAME")"
     mkdir -p "$SCRATCH/adapt/$KEY"
     ln -sfn "$CACHE/adapt/$KEY/pairs" "$SCRATCH/adapt/$KEY/pairs"
     cp "$CACHE/adapt/$KEY/min_sharpness.json" "$SCRATCH/adapt/$KEY/"
-    STREAMDEBLUR_CACHE="$SCRATCH" python "$(dirname "$0")/adapt_patch.py" "$H/second/$NAME" "$ENG" "$N" "$PATCH"
+    STREAMDEBLUR_CACHE="$SCRATCH" python "$(dirname "$0")/adapt_patch.py" "$H/second/$NAME" "$ENG" "$N" "${PATCH:-96}" \
+      ${INIT:+"$INIT"}
   fi
   [[ -f "$W/rep-$ARM/$STEM/report.json" ]] || streamdeblur eval --video "$ONE/$NAME" \
     --blur motion:0.1,motion:2,motion:4,motion:8 --exposure shutter --max-frames 100 \
