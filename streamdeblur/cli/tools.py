@@ -31,6 +31,8 @@ def bench(
     data: Optional[Path] = typer.Option(None, help="--train: a pairs directory, to time the data path too."),
     cache: bool = typer.Option(True, "--cache/--png", help="--train with --data: the decoded uint8 cache, or PNG shards."),
     steps: int = typer.Option(20, help="--train: timed steps (after 3 warm-up steps)."),
+    compile: bool = typer.Option(False, "--compile", help="--train: time the torch.compile'd network (train's "
+                                 "--set compile=true); its warm-up steps include the compile."),
     gate: Optional[float] = typer.Option(None, help="Time gating instead: process a half-still, half-moving clip "
                                          "(--clip) with and without this gate level."),
     clip: Optional[Path] = typer.Option(None, help="--gate: the talking-head clip (its still half is itself)."),
@@ -61,8 +63,8 @@ def bench(
         from streamdeblur.train.bench import bench_training, format_rows
 
         _setup_logging(True)
-        rows = [bench_training(model, c, batch_size, p, steps, threads, str(data) if data else None, cache)
-                for c in crop for p in precision]
+        rows = [bench_training(model, c, batch_size, p, steps, threads, str(data) if data else None, cache,
+                               compile=compile) for c in crop for p in precision]
         typer.echo(format_rows(rows))
         if json_out is not None:
             json_out.write_text(json.dumps(rows, indent=2) + "\n")

@@ -120,6 +120,7 @@ def adapt(
     steps: int = dataclass_option(AdaptOptions, "steps"),
     max_frames: Optional[int] = dataclass_option(AdaptOptions, "max_frames"),
     threads: int = dataclass_option(AdaptOptions, "threads"),
+    compile: bool = dataclass_option(AdaptOptions, "compile", "--compile/--no-compile"),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bars."),
 ) -> None:
     """Fine-tune an engine on sharp video of the same face (minutes on a CPU); `process --weights` runs it on
@@ -129,7 +130,7 @@ def adapt(
     _setup_logging(quiet)
     try:
         folder = adapt_engine(references, output, AdaptOptions(model=model, steps=steps, max_frames=max_frames,
-                                                                threads=threads, quiet=quiet))
+                                                                threads=threads, compile=compile, quiet=quiet))
     except KeyboardInterrupt as exc:
         if isinstance(exc, Terminated):
             raise  # SIGTERM: the top level says so (exit 143)

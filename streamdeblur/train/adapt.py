@@ -70,6 +70,10 @@ class AdaptOptions:
     steps: int = field(default=500, metadata={"help": "Fine-tuning steps, batch 8 (a re-run with more continues)."})
     max_frames: int | None = field(default=None, metadata={"help": "Read at most this many frames of each reference."})
     threads: int = field(default=0, metadata={"help": "CPU threads (0: all)."})
+    compile: bool = field(default=True, metadata={"help": (
+        "torch.compile the network being fine-tuned: twice the steps per second (naf-hd on 2 cores: 0.26 -> 0.12 s "
+        "a step, 500 steps in 67 s instead of 132) after a compile of about 80 s the first time a model is adapted "
+        "on a machine and a few seconds after that (torch's cache). Without a C++ compiler it trains uncompiled.")})
     quiet: bool = False
 
 
@@ -176,6 +180,7 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     from streamdeblur.data.pairs import run_make_pairs
     from streamdeblur.data.shards import atomic_write_text
     from streamdeblur.models import get_spec, has_weights
+    from streamdeblur.train.config import can_compile
     from streamdeblur.train.release import release
     from streamdeblur.train.stages import CHECKPOINT, build_config
     from streamdeblur.train.trainer import train
@@ -222,7 +227,9 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
                        patch=96 if spec.input_size >= 256 else 64, steps=options.steps,
                        threads=options.threads or os.cpu_count() or 1, init_weights=str(spec.weights_path),
                        run_dir=str(run), name=f"adapt-{options.model}", val_batches=0, ckpt_every=100,
-                       quiet=options.quiet, **RECIPE)
+                       quiet=options.quiet, compile=options.compile and can_compile("cpu"), **RECIPE)
+    if options.compile and not cfg.compile:
+        log.info("adapt: no C++ compiler found (g++): training uncompiled, about half as fast (install g++ to compile)")
     result = train(cfg, resume=(run / CHECKPOINT).is_file())
     if result.interrupted:
         raise KeyboardInterrupt

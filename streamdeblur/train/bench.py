@@ -16,8 +16,10 @@ PRECISIONS = ("fp32", "bf16")
 
 
 def bench_training(model: str, crop: int, batch: int, precision: str = "fp32", steps: int = 20, threads: int = 2,
-                   data: str | None = None, cache: bool = True, size: int = 128) -> dict[str, Any]:
-    """Time `steps` training steps after 3 warm-up steps; returns the figures (samples/s with and without data)."""
+                   data: str | None = None, cache: bool = True, size: int = 128,
+                   compile: bool = False) -> dict[str, Any]:
+    """Time `steps` training steps after 3 warm-up steps (with compile, torch.compile'd: the first of them compiles);
+    returns the figures (samples/s with and without data, the warm-up's seconds)."""
     from streamdeblur.train.stages import build_config
     from streamdeblur.train.distributed import cpu_has_bf16
     from streamdeblur.train.sampling import batch_stream, open_dataset
@@ -27,7 +29,8 @@ def bench_training(model: str, crop: int, batch: int, precision: str = "fp32", s
         raise UserError(f"unknown precision {precision!r}; choose {' or '.join(PRECISIONS)}")
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix="streamdeblur-bench-") as tmp:
-        sets = [f"batch_size={batch}", f"amp={precision == 'bf16'}", f"threads={threads}", "quiet=true"]
+        sets = [f"batch_size={batch}", f"amp={precision == 'bf16'}", f"threads={threads}", "quiet=true",
+                f"compile={compile}"]
         if data:
             sets += [f"cache={cache}", f"crop_size={size}", f"patch={crop if crop < size else 0}"]
         else:
@@ -45,8 +48,10 @@ def bench_training(model: str, crop: int, batch: int, precision: str = "fp32", s
         else:
             fixed = (torch.rand(batch, 3 * frames, crop, crop), torch.rand(batch, 3, crop, crop))
             batches, setup_s = iter(lambda: fixed, None), 0.0
+        started = time.perf_counter()
         for _ in range(3):
             trainer.train_step(*next(batches))
+        warmup_s = time.perf_counter() - started
         data_s = step_s = 0.0
         for _ in range(steps):
             t0 = time.perf_counter()
@@ -58,7 +63,8 @@ def bench_training(model: str, crop: int, batch: int, precision: str = "fp32", s
         params = sum(p.numel() for p in trainer.gen.parameters())
     return {"model": model, "parameters": params, "crop": crop, "batch": batch, "precision": precision,
             "native_bf16": cpu_has_bf16(), "threads": threads,
-            "data": (("cache" if cache else "png shards") if data else "random tensors"),
+            "data": (("cache" if cache else "png shards") if data else "random tensors"), "compiled": compile,
+            "warmup_s": round(warmup_s, 1),
             "setup_s": round(setup_s, 2), "step_samples_per_s": round(steps * batch / step_s, 1),
             "samples_per_s": round(steps * batch / (step_s + data_s), 1),
             "data_ms_per_batch": round(1000 * data_s / steps, 2)}
@@ -66,9 +72,11 @@ def bench_training(model: str, crop: int, batch: int, precision: str = "fp32", s
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
     """A markdown table of bench_training results."""
-    head = "| model | params | crop | batch | precision | data | samples/s (step only) | samples/s (with data) |"
-    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    head = ("| model | params | crop | batch | precision | compiled | data | samples/s (step only) | "
+            "samples/s (with data) | warm-up s |")
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['model']} | {r['parameters'] / 1e3:.0f}k | {r['crop']} | {r['batch']} | {r['precision']} | "
-                     f"{r['data']} | {r['step_samples_per_s']} | {r['samples_per_s']} |")
+                     f"{'yes' if r['compiled'] else 'no'} | {r['data']} | {r['step_samples_per_s']} | "
+                     f"{r['samples_per_s']} | {r['warmup_s']} |")
     return "\n".join(lines)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -17,6 +19,14 @@ GAN_LOSSES = ("bce", "lsgan")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("constant", "cosine")
 PIXEL_LOSSES = ("l1", "charbonnier", "psnr")
+
+
+def can_compile(device: str) -> bool:
+    """Whether torch.compile can build kernels for this device: CUDA's come with torch (triton), a CPU's need a C++
+    compiler ($CXX, g++, c++ or clang++)."""
+    if device.startswith("cuda"):
+        return True
+    return any(shutil.which(name) for name in (os.environ.get("CXX", ""), "g++", "c++", "clang++") if name)
 
 
 @dataclass
@@ -62,6 +72,9 @@ class TrainConfig:
     identity_model: str = ""
     ema_decay: float = 0.999
     amp: bool = True
+    compile: bool = False  # torch.compile the trained networks (inductor; on a CPU it needs a C++ compiler): naf-hd's
+    # bf16 step on 8 x 96 px took 0.27 s eager and 0.13 s compiled on 2 cores, after a compile of about a minute the
+    # first time (BENCHMARKS.md, session 57); weights, optimiser, EMA and checkpoints are the plain network's
     seed: int = 0
     threads: int = 0
     workers: int = 0
@@ -184,6 +197,9 @@ class TrainConfig:
             raise UserError(f"ema_decay must be in [0, 1) (got {self.ema_decay})")
         if self.w_flicker < 0:
             raise UserError(f"w_flicker must be >= 0 (got {self.w_flicker})")
+        if self.compile and not can_compile(self.device):
+            raise UserError("compile=true needs a C++ compiler on a CPU (torch.compile's inductor builds its kernels "
+                            "with it): install g++ (e.g. apt-get install g++), or train with compile=false")
         return self
 
     def to_json(self) -> str:

@@ -216,11 +216,12 @@ class Stage:
 
     # --- shared helpers
     def ddp(self, module: nn.Module) -> nn.Module:
-        """module wrapped in DistributedDataParallel under torchrun, else itself."""
-        if self.info.world <= 1:
-            return module
-        ids = [self.info.local_rank] if self.device.startswith("cuda") else None
-        return DistributedDataParallel(module, device_ids=ids)
+        """The module a step calls: wrapped in DistributedDataParallel under torchrun, and torch.compile'd with
+        cfg.compile (it shares the module's parameters: optimisers, EMA and checkpoints keep the plain module)."""
+        if self.info.world > 1:
+            ids = [self.info.local_rank] if self.device.startswith("cuda") else None
+            module = DistributedDataParallel(module, device_ids=ids)
+        return torch.compile(module) if self.cfg.compile else module
 
     def optimizers(self) -> list[tuple[torch.optim.Optimizer, float]]:
         """(optimiser, its base learning rate) pairs, for the trainer's schedule."""

@@ -17,11 +17,14 @@ from streamdeblur.errors import UserError
 # one CPU thread per adapt run: pytest-xdist runs a test on each core, and adapt's default (every core) beside
 # another worker's threads oversubscribes them (the naf test took 293 s of its 300 s limit in the suite, 66 s alone)
 ONE_THREAD = ["--threads", "1"]
+# and uncompiled (adapt's default compiles the step: a minute or two of compiling on a worker the first time; the
+# compiled step's numbers are tests/train/test_trainer.py's, its plumbing test_adapt_compiles_its_step_...)
+EAGER = ["--no-compile"]
 
 
 def adapted_card(reference: Path, out: Path, *args: str) -> dict:
-    """`streamdeblur adapt REFERENCE -o OUT ARGS` on one thread, which must succeed: the folder's card."""
-    result = CliRunner().invoke(app, ["adapt", str(reference), "-o", str(out), *args, *ONE_THREAD, "-q"])
+    """`streamdeblur adapt REFERENCE -o OUT ARGS` on one thread, uncompiled, which must succeed: the folder's card."""
+    result = CliRunner().invoke(app, ["adapt", str(reference), "-o", str(out), *args, *ONE_THREAD, *EAGER, "-q"])
     assert result.exit_code == 0, result.output
     return json.loads((out / "card.json").read_text())
 
@@ -139,13 +142,13 @@ def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_bett
 
     monkeypatch.setattr(adapt_module, "sharp_threshold", lambda *a: pytest.fail("measured the threshold again"))
     again = CliRunner().invoke(app, ["adapt", str(later), "-o", str(tmp_path / "again"), "--model", "naf",
-                                     "--steps", "120", *ONE_THREAD, "-q"])
+                                     "--steps", "120", *ONE_THREAD, *EAGER, "-q"])
     assert again.exit_code == 0, again.output
     assert (tmp_path / "again" / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
     # fewer steps than the cached run has done: a run of its own that stops there (the longer run is not handed out
     # under the smaller number, and stays to be continued)
     fewer = CliRunner().invoke(app, ["adapt", str(later), "-o", str(tmp_path / "fewer"), "--model", "naf",
-                                     "--steps", "40", *ONE_THREAD, "-q"])
+                                     "--steps", "40", *ONE_THREAD, *EAGER, "-q"])
     assert fewer.exit_code == 0, fewer.output
     card40 = json.loads((tmp_path / "fewer" / "card.json").read_text())
     assert card40["training"]["steps"] == card40["adapted"]["steps"] == 40
@@ -267,7 +270,7 @@ def test_adapting_naf_t3m_hd_starts_from_naf_t3m_weights_at_256_px(halves, tmp_p
     monkeypatch.setattr(adapt_module, "sharp_threshold", lambda *a: pytest.fail("measured the threshold again"))
     monkeypatch.setattr(adapt_module, "person_of", lambda *a: None)  # who it is was checked above
     again = CliRunner().invoke(app, ["adapt", str(later), "-o", str(tmp_path / "again"), "--model", "naf-t3m-hd",
-                                     "--steps", "5", "--max-frames", "40", *ONE_THREAD, "-q"])
+                                     "--steps", "5", "--max-frames", "40", *ONE_THREAD, *EAGER, "-q"])
     assert again.exit_code == 0, again.output
     assert len(list((tmp_path / "cache" / "adapt").glob("*/run-*"))) == 2
     assert len(list((tmp_path / "cache" / "adapt").glob("*/pairs"))) == 1
@@ -300,6 +303,36 @@ def test_adapt_never_writes_over_a_folder_and_needs_its_references(tmp_path):
         result = CliRunner().invoke(app, ["adapt", *refs, "-o", str(out), "-q"])
         assert result.exit_code != 0 and message in str(result.exception)
     assert (tmp_path / "taken" / "model.safetensors").read_bytes() == b"x"
+
+
+def test_adapt_compiles_its_step_where_it_can_and_not_when_told(halves, tmp_path, monkeypatch):
+    """adapt's default trains torch.compile'd (twice the steps per second: BENCHMARKS.md) where a C++ compiler is
+    installed, uncompiled with --no-compile or without a compiler (a line in the log says why), and a run started one
+    way continues the other (the cache's key and run do not depend on it). The training itself is stood in for
+    here: what reaches it is the config."""
+    from streamdeblur.train import config as config_module
+    from streamdeblur.train import trainer
+
+    monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
+    later = halves[0]
+    seen = []
+
+    def stand_in(cfg, resume=False):
+        seen.append((cfg.compile, cfg.run_dir))
+        raise KeyboardInterrupt  # stop there, as Ctrl-C would
+
+    monkeypatch.setattr(trainer, "train", stand_in)
+    for flags in ([], ["--no-compile"], ["--compile"]):
+        result = CliRunner().invoke(app, ["adapt", str(later), "-o", str(tmp_path / "e"), "--model", "naf",
+                                          "--max-frames", "40", *flags, "-q"])
+        assert result.exit_code == 130, result.output
+    compiler = config_module.can_compile("cpu")
+    assert [c for c, _ in seen] == [compiler, False, compiler] and len({r for _, r in seen}) == 1
+    monkeypatch.setattr(config_module.shutil, "which", lambda name: None)  # a machine without g++
+    assert not config_module.can_compile("cpu") and config_module.can_compile("cuda")
+    result = CliRunner().invoke(app, ["adapt", str(later), "-o", str(tmp_path / "e"), "--model", "naf",
+                                      "--max-frames", "40"])
+    assert result.exit_code == 130 and seen[-1][0] is False and "no C++ compiler found" in result.output
 
 
 def test_training_commands_get_busy_waiting_openmp_threads_and_the_pipeline_passive_ones():

@@ -387,3 +387,38 @@ def test_dropout_reaches_the_nafnet_being_trained_and_is_refused_elsewhere(tmp_p
     for bad in (1.0, -0.1, float("nan")):
         with pytest.raises(UserError, match="dropout"):
             TrainConfig(dropout=bad).validate()
+
+
+def test_a_compiled_run_trains_like_the_eager_one_and_checkpoints_the_plain_network(tmp_path, pairs32, monkeypatch):
+    """compile=true: the step runs torch.compile'd (inductor), the losses are the eager run's to float precision, and
+    its checkpoint is the plain network's (no compile wrapper in its keys): an eager run resumes it and lands where
+    an eager run of the same steps does. Refused in one line where a CPU has no C++ compiler to build kernels."""
+    from streamdeblur.nets import NAFNet
+
+    def run(run_dir, steps, compile, resume=False):
+        torch.manual_seed(123)  # the same initial weights every time
+        cfg = single_cfg(tmp_path, model="naf", stage="restore", run_dir=str(run_dir), steps=steps, seed=5,
+                         ema_decay=0.9, amp=False, patch=0, lr=1e-3, compile=compile)
+        trainer = Trainer(cfg, parts={"g": NAFNet(width=8, enc=(1,), mid=1, dec=(1,))}, train_data=pairs32)
+        trainer.fit(resume=resume)
+        return trainer
+
+    def losses(run_dir):
+        head, *rows = [r.split(",") for r in (run_dir / "log.csv").read_text().splitlines()]
+        return [float(r[head.index("loss")]) for r in rows]
+
+    eager = run(tmp_path / "eager", 6, False)
+    half = run(tmp_path / "compiled", 3, True)
+    assert isinstance(half.stage.gen_ddp, torch._dynamo.eval_frame.OptimizedModule)
+    assert half.stage.gen_ddp._orig_mod is half.gen  # the trained parameters are the plain network's
+    saved = torch.load(tmp_path / "compiled" / "last.pt", weights_only=False)["models"]["g"]
+    assert set(saved) == set(eager.gen.state_dict())
+    resumed = run(tmp_path / "compiled", 6, False, resume=True)
+    assert losses(tmp_path / "compiled") == pytest.approx(losses(tmp_path / "eager"), rel=1e-4, abs=1e-5)
+    for (k, a), b in zip(eager.gen.state_dict().items(), resumed.gen.state_dict().values()):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-5), k
+
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(UserError, match="compile=true needs a C.. compiler"):
+        TrainConfig(compile=True).validate()
+    TrainConfig(compile=False).validate()
