@@ -67,7 +67,10 @@ class AdaptOptions:
         "trains on 3-frame groups of the reference and gains as much as naf-hd (+0.78 against +0.77 dB on ten "
         "clips: more on mild blur, less on strong) for about a tenth more adapting time, more flicker and a "
         "one-frame lag; naf-t3m is it at 128 px).")})
-    steps: int = field(default=500, metadata={"help": "Fine-tuning steps, batch 8 (a re-run with more continues)."})
+    # 1,000 since session 57: +0.834 dB at motion:4+8 on the ten held-out clips against 500's +0.770 (sharp faces and
+    # flicker the same; engines/naf-hd/NOTES.md, session 55), in the time 500 took before adapt was compiled
+    steps: int = field(default=1000, metadata={"help": (
+        "Fine-tuning steps, batch 8 (a re-run with more continues; 500 take half the time for 0.06 dB less).")})
     max_frames: int | None = field(default=None, metadata={"help": "Read at most this many frames of each reference."})
     threads: int = field(default=0, metadata={"help": "CPU threads (0: all)."})
     compile: bool = field(default=True, metadata={"help": (
