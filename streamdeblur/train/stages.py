@@ -221,7 +221,11 @@ class Stage:
         if self.info.world > 1:
             ids = [self.info.local_rank] if self.device.startswith("cuda") else None
             module = DistributedDataParallel(module, device_ids=ids)
-        return torch.compile(module) if self.cfg.compile else module
+        if not self.cfg.compile:
+            return module
+        torch._dynamo.config.suppress_errors = True  # a graph that fails to build runs eagerly (a warning): a broken
+        # compiler costs speed, never the run
+        return torch.compile(module)
 
     def optimizers(self) -> list[tuple[torch.optim.Optimizer, float]]:
         """(optimiser, its base learning rate) pairs, for the trainer's schedule."""

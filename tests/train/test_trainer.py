@@ -418,6 +418,17 @@ def test_a_compiled_run_trains_like_the_eager_one_and_checkpoints_the_plain_netw
     for (k, a), b in zip(eager.gen.state_dict().items(), resumed.gen.state_dict().values()):
         assert torch.allclose(a, b, rtol=1e-3, atol=1e-5), k
 
+    # a compiler that fails (here one that exits 1) costs the speed, not the run: the step runs eagerly
+    from torch._inductor import config as inductor
+
+    monkeypatch.setattr(inductor.cpp, "cxx", (None, "/bin/false"))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))  # nothing built before to fall back on
+    torch.manual_seed(0)
+    broken = Trainer(single_cfg(tmp_path, model="naf", stage="restore", run_dir=str(tmp_path / "broken"), steps=2,
+                                amp=False, patch=0, compile=True),
+                     parts={"g": NAFNet(width=4, enc=(1,), mid=1, dec=(1,))}, train_data=pairs32)
+    assert broken.fit().step == 2 and len(losses(tmp_path / "broken")) == 2
+
     monkeypatch.setattr("shutil.which", lambda name: None)
     with pytest.raises(UserError, match="compile=true needs a C.. compiler"):
         TrainConfig(compile=True).validate()
