@@ -36,20 +36,21 @@ def main() -> None:
     work = scratch / "adapt" / key
     train = work / "pairs" / "train"
     train.mkdir(parents=True, exist_ok=True)
-    (work / "min_sharpness.json").write_text((real / "min_sharpness.json").read_text())
+    saved = (real / "min_sharpness.json").read_text()
+    (work / "min_sharpness.json").write_text(saved)
     for shard in sorted((real / "pairs/train").glob("*.tar")):
         link = train / shard.name
         if not link.exists():
             link.symlink_to(shard)
     for name in ("recipe.json", "summary.json", "manifest.jsonl", "progress.jsonl"):  # adapt's make-pairs: all done
         (work / "pairs" / name).write_text((real / "pairs" / name).read_text())
-    min_sharpness = float(json.loads((real / "min_sharpness.json").read_text()))
-    spec = get_spec(options.model)
+    min_sharpness = float(json.loads(saved))
+    spec, stride = get_spec(options.model), A.centre_stride([reference], None)  # one read of the clip's length
     for seed in range(1, draws):
         out = scratch / f"draw-{key}-{seed}"
         summary = run_make_pairs([reference], out, method="motion", speed=A.SPEED, shutter=A.SHUTTER,
                                  crf_share=A.CRF_SHARE, noise=A.NOISE, size=spec.input_size,
-                                 stride=A.centre_stride([reference], None), frames=spec.frames,
+                                 stride=stride, frames=spec.frames,
                                  min_sharpness=min_sharpness, seed=seed, progress=False)
         for shard in sorted((out / "train").glob("*.tar")):
             link = train / f"seed{seed}-{shard.name}"
