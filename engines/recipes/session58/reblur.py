@@ -1,0 +1,267 @@
+"""Session 58 (issues 11 and 13): test-time training on the blurred video itself, by reblurring (Chen et al.,
+"Reblur2Deblur: Deblurring Videos via Self-Supervised Learning", ICCP 2018).
+
+An adapted engine has learnt the person from sharp reference frames. The blurred frames it will restore carry what
+no reference does: their own blur, and their neighbours say how the face moved. A camera with its shutter open a
+share s of each frame interval records, at frame j, the average in linear light of the sharp face moving along the
+motion to frames j-1 and j+1 for a fraction s/2 of the way each side. So with the network's output x_j and the
+flows F- and F+ from x_j to its neighbours (in x_j's crop: each neighbour frame cut with frame j's own alignment),
+
+    reblur(x_j) = linear-light mean over a in [-s/2, s/2] of x_j warped by |a| F(sign a)
+
+should give back the blurred crop y_j. Fine-tuning on |reblur(f(y_j)) - y_j| (Charbonnier, inside the face) with the
+reference pairs' loss beside it (the reblur loss alone is met by many images) should teach the engine this video's
+blur. Measured in engines/naf-hd/NOTES.md, session 58: on eval --video's shutter exposures of sped-up clips the
+operator's straight-line motion is wrong (four source frames of talking inside one exposure), and the loss costs
+0.4-0.8 dB at motion:8. Not used by the package.
+
+Usage (the first half of a held-out clip, an engine adapted on its second half, the adapt cache's pairs of that
+second half; writes an engine folder):
+
+    reblur.py FIRST_HALF ENGINE_IN ENGINE_OUT --pairs PAIRS --speed 8 [--steps 150] [--w-reblur 1] [--check]
+
+--check only measures the operator: PSNR(reblur(x), y) for x the sharp truth (its flows from the sharp
+neighbours, and from the engine's outputs) against PSNR(x, y), with no training (the truth is read for that alone).
+The blurred frames are eval --video's (`--blur motion:SPEED --exposure shutter --max-frames 100`: deterministic), so
+the engine is then scored by that same command on the very frames it was fine-tuned on (no truth seen).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from streamdeblur.data.dataset import PairDataset, to_tensor
+from streamdeblur.data.exposure import bidirectional_flow
+from streamdeblur.eval.video import BlurSpec, blur_video, read_frames
+from streamdeblur.faces.crops import extract_crop, face_matrix
+from streamdeblur.faces.detect import create_detector
+from streamdeblur.faces.detection import largest_face
+from streamdeblur.models import folder_card, load_model, save_weights
+from streamdeblur.train.losses import charbonnier, psnr_loss
+
+SIZE = 256
+
+
+def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
+    x = x.clamp(0, 1)
+    return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055).clamp_min(1e-6) ** 2.4)
+
+
+def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
+    x = x.clamp(0, 1)
+    return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp_min(1e-8) ** (1 / 2.4) - 0.055)
+
+
+def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """out(p) = x(p + flow(p)); x N3HW, flow N2HW in pixels (x, y)."""
+    n, _, h, w = x.shape
+    gy, gx = torch.meshgrid(torch.arange(h, dtype=x.dtype), torch.arange(w, dtype=x.dtype), indexing="ij")
+    px = (gx + flow[:, 0]) / (w - 1) * 2 - 1
+    py = (gy + flow[:, 1]) / (h - 1) * 2 - 1
+    return F.grid_sample(x, torch.stack([px, py], -1), mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def reblur(x: torch.Tensor, f_prev: torch.Tensor, f_next: torch.Tensor, shutter: float, samples: int = 8) -> torch.Tensor:
+    """The exposure of x moving along the flows to its neighbours for shutter/2 of the way each side."""
+    lin = srgb_to_linear(x)
+    acc = torch.zeros_like(lin)
+    for k in range(samples):
+        a = -shutter / 2 + (k + 0.5) * shutter / samples
+        flow = (f_next if a > 0 else f_prev) * abs(a)
+        acc = acc + warp(lin, -flow)
+    return linear_to_srgb(acc / samples)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
+    mse = (((a - b) ** 2) * mask).sum() / (mask.sum() * a.shape[0] * a.shape[1])
+    return float(10 * torch.log10(1 / mse.clamp_min(1e-12)))
+
+
+def flow_t(a: np.ndarray, b: np.ndarray) -> torch.Tensor:
+    """DIS flow a -> b (uint8 BGR crops) as 2HW."""
+    return torch.from_numpy(bidirectional_flow(a, b)[0]).permute(2, 0, 1).float()
+
+
+def run(net: torch.nn.Module, crops: list[np.ndarray]) -> list[np.ndarray]:
+    with torch.inference_mode():
+        out = []
+        for c in crops:
+            y = net(to_tensor(c)[None]).clamp(0, 1)[0]
+            out.append(np.ascontiguousarray((y.permute(1, 2, 0).numpy()[:, :, ::-1] * 255 + 0.5).astype(np.uint8)))
+        return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("clip", type=Path)
+    ap.add_argument("engine_in", type=Path)
+    ap.add_argument("engine_out", type=Path)
+    ap.add_argument("--pairs", type=Path, required=True)
+    ap.add_argument("--speed", type=float, default=8.0)
+    ap.add_argument("--shutter", type=float, default=0.5)
+    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--ema", type=float, default=0.95)
+    ap.add_argument("--warmup", type=int, default=0, help="steps of linear warm-up of the rate")
+    ap.add_argument("--loss", choices=["charbonnier", "psnr"], default="charbonnier",
+                    help="psnr: adapt's loss (and its 20 %% sharp reference inputs) for both terms")
+    ap.add_argument("--w-reblur", type=float, default=1.0)
+    ap.add_argument("--w-ref", type=float, default=1.0, help="weight of the reference pairs' loss")
+    ap.add_argument("--batch", type=int, default=2, help="blurred crops a step (whole crops)")
+    ap.add_argument("--ref-batch", type=int, default=8, help="reference patches (96 px) a step")
+    ap.add_argument("--max-frames", type=int, default=100)
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("--diag", action="store_true", help="print the crops' PSNR to the truth before and after")
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    t0 = time.time()
+
+    frames, _ = read_frames(args.clip, args.max_frames)
+    spec = BlurSpec("motion", speed=args.speed, shutter=args.shutter)
+    centres, blurred, _ = blur_video(frames, [None] * len(frames), spec, 0, args.clip.stem, exposure="shutter")
+    detector = create_detector("yunet")
+    faces = [largest_face(detector.detect(b), 48.0) for b in blurred]
+    items = []  # (y, prev cut with j's matrix, next cut with j's matrix, index)
+    for j, face in enumerate(faces):
+        if face is None:
+            continue
+        m = face_matrix(face.box, face.landmarks, SIZE)
+        nb = [extract_crop(blurred[k], m, SIZE) if 0 <= k < len(blurred) else None for k in (j - 1, j + 1)]
+        items.append((extract_crop(blurred[j], m, SIZE), nb[0], nb[1], j, m))
+    if not items:
+        sys.exit(f"no faces in the blurred {args.clip}")
+
+    card = folder_card(args.engine_in)
+    net = load_model(card.get("model", "naf-hd"), args.engine_in / "model.safetensors")
+    # flows from the starting engine's outputs (Reblur2Deblur computes them on deblurred frames)
+    outs = [run(net, [c for c in it[:3] if c is not None]) for it in items]
+    flows = []
+    for it, o in zip(items, outs):
+        k = 1
+        fp = fn = None
+        if it[1] is not None:
+            fp = flow_t(o[0], o[k]); k += 1
+        if it[2] is not None:
+            fn = flow_t(o[0], o[k])
+        fp = -fn if fp is None else fp
+        fn = -fp if fn is None else fn
+        flows.append((fp, fn))
+    ys = torch.stack([to_tensor(it[0]) for it in items])
+    fps = torch.stack([f[0] for f in flows])
+    fns = torch.stack([f[1] for f in flows])
+    border = 16
+    mask = torch.zeros(1, 1, SIZE, SIZE)
+    mask[..., border:-border, border:-border] = 1
+    mags = (fps.norm(dim=1).mean().item(), fns.norm(dim=1).mean().item())
+    print(f"{len(items)} blurred crops, mean flow to neighbours {mags[0]:.1f} / {mags[1]:.1f} px "
+          f"({time.time() - t0:.0f} s)", flush=True)
+
+    def truth() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The sharp truth of each blurred crop and its flows to its neighbours (for measuring only)."""
+        truths, truth_flows = [], []
+        for it in items:
+            j, m = it[3], it[4]
+            c = [centres[j + d] for d in (-1, 0, 1) if 0 <= j + d < len(centres)]
+            s = {cc: extract_crop(frames[cc], m, SIZE) for cc in c}
+            x = s[centres[j]]
+            truths.append(to_tensor(x))
+            fp = flow_t(x, s[centres[j - 1]]) if j - 1 >= 0 else None
+            fn = flow_t(x, s[centres[j + 1]]) if j + 1 < len(centres) else None
+            fp = -fn if fp is None else fp
+            fn = -fp if fn is None else fn
+            truth_flows.append((fp, fn))
+        return torch.stack(truths), torch.stack([f[0] for f in truth_flows]), torch.stack([f[1] for f in truth_flows])
+
+    def outputs() -> torch.Tensor:
+        with torch.inference_mode():
+            return torch.cat([net(ys[i:i + 4]).clamp(0, 1) for i in range(0, len(ys), 4)])
+
+    if args.check:
+        x, tfp, tfn = truth()
+        with torch.inference_mode():
+            out = torch.stack([to_tensor(o[0]) for o in outs])
+            print(f"PSNR(truth, blurred) {psnr(x, ys, mask):.2f}; PSNR(engine output, blurred) {psnr(out, ys, mask):.2f}")
+            for sh in (0.25, 0.5, 0.75, 1.0):
+                print(f"operator shutter {sh}: PSNR(reblur(truth; truth flows), blurred) "
+                      f"{psnr(reblur(x, tfp, tfn, sh), ys, mask):.2f}")
+            print(f"PSNR(reblur(truth; output flows), blurred) {psnr(reblur(x, fps, fns, args.shutter), ys, mask):.2f}")
+            print(f"PSNR(reblur(output; output flows), blurred) {psnr(reblur(out, fps, fns, args.shutter), ys, mask):.2f}")
+            print(f"PSNR(engine output, truth) {psnr(out, x, mask):.2f}; PSNR(blurred, truth) {psnr(ys, x, mask):.2f}")
+        return
+    diag = truth()[0] if args.diag else None
+    if diag is not None:
+        print(f"diag: PSNR(output, truth) before {psnr(outputs(), diag, mask):.3f} (blurred {psnr(ys, diag, mask):.3f})")
+
+    refs = PairDataset(args.pairs, split="train", crop_scale=(96 / SIZE, 96 / SIZE), flip=True, seed=58)
+    rng = np.random.default_rng(58)
+    net.train()
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.9, 0.9))
+    ema = {k: v.detach().clone() for k, v in net.state_dict().items()}  # adapt's short EMA (0.95)
+    live = {}
+
+    def swap_in_ema() -> None:
+        live.update({k: v.detach().clone() for k, v in net.state_dict().items()})
+        net.load_state_dict(ema)
+
+    def swap_out_ema() -> None:
+        net.load_state_dict(live)
+    for step in range(1, args.steps + 1):
+        for group in opt.param_groups:  # a fresh Adam's first steps are lr-sized on every weight: warm up
+            group["lr"] = args.lr * min(1.0, step / max(args.warmup, 1))
+        pick = rng.choice(len(items), size=min(args.batch, len(items)), replace=False)
+        out = net(ys[pick])
+        again = reblur(out, fps[pick], fns[pick], args.shutter)
+        term = psnr_loss if args.loss == "psnr" else charbonnier
+        loss_rb = term(again, ys[pick], weight=mask)
+        idx = rng.choice(len(refs), size=args.ref_batch, replace=False)
+        rb, rs = (torch.stack(t) for t in zip(*(refs[int(i)] for i in idx)))
+        keep = torch.from_numpy(rng.uniform(size=len(rb)) < 0.2).view(-1, 1, 1, 1)  # adapt's 20 % sharp inputs
+        rb = torch.where(keep, rs, rb) if args.loss == "psnr" else rb
+        loss_ref = term(net(rb), rs)
+        loss = args.w_reblur * loss_rb + args.w_ref * loss_ref
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            for k, v in net.state_dict().items():
+                if v.dtype.is_floating_point:
+                    ema[k].mul_(args.ema).add_(v, alpha=1 - args.ema)
+                else:
+                    ema[k].copy_(v)
+        if step % 25 == 0 or step == 1:
+            if diag is not None and step % 50 == 0:
+                net.eval()
+                swap_in_ema()
+                print(f"diag: step {step} PSNR(EMA output, truth) {psnr(outputs(), diag, mask):.3f}", flush=True)
+                swap_out_ema()
+                net.train()
+            print(f"step {step}: reblur {loss_rb.item():.3f} ref {loss_ref.item():.3f} ({time.time() - t0:.0f} s)",
+                  flush=True)
+    net.eval()
+    net.load_state_dict(ema)
+    if diag is not None:
+        print(f"diag: PSNR(output, truth) after {psnr(outputs(), diag, mask):.3f}")
+    tmp = args.engine_out.with_name(args.engine_out.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(args.engine_in, tmp)
+    save_weights(net, tmp / "model.safetensors")
+    card["reblur"] = {"clip": str(args.clip), "speed": args.speed, "shutter": args.shutter, "steps": args.steps,
+                      "lr": args.lr, "w_reblur": args.w_reblur, "crops": len(items)}
+    (tmp / "card.json").write_text(json.dumps(card, indent=1))
+    tmp.rename(args.engine_out)
+    print(f"wrote {args.engine_out} ({time.time() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
