@@ -71,7 +71,8 @@ def warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(x, torch.stack([px, py], -1), mode="bilinear", padding_mode="border", align_corners=True)
 
 
-def reblur(x: torch.Tensor, f_prev: torch.Tensor, f_next: torch.Tensor, shutter: float, samples: int = 8) -> torch.Tensor:
+def reblur(x: torch.Tensor, f_prev: torch.Tensor, f_next: torch.Tensor, shutter: float,
+           samples: int = 8) -> torch.Tensor:
     """The exposure of x moving along the flows to its neighbours for shutter/2 of the way each side."""
     lin = srgb_to_linear(x)
     acc = torch.zeros_like(lin)
@@ -191,17 +192,20 @@ def main() -> None:
         x, tfp, tfn = truth()
         with torch.inference_mode():
             out = torch.stack([to_tensor(o[0]) for o in outs])
-            print(f"PSNR(truth, blurred) {psnr(x, ys, mask):.2f}; PSNR(engine output, blurred) {psnr(out, ys, mask):.2f}")
+            print(f"PSNR(truth, blurred) {psnr(x, ys, mask):.2f}; "
+                  f"PSNR(engine output, blurred) {psnr(out, ys, mask):.2f}")
             for sh in (0.25, 0.5, 0.75, 1.0):
                 print(f"operator shutter {sh}: PSNR(reblur(truth; truth flows), blurred) "
                       f"{psnr(reblur(x, tfp, tfn, sh), ys, mask):.2f}")
             print(f"PSNR(reblur(truth; output flows), blurred) {psnr(reblur(x, fps, fns, args.shutter), ys, mask):.2f}")
-            print(f"PSNR(reblur(output; output flows), blurred) {psnr(reblur(out, fps, fns, args.shutter), ys, mask):.2f}")
+            print(f"PSNR(reblur(output; output flows), blurred) "
+                  f"{psnr(reblur(out, fps, fns, args.shutter), ys, mask):.2f}")
             print(f"PSNR(engine output, truth) {psnr(out, x, mask):.2f}; PSNR(blurred, truth) {psnr(ys, x, mask):.2f}")
         return
     diag = truth()[0] if args.diag else None
     if diag is not None:
-        print(f"diag: PSNR(output, truth) before {psnr(outputs(), diag, mask):.3f} (blurred {psnr(ys, diag, mask):.3f})")
+        print(f"diag: PSNR(output, truth) before {psnr(outputs(), diag, mask):.3f} "
+              f"(blurred {psnr(ys, diag, mask):.3f})")
 
     refs = PairDataset(args.pairs, split="train", crop_scale=(96 / SIZE, 96 / SIZE), flip=True, seed=58)
     rng = np.random.default_rng(58)
