@@ -11,9 +11,9 @@ flows F- and F+ from x_j to its neighbours (in x_j's crop: each neighbour frame 
 
 should give back the blurred crop y_j. Fine-tuning on |reblur(f(y_j)) - y_j| (Charbonnier, inside the face) with the
 reference pairs' loss beside it (the reblur loss alone is met by many images) should teach the engine this video's
-blur. Measured in engines/naf-hd/NOTES.md, session 58: on eval --video's shutter exposures of sped-up clips the
-operator's straight-line motion is wrong (four source frames of talking inside one exposure), and the loss costs
-0.4-0.8 dB at motion:8. Not used by the package.
+blur. Measured in engines/naf-hd/NOTES.md, session 58: about +0.2 dB over the adapted engine at motion:2 through
+`process` (three held-out clips), but at motion:8 the operator's straight-line motion is wrong (four source frames of
+talking inside one exposure, the neighbours eight away) and the loss costs 0.4-0.8 dB. Not used by the package.
 
 Usage (the first half of a held-out clip, an engine adapted on its second half, the adapt cache's pairs of that
 second half; writes an engine folder):
@@ -113,6 +113,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--ema", type=float, default=0.95)
+    ap.add_argument("--linear-tol", type=float, default=0.0,
+                    help="px: weigh the reblur loss by exp(-(|F- + F+| / tol)^2), the motion's straightness (0: off)")
     ap.add_argument("--warmup", type=int, default=0, help="steps of linear warm-up of the rate")
     ap.add_argument("--loss", choices=["charbonnier", "psnr"], default="charbonnier",
                     help="psnr: adapt's loss (and its 20 %% sharp reference inputs) for both terms")
@@ -124,6 +126,8 @@ def main() -> None:
     ap.add_argument("--check", action="store_true")
     ap.add_argument("--diag", action="store_true", help="print the crops' PSNR to the truth before and after")
     args = ap.parse_args()
+    if args.engine_out.exists() and not args.check:
+        sys.exit(f"{args.engine_out} exists: choose a new folder")
     torch.manual_seed(0)
     torch.set_num_threads(2)
     t0 = time.time()
@@ -164,6 +168,13 @@ def main() -> None:
     border = 16
     mask = torch.zeros(1, 1, SIZE, SIZE)
     mask[..., border:-border, border:-border] = 1
+    # the operator moves each pixel along a straight line through its neighbours' positions: where the flows to the
+    # previous and the next frame do not cancel (F- + F+ far from 0) the motion bends, and the loss is left out
+    weights = mask.expand(len(items), 1, SIZE, SIZE)
+    if args.linear_tol > 0:
+        bend = (fps + fns).norm(dim=1, keepdim=True)
+        weights = weights * torch.exp(-(bend / args.linear_tol) ** 2)
+        print(f"straight-line weight: mean {float(weights.mean() / mask.mean()):.2f} of the face", flush=True)
     mags = (fps.norm(dim=1).mean().item(), fns.norm(dim=1).mean().item())
     print(f"{len(items)} blurred crops, mean flow to neighbours {mags[0]:.1f} / {mags[1]:.1f} px "
           f"({time.time() - t0:.0f} s)", flush=True)
@@ -227,7 +238,7 @@ def main() -> None:
         out = net(ys[pick])
         again = reblur(out, fps[pick], fns[pick], args.shutter)
         term = psnr_loss if args.loss == "psnr" else charbonnier
-        loss_rb = term(again, ys[pick], weight=mask)
+        loss_rb = term(again, ys[pick], weight=weights[pick])
         idx = rng.choice(len(refs), size=args.ref_batch, replace=False)
         rb, rs = (torch.stack(t) for t in zip(*(refs[int(i)] for i in idx)))
         keep = torch.from_numpy(rng.uniform(size=len(rb)) < 0.2).view(-1, 1, 1, 1)  # adapt's 20 % sharp inputs
