@@ -11,9 +11,10 @@ flows F- and F+ from x_j to its neighbours (in x_j's crop: each neighbour frame 
 
 should give back the blurred crop y_j. Fine-tuning on |reblur(f(y_j)) - y_j| (Charbonnier, inside the face) with the
 reference pairs' loss beside it (the reblur loss alone is met by many images) should teach the engine this video's
-blur. Measured in engines/naf-hd/NOTES.md, session 58: about +0.2 dB over the adapted engine at motion:2 through
-`process` (three held-out clips), but at motion:8 the operator's straight-line motion is wrong (four source frames of
-talking inside one exposure, the neighbours eight away) and the loss costs 0.4-0.8 dB. Not used by the package.
+blur. Measured in engines/naf-hd/NOTES.md, session 58: level with the adapted engine at motion:2 through `process`
+(+0.04 dB on ten held-out clips, from -0.27 to +0.58 by clip); at motion:8 the operator's straight-line motion is
+wrong (four source frames of talking inside one exposure, the neighbours eight away) and the loss costs 0.4-0.8 dB.
+Not used by the package.
 
 Usage (the first half of a held-out clip, an engine adapted on its second half, the adapt cache's pairs of that
 second half; writes an engine folder):
