@@ -31,13 +31,13 @@ def main() -> None:
     diffs, gains, flick = [], [], {m_a: [], m_b: [], "blurred": []}
     for c in clips:
         faces = matched(dir_a / c, dir_b / c, group)
-        d = [b[m_b] - a[m_a] for a, b in faces]
-        diffs += d
-        gains += [(a[m_a] - a["blurred"], b[m_b] - b["blurred"]) for a, b in faces]
-        for d_, m in ((dir_a, m_a), (dir_b, m_b), (dir_a, "blurred")):
-            flick[m].append(flicker(d_ / c, m, group))
-        print(f"  {c} ({len(faces)} faces): {m_a} {np.mean([g[0] for g in gains[-len(faces):]]):+.3f} "
-              f"{m_b} {np.mean([g[1] for g in gains[-len(faces):]]):+.3f} difference {np.mean(d):+.3f}")
+        clip = np.array([(a[m_a] - a["blurred"], b[m_b] - b["blurred"]) for a, b in faces])
+        gains += clip.tolist()
+        diffs += (clip[:, 1] - clip[:, 0]).tolist()
+        for folder, m in ((dir_a, m_a), (dir_b, m_b), (dir_a, "blurred")):
+            flick[m].append(flicker(folder / c, m, group))
+        print(f"  {c} ({len(faces)} faces): {m_a} {clip[:, 0].mean():+.3f} {m_b} {clip[:, 1].mean():+.3f} "
+              f"difference {(clip[:, 1] - clip[:, 0]).mean():+.3f}")
     d = np.array(diffs)
     g = np.array(gains)
     print(f"{group}, {len(clips)} clips, {len(d)} faces: gain {m_a} {g[:, 0].mean():+.3f} | {m_b} {g[:, 1].mean():+.3f}"

@@ -30,6 +30,7 @@ the engine is then scored by that same command on the very frames it was fine-tu
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import shutil
 import sys
@@ -41,6 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from streamdeblur.backends.torch_backend import TorchEngine
 from streamdeblur.data.dataset import PairDataset, to_tensor
 from streamdeblur.data.exposure import bidirectional_flow
 from streamdeblur.eval.video import BlurSpec, blur_video, read_frames
@@ -94,13 +96,12 @@ def flow_t(a: np.ndarray, b: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(bidirectional_flow(a, b)[0]).permute(2, 0, 1).float()
 
 
-def run(net: torch.nn.Module, crops: list[np.ndarray]) -> list[np.ndarray]:
-    with torch.inference_mode():
-        out = []
-        for c in crops:
-            y = net(to_tensor(c)[None]).clamp(0, 1)[0]
-            out.append(np.ascontiguousarray((y.permute(1, 2, 0).numpy()[:, :, ::-1] * 255 + 0.5).astype(np.uint8)))
-        return out
+def neighbour_flows(centre: np.ndarray, prev: np.ndarray | None, nxt: np.ndarray | None) -> tuple[torch.Tensor, ...]:
+    """(flow to the previous crop, flow to the next), each 2HW; at a track's end the missing one is the other's
+    opposite (a straight line through the one neighbour there is)."""
+    fp = flow_t(centre, prev) if prev is not None else None
+    fn = flow_t(centre, nxt) if nxt is not None else None
+    return (-fn if fp is None else fp), (-fp if fn is None else fn)
 
 
 def main() -> None:
@@ -138,7 +139,7 @@ def main() -> None:
     centres, blurred, _ = blur_video(frames, [None] * len(frames), spec, 0, args.clip.stem, exposure="shutter")
     detector = create_detector("yunet")
     faces = [largest_face(detector.detect(b), 48.0) for b in blurred]
-    items = []  # (y, prev cut with j's matrix, next cut with j's matrix, index)
+    items = []  # (y, previous and next blurred frames cut with frame j's matrix, j, that matrix)
     for j, face in enumerate(faces):
         if face is None:
             continue
@@ -151,18 +152,13 @@ def main() -> None:
     card = folder_card(args.engine_in)
     net = load_model(card.get("model", "naf-hd"), args.engine_in / "model.safetensors")
     # flows from the starting engine's outputs (Reblur2Deblur computes them on deblurred frames)
-    outs = [run(net, [c for c in it[:3] if c is not None]) for it in items]
-    flows = []
-    for it, o in zip(items, outs):
-        k = 1
-        fp = fn = None
-        if it[1] is not None:
-            fp = flow_t(o[0], o[k]); k += 1
-        if it[2] is not None:
-            fn = flow_t(o[0], o[k])
-        fp = -fn if fp is None else fp
-        fn = -fp if fn is None else fn
-        flows.append((fp, fn))
+    engine = TorchEngine(net, SIZE, torch.device("cpu"), channels_last=False)  # the parameters stay as they are
+
+    def restored(crop: np.ndarray | None) -> np.ndarray | None:
+        return None if crop is None else engine(crop[None])[0]
+
+    outs = [[restored(c) for c in it[:3]] for it in items]  # (centre, previous, next), None where there is none
+    flows = [neighbour_flows(*o) for o in outs]
     ys = torch.stack([to_tensor(it[0]) for it in items])
     fps = torch.stack([f[0] for f in flows])
     fns = torch.stack([f[1] for f in flows])
@@ -180,28 +176,20 @@ def main() -> None:
     print(f"{len(items)} blurred crops, mean flow to neighbours {mags[0]:.1f} / {mags[1]:.1f} px "
           f"({time.time() - t0:.0f} s)", flush=True)
 
-    def truth() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The sharp truth of each blurred crop and its flows to its neighbours (for measuring only)."""
-        truths, truth_flows = [], []
-        for it in items:
-            j, m = it[3], it[4]
-            c = [centres[j + d] for d in (-1, 0, 1) if 0 <= j + d < len(centres)]
-            s = {cc: extract_crop(frames[cc], m, SIZE) for cc in c}
-            x = s[centres[j]]
-            truths.append(to_tensor(x))
-            fp = flow_t(x, s[centres[j - 1]]) if j - 1 >= 0 else None
-            fn = flow_t(x, s[centres[j + 1]]) if j + 1 < len(centres) else None
-            fp = -fn if fp is None else fp
-            fn = -fp if fn is None else fn
-            truth_flows.append((fp, fn))
-        return torch.stack(truths), torch.stack([f[0] for f in truth_flows]), torch.stack([f[1] for f in truth_flows])
+    def truth(j: int, m: np.ndarray) -> np.ndarray:
+        """The sharp truth at blurred frame j, cut with matrix m (for measuring only)."""
+        return extract_crop(frames[centres[j]], m, SIZE)
 
-    def outputs() -> torch.Tensor:
+    def outputs(module: torch.nn.Module) -> torch.Tensor:
         with torch.inference_mode():
-            return torch.cat([net(ys[i:i + 4]).clamp(0, 1) for i in range(0, len(ys), 4)])
+            return torch.cat([module(ys[i:i + 4]).clamp(0, 1) for i in range(0, len(ys), 4)])
 
     if args.check:
-        x, tfp, tfn = truth()
+        # the truth of each crop and its flows to its neighbours' truths, all cut with the crop's own alignment
+        sharp = [[truth(it[3] + d, it[4]) if 0 <= it[3] + d < len(centres) else None for d in (0, -1, 1)]
+                 for it in items]
+        x = torch.stack([to_tensor(t[0]) for t in sharp])
+        tfp, tfn = (torch.stack(f) for f in zip(*(neighbour_flows(*t) for t in sharp)))
         with torch.inference_mode():
             out = torch.stack([to_tensor(o[0]) for o in outs])
             print(f"PSNR(truth, blurred) {psnr(x, ys, mask):.2f}; "
@@ -214,31 +202,24 @@ def main() -> None:
                   f"{psnr(reblur(out, fps, fns, args.shutter), ys, mask):.2f}")
             print(f"PSNR(engine output, truth) {psnr(out, x, mask):.2f}; PSNR(blurred, truth) {psnr(ys, x, mask):.2f}")
         return
-    diag = truth()[0] if args.diag else None
+    diag = torch.stack([to_tensor(truth(it[3], it[4])) for it in items]) if args.diag else None
     if diag is not None:
-        print(f"diag: PSNR(output, truth) before {psnr(outputs(), diag, mask):.3f} "
+        print(f"diag: PSNR(output, truth) before {psnr(outputs(net), diag, mask):.3f} "
               f"(blurred {psnr(ys, diag, mask):.3f})")
 
     refs = PairDataset(args.pairs, split="train", crop_scale=(96 / SIZE, 96 / SIZE), flip=True, seed=58)
     rng = np.random.default_rng(58)
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.9, 0.9))
-    ema = {k: v.detach().clone() for k, v in net.state_dict().items()}  # adapt's short EMA (0.95)
-    live = {}
-
-    def swap_in_ema() -> None:
-        live.update({k: v.detach().clone() for k, v in net.state_dict().items()})
-        net.load_state_dict(ema)
-
-    def swap_out_ema() -> None:
-        net.load_state_dict(live)
+    # adapt's short EMA (0.95), from the adapted weights at once (train/ema.py's EMA warms up from the first step)
+    ema = copy.deepcopy(net).eval()
+    term = psnr_loss if args.loss == "psnr" else charbonnier
     for step in range(1, args.steps + 1):
         for group in opt.param_groups:  # a fresh Adam's first steps are lr-sized on every weight: warm up
             group["lr"] = args.lr * min(1.0, step / max(args.warmup, 1))
         pick = rng.choice(len(items), size=min(args.batch, len(items)), replace=False)
         out = net(ys[pick])
         again = reblur(out, fps[pick], fns[pick], args.shutter)
-        term = psnr_loss if args.loss == "psnr" else charbonnier
         loss_rb = term(again, ys[pick], weight=weights[pick])
         idx = rng.choice(len(refs), size=args.ref_batch, replace=False)
         rb, rs = (torch.stack(t) for t in zip(*(refs[int(i)] for i in idx)))
@@ -250,28 +231,22 @@ def main() -> None:
         loss.backward()
         opt.step()
         with torch.no_grad():
-            for k, v in net.state_dict().items():
+            for e, v in zip(ema.state_dict().values(), net.state_dict().values()):
                 if v.dtype.is_floating_point:
-                    ema[k].mul_(args.ema).add_(v, alpha=1 - args.ema)
+                    e.mul_(args.ema).add_(v, alpha=1 - args.ema)
                 else:
-                    ema[k].copy_(v)
+                    e.copy_(v)
         if step % 25 == 0 or step == 1:
             if diag is not None and step % 50 == 0:
-                net.eval()
-                swap_in_ema()
-                print(f"diag: step {step} PSNR(EMA output, truth) {psnr(outputs(), diag, mask):.3f}", flush=True)
-                swap_out_ema()
-                net.train()
+                print(f"diag: step {step} PSNR(EMA output, truth) {psnr(outputs(ema), diag, mask):.3f}", flush=True)
             print(f"step {step}: reblur {loss_rb.item():.3f} ref {loss_ref.item():.3f} ({time.time() - t0:.0f} s)",
                   flush=True)
-    net.eval()
-    net.load_state_dict(ema)
     if diag is not None:
-        print(f"diag: PSNR(output, truth) after {psnr(outputs(), diag, mask):.3f}")
+        print(f"diag: PSNR(output, truth) after {psnr(outputs(ema), diag, mask):.3f}")
     tmp = args.engine_out.with_name(args.engine_out.name + ".part")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(args.engine_in, tmp)
-    save_weights(net, tmp / "model.safetensors")
+    save_weights(ema, tmp / "model.safetensors")
     card["reblur"] = {"clip": str(args.clip), "speed": args.speed, "shutter": args.shutter, "steps": args.steps,
                       "lr": args.lr, "w_reblur": args.w_reblur, "crops": len(items)}
     (tmp / "card.json").write_text(json.dumps(card, indent=1))
