@@ -136,6 +136,22 @@ def export(run: Path, out: Path, name: str) -> None:
             (meta_dir / f).write_bytes((run / f).read_bytes())
 
 
+def _meta_file(src: Path, name: str, file: str) -> bytes | None:
+    """meta/NAME/FILE of what came back: from meta/ where it was unpacked, else straight from meta.tar (the device
+    tool's files are read-only where they land)."""
+    path = src / "meta" / name / file
+    if path.is_file():
+        return path.read_bytes()
+    if not (src / "meta.tar").is_file():
+        return None
+    with tarfile.open(src / "meta.tar") as tar:
+        try:
+            member = tar.extractfile(f"meta/{name}/{file}")
+        except KeyError:
+            return None
+        return member.read() if member else None
+
+
 def rebuild(src: Path, name: str, run: Path) -> None:
     """A run dir with a last.pt that release() reads: EMA weights as brought back; the networks' raw weights set to
     the EMA's (release uses the EMA); a cGAN's frozen HG from its --hg-weights file; the discriminator as built."""
@@ -145,7 +161,9 @@ def rebuild(src: Path, name: str, run: Path) -> None:
     from streamdeblur.models import get_spec
     from streamdeblur.train.stages import CHECKPOINT, load_into
 
-    meta = json.loads((src / "meta" / name / "run.json").read_text())
+    meta = json.loads(_meta_file(src, name, "run.json") or b"{}")
+    if not meta:
+        raise SystemExit(f"no meta/{name}/run.json in {src} (nor in its meta.tar)")
     ema: dict = {}
     for f in sorted(src.glob(f"{name}-ema-*.safetensors")):
         ema.update(load_file(str(f)))
@@ -165,8 +183,9 @@ def rebuild(src: Path, name: str, run: Path) -> None:
             models[k] = m.state_dict()
     run.mkdir(parents=True, exist_ok=True)
     for f in ("log.csv", "val.csv", "config.json"):
-        if (src / "meta" / name / f).is_file():
-            (run / f).write_bytes((src / "meta" / name / f).read_bytes())
+        data = _meta_file(src, name, f)
+        if data is not None:
+            (run / f).write_bytes(data)
     state = {k: meta[k] for k in ("format", "step", "wall_time", "hardware", "world", "config") if k in meta}
     state.update(models=models, ema={"module": ema, "updates": meta["ema_updates"]})
     torch.save(state, run / CHECKPOINT)
@@ -192,7 +211,7 @@ def main() -> None:
     e.add_argument("out", type=Path)
     e.add_argument("name")
     r = sub.add_parser("rebuild")
-    r.add_argument("src", type=Path, help="the folder holding what came back (meta/ unpacked from meta.tar)")
+    r.add_argument("src", type=Path, help="the folder holding what came back (meta.tar, or meta/ unpacked from it)")
     r.add_argument("name")
     r.add_argument("run", type=Path)
     args = ap.parse_args()
