@@ -360,3 +360,30 @@ def test_large_faces_get_a_hint_towards_the_256_px_engine():
     assert large_face_hint("naf", {0: small, 1: big, 2: small}) is None
     assert large_face_hint("fast-unet", {0: big}) is None and large_face_hint("naf-hd", {0: big}) is None
     assert large_face_hint("naf", {}) is None
+
+
+def test_a_released_engine_on_a_file_points_to_adapt(tmp_path):
+    """After a released engine restored enough faces of a video file, process points to --adapt (one line); an
+    adapted engine (routes), a stream or pipe (adapt cannot read it twice), too few faces and the identity engine
+    get no hint."""
+    from streamdeblur.backends import IdentityEngine
+    from streamdeblur.pipeline import ADAPT_HINT_FACES, adapt_hint
+    from streamdeblur.restore import TrackLog
+
+    clip = tmp_path / "talk.mp4"
+    clip.write_bytes(b"\0")
+
+    class Released:
+        name, input_size, frames = "onnxruntime-cpu", 128, 1
+
+    enough = {0: TrackLog(frames=list(range(ADAPT_HINT_FACES)))}
+    hint = adapt_hint(str(clip), Released(), enough)
+    assert hint is not None and "--adapt" in hint and "\n" not in hint
+    adapted = Released()
+    adapted.routes = (adapted, Released())
+    assert adapt_hint(str(clip), adapted, enough) is None
+    for stream in ("-", "rtsp://camera/stream", "webcam:0", str(tmp_path / "missing.mp4")):
+        assert adapt_hint(stream, Released(), enough) is None
+    few = {0: TrackLog(frames=list(range(ADAPT_HINT_FACES // 2))), 1: TrackLog(frames=[1, 2])}
+    assert adapt_hint(str(clip), Released(), few) is None
+    assert adapt_hint(str(clip), IdentityEngine(128, 1), enough) is None
