@@ -13,8 +13,9 @@ from streamdeblur.paths import check_folder
 from streamdeblur.train.adapt import AdaptOptions
 
 
-def _run_process(input: str, output: str, options, summary_json: Optional[Path], quiet: bool) -> dict:
-    """Run the pipeline with a progress bar on stderr; print the JSON summary to stderr."""
+def _run_process(input: str, output: str, options, summary_json: Optional[Path], quiet: bool, engine=None) -> dict:
+    """Run the pipeline with a progress bar on stderr; print the JSON summary to stderr. engine: one already built
+    (else the options' own)."""
     import json
     import time
 
@@ -32,7 +33,7 @@ def _run_process(input: str, output: str, options, summary_json: Optional[Path],
         bar.update(done, total, fps=f"{done / seconds:.1f}" if seconds > 0 else "-")
 
     with Bar("deblur", "{task.fields[fps]} fps", not quiet, console) as bar:
-        summary = process(input, output, options, progress=on_frame)
+        summary = process(input, output, options, engine=engine, progress=on_frame)
     text = json.dumps(summary, indent=2)
     if summary_json is not None:
         summary_json.write_text(text + "\n")
@@ -197,7 +198,7 @@ def demo(
 
     _setup_logging(quiet)
     options = ProcessOptions(model=model, side_by_side=True)
-    build_engine(options)  # fails now, with the no-weights message, before any file is written
+    engine = build_engine(options)  # fails now, with the no-weights message, before any file is written
     if output.is_dir():
         _fail(f"-o {output} is a folder; give a file name, e.g. {output / 'demo_deblurred.mp4'}")
     check_folder(output.parent, f"-o {output}:")  # missing folders are made; a file in the way is not
@@ -207,6 +208,7 @@ def demo(
         make_face_clip(clip, n=72)
     except OSError as exc:
         _fail(f"cannot write the demo clip {clip}: {exc.strerror or exc}")
-    summary = _run_process(str(clip), str(output), options, None, quiet)
+    # the engine built above (so no --adapt hint: the demo's clip is one photo moved, not a person's video)
+    summary = _run_process(str(clip), str(output), options, None, quiet, engine)
     typer.echo(f"wrote {output} (left: blurred input {clip.name}, right: deblurred; "
                f"{summary['faces']} faces in {summary['frames']} frames)", err=True)
