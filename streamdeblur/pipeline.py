@@ -289,11 +289,17 @@ ADAPT_HINT_FACES = 50
 
 def adapt_hint(input: str, engine: Engine, logs: dict[int, Any]) -> str | None:
     """A one-line pointer to `--adapt` after a released engine restored a video file's faces, else None (an adapted
-    engine, a stream or pipe, which adapt cannot read twice, or fewer than ADAPT_HINT_FACES faces): adapting to
-    the video's own person gains far more than any released engine does (README, "An engine for one person")."""
+    engine, a model adapt does not fine-tune, a stream or pipe, which adapt cannot read twice, or fewer than
+    ADAPT_HINT_FACES faces): adapting to the video's own person gains far more than any released engine does
+    (README, "An engine for one person")."""
     import os
 
+    from streamdeblur.models import get_spec
+
     if getattr(engine, "routes", None) or getattr(engine, "name", "") == "identity" or not os.path.isfile(input):
+        return None
+    model = getattr(engine, "model", None)
+    if model and "restore" not in get_spec(model).stages:  # adapt would refuse it (`process --adapt --model M`)
         return None
     if sum(len(track.frames) for track in logs.values()) < ADAPT_HINT_FACES:
         return None

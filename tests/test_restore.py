@@ -364,8 +364,8 @@ def test_large_faces_get_a_hint_towards_the_256_px_engine():
 
 def test_a_released_engine_on_a_file_points_to_adapt(tmp_path):
     """After a released engine restored enough faces of a video file, process points to --adapt (one line); an
-    adapted engine (routes), a stream or pipe (adapt cannot read it twice), too few faces and the identity engine
-    get no hint."""
+    adapted engine (routes), a model adapt does not fine-tune, a stream or pipe (adapt cannot read it twice), too
+    few faces and the identity engine get no hint."""
     from streamdeblur.backends import IdentityEngine
     from streamdeblur.pipeline import ADAPT_HINT_FACES, adapt_hint
     from streamdeblur.restore import TrackLog
@@ -379,6 +379,11 @@ def test_a_released_engine_on_a_file_points_to_adapt(tmp_path):
     enough = {0: TrackLog(frames=list(range(ADAPT_HINT_FACES)))}
     hint = adapt_hint(str(clip), Released(), enough)
     assert hint is not None and "--adapt" in hint and "\n" not in hint
+    Released.model = "naf"
+    assert adapt_hint(str(clip), Released(), enough) is not None
+    Released.model = "hg-cgan-half"  # the cGAN stage: `process --adapt --model hg-cgan-half` is refused
+    assert adapt_hint(str(clip), Released(), enough) is None
+    Released.model = "naf"
     adapted = Released()
     adapted.routes = (adapted, Released())
     assert adapt_hint(str(clip), adapted, enough) is None
