@@ -303,9 +303,10 @@ def adapt_hint(input: str, engine: Engine, logs: dict[int, Any]) -> str | None:
         return None
     if sum(len(track.frames) for track in logs.values()) < ADAPT_HINT_FACES:
         return None
-    return ("for one person's video, `--adapt` first fine-tunes the engine on the video's own sharp faces (about 3 "
-            "minutes on 2 CPU cores, then cached): +0.83 dB on the blurred faces of ten held-out clips, where the "
-            "released engines gain 0.1 dB or less (README: \"An engine for one person\")")
+    return ("for a video of one person with sharp moments, `--adapt` first fine-tunes the engine on those faces "
+            "(about 3 minutes on 2 CPU cores, then cached): +0.83 dB on the blurred faces of ten held-out clips, where "
+            "the released engines gain 0.1 dB or less; a video blurred throughout gains little (README: \"An engine "
+            "for one person\")")
 
 
 def gate_levels(options: ProcessOptions, engine: Engine) -> tuple[float | None, ...]:
