@@ -304,7 +304,7 @@ def adapt_hint(input: str, engine: Engine, logs: dict[int, Any]) -> str | None:
     if sum(len(track.frames) for track in logs.values()) < ADAPT_HINT_FACES:
         return None
     return ("for a video of one person with sharp moments, `--adapt` first fine-tunes the engine on those faces "
-            "(about 3 minutes on 2 CPU cores, then cached): +0.83 dB on the blurred faces of ten held-out clips, where "
+            "(about 4 minutes on 2 CPU cores, then cached): +0.83 dB on the blurred faces of ten held-out clips, where "
             "the released engines gain 0.1 dB or less; a video blurred throughout gains little (README: \"An engine "
             "for one person\")")
 
