@@ -64,6 +64,11 @@ class ModelSpec:
         return self.arch != "identity"
 
     @property
+    def adaptable(self) -> bool:
+        """Whether `adapt` can fine-tune it to one person (train/adapt.py trains with the 'restore' stage)."""
+        return "restore" in self.stages
+
+    @property
     def weights_owner(self) -> str:
         """The model whose released weights this one runs: itself, or weights_of until it has its own."""
         if self.weights_of and not (engine_folder(self.name) / "model.safetensors").is_file():

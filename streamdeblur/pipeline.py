@@ -299,7 +299,7 @@ def adapt_hint(input: str, engine: Engine, logs: dict[int, Any]) -> str | None:
     if getattr(engine, "routes", None) or getattr(engine, "name", "") == "identity" or not os.path.isfile(input):
         return None
     model = getattr(engine, "model", None)
-    if model and "restore" not in get_spec(model).stages:  # adapt would refuse it (`process --adapt --model M`)
+    if model and not get_spec(model).adaptable:  # adapt would refuse it (`process --adapt --model M`)
         return None
     if sum(len(track.frames) for track in logs.values()) < ADAPT_HINT_FACES:
         return None

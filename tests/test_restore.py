@@ -366,6 +366,8 @@ def test_a_released_engine_on_a_file_points_to_adapt(tmp_path):
     """After a released engine restored enough faces of a video file, process points to --adapt (one line); an
     adapted engine (routes), a model adapt does not fine-tune, a stream or pipe (adapt cannot read it twice), too
     few faces and the identity engine get no hint."""
+    from types import SimpleNamespace
+
     from streamdeblur.backends import IdentityEngine
     from streamdeblur.pipeline import ADAPT_HINT_FACES, adapt_hint
     from streamdeblur.restore import TrackLog
@@ -373,22 +375,18 @@ def test_a_released_engine_on_a_file_points_to_adapt(tmp_path):
     clip = tmp_path / "talk.mp4"
     clip.write_bytes(b"\0")
 
-    class Released:
-        name, input_size, frames = "onnxruntime-cpu", 128, 1
+    def released(**kw):
+        return SimpleNamespace(name="onnxruntime-cpu", input_size=128, frames=1, **kw)
 
     enough = {0: TrackLog(frames=list(range(ADAPT_HINT_FACES)))}
-    hint = adapt_hint(str(clip), Released(), enough)
+    hint = adapt_hint(str(clip), released(), enough)
     assert hint is not None and "--adapt" in hint and "\n" not in hint
-    Released.model = "naf"
-    assert adapt_hint(str(clip), Released(), enough) is not None
-    Released.model = "hg-cgan-half"  # the cGAN stage: `process --adapt --model hg-cgan-half` is refused
-    assert adapt_hint(str(clip), Released(), enough) is None
-    Released.model = "naf"
-    adapted = Released()
-    adapted.routes = (adapted, Released())
-    assert adapt_hint(str(clip), adapted, enough) is None
+    assert adapt_hint(str(clip), released(model="naf"), enough) is not None
+    # the cGAN stage: `process --adapt --model hg-cgan-half` is refused
+    assert adapt_hint(str(clip), released(model="hg-cgan-half"), enough) is None
+    assert adapt_hint(str(clip), released(model="naf", routes=(released(), released())), enough) is None
     for stream in ("-", "rtsp://camera/stream", "webcam:0", str(tmp_path / "missing.mp4")):
-        assert adapt_hint(stream, Released(), enough) is None
+        assert adapt_hint(stream, released(model="naf"), enough) is None
     few = {0: TrackLog(frames=list(range(ADAPT_HINT_FACES // 2))), 1: TrackLog(frames=[1, 2])}
-    assert adapt_hint(str(clip), Released(), few) is None
+    assert adapt_hint(str(clip), released(model="naf"), few) is None
     assert adapt_hint(str(clip), IdentityEngine(128, 1), enough) is None

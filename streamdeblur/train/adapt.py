@@ -190,7 +190,7 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
 
     check_options(options)
     spec = get_spec(options.model)  # UserError for an unknown name
-    if "restore" not in spec.stages:
+    if not spec.adaptable:
         raise UserError(f"adapt fine-tunes restoration engines (naf, naf-hd, naf-t3m, naf-t3m-hd, fast-unet); "
                         f"{options.model!r} is not one")
     if not has_weights(options.model):
