@@ -161,9 +161,10 @@ def rebuild(src: Path, name: str, run: Path) -> None:
     from streamdeblur.models import get_spec
     from streamdeblur.train.stages import CHECKPOINT, load_into
 
-    meta = json.loads(_meta_file(src, name, "run.json") or b"{}")
-    if not meta:
+    data = _meta_file(src, name, "run.json")
+    if data is None:
         raise SystemExit(f"no meta/{name}/run.json in {src} (nor in its meta.tar)")
+    meta = json.loads(data)
     ema: dict = {}
     for f in sorted(src.glob(f"{name}-ema-*.safetensors")):
         ema.update(load_file(str(f)))

@@ -21,6 +21,7 @@ import sys
 import cv2
 import numpy as np
 
+from streamdeblur.backends import settle_crops
 from streamdeblur.eval.gating import spearman
 
 CAP, WINDOW = 60.0, 5
@@ -30,12 +31,6 @@ def psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     bd = a.shape[1] // 16
     d = a[:, bd:-bd, bd:-bd].astype(np.float64) - b[:, bd:-bd, bd:-bd]
     return np.minimum(10 * np.log10(255 ** 2 / np.maximum((d ** 2).reshape(len(a), -1).mean(1), 1e-10)), CAP)
-
-
-def settled(y: np.ndarray, o: np.ndarray, low: float, high: float) -> np.ndarray:
-    c = o.astype(np.float32) - y
-    s = np.clip((np.abs(c).reshape(len(c), -1).mean(1) - low) / (high - low), 0, 1)[:, None, None, None]
-    return np.clip(y + s * c + 0.5, 0, 255).astype(np.uint8)
 
 
 def relative_sharpness(y: np.ndarray) -> np.ndarray:
@@ -55,7 +50,7 @@ def main() -> None:
         cols["speed"].append(np.full(len(y), float(f.rsplit("-m", 1)[1][:-4])))
         cols["pin"].append(psnr(y, x))
         cols["bare"].append(psnr(o, x))
-        cols["settle"].append(psnr(settled(y.astype(np.float32), o, low, high), x))
+        cols["settle"].append(psnr(settle_crops(y, o, low, high), x))
         cols["flow"].append(np.nan_to_num(z["flow"][:, 1]))
         cols["rel"].append(relative_sharpness(y))
     c = {k: np.concatenate(v) for k, v in cols.items()}
