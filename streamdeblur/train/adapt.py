@@ -183,6 +183,7 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     from streamdeblur.data.pairs import run_make_pairs
     from streamdeblur.data.shards import atomic_write_text
     from streamdeblur.models import get_spec, has_weights
+    from streamdeblur.train.apart import spinning
     from streamdeblur.train.config import can_compile
     from streamdeblur.train.release import release
     from streamdeblur.train.stages import CHECKPOINT, build_config
@@ -233,7 +234,9 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
                        quiet=options.quiet, compile=options.compile and can_compile("cpu"), **RECIPE)
     if options.compile and not cfg.compile:
         log.info("adapt: no C++ compiler found (g++): training uncompiled, about half as fast (install g++ to compile)")
-    result = train(cfg, resume=(run / CHECKPOINT).is_file())
+    # in a process of its own when this one's OpenMP threads sleep between parallel regions (`process --adapt`, whose
+    # pipeline wants them to, and calls from Python): they made its steps up to 1.7x slower (train/apart.py)
+    result = spinning(train, cfg, resume=(run / CHECKPOINT).is_file())
     if result.interrupted:
         raise KeyboardInterrupt
     partial = out.with_name(f".{out.name}.partial")

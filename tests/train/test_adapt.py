@@ -29,6 +29,17 @@ def adapted_card(reference: Path, out: Path, *args: str) -> dict:
     return json.loads((out / "card.json").read_text())
 
 
+@pytest.fixture
+def trains_here(monkeypatch):
+    """adapt trains in this process, as the `adapt` command does (its OpenMP threads spin already), not in the child
+    that `process --adapt` and callers from Python get (train/apart.py; that path is tests/train/test_apart.py's, and
+    end to end test_an_adapted_naf_hd_runs_with_the_test_time_local_converter's): each child imports torch and builds
+    its run again, 5-15 s a test on the suite's busy cores."""
+    from streamdeblur.train import apart
+
+    monkeypatch.setattr(apart, "spins", lambda: True)
+
+
 @pytest.fixture(scope="module")
 def halves(tmp_path_factory):
     """A real talking face split in time: frames 0-59 to restore, 60-139 as the sharp reference (lossless)."""
@@ -109,7 +120,8 @@ def test_process_adapt_takes_one_video_file(tmp_path):
         assert result.exit_code != 0 and message in said and "Traceback" not in said, said
 
 
-def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_better(halves, tmp_path, monkeypatch):
+def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_better(halves, tmp_path, monkeypatch,
+                                                                                  trains_here):
     """The point of adapt: fine-tuned on the later (sharp) half of a clip, naf gains more on motion-blurred
     exposures of the first half (frames it never saw) than the released naf does; the folder is a complete
     engine (weights, card naming its reference, README) that `process --weights` runs; a re-run resumes."""
@@ -196,7 +208,7 @@ def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_bett
 
 
 def test_adapting_the_temporal_naf_t3m_trains_it_on_groups_and_restores_earlier_frames_better(halves, tmp_path,
-                                                                                           monkeypatch):
+                                                                                           monkeypatch, trains_here):
     """adapt fine-tunes a temporal engine too: naf-t3m on 3-frame motion groups of the later half (their neighbours
     re-cut as for its release), better than the released naf-t3m on groups of the first half, given the crops as
     `process` gives them; the folder names naf-t3m, so `process --weights` runs it with its one-frame lag."""
@@ -234,7 +246,7 @@ def test_adapting_the_temporal_naf_t3m_trains_it_on_groups_and_restores_earlier_
     assert video.stat().st_size > 0
 
 
-def test_adapting_naf_t3m_hd_starts_from_naf_t3m_weights_at_256_px(halves, tmp_path, monkeypatch):
+def test_adapting_naf_t3m_hd_starts_from_naf_t3m_weights_at_256_px(halves, tmp_path, monkeypatch, trains_here):
     """naf-t3m-hd (naf-t3m's network and weights at 256 px) adapts on 256-px 3-frame groups of the reference: its
     folder names naf-t3m-hd, carries naf-hd's settle range and no gate, and `process --weights` runs it (torch here:
     the ONNX path of a temporal engine is naf-t3m's test's). What it gains is measured through `eval --video`
@@ -305,7 +317,7 @@ def test_adapt_never_writes_over_a_folder_and_needs_its_references(tmp_path):
     assert (tmp_path / "taken" / "model.safetensors").read_bytes() == b"x"
 
 
-def test_adapt_compiles_its_step_where_it_can_and_not_when_told(halves, tmp_path, monkeypatch):
+def test_adapt_compiles_its_step_where_it_can_and_not_when_told(halves, tmp_path, monkeypatch, trains_here):
     """adapt's default trains torch.compile'd (twice the steps per second: BENCHMARKS.md) where a C++ compiler is
     installed, uncompiled with --no-compile or without a compiler (a line in the log says why), and a run started one
     way continues the other (the cache's key and run do not depend on it). The training itself is stood in for
@@ -367,7 +379,9 @@ def test_process_runs_an_engine_folder_as_the_model_its_card_names(tmp_path):
 def test_an_adapted_naf_hd_runs_with_the_test_time_local_converter(halves, tmp_path, monkeypatch):
     """naf-hd adapts on 96-px patches and runs on 256-px crops: its folder's card carries "tlc": 144 (as the released
     naf-hd's), and loading the folder pools its channel attention over those windows. Its gain with and without is
-    measured through `eval --video` on ten held-out clips (engines/naf-hd/NOTES.md, session 54), not here."""
+    measured through `eval --video` on ten held-out clips (engines/naf-hd/NOTES.md, session 54), not here. It adapts
+    in the child process that `process --adapt` trains in (train/apart.py), as this process's OpenMP threads wait
+    passively: the run, its resumption and the export come back through it."""
     from streamdeblur.models import load_model
     from streamdeblur.nets import NAFNet
 
