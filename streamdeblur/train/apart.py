@@ -5,8 +5,8 @@ the video pipeline (busy-waiting threads starve its other stages), ACTIVE for tr
 parallel regions, and sleeping threads wake late for each). `process --adapt` needs both, one after the other: it
 fine-tunes first (adapt), then runs the pipeline. spinning() runs the fine-tuning in a child Python whose OpenMP starts
 ACTIVE. What sleeping threads cost varies with the machine's moment (on this 2-core VM: 1.35-1.7x the time of
-adapt's compiled steps in some runs, nothing in the runs right after); spinning ones were never slower, and the child costs a
-few seconds to start (BENCHMARKS.md, session 60).
+adapt's compiled steps in some runs, nothing in the runs right after); spinning ones were never slower, and the
+child costs a few seconds to start (BENCHMARKS.md, session 60).
 """
 
 from __future__ import annotations
