@@ -36,6 +36,11 @@ class Terminated(KeyboardInterrupt):
     exit_code = 143
 
 
+def raise_terminated(signum: int, frame: object) -> None:
+    """A SIGTERM handler: raise Terminated (signal.signal(signal.SIGTERM, raise_terminated))."""
+    raise Terminated
+
+
 def short_reason(exc: BaseException) -> str:
     """'RuntimeError: PytorchStreamReader failed reading zip archive': an exception in a few words, for a one-line
     message about a file that cannot be read (a damaged checkpoint, pairs shard or engine)."""

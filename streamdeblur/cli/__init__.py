@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from streamdeblur.errors import StdoutClosed, Terminated, UserError
+from streamdeblur.errors import StdoutClosed, Terminated, UserError, raise_terminated
 
 app = typer.Typer(
     add_completion=False,
@@ -78,7 +78,7 @@ _SIGTERM_SEEN: list[bool] = []
 
 def _raise_terminated(signum: int, frame: object) -> None:
     _SIGTERM_SEEN.append(True)
-    raise Terminated
+    raise_terminated(signum, frame)
 
 
 def _exit_terminated() -> None:

@@ -20,7 +20,7 @@ import sys
 import traceback
 from typing import Any, Callable
 
-from streamdeblur.errors import Terminated, UserError
+from streamdeblur.errors import Terminated, UserError, raise_terminated
 
 # how long a child is given to stop on its own after Ctrl-C here (the terminal sends the signal to both) before it is
 # sent one from here (a SIGINT sent to this process alone)
@@ -93,13 +93,9 @@ def _logging_setup() -> tuple[int, str] | None:
     return logging.getLogger("streamdeblur").getEffectiveLevel(), handler.formatter._fmt or "%(message)s"
 
 
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated
-
-
 def _child_main(answer_fd: int) -> None:
     """The child: reads the call from stdin, makes it, writes ("ok", result) or ("error", exception) to answer_fd."""
-    signal.signal(signal.SIGTERM, _raise_terminated)  # unwinds like Ctrl-C (the trainer's own handler comes first)
+    signal.signal(signal.SIGTERM, raise_terminated)  # unwinds like Ctrl-C (the trainer's own handler comes first)
     with os.fdopen(answer_fd, "wb") as answer:
         sys.path[:] = pickle.load(sys.stdin.buffer)
         try:

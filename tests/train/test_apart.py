@@ -52,14 +52,11 @@ def test_a_call_runs_where_openmp_threads_spin_and_returns_or_raises_as_here(mon
 SCRIPT = """
 import signal, sys
 sys.path.insert(0, {root!r})
-from streamdeblur.errors import Terminated
+from streamdeblur.errors import raise_terminated
 from streamdeblur.train import apart
 from tests.train.test_apart import work_until_stopped
 
-def terminated(signum, frame):
-    raise Terminated
-
-signal.signal(signal.SIGTERM, terminated)  # as the command line's main does
+signal.signal(signal.SIGTERM, raise_terminated)  # as the command line's main does
 apart.GRACE_S = 0.5
 try:
     apart.spinning(work_until_stopped, {marker!r})
