@@ -3,12 +3,20 @@ skip with a clear reason on a fresh clone. Generated clips (from the shipped por
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+
+# Tests send Ctrl-C (SIGINT) to the commands they start. A suite started in the background (`cmd &` in a script,
+# nohup) inherits SIGINT ignored, and so would every command it starts: Python leaves an ignored SIGINT ignored, and
+# those tests would wait for a Ctrl-C that never arrives. Catching it here gives the commands the default again
+# (a caught signal is reset at exec).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def shared_path(relative: str) -> Path:
