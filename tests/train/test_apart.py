@@ -75,17 +75,24 @@ def test_ctrl_c_and_sigterm_stop_the_child_as_they_would_stop_the_call(tmp_path,
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT.format(root=str(ROOT), marker=str(marker))], env=env,
                             start_new_session=True, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while not (marker.is_file() and marker.read_text().startswith("started")):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()
-        time.sleep(0.05)
-    child = int(marker.read_text().split()[1])
-    assert child != proc.pid
-    if whom == "group":
-        os.killpg(proc.pid, sig)
-    else:
-        os.kill(proc.pid, sig)
-    assert proc.wait(30) == code
+    try:
+        deadline = time.monotonic() + 60
+        while not (marker.is_file() and marker.read_text().startswith("started")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()
+            time.sleep(0.05)
+        child = int(marker.read_text().split()[1])
+        assert child != proc.pid
+        if whom == "group":
+            os.killpg(proc.pid, sig)
+        else:
+            os.kill(proc.pid, sig)
+        assert proc.wait(30) == code
+    finally:  # a failed test leaves neither process working on (the child loops until stopped)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
     assert marker.read_text() == f"stopped {child} {seen}"
     with pytest.raises(ProcessLookupError):
         os.kill(child, 0)  # ended, and reaped
