@@ -76,7 +76,7 @@ def visibility(flow_ab: np.ndarray, flow_ba: np.ndarray, tolerance: float = 0.5,
 
 
 def _squared_length(flow: np.ndarray) -> np.ndarray:
-    """x^2 + y^2 of each vector of an HxWx2 flow: what np.sum(flow**2, axis=2) gives, bit for bit, in a fifth of
+    """x^2 + y^2 of each vector of an HxWx2 flow: what np.sum(flow**2, axis=2) gives, bit for bit, in a tenth of
     its time (numpy reduces a 2-long last axis slowly; make-pairs' motion pairs spent a sixth of their time there)."""
     x, y = flow[..., 0], flow[..., 1]
     return x * x + y * y
