@@ -73,15 +73,13 @@ def spinning(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 def _stop(child: subprocess.Popen, exc: BaseException) -> None:
-    if isinstance(exc, Terminated):
-        child.terminate()  # SIGTERM, which the child handles as this process would
-    elif isinstance(exc, KeyboardInterrupt):
+    if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, Terminated):
         try:
             child.wait(GRACE_S)  # Ctrl-C in a terminal reached the child too
         except subprocess.TimeoutExpired:
             child.send_signal(signal.SIGINT)
     else:
-        child.terminate()
+        child.terminate()  # SIGTERM (and any other failure here), which the child handles as this process would
     child.wait()
 
 

@@ -1,7 +1,10 @@
 """Session 61: how long adapt's motion pairs of one clip take (BENCHMARKS.md, "What a first `process --adapt` does
 before it trains"): run_make_pairs with adapt's settings, stride 1, into a scratch folder that is made anew.
 
-    python pairs_only.py CLIP [MAX_FRAMES] [MIN_SHARPNESS]   (MIN_SHARPNESS: KatieHill's adapt threshold by default)
+    python pairs_only.py CLIP [MAX_FRAMES]
+
+Only the sharp faces become pairs, as in adapt: the threshold is adapt's for the whole clip (sharp_threshold, measured
+before the clock starts; KatieHill's is 2628.67).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from streamdeblur.train import adapt
 def main() -> None:
     clip = sys.argv[1]
     max_frames = int(sys.argv[2]) if len(sys.argv) > 2 else None
-    min_sharpness = float(sys.argv[3]) if len(sys.argv) > 3 else 2628.67
+    min_sharpness = adapt.sharp_threshold([Path(clip)], None)
     out = Path(tempfile.mkdtemp(prefix="pairs-only-"))
     try:
         started = time.perf_counter()
