@@ -20,7 +20,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -31,7 +31,7 @@ from streamdeblur.errors import OutputError, StdoutClosed, UserError
 from streamdeblur.paths import check_folder
 from streamdeblur.faces.detection import FaceDetector
 from streamdeblur.faces.stage import FaceStage
-from streamdeblur.io.source import Frame
+from streamdeblur.io.media import frames_within
 from streamdeblur.io.sink import DEFAULT_PRESET, PRESETS
 from streamdeblur.io.threads import END, Reader, Writer, queue_items
 from streamdeblur.restore import Face, Held, Restorer, plot_track_blur
@@ -205,18 +205,6 @@ def _peak_rss_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def _frames_within(frames: Iterator[Frame], duration: float | None) -> Iterator[Frame]:
-    """The frames of the first `duration` seconds of media time (all of them when None)."""
-    start = None
-    for frame in frames:
-        t = frame.time
-        if duration is not None and t is not None:
-            start = t if start is None else start
-            if t - start >= duration:
-                return
-        yield frame
 
 
 @dataclass
@@ -412,7 +400,7 @@ def process(
     writer.start()
     try:
         with _Stop() as stopper:
-            for frame in _frames_within(queue_items(inbox, lambda: stopper.requested), options.duration):
+            for frame in frames_within(queue_items(inbox, lambda: stopper.requested), options.duration):
                 original = frame.image.copy() if options.side_by_side else None
                 found = faces(frame, times) if faces is not None else []
                 summary.faces += len(found)

@@ -137,9 +137,14 @@ def _adapted_engine(inputs: list[str], output: Optional[str], weights: Optional[
                     steps: int, threads: int, quiet: bool) -> Path:
     """process --adapt: the engine folder adapted to the one input file (train/adapt.adapted_to), from `model`
     (None: adapt's default). The output is checked first, not after the minutes of adapting."""
+    from streamdeblur.io.media import is_live_input
     from streamdeblur.pipeline import refuse_overwriting_input
-    from streamdeblur.train.adapt import adapted_to
+    from streamdeblur.train.adapt import RECORD_SECONDS, adapted_to
 
+    if len(inputs) == 1 and is_live_input(inputs[0]):
+        _fail("--adapt reads its input twice (to adapt, then to restore), which a camera, a stream or a pipe cannot "
+              f"give: adapt to a recording of it first (`streamdeblur adapt {inputs[0]} -o my-engine` records "
+              f"{RECORD_SECONDS:g} s; --duration), then `streamdeblur process {inputs[0]} --weights my-engine`")
     if len(inputs) != 1 or not Path(inputs[0]).is_file():
         _fail("--adapt takes one video file (the engine is adapted to it, then restores it)")
     if weights is not None:

@@ -113,14 +113,17 @@ def release(
 
 @app.command()
 def adapt(
-    references: list[Path] = typer.Argument(..., help="Sharp video of the faces to restore (a few seconds or "
-                                            "more of one person per file; several files: several people)."),
+    references: list[str] = typer.Argument(..., help="Sharp video of the faces to restore (a few seconds or "
+                                           "more of one person per file; several files: several people), or a "
+                                           "camera (webcam:0, /dev/video0), a stream URL or '-' (stdin) to record "
+                                           "first (--duration)."),
     output: Path = typer.Option(..., "-o", "--output", help="New folder for the adapted engine."),
     model: str = dataclass_option(AdaptOptions, "model"),
     steps: int = dataclass_option(AdaptOptions, "steps"),
     max_frames: Optional[int] = dataclass_option(AdaptOptions, "max_frames"),
     threads: int = dataclass_option(AdaptOptions, "threads"),
     compile: bool = dataclass_option(AdaptOptions, "compile", "--compile/--no-compile"),
+    duration: Optional[float] = dataclass_option(AdaptOptions, "duration", "--duration"),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bars."),
 ) -> None:
     """Fine-tune an engine on sharp video of the same face (minutes on a CPU); `process --weights` runs it on
@@ -130,7 +133,8 @@ def adapt(
     _setup_logging(quiet)
     try:
         folder = adapt_engine(references, output, AdaptOptions(model=model, steps=steps, max_frames=max_frames,
-                                                                threads=threads, compile=compile, quiet=quiet))
+                                                                threads=threads, compile=compile, duration=duration,
+                                                                quiet=quiet))
     except KeyboardInterrupt as exc:
         if isinstance(exc, Terminated):
             raise  # SIGTERM: the top level says so (exit 143)

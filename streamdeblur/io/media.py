@@ -101,6 +101,23 @@ def camera_device(uri: str) -> str | None:
     return None
 
 
+def is_live_input(uri: str) -> bool:
+    """True for the inputs that can be read only once, as they come: stdin, network streams and cameras."""
+    return is_stdin(uri) or is_network(uri) or camera_device(uri) is not None
+
+
+def frames_within(frames: Iterator[Frame], duration: float | None) -> Iterator[Frame]:
+    """The frames of the first `duration` seconds of media time (all of them when None)."""
+    start = None
+    for frame in frames:
+        t = frame.time
+        if duration is not None and t is not None:
+            start = t if start is None else start
+            if t - start >= duration:
+                return
+        yield frame
+
+
 def redact(uri: str) -> str:
     """The URI without user:password."""
     return re.sub(r"://[^/@]*@", "://***@", uri)

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ SPEED, SHUTTER, CRF_SHARE, NOISE = "2,10", "0.25,1", 0.3, 1.0
 RECIPE = {"stage": "restore", "lr": 2.5e-4, "lr_schedule": "constant", "warmup": 0, "loss": "psnr", "w_fft": 0.0,
           "ema_decay": 0.95, "sharp_frac": 0.2, "batch_size": 8, "cache": True, "seen_batches": 0}
 MIN_PAIRS = 16
+# seconds of a camera or a stream recorded as the reference when --duration does not say: the held-out clips'
+# references were 4-8 s of one person (+0.8 dB); 20 s leaves room for the moving and blurred moments adapt skips
+RECORD_SECONDS = 20.0
 # at most about this many centre frames become pairs (the references' frames, every `stride`-th): a four-second
 # reference gives 100, enough for +0.8 dB; a whole film given to `process --adapt` would otherwise take hours
 MAX_CENTRES = 400
@@ -77,6 +81,9 @@ class AdaptOptions:
         "torch.compile the network being fine-tuned: twice the steps per second (naf-hd on 2 cores: 0.26 -> 0.12 s "
         "a step, 500 steps in 67 s instead of 132) after a compile of about 80 s the first time a model is adapted "
         "on a machine and a few seconds after that (torch's cache). Without a C++ compiler it trains uncompiled.")})
+    duration: float | None = field(default=None, metadata={"help": (
+        "Seconds to record of a reference that is a camera (webcam:0, /dev/video0) or a stream URL (default "
+        f"{int(RECORD_SECONDS)}) or stdin ('-': to its end), before adapting to the recording.")})
     quiet: bool = False
 
 
@@ -90,6 +97,8 @@ def check_options(options: AdaptOptions, steps_option: str = "--steps") -> None:
                         f"got {options.max_frames}")
     if options.threads < 0:
         raise UserError(f"--threads must be at least 1 (or 0: all CPU threads), got {options.threads}")
+    if options.duration is not None and options.duration <= 0:
+        raise UserError(f"--duration must be positive (seconds to record of a camera or stream), got {options.duration}")
 
 
 def work_dir(references: Sequence[Path], options: AdaptOptions) -> Path:
@@ -182,6 +191,7 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     """Fine-tune options.model on motion pairs of the reference clips; writes the engine folder `output`."""
     from streamdeblur.data.pairs import run_make_pairs
     from streamdeblur.data.shards import atomic_write_text
+    from streamdeblur.io.media import is_live_input
     from streamdeblur.models import get_spec, has_weights
     from streamdeblur.train.apart import spinning
     from streamdeblur.train.config import can_compile
@@ -201,10 +211,10 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
         raise UserError(f"{out} exists: give a new folder to -o (an adapted engine is never written over another)")
     if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
         raise UserError(f"cannot write {out}: its folder {out.parent} does not exist or is not writable")
-    refs = [Path(r) for r in references]
-    for r in refs:
-        if not r.is_file():
+    for r in references:
+        if not is_live_input(str(r)) and not Path(r).is_file():
             raise UserError(f"reference clip not found: {r}")
+    refs = recorded(references, options)  # live references (cameras, streams, stdin) recorded first
     identity = person_of(refs, options.max_frames)  # before the minutes of training: a clip without a face fails now
     work = work_dir(refs, options)
     started = time.perf_counter()
@@ -260,6 +270,42 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
         out.rmdir()  # empty (checked above)
     os.replace(partial, out)
     return out
+
+
+def recorded(references: Sequence[str | Path], options: AdaptOptions) -> list[Path]:
+    """The references as video files: a live one (a camera, a stream URL, stdin) recorded first into
+    <cache>/adapt/recordings (RECORD_SECONDS of it, options.duration if given; stdin to its end), where a later
+    `adapt RECORDING` finds it again (and its pairs and run in the cache); files as they are."""
+    from streamdeblur.io.media import is_live_input, is_stdin, redact
+    from streamdeblur.io.record import record
+    from streamdeblur.paths import cache_dir
+    from streamdeblur.progress import Bar
+
+    if sum(is_stdin(str(r)) for r in references) > 1:
+        raise UserError("stdin ('-') can be read once: give it as one reference only")
+    files = []
+    for ref in references:
+        if not is_live_input(str(ref)):
+            files.append(Path(ref))
+            continue
+        uri = str(ref)
+        shown = "stdin" if is_stdin(uri) else redact(uri)
+        seconds = options.duration if options.duration is not None else None if is_stdin(uri) else RECORD_SECONDS
+        folder = cache_dir() / "adapt" / "recordings"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9]+", "-", shown).strip("-")[:48]
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = next(t for t in (folder / f"{name}-{stamp}{f'-{n}' if n else ''}.mp4" for n in range(1000))
+                      if not t.exists())
+        log.info("recording %s of %s to adapt to", f"{seconds:g} s" if seconds else "all", shown)
+        with Bar("recording", "{task.fields[text]}", enabled=not options.quiet) as bar:
+            frames, got = record(uri, target, seconds, lambda t: bar.update(int(t), int(seconds) if seconds else None,
+                                                                           text=f"{t:.1f} s"))
+        log.info("recorded %.1f s (%d frames, %.0f MB) of %s to %s; `streamdeblur adapt %s` adapts to it again "
+                 "without recording (delete it when done)", got, frames, target.stat().st_size / 1e6, shown,
+                 target, target)
+        files.append(target)
+    return files
 
 
 def reference_sharpness(clip: Path, max_frames: int | None, detector, count: int = 200) -> list[float]:

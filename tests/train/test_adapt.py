@@ -109,7 +109,9 @@ def test_process_adapt_takes_one_video_file(tmp_path):
     """--adapt adapts to the input itself: a stream, several inputs or --weights beside it are refused, clearly."""
     clip = tmp_path / "a.mp4"
     clip.write_bytes(b"")
-    for args, message in ((["rtsp://camera/1"], "one video file"), ([str(clip), str(clip)], "one video file"),
+    for args, message in ((["rtsp://camera/1"], "adapt to a recording of it first"),
+                          (["webcam:0"], "streamdeblur adapt webcam:0 -o my-engine"),
+                          ([str(clip), str(clip)], "one video file"),
                           ([str(clip), "--weights", str(tmp_path)], "not both"),
                           ([str(clip), "-o", str(clip)], "is the input file"),
                           ([str(clip), "-o", str(tmp_path / "missing" / "o.mp4")], "does not exist")):
@@ -299,6 +301,7 @@ def test_adapting_naf_t3m_hd_starts_from_naf_t3m_weights_at_256_px(halves, tmp_p
     (["--model", "hg-cgan-half"], "adapt fine-tunes restoration engines"),
     (["--model", "nope"], "nope"),
     (["--steps", "0"], "--steps must be at least 1"),
+    (["--duration", "0"], "--duration must be positive"),
 ])
 def test_adapt_refuses_what_it_cannot_do_in_one_line(tmp_path, args, message):
     """Checked before anything is read (the reference need not exist yet)."""
@@ -315,6 +318,31 @@ def test_adapt_never_writes_over_a_folder_and_needs_its_references(tmp_path):
         result = CliRunner().invoke(app, ["adapt", *refs, "-o", str(out), "-q"])
         assert result.exit_code != 0 and message in str(result.exception)
     assert (tmp_path / "taken" / "model.safetensors").read_bytes() == b"x"
+
+
+def test_adapt_records_a_live_reference_first_and_adapts_to_the_recording(halves, tmp_path, monkeypatch):
+    """A camera, a stream or stdin is read once, and adapt reads its reference three times: it records --duration
+    seconds of it (losslessly, into the cache, where `adapt RECORDING` finds it again), then adapts to that. Stdin
+    stands in for the camera (the same recorder; these machines have none): the face clip piped as MPEG-TS."""
+    from streamdeblur.io.clips import remux
+    from streamdeblur.io.source import open_source
+    from tests.helpers import run_cli
+
+    monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
+    piped = remux(halves[0], tmp_path / "later.ts", format="mpegts")
+    out = tmp_path / "engine"
+    proc = run_cli("adapt", "-", "-o", str(out), "--model", "naf", "--steps", "1", "--duration", "2", *ONE_THREAD,
+                   *EAGER, input=piped.read_bytes())
+    assert proc.returncode == 0, proc.stderr.decode()
+    recordings = list((tmp_path / "cache" / "adapt" / "recordings").glob("stdin-*.mp4"))
+    assert len(recordings) == 1 and f"adapt {recordings[0]}" in proc.stderr.decode()
+    card = json.loads((out / "card.json").read_text())
+    assert card["adapted"]["references"] == [str(recordings[0])] and card["adapted"]["steps"] == 1
+    source = open_source(str(recordings[0]))
+    assert source.frame_count == round(2 * float(source.fps))  # the first two seconds of the 3.2 s piped
+    source.close()
+    twice = CliRunner().invoke(app, ["adapt", "-", "-", "-o", str(tmp_path / "e2"), "-q"])
+    assert twice.exit_code != 0 and "stdin ('-') can be read once" in str(twice.exception)
 
 
 def test_adapt_compiles_its_step_where_it_can_and_not_when_told(halves, tmp_path, monkeypatch, trains_here):
