@@ -184,6 +184,7 @@ class Summary:
     gated: int = 0  # faces that bypassed the engine (estimated sharp)
     warnings: list[str] = field(default_factory=list)  # a damaged input: frames missing, packets skipped
     per_track: dict[str, dict[str, Any]] = field(default_factory=dict)  # frames, blur estimates, share gated
+    adapted_from_frame: int | None = None  # process --adapt on a live input: the frame its adapted engine took over
 
 
 def _input_warnings(summary: Summary, announced: int | None, duration: float | None) -> list[str]:
@@ -306,6 +307,24 @@ def gate_levels(options: ProcessOptions, engine: Engine) -> tuple[float | None, 
     return tuple(float(level) if level else None for level in levels)
 
 
+def _swap_engine(restorer: Restorer, options: ProcessOptions, folder: Path, summary: "Summary",
+                 index: int) -> Engine | None:
+    """The restorer restores with the engine in `folder` from frame `index` on (process --adapt on a live input);
+    the new engine, or None (logged) when it cannot be built."""
+    from dataclasses import replace
+
+    try:
+        engine = build_engine(replace(options, weights=folder))
+        restorer.swap(engine, gate_levels(options, engine))
+    except (UserError, ValueError) as exc:
+        log.warning("the adapted engine in %s cannot run here (%s); the released engine restores the rest",
+                    folder, exc)
+        return None
+    summary.adapted_from_frame = index
+    log.info("from frame %d on, the adapted engine restores its person's faces", index)
+    return engine
+
+
 def refuse_overwriting_input(input: str, output: str) -> None:
     """UserError when the output is the input file itself (after links), which writing would destroy."""
     import os
@@ -333,11 +352,14 @@ def process(
     options: ProcessOptions | None = None,
     engine: Engine | None = None,
     progress: Callable[[int, int | None], None] | None = None,
+    adapting: Any = None,
 ) -> dict:
     """Deblur the faces of one input into one output; returns a JSON-able summary.
 
     `engine` overrides options.model/backend (tests, eval). `progress(frames_done, total)` is
     called after each written frame when given (the CLI draws a rich progress bar with it).
+    `adapting` (train/live.LiveAdapt: `process --adapt` on a live input) sees each frame as it is read
+    and hands over an adapted engine's folder once, from which the engine is swapped for it.
     """
     from streamdeblur.io.sink import VideoSink, check_target
     from streamdeblur.io.source import open_source
@@ -396,11 +418,19 @@ def process(
             if progress is not None:
                 progress(summary.frames, source.frame_count)
 
+    if adapting is not None:
+        adapting.start(source)
     reader.start()
     writer.start()
     try:
         with _Stop() as stopper:
             for frame in frames_within(queue_items(inbox, lambda: stopper.requested), options.duration):
+                if adapting is not None:  # before anything is pasted into the frame
+                    folder = adapting.see(frame)
+                    swapped = _swap_engine(restorer, options, folder, summary, frame.index) if (
+                        folder is not None and restorer is not None) else None
+                    if swapped is not None:
+                        engine, gates = swapped, gate_levels(options, swapped)
                 original = frame.image.copy() if options.side_by_side else None
                 found = faces(frame, times) if faces is not None else []
                 summary.faces += len(found)
@@ -421,6 +451,8 @@ def process(
     finally:
         stop.set()
         try:
+            if adapting is not None:
+                adapting.close()
             if restorer is not None:
                 emit(restorer.finish())
         finally:

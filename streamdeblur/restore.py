@@ -173,6 +173,20 @@ class Restorer:
         finally:
             self.close()
 
+    def swap(self, engine: Engine, gate: float | None | Sequence[float | None] = None) -> None:
+        """Restore the faces pushed from now on with `engine` (its routes, matcher and gate levels): `process
+        --adapt` on a live input hands over to the engine adapted meanwhile. It must take the same crops (size and
+        frame count). The faces already pushed go to the engine they were routed for first: a temporal engine's
+        last frames before the swap see their later neighbours repeated, as at a track's end."""
+        if int(getattr(engine, "frames", 1)) != self.frames or engine.input_size != self.engine.input_size:
+            raise ValueError(f"cannot swap {self.engine.name} for {engine.name}: they take other crops")
+        self._send(list(self.held))
+        self.engine = engine
+        self.routes = tuple(getattr(engine, "routes", None) or (engine,))
+        self.matcher = getattr(engine, "matcher", None)
+        self.gates = tuple(gate) if isinstance(gate, (tuple, list)) else (gate,) * len(self.routes)
+        self.recut = recuts(engine)
+
     def close(self) -> None:
         """Stop the engine's worker thread (waits for the batch it is running)."""
         if self.worker is not None:

@@ -141,6 +141,31 @@ def test_an_engine_adapted_to_one_person_gets_only_that_persons_tracks(in_flight
     assert restorer.logs[1].summary()["person"] is True and restorer.logs[2].summary()["person"] is False
 
 
+@pytest.mark.parametrize("in_flight", [0, 1])
+def test_a_swap_hands_the_faces_pushed_after_it_to_the_new_engine_and_loses_none(in_flight):
+    """`process --adapt` on a live input: the released engine restores until the adapted one is ready, then the
+    restorer swaps. Faces pushed before the swap (even those still waiting for a batch) keep the engine they were
+    routed for; after it, the adapted engine's person goes to it and the other track to its base, with their own
+    gate levels; every frame leaves once, in order."""
+    from streamdeblur.backends import PersonalEngine
+
+    released, adapted, base = Adds(50), Adds(10), Adds(100)
+    restorer = Restorer(released, batch_size=4, max_latency=8, gate=2.0, in_flight=in_flight)
+    frames = [held(i, {1: 0.0, 2: 4.0 * i}) for i in range(6)]  # track 1 still, track 2 moving
+    out = [d.frame.index for h in frames[:3] for d in restorer.push(h)]
+    assert not released.calls or len(sum(released.calls, [])) < 3  # some faces still wait for a batch
+    restorer.swap(PersonalEngine(adapted, base, lambda track_id, image, box, landmarks: track_id == 1), (None, 2.0))
+    out += [d.frame.index for h in frames[3:] for d in restorer.push(h)] + [d.frame.index for d in restorer.finish()]
+    assert out == [0, 1, 2, 3, 4, 5]
+    assert sorted(sum(released.calls, [])) == [1, 2]  # before the swap: track 1 gated (still), track 2 after frame 0
+    assert sorted(sum(adapted.calls, [])) == [3, 4, 5] and sorted(sum(base.calls, [])) == [3, 4, 5]
+    for h in frames[3:]:
+        one, two = sorted(h.faces, key=lambda f: f.track_id)
+        assert int(one.restored[0, 0, 0]) == h.frame.index + 10 and int(two.restored[0, 0, 0]) == h.frame.index + 100
+    with pytest.raises(ValueError, match="other crops"):
+        restorer.swap(Recorder(3))
+
+
 def test_each_route_has_its_own_gate_so_an_adapted_engine_restores_its_persons_still_faces():
     """gate=(None, 2.0), as pipeline.gate_levels gives an adapted engine: its person's faces (track 1) go to it
     however still they are; the other person's still faces are gated for the base engine, their moving ones not."""

@@ -13,9 +13,10 @@ from streamdeblur.paths import check_folder
 from streamdeblur.train.adapt import AdaptOptions
 
 
-def _run_process(input: str, output: str, options, summary_json: Optional[Path], quiet: bool, engine=None) -> dict:
+def _run_process(input: str, output: str, options, summary_json: Optional[Path], quiet: bool, engine=None,
+                 adapting=None) -> dict:
     """Run the pipeline with a progress bar on stderr; print the JSON summary to stderr. engine: one already built
-    (else the options' own)."""
+    (else the options' own); adapting: process --adapt on a live input (train/live.LiveAdapt)."""
     import json
     import time
 
@@ -33,7 +34,7 @@ def _run_process(input: str, output: str, options, summary_json: Optional[Path],
         bar.update(done, total, fps=f"{done / seconds:.1f}" if seconds > 0 else "-")
 
     with Bar("deblur", "{task.fields[fps]} fps", not quiet, console) as bar:
-        summary = process(input, output, options, engine=engine, progress=on_frame)
+        summary = process(input, output, options, engine=engine, progress=on_frame, adapting=adapting)
     text = json.dumps(summary, indent=2)
     if summary_json is not None:
         summary_json.write_text(text + "\n")
@@ -90,6 +91,9 @@ def process(
                                "(`streamdeblur adapt INPUT`: minutes; kept in the cache, so a re-run starts at once), "
                                "then restore its person with it (the --model given, else adapt's default)."),
     adapt_steps: int = dataclass_option(AdaptOptions, "steps", "--adapt-steps"),
+    adapt_seconds: Optional[float] = typer.Option(None, "--adapt-seconds", help=(
+        "--adapt on a camera, a stream or a pipe: seconds of it recorded, then adapted to in the background while "
+        "the released engine restores; its person's faces go to the adapted engine once it is ready (default 20).")),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar or summary on stderr."),
     summary_json: Optional[Path] = typer.Option(None, help="Write the JSON summary to this file."),
     shard_index: int = typer.Option(0, help="Batch: this job's part of the sorted file list (job arrays)."),
@@ -106,10 +110,13 @@ def process(
                    "headless build, continuing without it", err=True)
     from streamdeblur.models import engine_in_folder
 
+    live = None  # process --adapt on a camera, a stream or a pipe: adapted while it runs (train/live.py)
     if adapt:
         source = ctx.get_parameter_source("model")
-        weights = _adapted_engine(inputs, output, weights, model if source and source.name != "DEFAULT" else None,
-                                  adapt_steps, threads, quiet)
+        weights, live = _adapted_engine(inputs, output, weights, model if source and source.name != "DEFAULT" else
+                                        None, adapt_steps, adapt_seconds, threads, quiet)
+        if live is not None:
+            model = live.options.model  # its released engine restores until the adapted one is ready
     model = engine_in_folder(model, weights)[0]  # a folder stays a folder: the engine factory reads its card
     options = ProcessOptions(
         model=model, weights=weights, backend=backend, device=device, fp16=fp16, batch_size=batch_size,
@@ -128,32 +135,39 @@ def process(
         if input == "-" or "://" in input or input.startswith(("/dev/", "webcam:")):
             _fail("give an output with -o (a file, or '-' for stdout)")
         output = str(Path(input).with_name(Path(input).stem + "_deblurred.mp4"))
-    summary = _run_process(input, output, options, summary_json, quiet or output == "-")
+    summary = _run_process(input, output, options, summary_json, quiet or output == "-", adapting=live)
     if summary.get("interrupted"):
         raise typer.Exit(130)
 
 
 def _adapted_engine(inputs: list[str], output: Optional[str], weights: Optional[Path], model: Optional[str],
-                    steps: int, threads: int, quiet: bool) -> Path:
-    """process --adapt: the engine folder adapted to the one input file (train/adapt.adapted_to), from `model`
-    (None: adapt's default). The output is checked first, not after the minutes of adapting."""
+                    steps: int, seconds: Optional[float], threads: int, quiet: bool):
+    """process --adapt: (the engine folder adapted to the one input file (train/adapt.adapted_to), None), or for a
+    camera, a stream or a pipe (None, the LiveAdapt that adapts while it runs); from `model` (None: adapt's
+    default). The output is checked first, not after the minutes of adapting."""
     from streamdeblur.io.media import is_live_input
     from streamdeblur.pipeline import refuse_overwriting_input
-    from streamdeblur.train.adapt import RECORD_SECONDS, adapted_to
+    from streamdeblur.train.adapt import adaptable_spec, adapted_to, check_options
 
-    if len(inputs) == 1 and is_live_input(inputs[0]):
-        _fail("--adapt reads its input twice (to adapt, then to restore), which a camera, a stream or a pipe cannot "
-              f"give: adapt to a recording of it first (`streamdeblur adapt {inputs[0]} -o my-engine` records "
-              f"{RECORD_SECONDS:g} s; --duration), then `streamdeblur process {inputs[0]} --weights my-engine`")
-    if len(inputs) != 1 or not Path(inputs[0]).is_file():
-        _fail("--adapt takes one video file (the engine is adapted to it, then restores it)")
     if weights is not None:
         _fail("give --adapt or --weights, not both")
+    chosen = {"model": model} if model else {}
+    if len(inputs) == 1 and is_live_input(inputs[0]):
+        from streamdeblur.train.live import LiveAdapt
+
+        options = AdaptOptions(steps=steps, duration=seconds, quiet=True, **chosen)
+        check_options(options, "--adapt-steps", "--adapt-seconds")
+        adaptable_spec(options.model)
+        return None, LiveAdapt(inputs[0], options)
+    if seconds is not None:
+        _fail("--adapt-seconds is for a camera, a stream or a pipe (a file is adapted to whole before it is restored)")
+    if len(inputs) != 1 or not Path(inputs[0]).is_file():
+        _fail("--adapt takes one video file, a camera, a stream or a pipe (the engine is adapted to it, then "
+              "restores it)")
     if output is not None and output != "-" and not output.startswith("/dev/"):
         check_writable_file(Path(output), "-o")
         refuse_overwriting_input(inputs[0], output)
-    options = AdaptOptions(steps=steps, threads=threads, quiet=quiet, **({"model": model} if model else {}))
-    return adapted_to(inputs[0], options)
+    return adapted_to(inputs[0], AdaptOptions(steps=steps, threads=threads, quiet=quiet, **chosen)), None
 
 
 def _run_batch(inputs: list[str], output: Optional[str], options, summary_json: Optional[Path], quiet: bool,

@@ -12,41 +12,82 @@ from pathlib import Path
 from typing import Any, Callable
 
 from streamdeblur.errors import UserError
-from streamdeblur.io.media import frames_within, redact
+from streamdeblur.io.media import Frame, VideoSource, redact
 from streamdeblur.io.sink import VideoSink
 from streamdeblur.io.source import open_source
 
 RECORD_PRESET = "ultrafast"
 
 
+class Recorder:
+    """Frames of an open source written losslessly to `target` until `duration` seconds of its media time (None:
+    until closed). write(frame) returns whether it still records; close() finalises the file, abort() removes it
+    (the file is complete or absent)."""
+
+    def __init__(self, source: VideoSource, target: str | Path, duration: float | None) -> None:
+        self.target, self.duration = Path(target), duration
+        self.sink = VideoSink(str(target), source.width, source.height, source.time_base, fps=source.fps,
+                              like=source.video_format, lossless=True, preset=RECORD_PRESET)
+        self.step = 1.0 / float(source.fps) if source.fps else 0.0  # a frame's duration, where the input says
+        self.frames, self.first, self.last = 0, None, None
+        self.open = True
+
+    @property
+    def seconds(self) -> float:
+        """Media time recorded so far (the last frame's duration included)."""
+        if self.first is not None and self.last is not None:
+            return self.last - self.first + self.step
+        return self.frames * self.step
+
+    def write(self, frame: Frame) -> bool:
+        """Record the frame unless the duration is reached (then close); whether the recording goes on."""
+        if not self.open:
+            return False
+        t = frame.time
+        if self.duration is not None and t is not None and self.first is not None and t - self.first >= self.duration:
+            self.close()
+            return False
+        self.sink.write(frame.image, frame.pts)
+        self.frames += 1
+        if t is not None:
+            self.first = t if self.first is None else self.first
+            self.last = t
+        return True
+
+    def close(self) -> None:
+        if self.open:
+            self.open = False
+            if self.frames == 0:
+                self.sink.abort()
+            else:
+                self.sink.close()
+
+    def abort(self) -> None:
+        if self.open:
+            self.open = False
+            self.sink.abort()
+
+
 def record(uri: str, target: str | Path, duration: float | None,
            progress: Callable[[float], None] | None = None, **source_options: Any) -> tuple[int, float]:
     """Decode `uri` for `duration` seconds of its media time (to its end when None) and encode it losslessly to
     `target`, written complete or not at all (Ctrl-C and read errors leave no file). Returns (frames, seconds of
-    media time recorded). UserError when the input cannot be opened or gives no frame; progress(seconds) after
-    each frame."""
+    media time recorded). UserError when the input cannot be opened; progress(seconds) after each frame."""
     source = open_source(str(uri), **source_options)
     try:
-        sink = VideoSink(str(target), source.width, source.height, source.time_base, fps=source.fps,
-                         like=source.video_format, lossless=True, preset=RECORD_PRESET)
-        step = 1.0 / float(source.fps) if source.fps else 0.0  # a frame's duration, where the input says
-        frames, first, last = 0, None, None
+        recorder = Recorder(source, target, duration)
         try:
-            for frame in frames_within(source, duration):
-                sink.write(frame.image, frame.pts)
-                frames += 1
-                if frame.time is not None:
-                    first = frame.time if first is None else first
-                    last = frame.time
+            for frame in source:
+                if not recorder.write(frame):
+                    break
                 if progress is not None:
-                    progress(last - first if first is not None and last is not None else frames * step)
-            if frames == 0:
-                raise UserError(f"no video frame came from {redact(str(uri))}")
+                    progress(recorder.seconds - recorder.step)
         except BaseException:
-            sink.abort()
+            recorder.abort()
             raise
-        sink.close()
+        recorder.close()
     finally:
         source.close()
-    seconds = last - first + step if first is not None and last is not None else frames * step
-    return frames, seconds
+    if recorder.frames == 0:
+        raise UserError(f"no video frame came from {redact(str(uri))}")
+    return recorder.frames, recorder.seconds

@@ -87,9 +87,9 @@ class AdaptOptions:
     quiet: bool = False
 
 
-def check_options(options: AdaptOptions, steps_option: str = "--steps") -> None:
-    """UserError (before any work) for options that cannot work; steps_option: the flag the caller's command
-    gives the steps with (`adapt --steps`, `process --adapt-steps`)."""
+def check_options(options: AdaptOptions, steps_option: str = "--steps", duration_option: str = "--duration") -> None:
+    """UserError (before any work) for options that cannot work; steps_option, duration_option: the flags the
+    caller's command gives them with (`adapt --steps`, `process --adapt-steps`)."""
     if options.steps < 1:
         raise UserError(f"{steps_option} must be at least 1 (adapt's fine-tuning steps), got {options.steps}")
     if options.max_frames is not None and options.max_frames < 1:
@@ -98,7 +98,22 @@ def check_options(options: AdaptOptions, steps_option: str = "--steps") -> None:
     if options.threads < 0:
         raise UserError(f"--threads must be at least 1 (or 0: all CPU threads), got {options.threads}")
     if options.duration is not None and options.duration <= 0:
-        raise UserError(f"--duration must be positive (seconds to record of a camera or stream), got {options.duration}")
+        raise UserError(f"{duration_option} must be positive (seconds to record of a camera or stream), "
+                        f"got {options.duration}")
+
+
+def adaptable_spec(model: str):
+    """The model's spec, or UserError when adapt cannot fine-tune it (unknown, not a restoration engine, or
+    without released weights)."""
+    from streamdeblur.models import get_spec, has_weights
+
+    spec = get_spec(model)  # UserError for an unknown name
+    if not spec.adaptable:
+        raise UserError(f"adapt fine-tunes restoration engines (naf, naf-hd, naf-t3m, naf-t3m-hd, fast-unet); "
+                        f"{model!r} is not one")
+    if not has_weights(model):
+        raise UserError(f"model {model!r} has no released weights to adapt (expected {spec.weights_path})")
+    return spec
 
 
 def work_dir(references: Sequence[Path], options: AdaptOptions) -> Path:
@@ -192,7 +207,6 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     from streamdeblur.data.pairs import run_make_pairs
     from streamdeblur.data.shards import atomic_write_text
     from streamdeblur.io.media import is_live_input
-    from streamdeblur.models import get_spec, has_weights
     from streamdeblur.train.apart import spinning
     from streamdeblur.train.config import can_compile
     from streamdeblur.train.release import release
@@ -200,12 +214,7 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     from streamdeblur.train.trainer import train
 
     check_options(options)
-    spec = get_spec(options.model)  # UserError for an unknown name
-    if not spec.adaptable:
-        raise UserError(f"adapt fine-tunes restoration engines (naf, naf-hd, naf-t3m, naf-t3m-hd, fast-unet); "
-                        f"{options.model!r} is not one")
-    if not has_weights(options.model):
-        raise UserError(f"model {options.model!r} has no released weights to adapt (expected {spec.weights_path})")
+    spec = adaptable_spec(options.model)
     out = Path(output)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} exists: give a new folder to -o (an adapted engine is never written over another)")
@@ -272,13 +281,32 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     return out
 
 
+def shown_name(uri: str) -> str:
+    """How a live input is named in messages and file names: 'stdin', else its URI without credentials."""
+    from streamdeblur.io.media import is_stdin, redact
+
+    return "stdin" if is_stdin(uri) else redact(uri)
+
+
+def recording_path(uri: str) -> Path:
+    """A new file in <cache>/adapt/recordings for a recording of the live input `uri` (named after it and the
+    time), its folder made."""
+    from streamdeblur.paths import cache_dir
+
+    folder = cache_dir() / "adapt" / "recordings"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9]+", "-", shown_name(uri)).strip("-")[:48]
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return next(t for t in (folder / f"{name}-{stamp}{f'-{n}' if n else ''}.mp4" for n in range(1000))
+                if not t.exists())
+
+
 def recorded(references: Sequence[str | Path], options: AdaptOptions) -> list[Path]:
     """The references as video files: a live one (a camera, a stream URL, stdin) recorded first into
     <cache>/adapt/recordings (RECORD_SECONDS of it, options.duration if given; stdin to its end), where a later
     `adapt RECORDING` finds it again (and its pairs and run in the cache); files as they are."""
-    from streamdeblur.io.media import is_live_input, is_stdin, redact
+    from streamdeblur.io.media import is_live_input, is_stdin
     from streamdeblur.io.record import record
-    from streamdeblur.paths import cache_dir
     from streamdeblur.progress import Bar
 
     if sum(is_stdin(str(r)) for r in references) > 1:
@@ -289,14 +317,9 @@ def recorded(references: Sequence[str | Path], options: AdaptOptions) -> list[Pa
             files.append(Path(ref))
             continue
         uri = str(ref)
-        shown = "stdin" if is_stdin(uri) else redact(uri)
+        shown = shown_name(uri)
         seconds = options.duration if options.duration is not None else None if is_stdin(uri) else RECORD_SECONDS
-        folder = cache_dir() / "adapt" / "recordings"
-        folder.mkdir(parents=True, exist_ok=True)
-        name = re.sub(r"[^A-Za-z0-9]+", "-", shown).strip("-")[:48]
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        target = next(t for t in (folder / f"{name}-{stamp}{f'-{n}' if n else ''}.mp4" for n in range(1000))
-                      if not t.exists())
+        target = recording_path(uri)
         log.info("recording %s of %s to adapt to", f"{seconds:g} s" if seconds else "all", shown)
         with Bar("recording", "{task.fields[text]}", enabled=not options.quiet) as bar:
             frames, got = record(uri, target, seconds, lambda t: bar.update(int(t), int(seconds) if seconds else None,

@@ -1,0 +1,122 @@
+"""`process --adapt` on a live input (train/live.py): the first seconds recorded while the released engine
+restores them, `adapt` run on the recording in a process of its own, and the person's faces handed to the adapted
+engine from the frame it is ready on. Stdin stands in for the camera (these machines have none), fed in two parts:
+the second only once the adapted engine exists, so the hand-over happens mid-stream however busy the machine is."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from streamdeblur.cli import app
+from tests.helpers import decode_frames
+from tests.train.test_adapt import halves  # noqa: F401 - the fixture
+
+# the pipeline with a LiveAdapt whose child adapts naf for one step, uncompiled (a first compile takes minutes); torch
+# runs the engines (no ONNX export of each)
+SCRIPT = """
+import sys
+from streamdeblur.cli import _setup_logging
+from streamdeblur.pipeline import ProcessOptions, process
+from streamdeblur.train.adapt import AdaptOptions
+from streamdeblur.train.live import LiveAdapt
+
+_setup_logging(False)
+live = LiveAdapt("-", AdaptOptions(model="naf", steps=1, duration=1.0, threads=1, compile=False))
+summary = process("-", sys.argv[1], ProcessOptions(model="naf", backend="torch", threads=1,
+                                                      format="mpegts"), adapting=live)
+print(summary["adapted_from_frame"], summary["frames"], [t.get("person") for t in summary["per_track"].values()])
+"""
+
+
+def stream_bytes(halves, tmp_path):
+    """The face clip's 140 frames (the later 80, then the first 60) as one MPEG-TS stream."""
+    from streamdeblur.eval.video import read_frames, write_video
+    from streamdeblur.io.clips import remux
+
+    later, first, _ = halves
+    frames = read_frames(later, 80)[0] + read_frames(first, 60)[0]
+    clip = write_video(tmp_path / "stream.mp4", frames, 25)
+    return remux(clip, tmp_path / "stream.ts", format="mpegts").read_bytes()
+
+
+def start(tmp_path, out):
+    """The script on a pipe; its stdout and stderr go to files (read with `said`), so nothing blocks on them."""
+    env = {**os.environ, "STREAMDEBLUR_CACHE": str(tmp_path / "cache")}
+    with open(tmp_path / "stdout", "wb") as stdout, open(tmp_path / "stderr", "wb") as stderr:
+        return subprocess.Popen([sys.executable, "-c", SCRIPT, str(out)], stdin=subprocess.PIPE, stdout=stdout,
+                                stderr=stderr, env=env)
+
+
+def said(tmp_path) -> tuple[str, str]:
+    return (tmp_path / "stdout").read_text(), (tmp_path / "stderr").read_text()
+
+
+def test_a_live_input_is_handed_to_the_engine_adapted_to_its_first_second(halves, tmp_path):
+    data = stream_bytes(halves, tmp_path)
+    out = tmp_path / "out.ts"
+    proc = start(tmp_path, out)
+    proc.stdin.write(data[:len(data) // 2])  # about 70 frames: the first 25 are recorded
+    proc.stdin.flush()
+    recordings = tmp_path / "cache" / "adapt" / "recordings"
+    deadline = time.monotonic() + 240
+    while not list(recordings.glob("*-engine/card.json")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    proc.stdin.write(data[len(data) // 2:])
+    proc.stdin.close()
+    proc.wait(timeout=240)
+    stdout, stderr = said(tmp_path)
+    assert proc.returncode == 0, stderr
+    swapped, frames, people = stdout.split(maxsplit=2)
+    assert frames == "140" and 25 < int(swapped) < 140 and people.strip() == "[True]"
+    assert len(decode_frames(out)) == 140
+    (recording,) = recordings.glob("stdin-*.mp4")
+    card = json.loads(next(recordings.glob("*-engine/card.json")).read_text())
+    assert card["adapted"]["references"] == [str(recording)] and card["adapted"]["model"] == "naf"
+    assert "recorded 1.0 s (25 frames)" in stderr and f"from frame {swapped} on, the adapted engine" in stderr
+
+
+def test_an_input_that_ends_first_stops_the_adaptation_and_says_how_to_finish_it(halves, tmp_path):
+    data = stream_bytes(halves, tmp_path)
+    out = tmp_path / "out.ts"
+    proc = start(tmp_path, out)
+    proc.communicate(data, timeout=240)
+    stdout, stderr = said(tmp_path)
+    assert proc.returncode == 0, stderr
+    if "is ready" in stderr:
+        pytest.skip("the adaptation finished before the 140 frames did (a fast machine): nothing to stop")
+    assert stdout.split() == ["None", "140", "[None]"]
+    (recording,) = (tmp_path / "cache" / "adapt" / "recordings").glob("stdin-*.mp4")
+    assert f"`streamdeblur adapt {recording} -o" in stderr and "finishes it" in stderr
+
+
+def test_process_adapt_on_a_live_input_runs_the_released_engine_of_the_model_it_adapts(tmp_path, monkeypatch):
+    """The CLI's wiring: a LiveAdapt with the adapt options given, and the pipeline runs adapt's model meanwhile
+    (naf-hd by default, --model else); --adapt-seconds is refused for a file and below zero."""
+    from streamdeblur import pipeline
+
+    monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
+    seen = []
+    monkeypatch.setattr(pipeline, "process", lambda input, output, options, engine=None, progress=None,
+                        adapting=None: seen.append((options.model, adapting)) or {"frames": 0})
+    for args, model in (([], "naf-hd"), (["--model", "naf"], "naf")):
+        result = CliRunner().invoke(app, ["process", "webcam:0", "-o", str(tmp_path / "o.mp4"), "--adapt",
+                                          "--adapt-steps", "7", "--adapt-seconds", "3", "-q", *args])
+        assert result.exit_code == 0, result.output
+        used, live = seen[-1]
+        assert used == model and live.options.model == model and live.options.steps == 7 and live.seconds == 3
+        assert live.input == "webcam:0" and live.recording.parent == tmp_path / "cache" / "adapt" / "recordings"
+    clip = tmp_path / "a.mp4"
+    clip.write_bytes(b"")
+    for args, message in (([str(clip), "--adapt-seconds", "3"], "--adapt-seconds is for a camera"),
+                          (["webcam:0", "--adapt-seconds", "0"], "--adapt-seconds must be positive"),
+                          (["webcam:0", "--model", "hg-cgan-half"], "adapt fine-tunes restoration engines")):
+        result = CliRunner().invoke(app, ["process", *args, "-o", str(tmp_path / "o.mp4"), "--adapt", "-q"])
+        said = result.output + (str(result.exception) if result.exception else "")
+        assert result.exit_code != 0 and message in said, said
