@@ -313,8 +313,10 @@ def _swap_engine(restorer: Restorer, options: ProcessOptions, folder: Path, summ
     the new engine, or None (logged) when it cannot be built."""
     from dataclasses import replace
 
+    from streamdeblur.models import engine_in_folder
+
     try:
-        engine = build_engine(replace(options, weights=folder))
+        engine = build_engine(replace(options, model=engine_in_folder(options.model, folder)[0], weights=folder))
         restorer.swap(engine, gate_levels(options, engine))
     except (UserError, ValueError) as exc:
         log.warning("the adapted engine in %s cannot run here (%s); the released engine restores the rest",

@@ -89,7 +89,8 @@ def process(
     preview: bool = typer.Option(False, "--preview", help="Show the output in a window (needs a display)."),
     adapt: bool = typer.Option(False, "--adapt", help="First fine-tune the engine on this video's own sharp faces "
                                "(`streamdeblur adapt INPUT`: minutes; kept in the cache, so a re-run starts at once), "
-                               "then restore its person with it (the --model given, else adapt's default)."),
+                               "then restore its person with it (the --model given, else adapt's default). A camera, "
+                               "a stream or a pipe is adapted to while it runs (--adapt-seconds)."),
     adapt_steps: int = dataclass_option(AdaptOptions, "steps", "--adapt-steps"),
     adapt_seconds: Optional[float] = typer.Option(None, "--adapt-seconds", help=(
         "--adapt on a camera, a stream or a pipe: seconds of it recorded, then adapted to in the background while "

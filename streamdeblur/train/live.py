@@ -53,15 +53,24 @@ class LiveAdapt:
                 *([] if o.compile else ["--no-compile"])]
 
     def see(self, frame: Any) -> Path | None:
+        if self.done:
+            return None
         if self.recorder is not None and self.recorder.open:
-            if self.recorder.write(frame):
+            try:
+                if self.recorder.write(frame):
+                    return None
+                log.info("recorded %.1f s (%d frames) to %s; adapting %s to it in the background (minutes; log: %s)",
+                         self.recorder.seconds, self.recorder.frames, self.recording, self.options.model,
+                         self.log_path)
+                with open(self.log_path, "wb") as out:
+                    self.child = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                                  start_new_session=True)
+            except Exception as exc:  # noqa: BLE001 - a full disk, say: the input is still restored, unadapted
+                self.recorder.abort()
+                self.done = True
+                log.warning("cannot adapt to the input (%s); the released engine restores it", exc)
                 return None
-            log.info("recorded %.1f s (%d frames) to %s; adapting %s to it in the background (minutes; log: %s)",
-                     self.recorder.seconds, self.recorder.frames, self.recording, self.options.model, self.log_path)
-            with open(self.log_path, "wb") as out:
-                self.child = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                              start_new_session=True)
-        if self.child is None or self.done or self.child.poll() is None:
+        if self.child is None or self.child.poll() is None:
             return None
         self.done = True
         if self.child.returncode == 0 and (self.engine / "card.json").is_file():

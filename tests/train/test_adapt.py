@@ -105,12 +105,13 @@ def test_a_long_reference_gives_about_max_centres_pairs(shared, monkeypatch):
     assert adapt.centre_stride([clip, clip], 30) == 6 and adapt.centre_stride([clip], 10) == 1
 
 
-def test_process_adapt_takes_one_video_file(tmp_path):
-    """--adapt adapts to the input itself: a stream, several inputs or --weights beside it are refused, clearly."""
+def test_process_adapt_takes_one_input(tmp_path):
+    """--adapt adapts to the input itself: several inputs, a missing file or --weights beside it are refused,
+    clearly (a camera, a stream or a pipe is adapted to while it runs: tests/train/test_live.py)."""
     clip = tmp_path / "a.mp4"
     clip.write_bytes(b"")
-    for args, message in ((["rtsp://camera/1"], "adapt to a recording of it first"),
-                          (["webcam:0"], "streamdeblur adapt webcam:0 -o my-engine"),
+    for args, message in ((["rtsp://camera/1", "--weights", str(tmp_path)], "not both"),
+                          ([str(tmp_path / "missing.mp4")], "one video file, a camera"),
                           ([str(clip), str(clip)], "one video file"),
                           ([str(clip), "--weights", str(tmp_path)], "not both"),
                           ([str(clip), "-o", str(clip)], "is the input file"),

@@ -120,3 +120,40 @@ def test_process_adapt_on_a_live_input_runs_the_released_engine_of_the_model_it_
         result = CliRunner().invoke(app, ["process", *args, "-o", str(tmp_path / "o.mp4"), "--adapt", "-q"])
         said = result.output + (str(result.exception) if result.exception else "")
         assert result.exit_code != 0 and message in said, said
+
+
+def test_a_recording_or_an_adaptation_that_fails_leaves_the_input_to_the_released_engine(tmp_path, monkeypatch,
+                                                                                        caplog):
+    """A recording that cannot be written (a full disk) or an `adapt` that fails (no sharp face in the recording)
+    is one warning; the pipeline goes on with the released engine and nothing more is tried."""
+    from streamdeblur.train.adapt import AdaptOptions
+    from streamdeblur.train.live import LiveAdapt
+
+    monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
+
+    class Full:
+        open = True
+
+        def write(self, frame):
+            raise OSError(28, "No space left on device")
+
+        def abort(self):
+            self.open = False
+
+    live = LiveAdapt("webcam:0", AdaptOptions(model="naf"))
+    live.recorder = Full()
+    with caplog.at_level("WARNING", logger="streamdeblur"):
+        assert live.see(object()) is None and live.see(object()) is None
+    assert live.child is None and not live.recorder.open
+    assert [r.getMessage() for r in caplog.records] == [
+        "cannot adapt to the input ([Errno 28] No space left on device); the released engine restores it"]
+    caplog.clear()
+    live = LiveAdapt("-", AdaptOptions(model="naf"))
+    with open(live.log_path, "wb") as out:
+        live.child = subprocess.Popen([sys.executable, "-c", "print('streamdeblur: error: no face in the clip');"
+                                       "raise SystemExit(2)"], stdout=out)
+    live.child.wait()
+    with caplog.at_level("WARNING", logger="streamdeblur"):
+        assert live.see(object()) is None and live.see(object()) is None
+    (said,) = [r.getMessage() for r in caplog.records]
+    assert said.endswith("failed (streamdeblur: error: no face in the clip); the released engine restores the rest")
