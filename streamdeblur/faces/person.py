@@ -91,6 +91,12 @@ def sample_frames(clip: Path, count: int, max_frames: int | None = None,
         source.close()
 
 
+def close_enough(references: np.ndarray, embedding: np.ndarray, threshold: float = THRESHOLD) -> bool:
+    """Whether a unit embedding (a track's mean, or a clip's) is one of the references' person (their unit
+    embeddings, one per row): cosine at least `threshold` to one of them."""
+    return bool(float((np.atleast_2d(references) @ embedding).max()) >= threshold)
+
+
 class PersonMatcher:
     """Decides per track whether its faces are the person (people) of the references; see the module docstring.
     A track's first FACES faces are embedded (each decision uses the mean so far), then its decision is kept."""
@@ -105,7 +111,7 @@ class PersonMatcher:
 
     def _matches(self, embeddings: list[np.ndarray]) -> bool:
         """Whether the mean of these unit embeddings is close enough to one of the references."""
-        return bool(float((self.vectors @ unit(np.mean(embeddings, axis=0))).max()) >= self.threshold)
+        return close_enough(self.vectors, unit(np.mean(embeddings, axis=0)), self.threshold)
 
     def one(self, image: np.ndarray, box: np.ndarray, landmarks: np.ndarray | None) -> bool:
         """True when this one face is the references' person (no track: decided on its own embedding)."""

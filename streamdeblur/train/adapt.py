@@ -269,7 +269,8 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
            f"and restores the others with the released `{options.model}`" if identity else
            " (no face embedder was installed when it was made, so `process` gives it every face)")
         + f". Run it with\n\n    streamdeblur process INPUT --weights {out}\n")
-    adapted = {"model": options.model, "references": [str(r) for r in refs], "pairs": pairs, "steps": result.step,
+    adapted = {"model": options.model, "base": base_key(options.model), "references": [str(r) for r in refs],
+               "pairs": pairs, "steps": result.step,
                "min_sharpness": round(min_sharpness, 1),
                **({"identity": identity} if identity else {})}
     settings = card_settings(options.model)

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -157,3 +158,54 @@ def test_a_recording_or_an_adaptation_that_fails_leaves_the_input_to_the_release
         assert live.see(object()) is None and live.see(object()) is None
     (said,) = [r.getMessage() for r in caplog.records]
     assert said.endswith("failed (streamdeblur: error: no face in the clip); the released engine restores the rest")
+
+
+def test_an_engine_adapted_before_to_the_same_person_stands_for_adapting_to_a_new_recording(halves, tmp_path,
+                                                                                           monkeypatch):
+    """The second time a person is adapted to live, the engine of the first time is used at once: one beside an
+    earlier recording, of the same model from the same released weights and at least as many steps, whose card's
+    face embedding is the new recording's person (dlib, on real clips: the woman's later frames made the engine,
+    her first frames are the new recording; two men of another clip are not her). The child copies it into the
+    new engine folder instead of adapting; with none it becomes `streamdeblur adapt` on the recording."""
+    pytest.importorskip("dlib")
+    import shutil
+
+    from streamdeblur.train import live as live_module
+    from streamdeblur.train.adapt import AdaptOptions, base_key, person_of
+    from streamdeblur.train.live import adapt_command, child, earlier_engine
+    from tests.conftest import shared_path
+
+    later, first, _ = halves
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    recording = folder / "stdin-new.mp4"
+    shutil.copy(first, recording)
+    hers = person_of([later], None)
+
+    def engine(name: str, identity: dict, **changes) -> Path:
+        (folder / name).mkdir()
+        adapted = {"model": "naf", "base": base_key("naf"), "steps": 1000, "identity": identity, **changes}
+        (folder / name / "card.json").write_text(json.dumps({"model": "naf", "adapted": adapted}))
+        return folder / name
+
+    options = AdaptOptions(model="naf", steps=1000)
+    assert earlier_engine(recording, options) is None  # nothing adapted before
+    engine("men-engine", person_of([shared_path("data/tests/short_hamilton_clip.mp4")], None))
+    for name, changes in (("hd-engine", {"model": "naf-hd"}), ("old-engine", {"base": "0"}),
+                          ("short-engine", {"steps": 100})):
+        engine(name, hers, **changes)
+    assert earlier_engine(recording, options) is None  # other people, or hers adapted otherwise
+    mine = engine("her-engine", hers)
+    assert earlier_engine(recording, options) == mine
+
+    execs = []
+    monkeypatch.setattr(live_module.os, "execv", lambda path, args: execs.append(args))
+    monkeypatch.setattr(sys, "argv", ["-c", *adapt_command(recording, folder / "stdin-new-engine", options)])
+    assert child() == 0 and not execs
+    assert json.loads((folder / "stdin-new-engine" / "card.json").read_text()) == json.loads(
+        (mine / "card.json").read_text())
+    shutil.rmtree(mine)
+    shutil.rmtree(folder / "stdin-new-engine")
+    child()  # none of hers left: adapt on the recording, in this process
+    assert execs == [[sys.executable, "-m", "streamdeblur", *adapt_command(recording, folder / "stdin-new-engine",
+                                                                          options)]]
