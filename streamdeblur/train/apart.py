@@ -94,6 +94,13 @@ def _logging_setup() -> tuple[int, str] | None:
 def _child_main(answer_fd: int) -> None:
     """The child: reads the call from stdin, makes it, writes ("ok", result) or ("error", exception) to answer_fd."""
     signal.signal(signal.SIGTERM, raise_terminated)  # unwinds like Ctrl-C (the trainer's own handler comes first)
+    try:
+        _answer(answer_fd)
+    except BrokenPipeError:  # the caller is gone (a SIGTERM to the whole group stopped it first): nobody to tell
+        pass
+
+
+def _answer(answer_fd: int) -> None:
     with os.fdopen(answer_fd, "wb") as answer:
         sys.path[:] = pickle.load(sys.stdin.buffer)
         try:
