@@ -105,6 +105,10 @@ class LiveAdapt:
             if self.recorder.frames:
                 log.info("the input ended after %.1f s of the %g to record: `streamdeblur adapt %s -o DIR` adapts to "
                          "what was recorded", self.recorder.seconds, self.seconds, self.recording)
+        ended = self.child is not None and not self.done and self.child.poll() == 0
+        if ended and (self.engine / "card.json").is_file():
+            log.info("the engine adapted to %s was ready as the input ended (%s: `--weights %s` uses it at once "
+                     "next time)", self.recording.name, self.engine, self.engine)
         if self.child is not None and self.child.poll() is None:
             os.killpg(self.child.pid, signal.SIGTERM)  # its trainer checkpoints, then exits
             try:
