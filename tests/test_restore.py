@@ -388,9 +388,9 @@ def test_large_faces_get_a_hint_towards_the_256_px_engine():
 
 
 def test_a_released_engine_on_a_file_points_to_adapt(tmp_path):
-    """After a released engine restored enough faces of a video file, process points to --adapt (one line); an
-    adapted engine (routes), a model adapt does not fine-tune, a stream or pipe (adapt cannot read it twice), too
-    few faces and the identity engine get no hint."""
+    """After a released engine restored enough faces of a video file, a camera, a stream or a pipe, process points
+    to --adapt (one line; a live input's says it adapts while it runs); an adapted engine (routes), a model adapt
+    does not fine-tune, a missing file, too few faces and the identity engine get no hint."""
     from types import SimpleNamespace
 
     from streamdeblur.backends import IdentityEngine
@@ -410,8 +410,11 @@ def test_a_released_engine_on_a_file_points_to_adapt(tmp_path):
     # the cGAN stage: `process --adapt --model hg-cgan-half` is refused
     assert adapt_hint(str(clip), released(model="hg-cgan-half"), enough) is None
     assert adapt_hint(str(clip), released(model="naf", routes=(released(), released())), enough) is None
-    for stream in ("-", "rtsp://camera/stream", "webcam:0", str(tmp_path / "missing.mp4")):
-        assert adapt_hint(stream, released(model="naf"), enough) is None
+    for stream in ("-", "rtsp://camera/stream", "webcam:0"):
+        live = adapt_hint(stream, released(model="naf"), enough)
+        assert live is not None and "while it runs" in live and "\n" not in live
+    assert "while it runs" not in hint
+    assert adapt_hint(str(tmp_path / "missing.mp4"), released(model="naf"), enough) is None
     few = {0: TrackLog(frames=list(range(ADAPT_HINT_FACES // 2))), 1: TrackLog(frames=[1, 2])}
     assert adapt_hint(str(clip), released(model="naf"), few) is None
     assert adapt_hint(str(clip), IdentityEngine(128, 1), enough) is None
