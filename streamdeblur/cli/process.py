@@ -112,6 +112,8 @@ def process(
     from streamdeblur.models import engine_in_folder
 
     live = None  # process --adapt on a camera, a stream or a pipe: adapted while it runs (train/live.py)
+    if adapt_seconds is not None and not adapt:
+        _fail("--adapt-seconds goes with --adapt (the seconds of a camera, a stream or a pipe it records)")
     if adapt:
         source = ctx.get_parameter_source("model")
         weights, live = _adapted_engine(inputs, output, weights, model if source and source.name != "DEFAULT" else

@@ -115,6 +115,8 @@ def test_process_adapt_on_a_live_input_runs_the_released_engine_of_the_model_it_
         assert live.input == "webcam:0" and live.recording.parent == tmp_path / "cache" / "adapt" / "recordings"
     clip = tmp_path / "a.mp4"
     clip.write_bytes(b"")
+    without = CliRunner().invoke(app, ["process", "webcam:0", "-o", str(tmp_path / "o.mp4"), "--adapt-seconds", "3"])
+    assert without.exit_code == 2 and "--adapt-seconds goes with --adapt" in without.output
     for args, message in (([str(clip), "--adapt-seconds", "3"], "--adapt-seconds is for a camera"),
                           (["webcam:0", "--adapt-seconds", "0"], "--adapt-seconds must be positive"),
                           (["webcam:0", "--model", "hg-cgan-half"], "adapt fine-tunes restoration engines")):
