@@ -439,7 +439,7 @@ def process(
                     swapped = _swap_engine(restorer, options, folder, summary, frame.index) if (
                         folder is not None and restorer is not None) else None
                     if swapped is not None:
-                        engine, gates = swapped, gate_levels(options, swapped)
+                        engine, gates = swapped, restorer.gates
                 original = frame.image.copy() if options.side_by_side else None
                 found = faces(frame, times) if faces is not None else []
                 summary.faces += len(found)

@@ -112,20 +112,15 @@ class Restorer:
 
     def __init__(self, engine: Engine, batch_size: int = 8, max_latency: int = 4,
                  gate: float | None | Sequence[float | None] = None, times: Any = None, in_flight: int = 0) -> None:
-        self.engine = engine
-        self.routes = tuple(getattr(engine, "routes", None) or (engine,))
-        self.matcher = getattr(engine, "matcher", None)
+        self._use(engine, gate)
         self.frames = int(getattr(engine, "frames", 1))
         self.lag = self.frames // 2
         self.batch_size, self.max_latency = batch_size, max_latency
-        # one gate level per route (pipeline.gate_levels); a single level gates every route
-        self.gates = tuple(gate) if isinstance(gate, (tuple, list)) else (gate,) * len(self.routes)
         self.times = times
         self.in_flight = max(0, int(in_flight))  # batches the engine may still be working on when push returns
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="engine") if self.in_flight else None
         self.batches: deque[tuple[list[Face], Future]] = deque()  # sent to the worker, oldest first
         self.held: deque[Held] = deque()
-        self.recut = recuts(engine)
         # track -> frame index -> (crop, its frame->crop matrix)
         self.history: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
         self.last_box: dict[int, tuple[int, np.ndarray]] = {}  # track -> (frame index, box)
@@ -181,6 +176,11 @@ class Restorer:
         if int(getattr(engine, "frames", 1)) != self.frames or engine.input_size != self.engine.input_size:
             raise ValueError(f"cannot swap {self.engine.name} for {engine.name}: they take other crops")
         self._send(list(self.held))
+        self._use(engine, gate)
+
+    def _use(self, engine: Engine, gate: float | None | Sequence[float | None]) -> None:
+        """Restore with `engine`: its routes and matcher (backends.PersonalEngine), one gate level per route
+        (pipeline.gate_levels; a single level gates every route), and its neighbours re-cut where it aligns so."""
         self.engine = engine
         self.routes = tuple(getattr(engine, "routes", None) or (engine,))
         self.matcher = getattr(engine, "matcher", None)

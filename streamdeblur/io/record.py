@@ -25,7 +25,7 @@ class Recorder:
     (the file is complete or absent)."""
 
     def __init__(self, source: VideoSource, target: str | Path, duration: float | None) -> None:
-        self.target, self.duration = Path(target), duration
+        self.duration = duration
         self.sink = VideoSink(str(target), source.width, source.height, source.time_base, fps=source.fps,
                               like=source.video_format, lossless=True, preset=RECORD_PRESET)
         self.step = 1.0 / float(source.fps) if source.fps else 0.0  # a frame's duration, where the input says
