@@ -5,8 +5,11 @@ The first seconds are recorded (io/record.py) while the released engine restores
 `process` does not reach it), and from the frame it is ready on the pipeline hands that person's faces to the
 adapted engine (restore.Restorer.swap), the others staying with the released one. Where the input ends first,
 the adaptation is stopped (SIGTERM: its run checkpoints in the cache) and the command to finish it is logged.
-The second time a person is adapted to this way, the engine of the first time is used instead of adapting again
-(earlier_engine: the same model and released weights, and the recording's person by the card's face embedding).
+The second time a person comes, the engine of the first time restores them instead of adapting again: the same
+model from the same released weights, and their person by the card's face embedding (adapted_before, of_person).
+While the first seconds are recorded, a Looker compares the input's first faces with those engines, and the one that
+matches takes over within a second or two (the recording is dropped); where it has not decided by the end of the
+recording, the child compares the whole recording again (earlier_engine) before it adapts.
 
 The recording, the adapt log and the engine folder sit side by side in <cache>/adapt/recordings.
 """
@@ -43,6 +46,7 @@ class LiveAdapt:
         self.log_path = self.recording.with_suffix(".log")
         self.recorder: Any = None
         self.child: subprocess.Popen | None = None
+        self.looker: Looker | None = None
         self.done = False
 
     def start(self, source: Any) -> None:
@@ -51,6 +55,11 @@ class LiveAdapt:
         self.recorder = Recorder(source, self.recording, self.seconds)
         log.info("recording the first %g s of the input to adapt %s to (the released engine restores them "
                  "meanwhile)", self.seconds, self.options.model)
+        candidates = adapted_before(self.recording.parent, self.options)
+        if candidates:
+            self.looker = Looker(candidates)
+            log.info("comparing the first faces with the %d %s engine(s) adapted before: one of their person "
+                     "restores them at once", len(candidates), self.options.model)
 
     def command(self) -> list[str]:
         """What the child runs: `child` (this module) on the recording, which finds an engine adapted before to the
@@ -64,10 +73,15 @@ class LiveAdapt:
     def see(self, frame: Any) -> Path | None:
         if self.done:
             return None
+        if self.looker is not None and self.child is None and self.looker.found is not None:
+            return self._known()
         if self.recorder is not None and self.recorder.open:
             try:
                 if self.recorder.write(frame):
+                    if self.looker is not None:
+                        self.looker.offer(frame.image)
                     return None
+                self._stop_looking()  # the child compares the whole recording
                 log.info("recorded %.1f s (%d frames) to %s; adapting %s to it in the background (minutes; log: %s)",
                          self.recorder.seconds, self.recorder.frames, self.recording, self.options.model,
                          self.log_path)
@@ -76,6 +90,7 @@ class LiveAdapt:
                                                   start_new_session=True)
             except Exception as exc:  # noqa: BLE001 - a full disk, say: the input is still restored, unadapted
                 self.recorder.abort()
+                self._stop_looking()
                 self.done = True
                 log.warning("cannot adapt to the input (%s); the released engine restores it", exc)
                 return None
@@ -97,9 +112,24 @@ class LiveAdapt:
                     last_line(self.log_path) or f"exit {self.child.returncode}")
         return None
 
+    def _known(self) -> Path:
+        """The Looker found the person of an engine adapted before: that engine, and no recording or adapting."""
+        engine = self.looker.found
+        self._stop_looking()
+        self.done = True
+        if self.recorder is not None:
+            self.recorder.abort()  # removed: nothing is adapted to it
+        return engine
+
+    def _stop_looking(self) -> None:
+        if self.looker is not None:
+            self.looker.stop()
+            self.looker = None
+
     def close(self) -> None:
         """The input ended (or was stopped): a recording in progress is kept as far as it got; an adaptation still
         running is stopped, and the command that finishes it is logged."""
+        self._stop_looking()
         if self.recorder is not None and self.recorder.open:
             self.recorder.close()
             if self.recorder.frames:
@@ -126,35 +156,128 @@ def adapt_command(recording: Path, engine: Path, options: AdaptOptions) -> list[
             "--threads", str(options.threads), "-q", *([] if options.compile else ["--no-compile"])]
 
 
-def earlier_engine(recording: Path, options: AdaptOptions) -> Path | None:
-    """An engine adapted before beside another recording of the same folder that can stand for adapting to this
-    one: the same model from the same released weights, at least as many steps, and the recording's person (its
-    faces' embedding, as adapt stores it, within the engine's own matching rule: faces/person.py). The newest such,
-    else None (also without a face embedder)."""
-    from streamdeblur.faces.person import THRESHOLD, close_enough
-    from streamdeblur.train.adapt import base_key, person_of
+def adapted_before(folder: Path, options: AdaptOptions) -> list[tuple[Path, dict[str, Any]]]:
+    """The engines adapted before beside the recordings in `folder` that can stand for adapting with these options:
+    the same model from the same released weights, at least as many steps, and a face embedding in the card to tell
+    whose engine it is. (engine folder, the card's identity), newest first."""
+    from streamdeblur.train.adapt import base_key
 
     base = base_key(options.model)
-    candidates = []
-    for card_file in recording.parent.glob("*-engine/card.json"):
+    found = []
+    for card_file in folder.glob("*-engine/card.json"):
         try:
             adapted = json.loads(card_file.read_text()).get("adapted", {})
+            made = card_file.stat().st_mtime
         except (OSError, ValueError):
             continue
         if (adapted.get("model") == options.model and adapted.get("base") == base
                 and int(adapted.get("steps", 0)) >= options.steps and adapted.get("identity")):
-            candidates.append((card_file.stat().st_mtime, card_file.parent, adapted["identity"]))
+            found.append((made, card_file.parent, adapted["identity"]))
+    return [(engine, identity) for _, engine, identity in sorted(found, key=lambda c: c[0], reverse=True)]
+
+
+def of_person(candidates: list[tuple[Path, dict[str, Any]]], embedder: str, vector: np.ndarray) -> Path | None:
+    """The first of the candidates (adapted_before) whose person a unit face embedding is, by that engine's own
+    matching rule (faces/person.py: cosine to one of its references at least its threshold), else None."""
+    from streamdeblur.faces.person import THRESHOLD, close_enough
+
+    for engine, identity in candidates:
+        if identity.get("embedder") == embedder and close_enough(
+                np.asarray(identity["vectors"], np.float64), vector, float(identity.get("threshold", THRESHOLD))):
+            return engine
+    return None
+
+
+def earlier_engine(recording: Path, options: AdaptOptions) -> Path | None:
+    """An engine adapted before beside another recording of the same folder that can stand for adapting to this
+    one (adapted_before) and is the recording's person (its faces' embedding, as adapt stores it). The newest such,
+    else None (also without a face embedder)."""
+    from streamdeblur.train.adapt import person_of
+
+    candidates = adapted_before(recording.parent, options)
     if not candidates:
         return None
     mine = person_of([recording], None)
     if mine is None:
         return None
-    vector = np.asarray(mine["vectors"][0], np.float64)
-    for _, folder, identity in sorted(candidates, key=lambda c: c[0], reverse=True):
-        if identity.get("embedder") == mine["embedder"] and close_enough(
-                np.asarray(identity["vectors"], np.float64), vector, float(identity.get("threshold", THRESHOLD))):
-            return folder
-    return None
+    return of_person(candidates, mine["embedder"], np.asarray(mine["vectors"][0], np.float64))
+
+
+class Looker:
+    """Whether the input's first faces are the person of an engine adapted before, so that it restores them from
+    the first seconds instead of after a recording and its adaptation. In a thread of its own, so the pipeline never
+    waits for it: offer(image) hands it a frame when it is idle (a copy). It embeds the largest face of each frame it
+    takes (YuNet, at least 40 px, and dlib's descriptor: as `adapt` embeds its references, faces/person.py) and decides
+    on the mean of the first FACES, as a track is decided: `found` is then the matching engine's folder or stays None,
+    and `finished` is set. About 0.14 s a face here (2 CPU cores, 512x512 frames)."""
+
+    def __init__(self, candidates: list[tuple[Path, dict[str, Any]]]) -> None:
+        import queue
+        import threading
+
+        self.candidates = candidates
+        self.found: Path | None = None
+        self.faces = 0  # embedded so far
+        self.finished = threading.Event()
+        self.inbox: queue.Queue = queue.Queue(maxsize=1)
+        self.thread = threading.Thread(target=self._run, name="adapted-before", daemon=True)
+        self.thread.start()
+
+    def offer(self, image: np.ndarray) -> None:
+        """Look at this frame too, unless still busy with the one before (or finished)."""
+        import queue
+
+        if not self.finished.is_set() and self.inbox.empty():
+            try:
+                self.inbox.put_nowait(image.copy())
+            except queue.Full:
+                pass
+
+    def stop(self) -> None:
+        """Stop looking (the thread ends after the face it is embedding, if any)."""
+        import queue
+
+        self.finished.set()
+        try:
+            self.inbox.put_nowait(None)
+        except queue.Full:
+            pass
+
+    def _run(self) -> None:
+        try:
+            self.found = self._look()
+        except Exception as exc:  # noqa: BLE001 - looking is an extra: recording and adapting go on
+            log.warning("could not compare the first faces with the engines adapted before (%s); adapting as usual",
+                        exc)
+        finally:
+            self.finished.set()
+
+    def _look(self) -> Path | None:
+        from streamdeblur.faces.detect import create_detector
+        from streamdeblur.faces.detection import largest_face
+        from streamdeblur.faces.identity import unit
+        from streamdeblur.faces.person import FACES, create_embedder
+
+        embedder, detector = create_embedder(), create_detector("yunet")
+        seen: list[np.ndarray] = []
+        while not self.finished.is_set():
+            image = self.inbox.get()
+            if image is None:
+                return None
+            face = largest_face(detector.detect(image), 40)
+            if face is None:
+                continue
+            seen.append(unit(embedder(image, face.box, face.landmarks)))
+            self.faces = len(seen)
+            if len(seen) >= FACES:
+                found = of_person(self.candidates, embedder.name, unit(np.mean(seen, axis=0)))
+                if found is not None:
+                    log.info("the first faces are the person of %s, adapted to before: it restores them at once "
+                             "(nothing is recorded or adapted)", found)
+                else:
+                    log.info("the first faces are not the person of an engine adapted before: adapting as usual")
+                return found
+        return None
 
 
 def child() -> int:

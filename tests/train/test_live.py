@@ -29,7 +29,8 @@ from streamdeblur.train.adapt import AdaptOptions
 from streamdeblur.train.live import LiveAdapt
 
 _setup_logging(False)
-live = LiveAdapt("-", AdaptOptions(model="naf", steps=1, duration=1.0, threads=1, compile=False))
+seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
+live = LiveAdapt("-", AdaptOptions(model="naf", steps=1, duration=seconds, threads=1, compile=False))
 summary = process("-", sys.argv[1], ProcessOptions(model="naf", backend="torch", threads=1,
                                                       format="mpegts"), adapting=live)
 print(summary["adapted_from_frame"], summary["frames"], [t.get("person") for t in summary["per_track"].values()])
@@ -47,35 +48,44 @@ def stream_bytes(halves, tmp_path):
     return remux(clip, tmp_path / "stream.ts", format="mpegts").read_bytes()
 
 
-def start(tmp_path, out):
+def start(tmp_path, out, *args):
     """The script on a pipe; its stdout and stderr go to files (read with `said`), so nothing blocks on them."""
     env = {**os.environ, "STREAMDEBLUR_CACHE": str(tmp_path / "cache")}
     with open(tmp_path / "stdout", "wb") as stdout, open(tmp_path / "stderr", "wb") as stderr:
-        return subprocess.Popen([sys.executable, "-c", SCRIPT, str(out)], stdin=subprocess.PIPE, stdout=stdout,
-                                stderr=stderr, env=env)
+        return subprocess.Popen([sys.executable, "-c", SCRIPT, str(out), *args], stdin=subprocess.PIPE,
+                                stdout=stdout, stderr=stderr, env=env)
 
 
 def said(tmp_path) -> tuple[str, str]:
     return (tmp_path / "stdout").read_text(), (tmp_path / "stderr").read_text()
 
 
-def test_a_live_input_is_handed_to_the_engine_adapted_to_its_first_second(halves, tmp_path):
-    data = stream_bytes(halves, tmp_path)
-    out = tmp_path / "out.ts"
-    proc = start(tmp_path, out)
-    proc.stdin.write(data[:len(data) // 2])  # about 70 frames: the first 25 are recorded
+def in_two_parts(tmp_path, proc, data: bytes, share: float, until) -> tuple[str, str, str, str]:
+    """Feed the stream's first `share`, wait (up to 4 min) until `until()` or the process ends, feed the rest; the
+    summary's adapted_from_frame, frames and the tracks' persons as printed by SCRIPT, and its stderr."""
+    cut = int(len(data) * share)
+    proc.stdin.write(data[:cut])
     proc.stdin.flush()
-    recordings = tmp_path / "cache" / "adapt" / "recordings"
     deadline = time.monotonic() + 240
-    while not list(recordings.glob("*-engine/card.json")) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.5)
-    proc.stdin.write(data[len(data) // 2:])
+    while not until() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.stdin.write(data[cut:])
     proc.stdin.close()
     proc.wait(timeout=240)
     stdout, stderr = said(tmp_path)
     assert proc.returncode == 0, stderr
     swapped, frames, people = stdout.split(maxsplit=2)
-    assert frames == "140" and 25 < int(swapped) < 140 and people.strip() == "[True]"
+    return swapped, frames, people.strip(), stderr
+
+
+def test_a_live_input_is_handed_to_the_engine_adapted_to_its_first_second(halves, tmp_path):
+    data = stream_bytes(halves, tmp_path)
+    out = tmp_path / "out.ts"
+    recordings = tmp_path / "cache" / "adapt" / "recordings"
+    # about 70 frames (the first 25 are recorded), then the rest once the engine is adapted
+    swapped, frames, people, stderr = in_two_parts(tmp_path, start(tmp_path, out), data, 1 / 2,
+                                                   lambda: list(recordings.glob("*-engine/card.json")))
+    assert frames == "140" and 25 < int(swapped) < 140 and people == "[True]"
     assert len(decode_frames(out)) == 140
     (recording,) = recordings.glob("stdin-*.mp4")
     card = json.loads(next(recordings.glob("*-engine/card.json")).read_text())
@@ -162,37 +172,58 @@ def test_a_recording_or_an_adaptation_that_fails_leaves_the_input_to_the_release
     assert said.endswith("failed (streamdeblur: error: no face in the clip); the released engine restores the rest")
 
 
-def test_an_engine_adapted_before_to_the_same_person_stands_for_adapting_to_a_new_recording(halves, tmp_path,
-                                                                                           monkeypatch):
+def adapted_engine(folder: Path, identity: dict, **changes) -> Path:
+    """An engine folder as `adapt` leaves it: naf's released weights (standing in for adapted ones) and a card that
+    says whose engine it is (model, base weights and steps as adapt writes them, but for `changes`)."""
+    import shutil
+
+    from streamdeblur.models import get_spec
+    from streamdeblur.train.adapt import base_key
+
+    folder.mkdir(parents=True)
+    shutil.copy(get_spec("naf").weights_path, folder / "model.safetensors")
+    adapted = {"model": "naf", "base": base_key("naf"), "steps": 1000, "identity": identity, "references": [],
+               **changes}
+    (folder / "card.json").write_text(json.dumps({"model": "naf", "adapted": adapted}))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def identities(halves):
+    """The cards' face embeddings (dlib) of the woman (her later frames) and of two men (another clip)."""
+    pytest.importorskip("dlib")
+    from streamdeblur.train.adapt import person_of
+    from tests.conftest import shared_path
+
+    return person_of([halves[0]], None), person_of([shared_path("data/tests/short_hamilton_clip.mp4")], None)
+
+
+def test_an_engine_adapted_before_to_the_same_person_stands_for_adapting_to_a_new_recording(halves, identities,
+                                                                                           tmp_path, monkeypatch):
     """The second time a person is adapted to live, the engine of the first time is used at once: one beside an
     earlier recording, of the same model from the same released weights and at least as many steps, whose card's
     face embedding is the new recording's person (dlib, on real clips: the woman's later frames made the engine,
     her first frames are the new recording; two men of another clip are not her). The child copies it into the
     new engine folder instead of adapting; with none it becomes `streamdeblur adapt` on the recording."""
-    pytest.importorskip("dlib")
     import shutil
 
     from streamdeblur.train import live as live_module
-    from streamdeblur.train.adapt import AdaptOptions, base_key, person_of
+    from streamdeblur.train.adapt import AdaptOptions
     from streamdeblur.train.live import adapt_command, child, earlier_engine
-    from tests.conftest import shared_path
 
-    later, first, _ = halves
+    _, first, _ = halves
+    hers, men = identities
     folder = tmp_path / "recordings"
     folder.mkdir()
     recording = folder / "stdin-new.mp4"
     shutil.copy(first, recording)
-    hers = person_of([later], None)
 
     def engine(name: str, identity: dict, **changes) -> Path:
-        (folder / name).mkdir()
-        adapted = {"model": "naf", "base": base_key("naf"), "steps": 1000, "identity": identity, **changes}
-        (folder / name / "card.json").write_text(json.dumps({"model": "naf", "adapted": adapted}))
-        return folder / name
+        return adapted_engine(folder / name, identity, **changes)
 
     options = AdaptOptions(model="naf", steps=1000)
     assert earlier_engine(recording, options) is None  # nothing adapted before
-    engine("men-engine", person_of([shared_path("data/tests/short_hamilton_clip.mp4")], None))
+    engine("men-engine", men)
     for name, changes in (("hd-engine", {"model": "naf-hd"}), ("old-engine", {"base": "0"}),
                           ("short-engine", {"steps": 100})):
         engine(name, hers, **changes)
@@ -211,3 +242,46 @@ def test_an_engine_adapted_before_to_the_same_person_stands_for_adapting_to_a_ne
     child()  # none of hers left: adapt on the recording, in this process
     assert execs == [[sys.executable, "-m", "streamdeblur", *adapt_command(recording, folder / "stdin-new-engine",
                                                                           options)]]
+
+
+def test_a_person_adapted_to_before_is_known_from_the_first_faces(halves, identities, tmp_path):
+    """The second time: an engine adapted before to the woman (her later frames) is in the cache, and the stream
+    starts with her. Her first faces are compared with it while the recording starts, and it takes over within the
+    first part of the stream, long before the 4 s (100 frames) to record: nothing is recorded or adapted."""
+    recordings = tmp_path / "cache" / "adapt" / "recordings"
+    mine = adapted_engine(recordings / "stdin-earlier-engine", identities[0], steps=1)  # the script adapts 1 step
+    data = stream_bytes(halves, tmp_path)
+    out = tmp_path / "out.ts"
+    # about 45 frames, then the rest once the first faces are decided on
+    swapped, frames, people, stderr = in_two_parts(tmp_path, start(tmp_path, out, "4"), data, 1 / 3,
+                                                   lambda: "the first faces are" in said(tmp_path)[1])
+    assert frames == "140" and int(swapped) < 100 and people == "[True]", stderr
+    assert f"the first faces are the person of {mine}, adapted to before" in stderr
+    assert f"from frame {swapped} on, the adapted engine" in stderr and "adapting naf to it" not in stderr
+    assert not list(recordings.glob("stdin-*.mp4")) and len(decode_frames(out)) == 140
+
+
+def test_the_first_faces_of_another_person_leave_the_input_to_be_adapted(halves, identities, tmp_path, caplog):
+    """The Looker on its own, fed frames as the pipeline offers them: the woman's first frames are her engine's
+    person and not the men's (two men of another clip), decided on three faces; with the men's engine only, the
+    recording and adapting go on (found stays None)."""
+    from streamdeblur.eval.video import read_frames
+    from streamdeblur.train.live import Looker
+
+    frames = read_frames(halves[1], 60)[0]
+    hers, men = (tmp_path / "her-engine", identities[0]), (tmp_path / "men-engine", identities[1])
+
+    def look(candidates) -> Looker:
+        looker = Looker(candidates)
+        for frame in frames:
+            if looker.finished.wait(0.05):
+                break
+            looker.offer(frame)
+        looker.finished.wait(30)
+        return looker
+
+    with caplog.at_level("INFO", logger="streamdeblur"):
+        assert look([men]).found is None
+        assert "not the person of an engine adapted before" in caplog.text
+        found = look([men, hers])
+    assert found.found == hers[0] and found.faces == 3
