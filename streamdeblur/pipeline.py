@@ -299,7 +299,7 @@ def adapt_hint(input: str, engine: Engine, logs: dict[int, Any]) -> str | None:
     if live:
         return ("for a camera, a stream or a pipe of one person, `--adapt` records its first 20 s and fine-tunes the "
                 f"engine on their sharp faces while it runs, then restores that person with it ({gain}; on 2 CPU "
-                "cores about 5 minutes with `--model naf`; README: \"An engine for one person\")")
+                "cores about 5 minutes, adapting naf; the next time at once; README: \"An engine for one person\")")
     return ("for a video of one person with sharp moments, `--adapt` first fine-tunes the engine on those faces "
             f"(about 4 minutes on 2 CPU cores, then cached): {gain}; a video blurred throughout gains little "
             "(README: \"An engine for one person\")")

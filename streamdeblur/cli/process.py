@@ -90,7 +90,9 @@ def process(
     adapt: bool = typer.Option(False, "--adapt", help="First fine-tune the engine on this video's own sharp faces "
                                "(`streamdeblur adapt INPUT`: minutes; kept in the cache, so a re-run starts at once), "
                                "then restore its person with it (the --model given, else adapt's default). A camera, "
-                               "a stream or a pipe is adapted to while it runs (--adapt-seconds)."),
+                               "a stream or a pipe is adapted to while it runs (--adapt-seconds; naf unless --model on "
+                               "a CPU of fewer than 8 cores without a GPU), or restored at once by the engine adapted "
+                               "to its person before."),
     adapt_steps: int = dataclass_option(AdaptOptions, "steps", "--adapt-steps"),
     adapt_seconds: Optional[float] = typer.Option(None, "--adapt-seconds", help=(
         "--adapt on a camera, a stream or a pipe: seconds of it recorded, then adapted to in the background while "
@@ -156,8 +158,10 @@ def _adapted_engine(inputs: list[str], output: Optional[str], weights: Optional[
         _fail("give --adapt or --weights, not both")
     chosen = {"model": model} if model else {}
     if len(inputs) == 1 and is_live_input(inputs[0]):
-        from streamdeblur.train.live import LiveAdapt
+        from streamdeblur.train.live import LiveAdapt, live_model
 
+        picked = model or live_model()
+        chosen = {"model": picked} if picked else {}
         options = AdaptOptions(steps=steps, duration=seconds, quiet=True, **chosen)
         check_options(options, "--adapt-steps", "--adapt-seconds")
         adaptable_spec(options.model)

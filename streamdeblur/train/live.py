@@ -33,6 +33,27 @@ from streamdeblur.train.adapt import AdaptOptions, RECORD_SECONDS, recording_pat
 
 log = logging.getLogger("streamdeblur")
 
+# Without a GPU and with fewer cores than this, `process --adapt` on a live input adapts naf rather than adapt's default
+# naf-hd unless --model says: on 2 cores naf-hd's pipeline alone ran at 5.7 fps and left the adaptation almost none
+# of the CPU (step 37 of 1,000 in 9 minutes), where naf ran at 16.5 fps and was adapted in 5 (BENCHMARKS.md, session
+# 62). Only 2 cores were measured; 8 is where naf-hd's pipeline (4x naf's engine time) would reach about naf's here.
+HD_CORES = 8
+
+
+def live_model(cores: int | None = None, gpu: bool | None = None) -> str | None:
+    """The model `process --adapt` adapts on a live input when --model is not given: "naf" on a CPU of fewer than
+    HD_CORES cores without a CUDA GPU (logged), else None (adapt's default)."""
+    if gpu is None:
+        import torch
+
+        gpu = torch.cuda.is_available()
+    cores = (os.cpu_count() or 1) if cores is None else cores
+    if gpu or cores >= HD_CORES:
+        return None
+    log.info("adapting naf, not naf-hd, while the input runs: on %d CPU cores naf-hd alone would not keep up with "
+             "it, let alone its adaptation (--model naf-hd to insist)", cores)
+    return "naf"
+
 
 class LiveAdapt:
     """start(source) once the input is open; see(frame) for each frame read, which returns the adapted engine's

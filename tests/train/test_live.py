@@ -109,20 +109,27 @@ def test_an_input_that_ends_first_stops_the_adaptation_and_says_how_to_finish_it
 
 def test_process_adapt_on_a_live_input_runs_the_released_engine_of_the_model_it_adapts(tmp_path, monkeypatch):
     """The CLI's wiring: a LiveAdapt with the adapt options given, and the pipeline runs adapt's model meanwhile
-    (naf-hd by default, --model else); --adapt-seconds is refused for a file and below zero."""
+    (naf-hd by default, naf on a small CPU without a GPU, --model else); --adapt-seconds is refused for a file and
+    below zero."""
     from streamdeblur import pipeline
 
     monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
     seen = []
     monkeypatch.setattr(pipeline, "process", lambda input, output, options, engine=None, progress=None,
                         adapting=None: seen.append((options.model, adapting)) or {"frames": 0})
-    for args, model in (([], "naf-hd"), (["--model", "naf"], "naf")):
+    from streamdeblur.train import live as live_module
+
+    # naf-hd by default, but naf on a CPU too small to run naf-hd live (train/live.HD_CORES); --model decides
+    for cores, args, model in ((16, [], "naf-hd"), (2, [], "naf"), (2, ["--model", "naf-hd"], "naf-hd"),
+                               (16, ["--model", "naf"], "naf")):
+        monkeypatch.setattr(live_module.os, "cpu_count", lambda: cores)
         result = CliRunner().invoke(app, ["process", "webcam:0", "-o", str(tmp_path / "o.mp4"), "--adapt",
                                           "--adapt-steps", "7", "--adapt-seconds", "3", "-q", *args])
         assert result.exit_code == 0, result.output
         used, live = seen[-1]
         assert used == model and live.options.model == model and live.options.steps == 7 and live.seconds == 3
         assert live.input == "webcam:0" and live.recording.parent == tmp_path / "cache" / "adapt" / "recordings"
+    assert live_module.live_model(2, gpu=True) is None and live_module.live_model(live_module.HD_CORES, False) is None
     clip = tmp_path / "a.mp4"
     clip.write_bytes(b"")
     without = CliRunner().invoke(app, ["process", "webcam:0", "-o", str(tmp_path / "o.mp4"), "--adapt-seconds", "3"])
