@@ -185,6 +185,7 @@ class Summary:
     warnings: list[str] = field(default_factory=list)  # a damaged input: frames missing, packets skipped
     per_track: dict[str, dict[str, Any]] = field(default_factory=dict)  # frames, blur estimates, share gated
     adapted_from_frame: int | None = None  # process --adapt on a live input: the frame its adapted engine took over
+    handovers: list[dict[str, Any]] = field(default_factory=list)  # each hand-over: its frame, the engine's steps
 
 
 def _input_warnings(summary: Summary, announced: int | None, duration: float | None) -> list[str]:
@@ -320,17 +321,20 @@ def _swap_engine(restorer: Restorer, options: ProcessOptions, folder: Path, summ
     the new engine, or None (logged) when it cannot be built."""
     from dataclasses import replace
 
-    from streamdeblur.models import engine_in_folder
+    from streamdeblur.models import engine_in_folder, folder_card
 
     try:
         engine = build_engine(replace(options, model=engine_in_folder(options.model, folder)[0], weights=folder))
         restorer.swap(engine, gate_levels(options, engine))
     except (UserError, ValueError) as exc:
-        log.warning("the adapted engine in %s cannot run here (%s); the released engine restores the rest",
-                    folder, exc)
+        log.warning("the adapted engine in %s cannot run here (%s); the %s engine restores the rest", folder, exc,
+                    "one before" if summary.handovers else "released")
         return None
-    summary.adapted_from_frame = index
-    log.info("from frame %d on, the adapted engine restores its person's faces", index)
+    steps = (folder_card(folder).get("adapted") or {}).get("steps")
+    summary.adapted_from_frame = index if summary.adapted_from_frame is None else summary.adapted_from_frame
+    summary.handovers.append({"frame": index, "steps": steps})
+    log.info("from frame %d on, the adapted engine%s restores its person's faces", index,
+             f" ({steps} steps)" if steps else "")
     return engine
 
 
@@ -368,7 +372,8 @@ def process(
     `engine` overrides options.model/backend (tests, eval). `progress(frames_done, total)` is
     called after each written frame when given (the CLI draws a rich progress bar with it).
     `adapting` (train/live.LiveAdapt: `process --adapt` on a live input) sees each frame as it is read
-    and hands over an adapted engine's folder once, from which the engine is swapped for it.
+    and hands over an adapted engine's folder (at most twice: a first, then the whole adaptation), from which the
+    engine is swapped for it.
     """
     from streamdeblur.io.sink import VideoSink, check_target
     from streamdeblur.io.source import open_source
@@ -501,7 +506,8 @@ def process(
             log.info("the engine adapted to its references' person restored %d of %d tracks (%s); the others %s",
                      sum(people.values()), len(people),
                      ", ".join(f"track {t}" for t, p in sorted(people.items()) if p) or "none", others)
-        hints = (large_face_hint(getattr(engine, "model", ""), restorer.logs),
+        # a live adaptation's model was chosen to adapt beside the pipeline (train/live.live_model): no larger one
+        hints = (large_face_hint(getattr(engine, "model", ""), restorer.logs) if adapting is None else None,
                  adapt_hint(input, engine, restorer.logs) if released else None)
         for hint in filter(None, hints):
             log.info(hint)

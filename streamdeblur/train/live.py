@@ -3,7 +3,9 @@
 The first seconds are recorded (io/record.py) while the released engine restores them; once recorded,
 `streamdeblur adapt RECORDING` fine-tunes the engine in a process of its own (its own session: a Ctrl-C meant for
 `process` does not reach it), and from the frame it is ready on the pipeline hands that person's faces to the
-adapted engine (restore.Restorer.swap), the others staying with the released one. Where the input ends first,
+adapted engine (restore.Restorer.swap), the others staying with the released one. It is handed over twice: a
+tenth of the steps into the adaptation (first_steps: most of the gain, a tenth of the time), then when it is done
+(the same run, continued). Where the input ends first,
 the adaptation is stopped (SIGTERM: its run checkpoints in the cache) and the command to finish it is logged.
 The second time a person comes, the engine of the first time restores them instead of adapting again: the same
 model from the same released weights, and their person by the card's face embedding (adapted_before, of_person).
@@ -33,6 +35,24 @@ from streamdeblur.train.adapt import AdaptOptions, RECORD_SECONDS, recording_pat
 
 log = logging.getLogger("streamdeblur")
 
+# The first hand-over comes after a tenth of the steps: 100 of adapt's 1,000 gave naf +0.13 dB at motion:4+8 of its
+# +0.30 on four held-out clips (engines/naf/NOTES.md, session 63; naf-hd's 100 gave +0.59 where 500 gave +0.74, its
+# notes, session 56), and live on a 2-core CPU the first engine took over 80 s after the recording, the whole one two
+# minutes later (BENCHMARKS.md, session 63).
+FIRST_SHARE = 10
+
+
+def first_steps(steps: int) -> int | None:
+    """The steps of the first engine handed over, before the whole adaptation's `steps`: a FIRST_SHARE-th of them
+    (None: one hand-over, for fewer than FIRST_SHARE steps)."""
+    return steps // FIRST_SHARE if steps >= FIRST_SHARE else None
+
+
+def first_engine(engine: Path, steps: int) -> Path:
+    """Where the child writes the first engine of an adaptation into `engine` (beside it; its name does not end in
+    -engine, so adapted_before never takes it for a finished one)."""
+    return engine.with_name(f"{engine.name}-{steps}")
+
 # Without a GPU and with fewer cores than this, `process --adapt` on a live input adapts naf rather than adapt's default
 # naf-hd unless --model says: on 2 cores naf-hd's pipeline alone ran at 5.7 fps and left the adaptation almost none
 # of the CPU (step 37 of 1,000 in 9 minutes), where naf ran at 16.5 fps and was adapted in 5 (BENCHMARKS.md, session
@@ -56,8 +76,9 @@ def live_model(cores: int | None = None, gpu: bool | None = None) -> str | None:
 
 
 class LiveAdapt:
-    """start(source) once the input is open; see(frame) for each frame read, which returns the adapted engine's
-    folder once (on the first frame after it is made), else None; close() when the input ends."""
+    """start(source) once the input is open; see(frame) for each frame read, which returns an adapted engine's folder
+    on the first frame after it is made (the first engine's, then the whole adaptation's; or the one of the person
+    adapted to before), else None; close() when the input ends."""
 
     def __init__(self, input: str, options: AdaptOptions) -> None:
         self.input, self.options = input, options
@@ -68,6 +89,9 @@ class LiveAdapt:
         self.recorder: Any = None
         self.child: subprocess.Popen | None = None
         self.looker: Looker | None = None
+        first = first_steps(options.steps)
+        self.first = first_engine(self.engine, first) if first else None  # None: one hand-over
+        self.handed_first = False
         self.done = False
 
     def start(self, source: Any) -> None:
@@ -115,7 +139,14 @@ class LiveAdapt:
                 self.done = True
                 log.warning("cannot adapt to the input (%s); the released engine restores it", exc)
                 return None
-        if self.child is None or self.child.poll() is None:
+        if self.child is None:
+            return None
+        if self.first is not None and not self.handed_first and (self.first / "card.json").is_file():
+            self.handed_first = True
+            log.info("a first engine, adapted %d of the %d steps, is ready: it restores its person's faces until the "
+                     "adaptation is done", first_steps(self.options.steps), self.options.steps)
+            return self.first
+        if self.child.poll() is None:
             return None
         self.done = True
         if self.child.returncode == 0 and (self.engine / "card.json").is_file():
@@ -129,8 +160,9 @@ class LiveAdapt:
                 log.info("this is the person an engine was adapted to before (from %s): it restores them at once "
                          "(copied to %s)", ", ".join(Path(r).name for r in made_from), self.engine)
             return self.engine
-        log.warning("adapting to %s failed (%s); the released engine restores the rest", self.recording.name,
-                    last_line(self.log_path) or f"exit {self.child.returncode}")
+        log.warning("adapting to %s failed (%s); the %s engine restores the rest", self.recording.name,
+                    last_line(self.log_path) or f"exit {self.child.returncode}",
+                    "first adapted" if self.handed_first else "released")
         return None
 
     def _known(self) -> Path:
@@ -160,6 +192,8 @@ class LiveAdapt:
         if ended and (self.engine / "card.json").is_file():
             log.info("the engine adapted to %s was ready as the input ended (%s: `--weights %s` uses it at once "
                      "next time)", self.recording.name, self.engine, self.engine)
+        if self.first is not None and (self.engine / "card.json").is_file():
+            shutil.rmtree(self.first, ignore_errors=True)  # the whole adaptation stands for it
         if self.child is not None and self.child.poll() is None:
             os.killpg(self.child.pid, signal.SIGTERM)  # its trainer checkpoints, then exits
             try:
@@ -168,7 +202,9 @@ class LiveAdapt:
                 os.killpg(self.child.pid, signal.SIGKILL)
                 self.child.wait()
             log.info("the input ended before the engine was adapted: `streamdeblur adapt %s -o %s` finishes it "
-                     "(from its checkpoint in the cache)", self.recording, self.engine)
+                     "(from its checkpoint in the cache)%s", self.recording, self.engine,
+                     f"; the first engine, adapted {first_steps(self.options.steps)} steps, is in {self.first}"
+                     if self.first is not None and (self.first / "card.json").is_file() else "")
 
 
 def adapt_command(recording: Path, engine: Path, options: AdaptOptions) -> list[str]:
@@ -302,9 +338,10 @@ class Looker:
 
 
 def child() -> int:
-    """The child of LiveAdapt (`python -c ... RECORDING ARGS`, the arguments of adapt_command): copies an engine
-    adapted before to the recording's person into the engine folder (earlier_engine), else replaces itself with
-    `streamdeblur adapt` on the recording (the same process: its log and its SIGTERM)."""
+    """The child of LiveAdapt (`python -c ... ARGS`, the arguments of adapt_command): copies an engine adapted before
+    to the recording's person into the engine folder (earlier_engine); else runs `streamdeblur adapt` on the recording
+    for first_steps into first_engine, then replaces itself with the `streamdeblur adapt` of ARGS, which continues
+    that run to its steps (the same process: its log and its SIGTERM)."""
     from streamdeblur.cli import _setup_logging
 
     args = sys.argv[1:]
@@ -323,6 +360,19 @@ def child() -> int:
         os.replace(partial, engine)
         log.info("%s: the person of %s, adapted to before", engine, earlier)
         return 0
+    first = first_steps(options.steps)
+    if first is not None:
+        stopped: list[int] = []
+        # a SIGTERM to the group reaches the adapt below as well, which checkpoints and exits: wait for it (a handler
+        # of our own, not SIG_IGN, which the adapt would inherit)
+        signal.signal(signal.SIGTERM, lambda signum, frame: stopped.append(signum))
+        then = list(args)
+        then[then.index("-o") + 1] = str(first_engine(engine, first))
+        then[then.index("--steps") + 1] = str(first)
+        code = subprocess.call([sys.executable, "-m", "streamdeblur", *then])
+        if code != 0 or stopped:
+            return code or 128 + signal.SIGTERM
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.execv(sys.executable, [sys.executable, "-m", "streamdeblur", *args])
     return 1  # not reached
 

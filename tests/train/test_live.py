@@ -19,21 +19,23 @@ from streamdeblur.cli import app
 from tests.helpers import decode_frames
 from tests.train.test_adapt import halves  # noqa: F401 - the fixture
 
-# the pipeline with a LiveAdapt whose child adapts naf for one step, uncompiled (a first compile takes minutes); torch
-# runs the engines (no ONNX export of each)
+# the pipeline with a LiveAdapt whose child adapts naf for STEPS (default 1: one hand-over), uncompiled (a first
+# compile takes minutes), recording SECONDS (default 1); torch runs the engines (no ONNX export of each). It prints
+# the summary's adapted_from_frame, frames, each track's person and the hand-overs as JSON.
 SCRIPT = """
-import sys
+import json, sys
 from streamdeblur.cli import _setup_logging
 from streamdeblur.pipeline import ProcessOptions, process
 from streamdeblur.train.adapt import AdaptOptions
 from streamdeblur.train.live import LiveAdapt
 
 _setup_logging(False)
-seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0
-live = LiveAdapt("-", AdaptOptions(model="naf", steps=1, duration=seconds, threads=1, compile=False))
+seconds, steps = float(sys.argv[2]), int(sys.argv[3])
+live = LiveAdapt("-", AdaptOptions(model="naf", steps=steps, duration=seconds, threads=1, compile=False))
 summary = process("-", sys.argv[1], ProcessOptions(model="naf", backend="torch", threads=1,
                                                       format="mpegts"), adapting=live)
-print(summary["adapted_from_frame"], summary["frames"], [t.get("person") for t in summary["per_track"].values()])
+print(json.dumps([summary["adapted_from_frame"], summary["frames"],
+                  [t.get("person") for t in summary["per_track"].values()], summary["handovers"]]))
 """
 
 
@@ -48,61 +50,72 @@ def stream_bytes(halves, tmp_path):
     return remux(clip, tmp_path / "stream.ts", format="mpegts").read_bytes()
 
 
-def start(tmp_path, out, *args):
+def start(tmp_path, out, seconds: float = 1.0, steps: int = 1):
     """The script on a pipe; its stdout and stderr go to files (read with `said`), so nothing blocks on them."""
     env = {**os.environ, "STREAMDEBLUR_CACHE": str(tmp_path / "cache")}
     with open(tmp_path / "stdout", "wb") as stdout, open(tmp_path / "stderr", "wb") as stderr:
-        return subprocess.Popen([sys.executable, "-c", SCRIPT, str(out), *args], stdin=subprocess.PIPE,
-                                stdout=stdout, stderr=stderr, env=env)
+        return subprocess.Popen([sys.executable, "-c", SCRIPT, str(out), str(seconds), str(steps)],
+                                stdin=subprocess.PIPE, stdout=stdout, stderr=stderr, env=env)
 
 
 def said(tmp_path) -> tuple[str, str]:
     return (tmp_path / "stdout").read_text(), (tmp_path / "stderr").read_text()
 
 
-def in_two_parts(tmp_path, proc, data: bytes, share: float, until) -> tuple[str, str, str, str]:
-    """Feed the stream's first `share`, wait (up to 4 min) until `until()` or the process ends, feed the rest; the
-    summary's adapted_from_frame, frames and the tracks' persons as printed by SCRIPT, and its stderr."""
-    cut = int(len(data) * share)
-    proc.stdin.write(data[:cut])
-    proc.stdin.flush()
-    deadline = time.monotonic() + 240
-    while not until() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    proc.stdin.write(data[cut:])
+def in_parts(tmp_path, proc, data: bytes, waits) -> tuple[list, str]:
+    """Feed the stream in parts: for each (share, until) of `waits`, up to that share of it, then wait (up to 4 min)
+    until `until()` or the process ends; then the rest. The script's printed summary fields, and its stderr."""
+    fed = 0
+    for share, until in waits:
+        cut = int(len(data) * share)
+        proc.stdin.write(data[fed:cut])
+        proc.stdin.flush()
+        fed = cut
+        deadline = time.monotonic() + 240
+        while not until() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+    proc.stdin.write(data[fed:])
     proc.stdin.close()
     proc.wait(timeout=240)
     stdout, stderr = said(tmp_path)
     assert proc.returncode == 0, stderr
-    swapped, frames, people = stdout.split(maxsplit=2)
-    return swapped, frames, people.strip(), stderr
+    return json.loads(stdout), stderr
 
 
 def test_a_live_input_is_handed_to_the_engine_adapted_to_its_first_second(halves, tmp_path):
+    """Adapted 10 steps: the first engine (1 step) takes over once it is ready, the whole adaptation (the same run
+    continued) once it is done, and the first engine's folder is removed at the end."""
     data = stream_bytes(halves, tmp_path)
     out = tmp_path / "out.ts"
     recordings = tmp_path / "cache" / "adapt" / "recordings"
-    # about 70 frames (the first 25 are recorded), then the rest once the engine is adapted
-    swapped, frames, people, stderr = in_two_parts(tmp_path, start(tmp_path, out), data, 1 / 2,
-                                                   lambda: list(recordings.glob("*-engine/card.json")))
-    assert frames == "140" and 25 < int(swapped) < 140 and people == "[True]"
+    # about 45 frames (the first 25 are recorded), more once the first engine is ready, the rest once the whole is
+    (swapped, frames, people, handovers), stderr = in_parts(tmp_path, start(tmp_path, out, steps=10), data, [
+        (1 / 3, lambda: list(recordings.glob("*-engine-1/card.json"))),
+        (2 / 3, lambda: list(recordings.glob("*-engine/card.json")))])
+    assert frames == 140 and people == [True] and [h["steps"] for h in handovers] == [1, 10], stderr
+    assert 25 < swapped == handovers[0]["frame"] < handovers[1]["frame"] < 140
     assert len(decode_frames(out)) == 140
     (recording,) = recordings.glob("stdin-*.mp4")
-    card = json.loads(next(recordings.glob("*-engine/card.json")).read_text())
-    assert card["adapted"]["references"] == [str(recording)] and card["adapted"]["model"] == "naf"
-    assert "recorded 1.0 s (25 frames)" in stderr and f"from frame {swapped} on, the adapted engine" in stderr
+    (engine,) = recordings.glob("*-engine")
+    card = json.loads((engine / "card.json").read_text())
+    assert card["adapted"]["references"] == [str(recording)] and card["adapted"]["steps"] == 10
+    assert not list(recordings.glob("*-engine-1")), "the first engine is kept after the whole one took over"
+    assert "recorded 1.0 s (25 frames)" in stderr and "a first engine, adapted 1 of the 10 steps, is ready" in stderr
+    assert "most faces were large" not in stderr  # the model was chosen for adapting live, not for the face size
+    for handover in handovers:
+        assert f"from frame {handover['frame']} on, the adapted engine ({handover['steps']} steps)" in stderr
 
 
 def test_an_input_that_ends_first_stops_the_adaptation_and_says_how_to_finish_it(halves, tmp_path):
     data = stream_bytes(halves, tmp_path)
     out = tmp_path / "out.ts"
-    proc = start(tmp_path, out)
+    proc = start(tmp_path, out, steps=1000)  # staged: 100 steps first (uncompiled: minutes)
     proc.communicate(data, timeout=240)
     stdout, stderr = said(tmp_path)
     assert proc.returncode == 0, stderr
     if "is ready" in stderr:
         pytest.skip("the adaptation finished before the 140 frames did (a fast machine): nothing to stop")
-    assert stdout.split() == ["None", "140", "[None]"]
+    assert json.loads(stdout) == [None, 140, [None], []]
     (recording,) = (tmp_path / "cache" / "adapt" / "recordings").glob("stdin-*.mp4")
     assert f"`streamdeblur adapt {recording} -o" in stderr and "finishes it" in stderr
 
@@ -215,6 +228,8 @@ def test_an_engine_adapted_before_to_the_same_person_stands_for_adapting_to_a_ne
     import shutil
 
     from streamdeblur.train import live as live_module
+    from dataclasses import replace
+
     from streamdeblur.train.adapt import AdaptOptions
     from streamdeblur.train.live import adapt_command, child, earlier_engine
 
@@ -238,15 +253,19 @@ def test_an_engine_adapted_before_to_the_same_person_stands_for_adapting_to_a_ne
     mine = engine("her-engine", hers)
     assert earlier_engine(recording, options) == mine
 
-    execs = []
+    execs, calls = [], []
     monkeypatch.setattr(live_module.os, "execv", lambda path, args: execs.append(args))
+    monkeypatch.setattr(live_module.subprocess, "call", lambda args: calls.append(args) or 0)
     monkeypatch.setattr(sys, "argv", ["-c", *adapt_command(recording, folder / "stdin-new-engine", options)])
-    assert child() == 0 and not execs
+    assert child() == 0 and not execs and not calls
     assert json.loads((folder / "stdin-new-engine" / "card.json").read_text()) == json.loads(
         (mine / "card.json").read_text())
     shutil.rmtree(mine)
     shutil.rmtree(folder / "stdin-new-engine")
-    child()  # none of hers left: adapt on the recording, in this process
+    child()  # none of hers left: adapt on the recording, 100 steps into a first engine, then (in this process) 1,000
+    first = replace(options, steps=100)
+    assert calls == [[sys.executable, "-m", "streamdeblur", *adapt_command(recording, folder / "stdin-new-engine-100",
+                                                                          first)]]
     assert execs == [[sys.executable, "-m", "streamdeblur", *adapt_command(recording, folder / "stdin-new-engine",
                                                                           options)]]
 
@@ -260,9 +279,9 @@ def test_a_person_adapted_to_before_is_known_from_the_first_faces(halves, identi
     data = stream_bytes(halves, tmp_path)
     out = tmp_path / "out.ts"
     # about 45 frames, then the rest once the first faces are decided on
-    swapped, frames, people, stderr = in_two_parts(tmp_path, start(tmp_path, out, "4"), data, 1 / 3,
-                                                   lambda: "the first faces are" in said(tmp_path)[1])
-    assert frames == "140" and int(swapped) < 100 and people == "[True]", stderr
+    (swapped, frames, people, handovers), stderr = in_parts(tmp_path, start(tmp_path, out, seconds=4), data, [
+        (1 / 3, lambda: "the first faces are" in said(tmp_path)[1])])
+    assert frames == 140 and swapped < 100 and people == [True] and handovers == [{"frame": swapped, "steps": 1}]
     assert f"the first faces are the person of {mine}, adapted to before" in stderr
     assert f"from frame {swapped} on, the adapted engine" in stderr and "adapting naf to it" not in stderr
     assert not list(recordings.glob("stdin-*.mp4")) and len(decode_frames(out)) == 140

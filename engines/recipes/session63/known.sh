@@ -9,3 +9,5 @@ mkdir -p "$OUT/cache/adapt/recordings"
 cp -r "$ENGINE" "$OUT/cache/adapt/recordings/"
 python engines/recipes/session62/live_process.py \
   ../shared/data/train/SadTalker/examples/ref_video/WDA_KatieHill_000.mp4 60 "$OUT" --model naf
+# The staged hand-over (BENCHMARKS.md, "handed over twice"): a fresh folder, no engine copied in, 480 s of stream:
+#   python engines/recipes/session62/live_process.py CLIP 480 OUT2
