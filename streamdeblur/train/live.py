@@ -97,7 +97,12 @@ class LiveAdapt:
     def start(self, source: Any) -> None:
         from streamdeblur.io.record import Recorder
 
-        self.recorder = Recorder(source, self.recording, self.seconds)
+        try:
+            self.recorder = Recorder(source, self.recording, self.seconds)
+        except Exception as exc:  # noqa: BLE001 - an unwritable cache, say: the input is still restored, unadapted
+            self.done = True
+            log.warning("cannot record the input to adapt to (%s); the released engine restores it", exc)
+            return
         log.info("recording the first %g s of the input to adapt %s to (the released engine restores them "
                  "meanwhile)", self.seconds, self.options.model)
         candidates = adapted_before(self.recording.parent, self.options)

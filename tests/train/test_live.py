@@ -157,8 +157,8 @@ def test_process_adapt_on_a_live_input_runs_the_released_engine_of_the_model_it_
 
 def test_a_recording_or_an_adaptation_that_fails_leaves_the_input_to_the_released_engine(tmp_path, monkeypatch,
                                                                                         caplog):
-    """A recording that cannot be written (a full disk) or an `adapt` that fails (no sharp face in the recording)
-    is one warning; the pipeline goes on with the released engine and nothing more is tried."""
+    """A recording that cannot be started (an unwritable cache) or written (a full disk) or an `adapt` that fails
+    (no sharp face in the recording) is one warning; the pipeline goes on with the released engine and nothing more is tried."""
     from streamdeblur.train.adapt import AdaptOptions
     from streamdeblur.train.live import LiveAdapt
 
@@ -173,6 +173,21 @@ def test_a_recording_or_an_adaptation_that_fails_leaves_the_input_to_the_release
         def abort(self):
             self.open = False
 
+    import numpy as np
+
+    from streamdeblur.eval.video import write_video
+    from streamdeblur.io.source import open_source
+
+    source = open_source(str(write_video(tmp_path / "in.mp4", [np.zeros((64, 64, 3), np.uint8)] * 3, 25)))
+    live = LiveAdapt("webcam:0", AdaptOptions(model="naf"))
+    (tmp_path / "file").write_text("")
+    live.recording = tmp_path / "file" / "rec.mp4"  # under a file: cannot be created (even by root)
+    with caplog.at_level("WARNING", logger="streamdeblur"):
+        live.start(source)
+        assert live.see(next(iter(source))) is None and live.recorder is None and live.done
+    source.close()
+    assert caplog.records[0].getMessage().startswith("cannot record the input to adapt to (")
+    caplog.clear()
     live = LiveAdapt("webcam:0", AdaptOptions(model="naf"))
     live.recorder = Full()
     with caplog.at_level("WARNING", logger="streamdeblur"):
