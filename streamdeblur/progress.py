@@ -1,11 +1,19 @@
-"""The one progress bar of every long command (process, batch, make-pairs, train, eval): rich on stderr,
-with elapsed time and ETA, drawn only on a terminal and started at the first update (so an error that
-comes first prints alone)."""
+"""What every command shows on stderr: its log lines ("streamdeblur: ...", setup_logging), and the one progress bar
+of every long command (process, batch, make-pairs, train, eval): rich, with elapsed time and ETA, drawn only on a
+terminal and started at the first update (so an error that comes first prints alone)."""
 
 from __future__ import annotations
 
 from typing import Any, Callable, Iterator
 from contextlib import contextmanager
+
+
+def setup_logging(quiet: bool) -> None:
+    """Log lines as "streamdeblur: MESSAGE" on stderr, INFO and up (WARNING and up when quiet)."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="streamdeblur: %(message)s",
+                        force=True)
 
 
 class Bar:

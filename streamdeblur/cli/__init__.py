@@ -67,10 +67,9 @@ def _stage_names() -> list[str]:
 
 
 def _setup_logging(quiet: bool) -> None:
-    import logging
+    from streamdeblur.progress import setup_logging
 
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
-                        format="streamdeblur: %(message)s", force=True)
+    setup_logging(quiet)
 
 
 _SIGTERM_SEEN: list[bool] = []

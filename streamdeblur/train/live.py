@@ -347,12 +347,12 @@ def child() -> int:
     to the recording's person into the engine folder (earlier_engine); else runs `streamdeblur adapt` on the recording
     for first_steps into first_engine, then replaces itself with the `streamdeblur adapt` of ARGS, which continues
     that run to its steps (the same process: its log and its SIGTERM)."""
-    from streamdeblur.cli import _setup_logging
+    from streamdeblur.progress import setup_logging
 
     args = sys.argv[1:]
     recording, engine = Path(args[1]), Path(args[args.index("-o") + 1])
     options = AdaptOptions(model=args[args.index("--model") + 1], steps=int(args[args.index("--steps") + 1]))
-    _setup_logging(False)
+    setup_logging(False)
     try:
         earlier = earlier_engine(recording, options)
     except Exception as exc:  # noqa: BLE001 - looking is an extra: adapting is always possible
