@@ -327,8 +327,8 @@ def _swap_engine(restorer: Restorer, options: ProcessOptions, folder: Path, summ
         engine = build_engine(replace(options, model=engine_in_folder(options.model, folder)[0], weights=folder))
         restorer.swap(engine, gate_levels(options, engine))
     except (UserError, ValueError) as exc:
-        log.warning("the adapted engine in %s cannot run here (%s); the %s engine restores the rest", folder, exc,
-                    "one before" if summary.handovers else "released")
+        log.warning("the adapted engine in %s cannot run here (%s); the %s restores the rest", folder, exc,
+                    "engine handed over before" if summary.handovers else "released engine")
         return None
     steps = (folder_card(folder).get("adapted") or {}).get("steps")
     summary.adapted_from_frame = index if summary.adapted_from_frame is None else summary.adapted_from_frame
