@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from streamdeblur.errors import StdoutClosed, Terminated, UserError, raise_terminated
+from streamdeblur.progress import setup_logging as _setup_logging  # noqa: F401 - the commands (and tests) call it
 
 app = typer.Typer(
     add_completion=False,
@@ -66,10 +67,6 @@ def _stage_names() -> list[str]:
     return list(STAGES)
 
 
-def _setup_logging(quiet: bool) -> None:
-    from streamdeblur.progress import setup_logging
-
-    setup_logging(quiet)
 
 
 _SIGTERM_SEEN: list[bool] = []

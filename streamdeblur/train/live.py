@@ -123,7 +123,7 @@ class LiveAdapt:
     def see(self, frame: Any) -> Path | None:
         if self.done:
             return None
-        if self.looker is not None and self.child is None and self.looker.found is not None:
+        if self.looker is not None and self.looker.found is not None:  # (stopped, None, once the child starts)
             return self._known()
         if self.recorder is not None and self.recorder.open:
             try:
