@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -43,15 +44,16 @@ def check_writable_file(path: Path, option: str) -> None:
         raise UserError(f"{option}: cannot write {path} (permission denied)")
 
 
-def dataclass_option(cls: type, name: str, *flags: str) -> typer.models.OptionInfo:
-    """A typer option whose default and help come from a library options dataclass (declared there once)."""
+def dataclass_option(cls: type, name: str, *flags: str, **more: Any) -> typer.models.OptionInfo:
+    """A typer option whose default and help come from a library options dataclass (declared there once); more:
+    typer.Option's other arguments (metavar, ...)."""
     from dataclasses import MISSING, fields
 
     f = next(f for f in fields(cls) if f.name == name)
     default = f.default if f.default is not MISSING else None
     if isinstance(default, bool) and not flags:
         flags = (f"--{name.replace('_', '-')}",)
-    return typer.Option(default, *flags, help=f.metadata.get("help", ""))
+    return typer.Option(default, *flags, help=f.metadata.get("help", ""), **more)
 
 
 def _model_names() -> list[str]:

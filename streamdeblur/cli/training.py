@@ -120,6 +120,8 @@ def adapt(
     output: Path = typer.Option(..., "-o", "--output", help="New folder for the adapted engine."),
     model: str = dataclass_option(AdaptOptions, "model"),
     steps: int = dataclass_option(AdaptOptions, "steps"),
+    snapshot: Optional[list[int]] = dataclass_option(AdaptOptions, "snapshots", "--snapshot",
+                                                      metavar="STEPS"),
     max_frames: Optional[int] = dataclass_option(AdaptOptions, "max_frames"),
     threads: int = dataclass_option(AdaptOptions, "threads"),
     compile: bool = dataclass_option(AdaptOptions, "compile", "--compile/--no-compile"),
@@ -133,6 +135,7 @@ def adapt(
     _setup_logging(quiet)
     try:
         folder = adapt_engine(references, output, AdaptOptions(model=model, steps=steps, max_frames=max_frames,
+                                                                snapshots=tuple(snapshot or ()),
                                                                 threads=threads, compile=compile, duration=duration,
                                                                 quiet=quiet))
     except KeyboardInterrupt as exc:

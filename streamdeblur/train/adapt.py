@@ -24,6 +24,7 @@ import re
 import shutil
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Sequence
 
@@ -81,6 +82,10 @@ class AdaptOptions:
         "torch.compile the network being fine-tuned: twice the steps per second (naf-hd on 2 cores: 0.26 -> 0.12 s "
         "a step, 500 steps in 67 s instead of 132) after a compile of about 80 s the first time a model is adapted "
         "on a machine and a few seconds after that (torch's cache). Without a C++ compiler it trains uncompiled.")})
+    snapshots: tuple[int, ...] = field(default=(), metadata={"help": (
+        "Also write the engine as it is at this step (fewer than --steps; repeat for several) into OUTPUT-STEPS, "
+        "while it trains on: an adaptation's curve from one run (a live `process --adapt` hands them over as they "
+        "come).")})
     duration: float | None = field(default=None, metadata={"help": (
         "Seconds to record of a reference that is a camera (webcam:0, /dev/video0) or a stream URL (default "
         f"{int(RECORD_SECONDS)}) or stdin ('-': to its end), before adapting to the recording.")})
@@ -95,6 +100,10 @@ def check_options(options: AdaptOptions, steps_option: str = "--steps", duration
     if options.max_frames is not None and options.max_frames < 1:
         raise UserError(f"--max-frames must be at least 1 (leave it out to read whole references), "
                         f"got {options.max_frames}")
+    bad = [n for n in options.snapshots if not 1 <= n < options.steps]
+    if bad:
+        raise UserError(f"--snapshot must be between 1 and {steps_option} - 1 ({options.steps - 1}): the engine at "
+                        f"{options.steps} steps is the output itself; got {bad[0]}")
     if options.threads < 0:
         raise UserError(f"--threads must be at least 1 (or 0: all CPU threads), got {options.threads}")
     if options.duration is not None and options.duration <= 0:
@@ -209,9 +218,8 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     from streamdeblur.io.media import is_live_input
     from streamdeblur.train.apart import spinning
     from streamdeblur.train.config import can_compile
-    from streamdeblur.train.release import release
     from streamdeblur.train.stages import CHECKPOINT, build_config
-    from streamdeblur.train.trainer import train
+    from streamdeblur.train.trainer import read_checkpoint, train
 
     check_options(options)
     spec = adaptable_spec(options.model)
@@ -226,7 +234,12 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     refs = recorded(references, options)  # live references (cameras, streams, stdin) recorded first
     identity = person_of(refs, options.max_frames)  # before the minutes of training: a clip without a face fails now
     work = work_dir(refs, options)
-    started = time.perf_counter()
+    run = run_dir(work, options.model, options.steps)
+    done = int(read_checkpoint(run / CHECKPOINT)["step"]) if (run / CHECKPOINT).is_file() else 0
+    for n in options.snapshots:
+        if n > done and snapshot_folder(out, n).exists():
+            raise UserError(f"{snapshot_folder(out, n)} exists (--snapshot {n}): give a new folder to -o, or remove it")
+    started = time.time()
     saved = work / "min_sharpness.json"  # measured once per work dir: a resumed run skips that pass over the clips
     if saved.is_file():
         min_sharpness = float(json.loads(saved.read_text()))
@@ -245,7 +258,6 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     if pairs < MIN_PAIRS:
         raise UserError(f"only {pairs} usable frames in {', '.join(map(str, refs))} (a sharp face of at least 64 px "
                         f"is needed in each): adapt needs at least {MIN_PAIRS}, a few seconds of sharp video")
-    run = run_dir(work, options.model, options.steps)
     cfg = build_config(data=str(work / "pairs"), model=options.model, crop_size=spec.input_size,
                        patch=96 if spec.input_size >= 256 else 64, steps=options.steps,
                        threads=options.threads or os.cpu_count() or 1, init_weights=str(spec.weights_path),
@@ -253,32 +265,63 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
                        quiet=options.quiet, compile=options.compile and can_compile("cpu"), **RECIPE)
     if options.compile and not cfg.compile:
         log.info("adapt: no C++ compiler found (g++): training uncompiled, about half as fast (install g++ to compile)")
+    made = Made(options.model, refs, pairs, round(min_sharpness, 1), identity, started)
     # in a process of its own when this one's OpenMP threads sleep between parallel regions (`process --adapt`, whose
     # pipeline wants them to, and calls from Python): they made its steps up to 1.7x slower (train/apart.py)
-    result = spinning(train, cfg, resume=(run / CHECKPOINT).is_file())
+    result = spinning(train, cfg, resume=(run / CHECKPOINT).is_file(),
+                      snapshot=partial(write_snapshot, out, made), snapshot_steps=sorted(set(options.snapshots)))
     if result.interrupted:
         raise KeyboardInterrupt
-    partial = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
-    (partial / "NOTES.md").write_text(  # before release, which renders the README from the card and this
-        f"## Adapted\n\nThe released `{options.model}` engine fine-tuned {result.step} steps on {pairs} motion pairs "
-        f"made from {', '.join(r.name for r in refs)} (`streamdeblur adapt`, {time.perf_counter() - started:.0f} s "
+    return write_engine(result.checkpoint, result.step, out, made)
+
+
+@dataclass
+class Made:
+    """What an adapted engine's notes and card say it was made from (adapt)."""
+    model: str
+    references: list[Path]
+    pairs: int
+    min_sharpness: float
+    identity: dict | None
+    started: float  # time.time() as adapt began (the snapshots are written by the training process)
+
+
+def snapshot_folder(output: Path, steps: int) -> Path:
+    """Where adapt --snapshot writes the engine at `steps` steps: beside the output, OUTPUT-STEPS."""
+    return output.with_name(f"{output.name}-{steps}")
+
+
+def write_snapshot(output: Path, made: Made, step: int, checkpoint: Path) -> None:
+    """The engine at `step` steps into snapshot_folder (during training: called by the trainer)."""
+    folder = write_engine(checkpoint, step, snapshot_folder(output, step), made)
+    log.info("adapt: the engine at step %d is in %s", step, folder)
+
+
+def write_engine(checkpoint: Path, step: int, out: Path, made: Made) -> Path:
+    """The adapted engine of a training checkpoint into the folder `out` (empty or absent), complete or not at all."""
+    from streamdeblur.train.release import release
+
+    refs, identity = made.references, made.identity
+    partial_dir = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(partial_dir, ignore_errors=True)
+    partial_dir.mkdir()
+    (partial_dir / "NOTES.md").write_text(  # before release, which renders the README from the card and this
+        f"## Adapted\n\nThe released `{made.model}` engine fine-tuned {step} steps on {made.pairs} motion pairs "
+        f"made from {', '.join(r.name for r in refs)} (`streamdeblur adapt`, {time.time() - made.started:.0f} s "
         f"here). It is meant for the faces of those clips only"
         + (": `process` gives it the tracks whose faces match theirs (a face embedding of each clip is in the card) "
-           f"and restores the others with the released `{options.model}`" if identity else
+           f"and restores the others with the released `{made.model}`" if identity else
            " (no face embedder was installed when it was made, so `process` gives it every face)")
         + f". Run it with\n\n    streamdeblur process INPUT --weights {out}\n")
-    adapted = {"model": options.model, "base": base_key(options.model), "references": [str(r) for r in refs],
-               "pairs": pairs, "steps": result.step,
-               "min_sharpness": round(min_sharpness, 1),
+    adapted = {"model": made.model, "base": base_key(made.model), "references": [str(r) for r in refs],
+               "pairs": made.pairs, "steps": step, "min_sharpness": made.min_sharpness,
                **({"identity": identity} if identity else {})}
-    settings = card_settings(options.model)
-    release(result.checkpoint, f"{options.model}-adapted", out_dir=partial, gate=settings.pop("gate"),
+    settings = card_settings(made.model)
+    release(checkpoint, f"{made.model}-adapted", out_dir=partial_dir, gate=settings.pop("gate"),
             settle=settings.pop("settle"), extra={"adapted": adapted, **settings})
     if out.exists():
-        out.rmdir()  # empty (checked above)
-    os.replace(partial, out)
+        out.rmdir()  # empty (checked by adapt)
+    os.replace(partial_dir, out)
     return out
 
 

@@ -3,10 +3,9 @@
 The first seconds are recorded (io/record.py) while the released engine restores them; once recorded,
 `streamdeblur adapt RECORDING` fine-tunes the engine in a process of its own (its own session: a Ctrl-C meant for
 `process` does not reach it), and from the frame it is ready on the pipeline hands that person's faces to the
-adapted engine (restore.Restorer.swap), the others staying with the released one. It is handed over twice: a
-tenth of the steps into the adaptation (first_steps: most of the gain, a tenth of the time), then when it is done
-(the same run, continued). Where the input ends first,
-the adaptation is stopped (SIGTERM: its run checkpoints in the cache) and the command to finish it is logged.
+adapted engine (restore.Restorer.swap), the others staying with the released one. It is handed over as it improves:
+the engine as it is a tenth and half of the steps into the adaptation (handover_steps: adapt --snapshot, written by
+the same run as it trains on), then the whole. Where the input ends first, the adaptation is stopped (SIGTERM: its run checkpoints in the cache) and the command to finish it is logged.
 The second time a person comes, the engine of the first time restores them instead of adapting again: the same
 model from the same released weights, and their person by the card's face embedding (adapted_before, of_person).
 While the first seconds are recorded, a Looker compares the input's first faces with those engines, and the one that
@@ -31,27 +30,21 @@ from typing import Any
 
 import numpy as np
 
-from streamdeblur.train.adapt import AdaptOptions, RECORD_SECONDS, recording_path
+from streamdeblur.train.adapt import AdaptOptions, RECORD_SECONDS, recording_path, snapshot_folder
 
 log = logging.getLogger("streamdeblur")
 
-# The first hand-over comes after a tenth of the steps: 100 of adapt's 1,000 gave naf +0.13 dB at motion:4+8 of its
-# +0.30 on four held-out clips (engines/naf/NOTES.md, session 63; naf-hd's 100 gave +0.59 where 500 gave +0.74, its
-# notes, session 56), and live on a 2-core CPU the first engine took over 80 s after the recording, the whole one two
-# minutes later (BENCHMARKS.md, session 63).
-FIRST_SHARE = 10
+# The engine is handed over a tenth and half of the steps into the adaptation, before the whole: of naf's +0.30 dB
+# at motion:4+8 after adapt's 1,000 steps on four held-out clips, 100 gave +0.13 and 500 +0.24 (engines/naf/NOTES.md,
+# session 63; naf-hd's 100 gave +0.59 where 500 gave +0.74, its notes, session 56); live on a 2-core CPU the engine
+# of 100 steps took over 80 s after the recording, the whole one two minutes later (BENCHMARKS.md, session 63).
+HANDOVER_SHARES = (10, 2)
 
 
-def first_steps(steps: int) -> int | None:
-    """The steps of the first engine handed over, before the whole adaptation's `steps`: a FIRST_SHARE-th of them
-    (None: one hand-over, for fewer than FIRST_SHARE steps)."""
-    return steps // FIRST_SHARE if steps >= FIRST_SHARE else None
-
-
-def first_engine(engine: Path, steps: int) -> Path:
-    """Where the child writes the first engine of an adaptation into `engine` (beside it; its name does not end in
-    -engine, so adapted_before never takes it for a finished one)."""
-    return engine.with_name(f"{engine.name}-{steps}")
+def handover_steps(steps: int) -> list[int]:
+    """The steps at which the engine is handed over before the whole adaptation's `steps` (a HANDOVER_SHARES-th of
+    them each; none below 1), in order."""
+    return sorted({steps // share for share in HANDOVER_SHARES if 1 <= steps // share < steps})
 
 # Without a GPU and with fewer cores than this, `process --adapt` on a live input adapts naf rather than adapt's default
 # naf-hd unless --model says: on 2 cores naf-hd's pipeline alone ran at 5.7 fps and left the adaptation almost none
@@ -77,8 +70,8 @@ def live_model(cores: int | None = None, gpu: bool | None = None) -> str | None:
 
 class LiveAdapt:
     """start(source) once the input is open; see(frame) for each frame read, which returns an adapted engine's folder
-    on the first frame after it is made (the first engine's, then the whole adaptation's; or the one of the person
-    adapted to before), else None; close() when the input ends."""
+    on the first frame after it is made (the engines of the hand-overs' steps as they come, then the whole
+    adaptation's; or the one of the person adapted to before), else None; close() when the input ends."""
 
     def __init__(self, input: str, options: AdaptOptions) -> None:
         self.input, self.options = input, options
@@ -89,9 +82,10 @@ class LiveAdapt:
         self.recorder: Any = None
         self.child: subprocess.Popen | None = None
         self.looker: Looker | None = None
-        first = first_steps(options.steps)
-        self.first = first_engine(self.engine, first) if first else None  # None: one hand-over
-        self.handed_first = False
+        # the engines of the adaptation's first steps (snapshot folders: their names do not end in -engine, so
+        # adapted_before never takes one for a finished adaptation)
+        self.stages = [(n, snapshot_folder(self.engine, n)) for n in handover_steps(options.steps)]
+        self.handed = 0  # the steps of the last engine handed over
         self.done = False
 
     def start(self, source: Any) -> None:
@@ -118,7 +112,8 @@ class LiveAdapt:
         from the pipeline's."""
         threads = self.options.threads or max(1, (os.cpu_count() or 2) // 2)
         return [sys.executable, "-c", "import sys; from streamdeblur.train.live import child; sys.exit(child())",
-                *adapt_command(self.recording, self.engine, replace(self.options, threads=threads))]
+                *adapt_command(self.recording, self.engine, replace(self.options, threads=threads,
+                                                                    snapshots=tuple(n for n, _ in self.stages)))]
 
     def see(self, frame: Any) -> Path | None:
         if self.done:
@@ -146,13 +141,14 @@ class LiveAdapt:
                 return None
         if self.child is None:
             return None
-        if self.first is not None and not self.handed_first and (self.first / "card.json").is_file():
-            self.handed_first = True
-            log.info("a first engine, adapted %d of the %d steps, is ready: it restores its person's faces until the "
-                     "adaptation is done", first_steps(self.options.steps), self.options.steps)
-            return self.first
         if self.child.poll() is None:
-            return None
+            ready = [(n, folder) for n, folder in self.stages if n > self.handed and (folder / "card.json").is_file()]
+            if not ready:
+                return None
+            self.handed, folder = ready[-1]  # the furthest (an earlier one not yet handed over is passed by)
+            log.info("the engine adapted %d of the %d steps is ready: it restores its person's faces while the "
+                     "adaptation goes on", self.handed, self.options.steps)
+            return folder
         self.done = True
         if self.child.returncode == 0 and (self.engine / "card.json").is_file():
             from streamdeblur.models import folder_card
@@ -165,9 +161,9 @@ class LiveAdapt:
                 log.info("this is the person an engine was adapted to before (from %s): it restores them at once "
                          "(copied to %s)", ", ".join(Path(r).name for r in made_from), self.engine)
             return self.engine
-        log.warning("adapting to %s failed (%s); the %s engine restores the rest", self.recording.name,
+        log.warning("adapting to %s failed (%s); the %s restores the rest", self.recording.name,
                     last_line(self.log_path) or f"exit {self.child.returncode}",
-                    "first adapted" if self.handed_first else "released")
+                    f"engine adapted {self.handed} steps" if self.handed else "released engine")
         return None
 
     def _known(self) -> Path:
@@ -197,8 +193,10 @@ class LiveAdapt:
         if ended and (self.engine / "card.json").is_file():
             log.info("the engine adapted to %s was ready as the input ended (%s: `--weights %s` uses it at once "
                      "next time)", self.recording.name, self.engine, self.engine)
-        if self.first is not None and (self.engine / "card.json").is_file():
-            shutil.rmtree(self.first, ignore_errors=True)  # the whole adaptation stands for it
+        made = [folder for _, folder in self.stages if (folder / "card.json").is_file()]
+        whole = (self.engine / "card.json").is_file()
+        for folder in made if whole else made[:-1]:  # the whole adaptation stands for them, else the furthest
+            shutil.rmtree(folder, ignore_errors=True)
         if self.child is not None and self.child.poll() is None:
             os.killpg(self.child.pid, signal.SIGTERM)  # its trainer checkpoints, then exits
             try:
@@ -208,13 +206,14 @@ class LiveAdapt:
                 self.child.wait()
             log.info("the input ended before the engine was adapted: `streamdeblur adapt %s -o %s` finishes it "
                      "(from its checkpoint in the cache)%s", self.recording, self.engine,
-                     f"; the first engine, adapted {first_steps(self.options.steps)} steps, is in {self.first}"
-                     if self.first is not None and (self.first / "card.json").is_file() else "")
+                     f"; the engine as it was after {made[-1].name.rsplit('-', 1)[1]} steps is in {made[-1]}"
+                     if made and not whole else "")
 
 
 def adapt_command(recording: Path, engine: Path, options: AdaptOptions) -> list[str]:
     """The arguments of `streamdeblur adapt` that adapt to the recording into the engine folder."""
     return ["adapt", str(recording), "-o", str(engine), "--model", options.model, "--steps", str(options.steps),
+            *[arg for n in options.snapshots for arg in ("--snapshot", str(n))],
             "--threads", str(options.threads), "-q", *([] if options.compile else ["--no-compile"])]
 
 
@@ -344,9 +343,8 @@ class Looker:
 
 def child() -> int:
     """The child of LiveAdapt (`python -c ... ARGS`, the arguments of adapt_command): copies an engine adapted before
-    to the recording's person into the engine folder (earlier_engine); else runs `streamdeblur adapt` on the recording
-    for first_steps into first_engine, then replaces itself with the `streamdeblur adapt` of ARGS, which continues
-    that run to its steps (the same process: its log and its SIGTERM)."""
+    to the recording's person into the engine folder (earlier_engine); else replaces itself with the `streamdeblur
+    adapt` of ARGS (the same process: its log and its SIGTERM), which writes the hand-overs' engines as it goes."""
     from streamdeblur.progress import setup_logging
 
     args = sys.argv[1:]
@@ -365,19 +363,6 @@ def child() -> int:
         os.replace(partial, engine)
         log.info("%s: the person of %s, adapted to before", engine, earlier)
         return 0
-    first = first_steps(options.steps)
-    if first is not None:
-        stopped: list[int] = []
-        # a SIGTERM to the group reaches the adapt below as well, which checkpoints and exits: wait for it (a handler
-        # of our own, not SIG_IGN, which the adapt would inherit)
-        signal.signal(signal.SIGTERM, lambda signum, frame: stopped.append(signum))
-        then = list(args)
-        then[then.index("-o") + 1] = str(first_engine(engine, first))
-        then[then.index("--steps") + 1] = str(first)
-        code = subprocess.call([sys.executable, "-m", "streamdeblur", *then])
-        if code != 0 or stopped:
-            return code or 128 + signal.SIGTERM
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.execv(sys.executable, [sys.executable, "-m", "streamdeblur", *args])
     return 1  # not reached
 

@@ -21,7 +21,7 @@ import time
 from contextlib import closing, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -308,8 +308,11 @@ class Trainer:
                                 self.cfg.name)
         return train_data
 
-    def fit(self, resume: bool = False, progress: bool | None = None) -> TrainResult:
-        """Train to cfg.steps (from the run dir's checkpoint when resume), logging, validating, checkpointing."""
+    def fit(self, resume: bool = False, progress: bool | None = None,
+            snapshot: Callable[[int, Path], None] | None = None, snapshot_steps: Sequence[int] = ()) -> TrainResult:
+        """Train to cfg.steps (from the run dir's checkpoint when resume), logging, validating, checkpointing.
+        At each of snapshot_steps the checkpoint is saved and snapshot(step, checkpoint) called (rank 0) before
+        training goes on: `adapt` releases the engine as it is there (train/adapt.py)."""
         import sys
 
         cfg = self.cfg
@@ -373,8 +376,10 @@ class Trainer:
                         self.save_checkpoint(self.run_dir / BEST_CHECKPOINT)
                 if self.info.main and (self.step % cfg.plot_every == 0 or self.step == cfg.steps):
                     plot_curves(logger.path, val_log.path, self.run_dir / "loss.png")
-                if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps:
+                if self.step % cfg.ckpt_every == 0 or self.step == cfg.steps or self.step in snapshot_steps:
                     self.save_checkpoint()
+                if snapshot is not None and self.step in snapshot_steps and self.info.main:
+                    snapshot(self.step, ckpt)
                 if self._should_stop():
                     interrupted = True
                     self.save_checkpoint()
@@ -445,8 +450,10 @@ def check_pair_size(cfg: TrainConfig, roots: list[Path]) -> None:
                             "with `streamdeblur make-pairs --size`")
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None) -> TrainResult:
-    """Run a training job described by cfg (the library function behind `streamdeblur train`)."""
+def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None,
+          snapshot: Callable[[int, Path], None] | None = None, snapshot_steps: Sequence[int] = ()) -> TrainResult:
+    """Run a training job described by cfg (the library function behind `streamdeblur train`); snapshot,
+    snapshot_steps: as Trainer.fit's."""
     run_dir = Path(cfg.run_dir) if cfg.run_dir else default_run_dir(cfg.name)
     check_run_dir(run_dir)  # before 'nothing to resume' could be said of a file
     if resume and not (run_dir / CHECKPOINT).exists():
@@ -466,7 +473,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None) 
             run_dir.rmdir()
         raise
     try:
-        return trainer.fit(resume=resume, progress=progress)
+        return trainer.fit(resume=resume, progress=progress, snapshot=snapshot, snapshot_steps=snapshot_steps)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

@@ -161,13 +161,22 @@ def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_bett
     assert again.exit_code == 0, again.output
     assert (tmp_path / "again" / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
     # fewer steps than the cached run has done: a run of its own that stops there (the longer run is not handed out
-    # under the smaller number, and stays to be continued)
+    # under the smaller number, and stays to be continued); --snapshot writes the engine as it was at step 20 beside
     fewer = CliRunner().invoke(app, ["adapt", str(later), "-o", str(tmp_path / "fewer"), "--model", "naf",
-                                     "--steps", "40", *ONE_THREAD, *EAGER, "-q"])
+                                     "--steps", "40", "--snapshot", "20", *ONE_THREAD, *EAGER, "-q"])
     assert fewer.exit_code == 0, fewer.output
     card40 = json.loads((tmp_path / "fewer" / "card.json").read_text())
     assert card40["training"]["steps"] == card40["adapted"]["steps"] == 40
     assert (tmp_path / "fewer" / "model.safetensors").read_bytes() != (out / "model.safetensors").read_bytes()
+    card20 = json.loads((tmp_path / "fewer-20" / "card.json").read_text())
+    assert card20["adapted"]["steps"] == 20 and card20["adapted"]["identity"] == card40["adapted"]["identity"]
+    weights20 = (tmp_path / "fewer-20" / "model.safetensors").read_bytes()
+    assert weights20 != (tmp_path / "fewer" / "model.safetensors").read_bytes()
+    # the snapshot is what a run stopped at step 20 would have written
+    twenty = CliRunner().invoke(app, ["adapt", str(later), "-o", str(tmp_path / "twenty"), "--model", "naf",
+                                      "--steps", "20", *ONE_THREAD, *EAGER, "-q"])
+    assert twenty.exit_code == 0, twenty.output
+    assert (tmp_path / "twenty" / "model.safetensors").read_bytes() == weights20
 
     # process --adapt: one command adapts to the input's own sharp faces (here the same cached run) and restores it
     summary_path = tmp_path / "self.json"
@@ -303,6 +312,7 @@ def test_adapting_naf_t3m_hd_starts_from_naf_t3m_weights_at_256_px(halves, tmp_p
     (["--model", "nope"], "nope"),
     (["--steps", "0"], "--steps must be at least 1"),
     (["--duration", "0"], "--duration must be positive"),
+    (["--steps", "10", "--snapshot", "10"], "--snapshot must be between 1 and --steps - 1 (9)"),
 ])
 def test_adapt_refuses_what_it_cannot_do_in_one_line(tmp_path, args, message):
     """Checked before anything is read (the reference need not exist yet)."""
