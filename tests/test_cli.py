@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -127,13 +128,24 @@ def test_bad_input_is_one_line_and_exit_2(face_clip, tmp_path, args, needle):
     assert needle.lower() in line.lower()
 
 
+def _listening(port: int) -> bool:
+    """Whether a socket listens on the TCP port (Linux's /proc/net/tcp: state 0A), without connecting to it (an
+    RTSP listener takes one connection)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return any(r.split()[1].endswith(f":{port:04X}") and r.split()[3] == "0A" for r in rows)
+
+
 def test_ctrl_c_while_waiting_for_a_publisher_stops_at_once(tmp_path):
     """FFmpeg's listener only returns at its own timeout (20 s): Ctrl-C must not wait for it."""
     out = tmp_path / "o.mp4"
-    proc = subprocess.Popen([sys.executable, "-m", "streamdeblur", "process", f"rtsp://127.0.0.1:{_free_port()}/live",
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "streamdeblur", "process", f"rtsp://127.0.0.1:{port}/live",
                              "--listen", "-o", str(out), "--model", "identity"], stderr=subprocess.PIPE)
-    time.sleep(6)  # imports, then the listener waits
-    assert proc.poll() is None, proc.stderr.read().decode()
+    deadline = time.monotonic() + 60  # imports (slow on a busy machine), then the listener waits
+    while not _listening(port) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    assert proc.poll() is None and _listening(port), proc.stderr.read().decode() if proc.poll() is not None else ""
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

@@ -93,7 +93,7 @@ def process(
                                "a stream or a pipe is adapted to while it runs (--adapt-seconds; naf unless --model on "
                                "a CPU of fewer than 8 cores without a GPU), or restored at once by the engine adapted "
                                "to its person before."),
-    adapt_steps: int = dataclass_option(AdaptOptions, "steps", "--adapt-steps"),
+    adapt_steps: Optional[int] = dataclass_option(AdaptOptions, "steps", "--adapt-steps"),
     adapt_seconds: Optional[float] = typer.Option(None, "--adapt-seconds", help=(
         "--adapt on a camera, a stream or a pipe: seconds of it recorded, then adapted to in the background while "
         "the released engine restores; its person's faces go to the adapted engine once it is ready (default 20).")),
@@ -146,7 +146,7 @@ def process(
 
 
 def _adapted_engine(inputs: list[str], output: Optional[str], weights: Optional[Path], model: Optional[str],
-                    steps: int, seconds: Optional[float], threads: int, quiet: bool):
+                    steps: Optional[int], seconds: Optional[float], threads: int, quiet: bool):
     """process --adapt: (the engine folder adapted to the one input file (train/adapt.adapted_to), None), or for a
     camera, a stream or a pipe (None, the LiveAdapt that adapts while it runs); from `model` (None: adapt's
     default). The output is checked first, not after the minutes of adapting."""

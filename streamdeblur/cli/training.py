@@ -119,7 +119,7 @@ def adapt(
                                            "first (--duration)."),
     output: Path = typer.Option(..., "-o", "--output", help="New folder for the adapted engine."),
     model: str = dataclass_option(AdaptOptions, "model"),
-    steps: int = dataclass_option(AdaptOptions, "steps"),
+    steps: Optional[int] = dataclass_option(AdaptOptions, "steps"),
     snapshot: Optional[list[int]] = dataclass_option(AdaptOptions, "snapshots", "--snapshot",
                                                       metavar="STEPS"),
     max_frames: Optional[int] = dataclass_option(AdaptOptions, "max_frames"),

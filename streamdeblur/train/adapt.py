@@ -61,6 +61,14 @@ TLC = {"naf-hd": 144}
 # (speed 4) before their sharp second half, adapted whole, gained +0.06 and +0.04 dB at motion:4+8, and +0.55 and
 # +0.84 with this (their sharp halves alone: +0.61, +0.81): blurred faces taught the engine to keep blur
 # (engines/naf-hd/NOTES.md, session 36)
+# adapt's steps where --steps does not say: DEFAULT_STEPS, or the model's in STEPS. naf-hd: 1,000 since session 57,
+# +0.834 dB at motion:4+8 on the ten held-out clips against 500's +0.770 (sharp faces and flicker the same;
+# engines/naf-hd/NOTES.md, session 55), in the time 500 took before adapt was compiled; 2,000 added +0.04.
+# naf: 2,000 since session 64, +0.317 dB at motion:4+8 on the ten clips against 1,000's +0.268 (+0.049 +- 0.008 a face;
+# nine clips ahead or even, X-Portrait behind; engines/naf/NOTES.md, session 64). Live, the engine at 1,000 steps
+# is handed over on the way (train/live.py), so the doubling costs a live input nothing before it
+DEFAULT_STEPS = 1000
+STEPS = {"naf": 2000}
 log = logging.getLogger("streamdeblur")
 
 
@@ -72,10 +80,10 @@ class AdaptOptions:
         "trains on 3-frame groups of the reference and gains as much as naf-hd (+0.78 against +0.77 dB on ten "
         "clips: more on mild blur, less on strong) for about a tenth more adapting time, more flicker and a "
         "one-frame lag; naf-t3m is it at 128 px).")})
-    # 1,000 since session 57: +0.834 dB at motion:4+8 on the ten held-out clips against 500's +0.770 (sharp faces and
-    # flicker the same; engines/naf-hd/NOTES.md, session 55), in the time 500 took before adapt was compiled
-    steps: int = field(default=1000, metadata={"help": (
-        "Fine-tuning steps, batch 8 (a re-run with more continues; 500 take half the time for 0.06 dB less).")})
+    # None: the model's (STEPS, else DEFAULT_STEPS), set on construction
+    steps: int | None = field(default=None, metadata={"help": (
+        f"Fine-tuning steps, batch 8 (default {DEFAULT_STEPS:,}, naf {STEPS['naf']:,}; a re-run with more continues; "
+        "half of naf-hd's take half the time for 0.06 dB less).")})
     max_frames: int | None = field(default=None, metadata={"help": "Read at most this many frames of each reference."})
     threads: int = field(default=0, metadata={"help": "CPU threads (0: all)."})
     compile: bool = field(default=True, metadata={"help": (
@@ -90,6 +98,10 @@ class AdaptOptions:
         "Seconds to record of a reference that is a camera (webcam:0, /dev/video0) or a stream URL (default "
         f"{int(RECORD_SECONDS)}) or stdin ('-': to its end), before adapting to the recording.")})
     quiet: bool = False
+
+    def __post_init__(self) -> None:
+        if self.steps is None:
+            self.steps = STEPS.get(self.model, DEFAULT_STEPS)
 
 
 def check_options(options: AdaptOptions, steps_option: str = "--steps", duration_option: str = "--duration") -> None:

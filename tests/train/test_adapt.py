@@ -368,7 +368,7 @@ def test_adapt_compiles_its_step_where_it_can_and_not_when_told(halves, tmp_path
     later = halves[0]
     seen = []
 
-    def stand_in(cfg, resume=False):
+    def stand_in(cfg, resume=False, **snapshots):
         seen.append((cfg.compile, cfg.run_dir))
         raise KeyboardInterrupt  # stop there, as Ctrl-C would
 

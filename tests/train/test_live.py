@@ -144,6 +144,11 @@ def test_process_adapt_on_a_live_input_runs_the_released_engine_of_the_model_it_
         used, live = seen[-1]
         assert used == model and live.options.model == model and live.options.steps == 7 and live.seconds == 3
         assert live.input == "webcam:0" and live.recording.parent == tmp_path / "cache" / "adapt" / "recordings"
+    # without --adapt-steps, the model's own (train/adapt.STEPS): naf 2,000, naf-hd 1,000
+    for model, steps in (("naf", 2000), ("naf-hd", 1000)):
+        result = CliRunner().invoke(app, ["process", "webcam:0", "-o", str(tmp_path / "o.mp4"), "--adapt", "--model",
+                                          model, "-q"])
+        assert result.exit_code == 0 and seen[-1][1].options.steps == steps, result.output
     assert [live_module.handover_steps(n) for n in (1000, 10, 2, 1)] == [[100, 500], [1, 5], [1], []]
     assert live_module.live_model(2, gpu=True) is None and live_module.live_model(live_module.HD_CORES, False) is None
     clip = tmp_path / "a.mp4"

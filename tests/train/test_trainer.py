@@ -104,20 +104,29 @@ def test_multiscale_step_runs_with_adversarial_term(tmp_path):
 
 
 def test_resume_is_bit_for_bit(tmp_path, pairs32):
-    def run(run_dir, steps, resume=False):
+    def run(run_dir, steps, resume=False, **snapshots):
         torch.manual_seed(123)  # network init identical in every run
         cfg = single_cfg(tmp_path, run_dir=str(run_dir), steps=steps, seed=5, ema_decay=0.9)
         trainer = Trainer(cfg, parts={"hg": tiny_hg()}, train_data=pairs32)
-        trainer.fit(resume=resume)
+        trainer.fit(resume=resume, **snapshots)
         return trainer
 
     straight = run(tmp_path / "a", 6)
     run(tmp_path / "b", 3)
     resumed = run(tmp_path / "b", 6, resume=True)
-    for (k, a), b in zip(straight.gen.state_dict().items(), resumed.gen.state_dict().values()):
-        assert torch.equal(a, b), k
-    for a, b in zip(straight.ema.module.state_dict().values(), resumed.ema.module.state_dict().values()):
-        assert torch.equal(a, b)
+    # a snapshot at step 2 (adapt --snapshot) sees that step's checkpoint, and the run goes on exactly as without one,
+    # though the snapshot reseeds the RNGs (as release does, building a Trainer): each step's batch is drawn by step
+    from streamdeblur.train.distributed import seed_everything
+
+    seen = []
+    snapped = run(tmp_path / "c", 6, snapshot=lambda step, ckpt: seen.append(
+        (step, torch.load(ckpt, weights_only=False)["step"])) or seed_everything(99), snapshot_steps=[2])
+    assert seen == [(2, 2)]
+    for other in (resumed, snapped):
+        for (k, a), b in zip(straight.gen.state_dict().items(), other.gen.state_dict().values()):
+            assert torch.equal(a, b), k
+        for a, b in zip(straight.ema.module.state_dict().values(), other.ema.module.state_dict().values()):
+            assert torch.equal(a, b)
     log_a = (tmp_path / "a" / "log.csv").read_text().splitlines()
     log_b = (tmp_path / "b" / "log.csv").read_text().splitlines()
     strip = lambda rows: [",".join(r.split(",")[:1] + r.split(",")[3:]) for r in rows]  # drop timings
