@@ -2,7 +2,10 @@
 # Session 64: `process - --adapt` fed KatieHill's 480-s pipe at 25 fps (session 62's stream), as session 63 measured
 # it, now that the hand-overs' engines come from the one adapt run (adapt --snapshot): once with session 63's 1,000
 # steps (hand-overs at 100, 500, 1,000) and once with naf's own default (2,000: at 200, 1,000, 2,000). Each run in
-# $OUT/live-ARM with a fresh cache; the events (seconds, frame) in its events.json and log.
+# $OUT/live-ARM with a fresh cache; the events (seconds, frame) in its events.json and log. Session 63's code on the
+# same stream (the baseline of BENCHMARKS.md, session 64), in the same hour: `git checkout 612cb88 -- streamdeblur`,
+# `python engines/recipes/session62/live_process.py CLIP 480 $OUT/live-old1000 --adapt-steps 1000`, then
+# `git checkout HEAD -- streamdeblur`.
 set -euo pipefail
 OUT="${OUT:-$HOME/work/s64}"; HERE="$(cd "$(dirname "$0")" && pwd)"
 CLIP="$(cd "$HERE/../../../../shared/data/train" && pwd)/SadTalker/examples/ref_video/WDA_KatieHill_000.mp4"
