@@ -61,6 +61,7 @@ TLC = {"naf-hd": 144}
 # (speed 4) before their sharp second half, adapted whole, gained +0.06 and +0.04 dB at motion:4+8, and +0.55 and
 # +0.84 with this (their sharp halves alone: +0.61, +0.81): blurred faces taught the engine to keep blur
 # (engines/naf-hd/NOTES.md, session 36)
+
 # adapt's steps where --steps does not say: DEFAULT_STEPS, or the model's in STEPS. naf-hd: 1,000 since session 57,
 # +0.834 dB at motion:4+8 on the ten held-out clips against 500's +0.770 (sharp faces and flicker the same;
 # engines/naf-hd/NOTES.md, session 55), in the time 500 took before adapt was compiled; 2,000 added +0.04.

@@ -5,7 +5,8 @@ The first seconds are recorded (io/record.py) while the released engine restores
 `process` does not reach it), and from the frame it is ready on the pipeline hands that person's faces to the
 adapted engine (restore.Restorer.swap), the others staying with the released one. It is handed over as it improves:
 the engine as it is a tenth and half of the steps into the adaptation (handover_steps: adapt --snapshot, written by
-the same run as it trains on), then the whole. Where the input ends first, the adaptation is stopped (SIGTERM: its run checkpoints in the cache) and the command to finish it is logged.
+the same run as it trains on), then the whole. Where the input ends first, the adaptation is stopped (SIGTERM: its
+run checkpoints in the cache) and the command to finish it is logged.
 The second time a person comes, the engine of the first time restores them instead of adapting again: the same
 model from the same released weights, and their person by the card's face embedding (adapted_before, of_person).
 While the first seconds are recorded, a Looker compares the input's first faces with those engines, and the one that
