@@ -188,8 +188,8 @@ class LiveAdapt:
         if self.recorder is not None and self.recorder.open:
             self.recorder.close()
             if self.recorder.frames:
-                log.info("the input ended after %.1f s of the %g to record: `streamdeblur adapt %s -o DIR` adapts to "
-                         "what was recorded", self.recorder.seconds, self.seconds, self.recording)
+                log.info("the input ended after %.1f s of the %g to record: `streamdeblur adapt %s -o DIR %s` adapts "
+                         "to what was recorded", self.recorder.seconds, self.seconds, self.recording, self._how())
         ended = self.child is not None and not self.done and self.child.poll() == 0
         if ended and (self.engine / "card.json").is_file():
             log.info("the engine adapted to %s was ready as the input ended (%s: `--weights %s` uses it at once "
@@ -205,10 +205,15 @@ class LiveAdapt:
             except subprocess.TimeoutExpired:
                 os.killpg(self.child.pid, signal.SIGKILL)
                 self.child.wait()
-            log.info("the input ended before the engine was adapted: `streamdeblur adapt %s -o %s` finishes it "
-                     "(from its checkpoint in the cache)%s", self.recording, self.engine,
+            log.info("the input ended before the engine was adapted: `streamdeblur adapt %s -o %s %s` finishes it "
+                     "(from its checkpoint in the cache)%s", self.recording, self.engine, self._how(),
                      f"; the engine as it was after {made[-1].name.rsplit('-', 1)[1]} steps is in {made[-1]}"
                      if made and not whole else "")
+
+    def _how(self) -> str:
+        """The options of the `adapt` command that finishes this adaptation: its model and steps (adapt's default
+        model is naf-hd, and a run continues only with its own model)."""
+        return f"--model {self.options.model} --steps {self.options.steps}"
 
 
 def adapt_command(recording: Path, engine: Path, options: AdaptOptions) -> list[str]:

@@ -119,7 +119,7 @@ def test_an_input_that_ends_first_stops_the_adaptation_and_says_how_to_finish_it
         pytest.skip("the adaptation finished before the 140 frames did (a fast machine): nothing to stop")
     assert json.loads(stdout) == [None, 140, [None], []]
     (recording,) = (tmp_path / "cache" / "adapt" / "recordings").glob("stdin-*.mp4")
-    assert f"`streamdeblur adapt {recording} -o" in stderr and "finishes it" in stderr
+    assert f"`streamdeblur adapt {recording} -o" in stderr and "--model naf --steps 1000` finishes it" in stderr
 
 
 def test_process_adapt_on_a_live_input_runs_the_released_engine_of_the_model_it_adapts(tmp_path, monkeypatch):
