@@ -248,9 +248,10 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     identity = person_of(refs, options.max_frames)  # before the minutes of training: a clip without a face fails now
     work = work_dir(refs, options)
     run = run_dir(work, options.model, options.steps)
-    done = int(read_checkpoint(run / CHECKPOINT)["step"]) if (run / CHECKPOINT).is_file() else 0
-    for n in options.snapshots:
-        if n > done and snapshot_folder(out, n).exists():
+    taken = [n for n in options.snapshots if snapshot_folder(out, n).exists()]
+    done = int(read_checkpoint(run / CHECKPOINT)["step"]) if taken and (run / CHECKPOINT).is_file() else 0
+    for n in taken:
+        if n > done:  # it would be written (a resumed run does not write the steps it has passed)
             raise UserError(f"{snapshot_folder(out, n)} exists (--snapshot {n}): give a new folder to -o, or remove it")
     started = time.time()
     saved = work / "min_sharpness.json"  # measured once per work dir: a resumed run skips that pass over the clips

@@ -194,21 +194,25 @@ class LiveAdapt:
         if ended and (self.engine / "card.json").is_file():
             log.info("the engine adapted to %s was ready as the input ended (%s: `--weights %s` uses it at once "
                      "next time)", self.recording.name, self.engine, self.engine)
-        made = [folder for _, folder in self.stages if (folder / "card.json").is_file()]
-        whole = (self.engine / "card.json").is_file()
-        for folder in made if whole else made[:-1]:  # the whole adaptation stands for them, else the furthest
-            shutil.rmtree(folder, ignore_errors=True)
-        if self.child is not None and self.child.poll() is None:
+        running = self.child is not None and self.child.poll() is None
+        if running:
             os.killpg(self.child.pid, signal.SIGTERM)  # its trainer checkpoints, then exits
             try:
                 self.child.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(self.child.pid, signal.SIGKILL)
                 self.child.wait()
+        # once the child has ended (no snapshot is being written): the whole adaptation stands for the hand-overs'
+        # engines, else the furthest of them does
+        made = [(n, folder) for n, folder in self.stages if (folder / "card.json").is_file()]
+        whole = (self.engine / "card.json").is_file()
+        for _, folder in made if whole else made[:-1]:
+            shutil.rmtree(folder, ignore_errors=True)
+        if running:
             log.info("the input ended before the engine was adapted: `streamdeblur adapt %s -o %s %s` finishes it "
                      "(from its checkpoint in the cache)%s", self.recording, self.engine, self._how(),
-                     f"; the engine as it was after {made[-1].name.rsplit('-', 1)[1]} steps is in {made[-1]}"
-                     if made and not whole else "")
+                     f"; the engine as it was after {made[-1][0]} steps is in {made[-1][1]}" if made and not whole
+                     else "")
 
     def _how(self) -> str:
         """The options of the `adapt` command that finishes this adaptation: its model and steps (adapt's default
