@@ -353,10 +353,10 @@ def refuse_overwriting_input(input: str, output: str) -> None:
 
 
 def build_detector(options: ProcessOptions) -> FaceDetector:
-    from streamdeblur.faces.detect import create_detector
+    from streamdeblur.faces.detect import SIZE_OPTION, create_detector
 
-    size = {"yunet": "max_side", "scrfd": "input_size"}[options.detector]
-    return create_detector(options.detector, model_path=options.detector_model, **{size: options.detect_size})
+    return create_detector(options.detector, model_path=options.detector_model,
+                           **{SIZE_OPTION[options.detector]: options.detect_size})
 
 
 def process(

@@ -283,6 +283,8 @@ class _ShardSink:
 
 def _recipe(config: MakePairsConfig, val_names: set[str]) -> dict[str, Any]:
     pairs = json.loads(json.dumps(asdict(config.pairs)))
+    if config.pairs.detect_size == PairOptions.detect_size:
+        del pairs["detect_size"]  # added later: recipes written before it existed (at its default) still match
     if config.pairs.method != "motion":
         del pairs["motion"]  # options of another method do not decide these pairs (and older recipes lack them)
     else:  # the defaults of options added later: recipes written before they existed still match
@@ -460,7 +462,7 @@ def run_make_pairs(
     plain_average: bool = False, min_face: float = 64.0, min_sharpness: float = 20.0, min_motion: float = 0.0,
     overlap: float = 0.4, similarity: float = 0.6, noise: float = 2.0, speed: str = "1,12", shutter: str = "0.25,1",
     subframes: str = "2,16", crf: str = "18,32", crf_share: float = 1.0, shake: float = 0.0, frames: int = 1, targets: bool = False,
-    seed: int = 0, max_frames: int | None = None,
+    seed: int = 0, max_frames: int | None = None, detect_size: int = 640,
     workers: int = 1, shard_size: int = 1000, val_fraction: float = 0.0, val_list: str | None = None,
     shard_index: int = 0, num_shards: int = 1, preview: bool = False, progress: bool = True,
 ) -> dict[str, Any]:
@@ -489,7 +491,8 @@ def run_make_pairs(
                         linear=not plain_average)
         options = PairOptions(method=method, lengths=lengths, vla=vla, size=size, margin=margin, stride=stride,
                               reverse=reverse, linear=not plain_average, min_face=min_face, min_sharpness=min_sharpness,
-                              min_motion=min_motion, noise=noise, motion=motion, seed=seed, max_frames=max_frames)
+                              min_motion=min_motion, noise=noise, motion=motion, seed=seed, max_frames=max_frames,
+                              detect_size=detect_size)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     config = MakePairsConfig(pairs=options, workers=workers, shard_size=shard_size, val_fraction=val_fraction,

@@ -72,6 +72,7 @@ class PairOptions:
     motion: exposure.MotionConfig = exposure.MotionConfig()  # the `motion` method's ranges
     seed: int = 0
     detector: str = "yunet"
+    detect_size: int = 640  # the longest side the detector sees each frame at (adapt: its faces' side made 128 px)
     analysis_size: int = 64  # crop size for the flow and similarity tests
     max_frames: int | None = None
 
@@ -82,6 +83,8 @@ class PairOptions:
             raise ValueError(f"window lengths must be odd and positive, got {self.lengths}")
         if self.stride < 1 or self.size < 16:
             raise ValueError("stride must be >= 1 and size >= 16")
+        if self.detect_size < 64:
+            raise ValueError(f"the detector's size must be at least 64 px, got {self.detect_size}")
         if not 3 <= self.kernel_sizes[0] <= self.kernel_sizes[1]:
             raise ValueError(f"kernel sizes must satisfy 3 <= min <= max, got {self.kernel_sizes}")
 
@@ -429,7 +432,7 @@ def video_pairs(uri: str, video_id: str, options: PairOptions, stats: VideoStats
                 detector: Any = None) -> Iterator[Pair]:
     """All pairs of one video file, in frame order; fills stats (stats.error says why nothing came)."""
     from streamdeblur.errors import UserError
-    from streamdeblur.faces.detect import create_detector
+    from streamdeblur.faces.detect import SIZE_OPTION, create_detector
     from streamdeblur.io.source import open_source
 
     started = time.perf_counter()
@@ -439,7 +442,8 @@ def video_pairs(uri: str, video_id: str, options: PairOptions, stats: VideoStats
         stats.error = f"unreadable: {exc}"
         return
     try:
-        detector = detector if detector is not None else create_detector(options.detector)
+        detector = detector if detector is not None else create_detector(
+            options.detector, **{SIZE_OPTION[options.detector]: options.detect_size})
         frame_count = source.frame_count
         if options.reverse and frame_count is None:
             frame_count = _count_frames(uri)

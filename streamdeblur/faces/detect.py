@@ -13,9 +13,11 @@ from typing import Any
 from streamdeblur.errors import UserError
 from streamdeblur.faces.detection import Detection, FaceDetector
 
-__all__ = ["DETECTORS", "Detection", "FaceDetector", "create_detector"]
+__all__ = ["DETECTORS", "SIZE_OPTION", "Detection", "FaceDetector", "create_detector"]
 
 DETECTORS = ("yunet", "scrfd")
+# each detector's option for the longest side it sees a frame at (frames are downscaled to it)
+SIZE_OPTION = {"yunet": "max_side", "scrfd": "input_size"}
 
 
 def create_detector(

@@ -19,9 +19,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import shutil
+import statistics
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -61,6 +63,15 @@ TLC = {"naf-hd": 144}
 # (speed 4) before their sharp second half, adapted whole, gained +0.06 and +0.04 dB at motion:4+8, and +0.55 and
 # +0.84 with this (their sharp halves alone: +0.61, +0.81): blurred faces taught the engine to keep blur
 # (engines/naf-hd/NOTES.md, session 36)
+
+# the side (px) a reference's faces are brought to for the detector in adapt's passes over it (detect_size), within
+# DETECT_SIZES for the frame's longest side. make-pairs detects a face in every frame, at 640 px by default: on a
+# live input's 20-s recording (a 512x512 talking head, faces about 340 px) the sharpness pass and the pairs took 56 s
+# here, and 27 s with the detector at 192 px (2.8 s of it choosing the size), the pairs the same (221 against 215);
+# on four held-out clips naf adapted on such pairs gained -0.004 +- 0.008 dB a face against 640's at motion:4+8
+# (engines/naf/NOTES.md, session 65)
+DETECT_FACE = 128
+DETECT_SIZES = (160, 640)
 
 # adapt's steps where --steps does not say: DEFAULT_STEPS, or the model's in STEPS. naf-hd: 1,000 since session 57,
 # +0.834 dB at motion:4+8 on the ten held-out clips against 500's +0.770 (sharp faces and flicker the same;
@@ -145,7 +156,7 @@ def work_dir(references: Sequence[Path], options: AdaptOptions) -> Path:
 
     ident = [(str(p.resolve()), p.stat().st_size, int(p.stat().st_mtime)) for p in references]
     key = json.dumps([ident, options.model, options.max_frames, SPEED, SHUTTER, CRF_SHARE, NOISE, RECIPE, SHARP_SHARE,
-                      MAX_CENTRES])
+                      MAX_CENTRES, DETECT_FACE])
     return cache_dir() / "adapt" / hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
@@ -246,6 +257,7 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
             raise UserError(f"reference clip not found: {r}")
     refs = recorded(references, options)  # live references (cameras, streams, stdin) recorded first
     identity = person_of(refs, options.max_frames)  # before the minutes of training: a clip without a face fails now
+    size = detect_size(refs, options.max_frames)
     work = work_dir(refs, options)
     run = run_dir(work, options.model, options.steps)
     taken = [n for n in options.snapshots if snapshot_folder(out, n).exists()]
@@ -258,7 +270,7 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     if saved.is_file():
         min_sharpness = float(json.loads(saved.read_text()))
     else:
-        min_sharpness = sharp_threshold(refs, options.max_frames)
+        min_sharpness = sharp_threshold(refs, options.max_frames, size)
         saved.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(saved, json.dumps(min_sharpness))
     # the flicker loss (a recipe with w_flicker; off: engines/naf-hd/NOTES.md, session 41): groups of two more
@@ -267,7 +279,8 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     summary = run_make_pairs(refs, work / "pairs", method="motion", speed=SPEED, shutter=SHUTTER, crf_share=CRF_SHARE,
                              noise=NOISE, size=spec.input_size, stride=centre_stride(refs, options.max_frames),
                              max_frames=options.max_frames, frames=spec.frames + (2 if flicker else 0),
-                             targets=flicker, min_sharpness=min_sharpness, progress=not options.quiet)
+                             targets=flicker, min_sharpness=min_sharpness, detect_size=size,
+                             progress=not options.quiet)
     pairs = int(summary["totals"]["pairs"])
     if pairs < MIN_PAIRS:
         raise UserError(f"only {pairs} usable frames in {', '.join(map(str, refs))} (a sharp face of at least 64 px "
@@ -407,11 +420,41 @@ def reference_sharpness(clip: Path, max_frames: int | None, detector, count: int
     return found
 
 
-def sharp_threshold(references: Sequence[Path], max_frames: int | None) -> float:
-    """The --min-sharpness of adapt's pairs for these references (threshold_of their faces' sharpness)."""
+def detect_size(references: Sequence[Path], max_frames: int | None, count: int = 8) -> int:
+    """The longest side the detector sees the references' frames at in adapt's passes over them (the sharpness pass
+    and make-pairs, which detect a face in every frame): their largest faces' median side made about DETECT_FACE px
+    (the clip whose faces are the smallest in its frame decides), a multiple of 32 within DETECT_SIZES; make-pairs'
+    own 640 where no face of 64 px is found in `count` frames of each."""
+    from contextlib import closing
+
+    from streamdeblur.data.video_pairs import PairOptions
+    from streamdeblur.faces.detect import create_detector
+    from streamdeblur.faces.detection import largest_face
+    from streamdeblur.faces.person import sample_frames
+
+    detector = create_detector("yunet", max_side=PairOptions.detect_size)
+    wanted = []
+    for clip in references:
+        ratios = []
+        with closing(sample_frames(clip, count, max_frames)) as frames:
+            for _, image in frames:
+                face = largest_face(detector.detect(image), 64)
+                if face is not None:
+                    ratios.append(max(image.shape[:2]) / float(max(face.box[2:] - face.box[:2])))
+        if ratios:
+            wanted.append(statistics.median(ratios) * DETECT_FACE)
+    if len(wanted) < len(references):
+        return PairOptions.detect_size
+    low, high = DETECT_SIZES
+    return int(min(high, max(low, 32 * math.ceil(max(wanted) / 32))))
+
+
+def sharp_threshold(references: Sequence[Path], max_frames: int | None, size: int = 640) -> float:
+    """The --min-sharpness of adapt's pairs for these references (threshold_of their faces' sharpness, found by the
+    detector at `size`, as make-pairs will find them)."""
     from streamdeblur.faces.detect import create_detector
 
-    detector = create_detector("yunet")
+    detector = create_detector("yunet", max_side=size)
     return threshold_of([reference_sharpness(r, max_frames, detector) for r in references])
 
 

@@ -395,6 +395,26 @@ def test_targets_hold_each_exposures_sharp_frame_and_keep_older_recipes(moving_c
     assert "targets" not in json.loads((tmp_path / "plain" / "recipe.json").read_text())["pairs"]["motion"]
 
 
+def test_detect_size_is_the_detectors_and_keeps_older_recipes(moving_clip, tmp_path, monkeypatch):
+    """make-pairs' detector sees each frame at --detect-size's longest side (adapt's choice; 640 by default, and
+    then the recipe reads as before the option existed)."""
+    import json
+
+    from streamdeblur.faces import yunet
+
+    seen = []
+    real = yunet.YuNetDetector.__init__
+    monkeypatch.setattr(yunet.YuNetDetector, "__init__",
+                        lambda self, *a, **k: (seen.append(k.get("max_side")), real(self, *a, **k))[1])
+    args = dict(method="motion", speed="2,6", max_frames=12, **FAST)
+    run_make_pairs([moving_clip], tmp_path / "small", detect_size=256, **args)
+    assert seen == [256] and json.loads((tmp_path / "small" / "recipe.json").read_text())["pairs"]["detect_size"] == 256
+    run_make_pairs([moving_clip], tmp_path / "plain", **args)
+    assert seen[-1] == 640 and "detect_size" not in json.loads((tmp_path / "plain" / "recipe.json").read_text())["pairs"]
+    with pytest.raises(UserError, match="at least 64"):
+        run_make_pairs([moving_clip], tmp_path / "bad", detect_size=32, **args)
+
+
 def test_motion_options_are_checked(moving_clip, tmp_path):
     for bad in (dict(speed="abc"), dict(speed="5,2"), dict(shutter="0,2"), dict(frames=2), dict(crf="10,70"),
                 dict(crf_share=1.5), dict(targets=True)):

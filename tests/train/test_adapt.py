@@ -74,6 +74,36 @@ def test_the_pairs_are_made_of_the_references_sharpest_faces_only(halves, tmp_pa
     assert threshold_of([faces[40:], faces]) == level and threshold_of([[1.0, 2.0]]) == threshold_of([]) == 20.0
 
 
+def test_adapt_detects_a_references_faces_at_a_size_made_for_them(halves, tmp_path):
+    """adapt's passes over a reference (sharpness, make-pairs: a detection in every frame) see its frames at the size
+    that makes its faces about DETECT_FACE px: the same for a copy at twice the resolution (the face's share of the
+    frame decides, not the frame), where the detector finds the same faces as at make-pairs' 640 on every frame; and
+    640 for a clip without a face."""
+    import cv2
+
+    from streamdeblur.eval.video import read_frames, write_video
+    from streamdeblur.faces.detect import create_detector
+    from streamdeblur.faces.detection import largest_face
+    from streamdeblur.train.adapt import DETECT_FACE, DETECT_SIZES, detect_size
+
+    from ..data.conftest import write_faceless_clip
+
+    later, _, _ = halves
+    frames, fps = read_frames(later, 40)
+    big = write_video(tmp_path / "big.mp4", [cv2.resize(f, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+                                             for f in frames], fps)
+    size, size_big = detect_size([later], None), detect_size([big], None)
+    assert DETECT_SIZES[0] <= size < 640 and size % 32 == 0 and abs(size_big - size) <= 32, (size, size_big)
+    assert detect_size([later, big], None) == max(size, size_big)
+    full, small = create_detector("yunet"), create_detector("yunet", max_side=size)
+    for image in frames[::4]:
+        a, b = largest_face(full.detect(image), 64), largest_face(small.detect(image), 64)
+        side = float(max(a.box[2:] - a.box[:2]))
+        assert b is not None and np.abs(b.box - a.box).max() < 0.1 * side
+        assert side * size / max(image.shape[:2]) >= 0.8 * DETECT_FACE
+    assert detect_size([write_faceless_clip(tmp_path / "none.mp4")], None) == 640
+
+
 def _gain_db(weights, pairs) -> float:
     """Mean PSNR gain of naf with these weights over the blurry crops of the pairs (torch, fp32)."""
     from streamdeblur.data.dataset import PairDataset
