@@ -76,11 +76,12 @@ DETECT_SIZES = (160, 640)
 # adapt's steps where --steps does not say: DEFAULT_STEPS, or the model's in STEPS. naf-hd: 1,000 since session 57,
 # +0.834 dB at motion:4+8 on the ten held-out clips against 500's +0.770 (sharp faces and flicker the same;
 # engines/naf-hd/NOTES.md, session 55), in the time 500 took before adapt was compiled; 2,000 added +0.04.
-# naf: 2,000 since session 64, +0.317 dB at motion:4+8 on the ten clips against 1,000's +0.268 (+0.049 +- 0.008 a face;
-# nine clips ahead or even, X-Portrait behind; engines/naf/NOTES.md, session 64). Live, the engine at 1,000 steps
-# is handed over on the way (train/live.py), so the doubling costs a live input nothing before it
+# naf: 4,000 since session 65: on the ten clips +0.268 dB at motion:4+8 after 1,000 steps, +0.317 after 2,000
+# (+0.049 +- 0.008 a face; session 64), +0.356 after 4,000 (+0.039 +- 0.010 a face over 2,000; nine clips ahead or
+# even at motion:8, flicker the same; engines/naf/NOTES.md, sessions 64-65). Live, the engines at 200, 1,000 and
+# 2,000 steps are handed over on the way (train/live.py), so the doublings cost a live input nothing before them
 DEFAULT_STEPS = 1000
-STEPS = {"naf": 2000}
+STEPS = {"naf": 4000}
 log = logging.getLogger("streamdeblur")
 
 

@@ -4,7 +4,7 @@ The first seconds are recorded (io/record.py) while the released engine restores
 `streamdeblur adapt RECORDING` fine-tunes the engine in a process of its own (its own session: a Ctrl-C meant for
 `process` does not reach it), and from the frame it is ready on the pipeline hands that person's faces to the
 adapted engine (restore.Restorer.swap), the others staying with the released one. It is handed over as it improves:
-the engine as it is a tenth and half of the steps into the adaptation (handover_steps: adapt --snapshot, written by
+the engine as it is a twentieth, a quarter and half of the steps into the adaptation (handover_steps: adapt --snapshot, written by
 the same run as it trains on), then the whole. Where the input ends first, the adaptation is stopped (SIGTERM: its
 run checkpoints in the cache) and the command to finish it is logged.
 The second time a person comes, the engine of the first time restores them instead of adapting again: the same
@@ -35,11 +35,13 @@ from streamdeblur.train.adapt import AdaptOptions, RECORD_SECONDS, recording_pat
 
 log = logging.getLogger("streamdeblur")
 
-# The engine is handed over a tenth and half of the steps into the adaptation, before the whole: of naf's +0.30 dB
-# at motion:4+8 after adapt's 1,000 steps on four held-out clips, 100 gave +0.13 and 500 +0.24 (engines/naf/NOTES.md,
-# session 63; naf-hd's 100 gave +0.59 where 500 gave +0.74, its notes, session 56); live on a 2-core CPU the engine
-# of 100 steps took over 80 s after the recording, the whole one two minutes later (BENCHMARKS.md, session 63).
-HANDOVER_SHARES = (10, 2)
+# The engine is handed over a twentieth, a quarter and half of the steps into the adaptation, before the whole: naf's
+# 4,000 steps hand over at 200, 1,000 and 2,000. On the ten held-out clips naf gained +0.27, +0.32 and +0.36 dB at
+# motion:4+8 after 1,000, 2,000 and 4,000 steps, and on four of them 100 steps gave +0.13 and 250 +0.17 where 1,000
+# gave +0.30 (engines/naf/NOTES.md, sessions 63-65; naf-hd's 100 gave +0.59 where 500 gave +0.74, its notes, session
+# 56); live on a 2-core CPU the engine of 200 steps took over about two minutes after the recording, that of 2,000
+# four minutes later (BENCHMARKS.md, session 64).
+HANDOVER_SHARES = (20, 4, 2)
 
 
 def handover_steps(steps: int) -> list[int]:

@@ -83,26 +83,28 @@ def in_parts(tmp_path, proc, data: bytes, waits) -> tuple[list, str]:
 
 
 def test_a_live_input_is_handed_to_the_engine_adapted_to_its_first_second(halves, tmp_path):
-    """Adapted 10 steps: the engine of its first step takes over once it is ready (then the 5th's, when a frame
-    comes while it is the furthest), the whole adaptation (the same run) once it is done, and the hand-overs'
-    folders are removed at the end."""
+    """Adapted 20 steps: the engine of its first step takes over once it is ready (then the 5th's and the 10th's, each
+    when a frame comes while it is the furthest), the whole adaptation (the same run) once it is done, and the
+    hand-overs' folders are removed at the end."""
     data = stream_bytes(halves, tmp_path)
     out = tmp_path / "out.ts"
     recordings = tmp_path / "cache" / "adapt" / "recordings"
     # about 45 frames (the first 25 are recorded), more once the first engine is ready, the rest once the whole is
-    (swapped, frames, people, handovers), stderr = in_parts(tmp_path, start(tmp_path, out, steps=10), data, [
+    (swapped, frames, people, handovers), stderr = in_parts(tmp_path, start(tmp_path, out, steps=20), data, [
         (1 / 3, lambda: list(recordings.glob("*-engine-1/card.json"))),
         (2 / 3, lambda: list(recordings.glob("*-engine/card.json")))])
-    assert frames == 140 and people == [True] and [h["steps"] for h in handovers] in ([1, 10], [1, 5, 10]), stderr
+    steps = [h["steps"] for h in handovers]
+    assert frames == 140 and people == [True] and steps[0] == 1 and steps[-1] == 20, stderr
+    assert steps == sorted(set(steps)) and set(steps) <= {1, 5, 10, 20}, stderr
     assert 25 < swapped == handovers[0]["frame"] and [h["frame"] for h in handovers] == sorted(
         {h["frame"] for h in handovers}) and handovers[-1]["frame"] < 140
     assert len(decode_frames(out)) == 140
     (recording,) = recordings.glob("stdin-*.mp4")
     (engine,) = recordings.glob("*-engine")
     card = json.loads((engine / "card.json").read_text())
-    assert card["adapted"]["references"] == [str(recording)] and card["adapted"]["steps"] == 10
+    assert card["adapted"]["references"] == [str(recording)] and card["adapted"]["steps"] == 20
     assert not list(recordings.glob("*-engine-*")), "a hand-over's engine is kept after the whole one took over"
-    assert "recorded 1.0 s (25 frames)" in stderr and "the engine adapted 1 of the 10 steps is ready" in stderr
+    assert "recorded 1.0 s (25 frames)" in stderr and "the engine adapted 1 of the 20 steps is ready" in stderr
     assert "most faces were large" not in stderr  # the model was chosen for adapting live, not for the face size
     for handover in handovers:
         assert f"from frame {handover['frame']} on, the adapted engine ({handover['steps']} steps)" in stderr
@@ -144,12 +146,13 @@ def test_process_adapt_on_a_live_input_runs_the_released_engine_of_the_model_it_
         used, live = seen[-1]
         assert used == model and live.options.model == model and live.options.steps == 7 and live.seconds == 3
         assert live.input == "webcam:0" and live.recording.parent == tmp_path / "cache" / "adapt" / "recordings"
-    # without --adapt-steps, the model's own (train/adapt.STEPS): naf 2,000, naf-hd 1,000
-    for model, steps in (("naf", 2000), ("naf-hd", 1000)):
+    # without --adapt-steps, the model's own (train/adapt.STEPS): naf 4,000, naf-hd 1,000
+    for model, steps in (("naf", 4000), ("naf-hd", 1000)):
         result = CliRunner().invoke(app, ["process", "webcam:0", "-o", str(tmp_path / "o.mp4"), "--adapt", "--model",
                                           model, "-q"])
         assert result.exit_code == 0 and seen[-1][1].options.steps == steps, result.output
-    assert [live_module.handover_steps(n) for n in (1000, 10, 2, 1)] == [[100, 500], [1, 5], [1], []]
+    assert [live_module.handover_steps(n) for n in (4000, 1000, 20, 10, 2, 1)] == [
+        [200, 1000, 2000], [50, 250, 500], [1, 5, 10], [2, 5], [1], []]
     assert live_module.live_model(2, gpu=True) is None and live_module.live_model(live_module.HD_CORES, False) is None
     clip = tmp_path / "a.mp4"
     clip.write_bytes(b"")
