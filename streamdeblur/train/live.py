@@ -39,8 +39,8 @@ log = logging.getLogger("streamdeblur")
 # 4,000 steps hand over at 200, 1,000 and 2,000. On the ten held-out clips naf gained +0.27, +0.32 and +0.36 dB at
 # motion:4+8 after 1,000, 2,000 and 4,000 steps, and on four of them 100 steps gave +0.13 and 250 +0.17 where 1,000
 # gave +0.30 (engines/naf/NOTES.md, sessions 63-65; naf-hd's 100 gave +0.59 where 500 gave +0.74, its notes, session
-# 56); live on a 2-core CPU the engine of 200 steps took over about two minutes after the recording, that of 2,000
-# four minutes later (BENCHMARKS.md, session 64).
+# 56); live on a 2-core CPU the engine of 200 steps took over 78 s after the recording, those of 1,000, 2,000 and
+# 4,000 about 100, 235 and 500 s after it (BENCHMARKS.md, session 65).
 HANDOVER_SHARES = (20, 4, 2)
 
 
