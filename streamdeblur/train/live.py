@@ -4,14 +4,17 @@ The first seconds are recorded (io/record.py) while the released engine restores
 `streamdeblur adapt RECORDING` fine-tunes the engine in a process of its own (its own session: a Ctrl-C meant for
 `process` does not reach it), and from the frame it is ready on the pipeline hands that person's faces to the
 adapted engine (restore.Restorer.swap), the others staying with the released one. It is handed over as it improves:
-the engine as it is a twentieth, a quarter and half of the steps into the adaptation (handover_steps: adapt --snapshot, written by
-the same run as it trains on), then the whole. Where the input ends first, the adaptation is stopped (SIGTERM: its
-run checkpoints in the cache) and the command to finish it is logged.
+the engine as it is a twentieth, a quarter and half of the steps into the adaptation (handover_steps: adapt
+--snapshot, written by the same run as it trains on), then the whole. Where the input ends first, the adaptation is
+stopped (SIGTERM: its run checkpoints in the cache), the furthest hand-over's engine is kept, and the command to
+finish it is logged.
 The second time a person comes, the engine of the first time restores them instead of adapting again: the same
 model from the same released weights, and their person by the card's face embedding (adapted_before, of_person).
 While the first seconds are recorded, a Looker compares the input's first faces with those engines, and the one that
 matches takes over within a second or two (the recording is dropped); where it has not decided by the end of the
-recording, the child compares the whole recording again (earlier_engine) before it adapts.
+recording, the child compares the whole recording again (earlier_engine) before it adapts. Where the first time's
+input ended before its adaptation, the Looker also knows its person by the hand-over's engine that was kept: that
+engine takes over, and the adaptation goes on from its checkpoint, on the first time's recording, to the whole.
 
 The recording, the adapt log and the engine folder sit side by side in <cache>/adapt/recordings.
 """
@@ -102,7 +105,7 @@ class LiveAdapt:
             return
         log.info("recording the first %g s of the input to adapt %s to (the released engine restores them "
                  "meanwhile)", self.seconds, self.options.model)
-        candidates = adapted_before(self.recording.parent, self.options)
+        candidates = adapted_before(self.recording.parent, self.options, unfinished=True)
         if candidates:
             self.looker = Looker(candidates)
             log.info("comparing the first faces with the %d %s engine(s) adapted before: one of their person "
@@ -170,13 +173,45 @@ class LiveAdapt:
         return None
 
     def _known(self) -> Path:
-        """The Looker found the person of an engine adapted before: that engine, and no recording or adapting."""
+        """The Looker found the person of an engine adapted before: that engine, and no recording or adapting; where
+        it is the furthest hand-over of an adaptation that an input's end stopped, that adaptation is finished on its
+        own recording (from its checkpoint in the cache) and handed over when done."""
         engine = self.looker.found
         self._stop_looking()
         self.done = True
         if self.recorder is not None:
             self.recorder.abort()  # removed: nothing is adapted to it
+        recording = unfinished_recording(engine)
+        if recording is not None:
+            from streamdeblur.models import folder_card
+
+            steps = int(folder_card(engine).get("adapted", {}).get("steps", 0))
+            if steps < self.options.steps:  # (an engine of at least the steps asked for is enough as it is)
+                self._finish(recording, engine, steps)
         return engine
+
+    def _finish(self, recording: Path, handed: Path, steps: int) -> None:
+        """Go on with the adaptation to `recording` (stopped before) whose engine `handed` (of `steps`) has just been
+        handed over: `streamdeblur adapt` continues its run to the whole, which see() hands over as any whole."""
+        self.recording, self.log_path = recording, recording.with_suffix(".log")
+        self.engine = recording.with_name(recording.stem + "-engine")
+        self.handed = steps
+        self.stages = [(self.handed, handed)]  # removed by close() once the whole is there
+        log.info("this is the person an engine was adapted to before, %d of its %d steps (the input ended first): it "
+                 "restores them at once, and the adaptation to %s goes on (minutes; log: %s)", self.handed,
+                 self.options.steps, recording.name, self.log_path)
+        threads = self.options.threads or max(1, (os.cpu_count() or 2) // 2)
+        try:
+            with open(self.log_path, "ab") as out:
+                self.child = subprocess.Popen(
+                    [sys.executable, "-m", "streamdeblur",
+                     *adapt_command(recording, self.engine, replace(self.options, threads=threads, snapshots=()))],
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+        except Exception as exc:  # noqa: BLE001 - the engine handed over still restores them
+            log.warning("cannot go on adapting to %s (%s); the engine adapted %d steps restores them", recording.name,
+                        exc, self.handed)
+            return
+        self.done = False
 
     def _stop_looking(self) -> None:
         if self.looker is not None:
@@ -213,7 +248,8 @@ class LiveAdapt:
         if running:
             log.info("the input ended before the engine was adapted: `streamdeblur adapt %s -o %s %s` finishes it "
                      "(from its checkpoint in the cache)%s", self.recording, self.engine, self._how(),
-                     f"; the engine as it was after {made[-1][0]} steps is in {made[-1][1]}" if made and not whole
+                     f"; the engine as it was after {made[-1][0]} steps is in {made[-1][1]} (the next time this person "
+                     f"comes it restores them at once, and the adaptation goes on)" if made and not whole
                      else "")
 
     def _how(self) -> str:
@@ -229,24 +265,38 @@ def adapt_command(recording: Path, engine: Path, options: AdaptOptions) -> list[
             "--threads", str(options.threads), "-q", *([] if options.compile else ["--no-compile"])]
 
 
-def adapted_before(folder: Path, options: AdaptOptions) -> list[tuple[Path, dict[str, Any]]]:
+def adapted_before(folder: Path, options: AdaptOptions, unfinished: bool = False) -> list[tuple[Path, dict[str, Any]]]:
     """The engines adapted before beside the recordings in `folder` that can stand for adapting with these options:
     the same model from the same released weights, at least as many steps, and a face embedding in the card to tell
-    whose engine it is. (engine folder, the card's identity), newest first."""
+    whose engine it is. (engine folder, the card's identity), newest first. With `unfinished`, after them the
+    engines of adaptations that an input's end stopped (the furthest hand-over's folder, kept by LiveAdapt.close, of
+    fewer steps, whose recording is still there to finish them on; unfinished_recording)."""
     from streamdeblur.train.adapt import base_key
 
     base = base_key(options.model)
     found = []
-    for card_file in folder.glob("*-engine/card.json"):
+    for card_file in [*folder.glob("*-engine/card.json"), *(folder.glob("*-engine-*/card.json") if unfinished else [])]:
         try:
             adapted = json.loads(card_file.read_text()).get("adapted", {})
             made = card_file.stat().st_mtime
         except (OSError, ValueError):
             continue
-        if (adapted.get("model") == options.model and adapted.get("base") == base
-                and int(adapted.get("steps", 0)) >= options.steps and adapted.get("identity")):
-            found.append((made, card_file.parent, adapted["identity"]))
-    return [(engine, identity) for _, engine, identity in sorted(found, key=lambda c: c[0], reverse=True)]
+        whole = card_file.parent.name.endswith("-engine")
+        if not (adapted.get("model") == options.model and adapted.get("base") == base and adapted.get("identity")):
+            continue
+        if int(adapted.get("steps", 0)) >= options.steps if whole else unfinished_recording(card_file.parent):
+            found.append((whole, made, card_file.parent, adapted["identity"]))
+    return [(engine, identity) for _, _, engine, identity in sorted(found, key=lambda c: c[:2], reverse=True)]
+
+
+def unfinished_recording(engine: Path) -> Path | None:
+    """The recording whose adaptation `engine` is a hand-over of (RECORDING-engine-STEPS, kept when the input ended
+    first), where that recording is still there and the whole adaptation (RECORDING-engine) is not; else None."""
+    stem, _, steps = engine.name.rpartition("-engine-")
+    recording = engine.with_name(f"{stem}.mp4")
+    if not steps.isdigit() or not recording.is_file() or (engine.with_name(f"{stem}-engine") / "card.json").is_file():
+        return None
+    return recording
 
 
 def of_person(candidates: list[tuple[Path, dict[str, Any]]], embedder: str, vector: np.ndarray) -> Path | None:

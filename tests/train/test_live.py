@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -221,8 +222,6 @@ def test_a_recording_or_an_adaptation_that_fails_leaves_the_input_to_the_release
 def adapted_engine(folder: Path, identity: dict, **changes) -> Path:
     """An engine folder as `adapt` leaves it: naf's released weights (standing in for adapted ones) and a card that
     says whose engine it is (model, base weights and steps as adapt writes them, but for `changes`)."""
-    import shutil
-
     from streamdeblur.models import get_spec
     from streamdeblur.train.adapt import base_key
 
@@ -251,8 +250,6 @@ def test_an_engine_adapted_before_to_the_same_person_stands_for_adapting_to_a_ne
     face embedding is the new recording's person (dlib, on real clips: the woman's later frames made the engine,
     her first frames are the new recording; two men of another clip are not her). The child copies it into the
     new engine folder instead of adapting; with none it becomes `streamdeblur adapt` on the recording."""
-    import shutil
-
     from streamdeblur.train import live as live_module
     from dataclasses import replace
 
@@ -309,6 +306,42 @@ def test_a_person_adapted_to_before_is_known_from_the_first_faces(halves, identi
     assert f"the first faces are the person of {mine}, adapted to before" in stderr
     assert f"from frame {swapped} on, the adapted engine" in stderr and "adapting naf to it" not in stderr
     assert not list(recordings.glob("stdin-*.mp4")) and len(decode_frames(out)) == 140
+
+
+def test_a_person_whose_adaptation_an_input_cut_short_gets_its_engine_and_the_adaptation_finished(
+        halves, identities, tmp_path):
+    """The first time's input ended before its adaptation (3 steps), keeping its 1-step hand-over beside its
+    recording. The second time the same woman comes, her first faces are known by that engine, which takes over at
+    once (nothing is recorded), and the adaptation goes on on the first recording: its whole engine takes over when
+    done, and the hand-over's folder is removed. Without the recording there is nothing to finish it on, and adapt's
+    child (earlier_engine) never takes a hand-over's engine for a finished one."""
+    from streamdeblur.train.adapt import AdaptOptions
+    from streamdeblur.train.live import adapted_before
+
+    recordings = tmp_path / "cache" / "adapt" / "recordings"
+    recordings.mkdir(parents=True)
+    earlier = Path(shutil.copy(halves[0], recordings / "stdin-earlier.mp4"))
+    kept = adapted_engine(recordings / "stdin-earlier-engine-1", identities[0], steps=1, references=[str(earlier)])
+    options = AdaptOptions(model="naf", steps=3)
+    assert adapted_before(recordings, options) == [] and adapted_before(recordings, options, unfinished=True) == [
+        (kept, identities[0])]
+    data = stream_bytes(halves, tmp_path)
+    out = tmp_path / "out.ts"
+    (swapped, frames, people, handovers), stderr = in_parts(
+        tmp_path, start(tmp_path, out, seconds=4, steps=3), data,
+        [(1 / 3, lambda: "the first faces are" in said(tmp_path)[1]),
+         (2 / 3, lambda: (recordings / "stdin-earlier-engine" / "card.json").is_file())])
+    assert frames == 140 and swapped < 100 and people == [True], stderr
+    assert [h["steps"] for h in handovers] == [1, 3] and handovers[0]["frame"] == swapped < handovers[1]["frame"]
+    assert "1 of its 3 steps (the input ended first)" in stderr and "adapting naf to it" not in stderr
+    card = json.loads((recordings / "stdin-earlier-engine" / "card.json").read_text())
+    assert card["adapted"]["steps"] == 3 and card["adapted"]["references"] == [str(earlier)]
+    assert not kept.exists() and list(recordings.glob("stdin-*.mp4")) == [earlier] and len(decode_frames(out)) == 140
+    # a hand-over's engine is offered only with its recording
+    other = adapted_engine(recordings / "stdin-gone-engine-2", identities[0], steps=2)
+    assert adapted_before(recordings, AdaptOptions(model="naf", steps=9), unfinished=True) == []
+    shutil.copy(earlier, recordings / "stdin-gone.mp4")
+    assert adapted_before(recordings, AdaptOptions(model="naf", steps=9), unfinished=True) == [(other, identities[0])]
 
 
 def test_the_first_faces_of_another_person_leave_the_input_to_be_adapted(halves, identities, tmp_path, caplog):
