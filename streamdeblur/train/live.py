@@ -83,7 +83,7 @@ class LiveAdapt:
         self.input, self.options = input, options
         self.seconds = options.duration if options.duration is not None else RECORD_SECONDS
         self.recording = recording_path(input)
-        self.engine = self.recording.with_name(self.recording.stem + "-engine")
+        self.engine = engine_folder(self.recording)
         self.log_path = self.recording.with_suffix(".log")
         self.recorder: Any = None
         self.child: subprocess.Popen | None = None
@@ -113,13 +113,15 @@ class LiveAdapt:
 
     def command(self) -> list[str]:
         """What the child runs: `child` (this module) on the recording, which finds an engine adapted before to the
-        same person or becomes `streamdeblur adapt RECORDING`. Unless told, it trains on half the cores: the
-        pipeline keeps running beside it, and adapt's busy-waiting threads on every core would take the cores
-        from the pipeline's."""
-        threads = self.options.threads or max(1, (os.cpu_count() or 2) // 2)
+        same person or becomes `streamdeblur adapt RECORDING`, writing the hand-overs' engines."""
         return [sys.executable, "-c", "import sys; from streamdeblur.train.live import child; sys.exit(child())",
-                *adapt_command(self.recording, self.engine, replace(self.options, threads=threads,
-                                                                    snapshots=tuple(n for n, _ in self.stages)))]
+                *adapt_command(self.recording, self.engine, self._child_options(tuple(n for n, _ in self.stages)))]
+
+    def _child_options(self, snapshots: tuple[int, ...]) -> AdaptOptions:
+        """The options of the child's `adapt`. Unless told, it trains on half the cores: the pipeline keeps running
+        beside it, and adapt's busy-waiting threads on every core would take the cores from the pipeline's."""
+        threads = self.options.threads or max(1, (os.cpu_count() or 2) // 2)
+        return replace(self.options, threads=threads, snapshots=snapshots)
 
     def see(self, frame: Any) -> Path | None:
         if self.done:
@@ -194,18 +196,17 @@ class LiveAdapt:
         """Go on with the adaptation to `recording` (stopped before) whose engine `handed` (of `steps`) has just been
         handed over: `streamdeblur adapt` continues its run to the whole, which see() hands over as any whole."""
         self.recording, self.log_path = recording, recording.with_suffix(".log")
-        self.engine = recording.with_name(recording.stem + "-engine")
+        self.engine = engine_folder(recording)
         self.handed = steps
         self.stages = [(self.handed, handed)]  # removed by close() once the whole is there
         log.info("this is the person an engine was adapted to before, %d of its %d steps (the input ended first): it "
                  "restores them at once, and the adaptation to %s goes on (minutes; log: %s)", self.handed,
                  self.options.steps, recording.name, self.log_path)
-        threads = self.options.threads or max(1, (os.cpu_count() or 2) // 2)
         try:
             with open(self.log_path, "ab") as out:
                 self.child = subprocess.Popen(
                     [sys.executable, "-m", "streamdeblur",
-                     *adapt_command(recording, self.engine, replace(self.options, threads=threads, snapshots=()))],
+                     *adapt_command(recording, self.engine, self._child_options(snapshots=()))],
                     stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
         except Exception as exc:  # noqa: BLE001 - the engine handed over still restores them
             log.warning("cannot go on adapting to %s (%s); the engine adapted %d steps restores them", recording.name,
@@ -289,12 +290,17 @@ def adapted_before(folder: Path, options: AdaptOptions, unfinished: bool = False
     return [(engine, identity) for _, _, engine, identity in sorted(found, key=lambda c: c[:2], reverse=True)]
 
 
+def engine_folder(recording: Path) -> Path:
+    """Where the engine adapted to a live input's recording is kept: beside it, RECORDING-engine."""
+    return recording.with_name(recording.stem + "-engine")
+
+
 def unfinished_recording(engine: Path) -> Path | None:
     """The recording whose adaptation `engine` is a hand-over of (RECORDING-engine-STEPS, kept when the input ended
     first), where that recording is still there and the whole adaptation (RECORDING-engine) is not; else None."""
     stem, _, steps = engine.name.rpartition("-engine-")
     recording = engine.with_name(f"{stem}.mp4")
-    if not steps.isdigit() or not recording.is_file() or (engine.with_name(f"{stem}-engine") / "card.json").is_file():
+    if not steps.isdigit() or not recording.is_file() or (engine_folder(recording) / "card.json").is_file():
         return None
     return recording
 
