@@ -78,7 +78,7 @@ DETECT_SIZES = (160, 640)
 # engines/naf-hd/NOTES.md, session 55), in the time 500 took before adapt was compiled; 2,000 added +0.04.
 # naf: 4,000 since session 65: on the ten clips +0.268 dB at motion:4+8 after 1,000 steps, +0.317 after 2,000
 # (+0.049 +- 0.008 a face; session 64), +0.356 after 4,000 (+0.039 +- 0.010 a face over 2,000; nine clips ahead or
-# even at motion:8, flicker the same; engines/naf/NOTES.md, sessions 64-65). Live, the engines at 200, 1,000 and
+# even at motion:8, flicker the same; engines/naf/NOTES.md, sessions 64-65). Live, the engines at 100, 1,000 and
 # 2,000 steps are handed over on the way (train/live.py), so the doublings cost a live input nothing before them
 DEFAULT_STEPS = 1000
 STEPS = {"naf": 4000}

@@ -4,7 +4,7 @@ The first seconds are recorded (io/record.py) while the released engine restores
 `streamdeblur adapt RECORDING` fine-tunes the engine in a process of its own (its own session: a Ctrl-C meant for
 `process` does not reach it), and from the frame it is ready on the pipeline hands that person's faces to the
 adapted engine (restore.Restorer.swap), the others staying with the released one. It is handed over as it improves:
-the engine as it is a twentieth, a quarter and half of the steps into the adaptation (handover_steps: adapt
+the engine as it is a fortieth, a quarter and half of the steps into the adaptation (handover_steps: adapt
 --snapshot, written by the same run as it trains on), then the whole. Where the input ends first, the adaptation is
 stopped (SIGTERM: its run checkpoints in the cache), the furthest hand-over's engine is kept, and the command to
 finish it is logged.
@@ -38,13 +38,14 @@ from streamdeblur.train.adapt import AdaptOptions, RECORD_SECONDS, recording_pat
 
 log = logging.getLogger("streamdeblur")
 
-# The engine is handed over a twentieth, a quarter and half of the steps into the adaptation, before the whole: naf's
-# 4,000 steps hand over at 200, 1,000 and 2,000. On the ten held-out clips naf gained +0.27, +0.32 and +0.36 dB at
+# The engine is handed over a fortieth, a quarter and half of the steps into the adaptation, before the whole: naf's
+# 4,000 steps hand over at 100, 1,000 and 2,000. On the ten held-out clips naf gained +0.27, +0.32 and +0.36 dB at
 # motion:4+8 after 1,000, 2,000 and 4,000 steps, and on four of them 100 steps gave +0.13 and 250 +0.17 where 1,000
-# gave +0.30 (engines/naf/NOTES.md, sessions 63-65; naf-hd's 100 gave +0.59 where 500 gave +0.74, its notes, session
-# 56); live on a 2-core CPU the engine of 200 steps took over 78 s after the recording, those of 1,000, 2,000 and
-# 4,000 about 100, 235 and 500 s after it (BENCHMARKS.md, session 65).
-HANDOVER_SHARES = (20, 4, 2)
+# gave +0.30, sharp faces and flicker as the input's (engines/naf/NOTES.md, sessions 63-66; naf-hd's 100 gave +0.59
+# where 500 gave +0.74, its notes, session 56). Live on a 2-core CPU the engine of 200 steps (a twentieth until
+# session 66) took over 78 s after the recording, those of 1,000, 2,000 and 4,000 about 100, 235 and 500 s after it
+# (BENCHMARKS.md, session 65); in session 66's run step 100 came 15.5 s of training before step 200.
+HANDOVER_SHARES = (40, 4, 2)
 
 
 def handover_steps(steps: int) -> list[int]:

@@ -84,19 +84,19 @@ def in_parts(tmp_path, proc, data: bytes, waits) -> tuple[list, str]:
 
 
 def test_a_live_input_is_handed_to_the_engine_adapted_to_its_first_second(halves, tmp_path):
-    """Adapted 20 steps: the engine of its first step takes over once it is ready (then the 5th's and the 10th's, each
-    when a frame comes while it is the furthest), the whole adaptation (the same run) once it is done, and the
+    """Adapted 20 steps: the engine of its 5th step (a fortieth of 20 is under one) takes over once it is ready (then
+    the 10th's, when a frame comes while it is the furthest), the whole adaptation (the same run) once it is done, and the
     hand-overs' folders are removed at the end."""
     data = stream_bytes(halves, tmp_path)
     out = tmp_path / "out.ts"
     recordings = tmp_path / "cache" / "adapt" / "recordings"
     # about 45 frames (the first 25 are recorded), more once the first engine is ready, the rest once the whole is
     (swapped, frames, people, handovers), stderr = in_parts(tmp_path, start(tmp_path, out, steps=20), data, [
-        (1 / 3, lambda: list(recordings.glob("*-engine-1/card.json"))),
+        (1 / 3, lambda: list(recordings.glob("*-engine-5/card.json"))),
         (2 / 3, lambda: list(recordings.glob("*-engine/card.json")))])
     steps = [h["steps"] for h in handovers]
-    assert frames == 140 and people == [True] and steps[0] == 1 and steps[-1] == 20, stderr
-    assert steps == sorted(set(steps)) and set(steps) <= {1, 5, 10, 20}, stderr
+    assert frames == 140 and people == [True] and steps[0] == 5 and steps[-1] == 20, stderr
+    assert steps == sorted(set(steps)) and set(steps) <= {5, 10, 20}, stderr
     assert 25 < swapped == handovers[0]["frame"] and [h["frame"] for h in handovers] == sorted(
         {h["frame"] for h in handovers}) and handovers[-1]["frame"] < 140
     assert len(decode_frames(out)) == 140
@@ -105,7 +105,7 @@ def test_a_live_input_is_handed_to_the_engine_adapted_to_its_first_second(halves
     card = json.loads((engine / "card.json").read_text())
     assert card["adapted"]["references"] == [str(recording)] and card["adapted"]["steps"] == 20
     assert not list(recordings.glob("*-engine-*")), "a hand-over's engine is kept after the whole one took over"
-    assert "recorded 1.0 s (25 frames)" in stderr and "the engine adapted 1 of the 20 steps is ready" in stderr
+    assert "recorded 1.0 s (25 frames)" in stderr and "the engine adapted 5 of the 20 steps is ready" in stderr
     assert "most faces were large" not in stderr  # the model was chosen for adapting live, not for the face size
     for handover in handovers:
         assert f"from frame {handover['frame']} on, the adapted engine ({handover['steps']} steps)" in stderr
@@ -114,7 +114,7 @@ def test_a_live_input_is_handed_to_the_engine_adapted_to_its_first_second(halves
 def test_an_input_that_ends_first_stops_the_adaptation_and_says_how_to_finish_it(halves, tmp_path):
     data = stream_bytes(halves, tmp_path)
     out = tmp_path / "out.ts"
-    proc = start(tmp_path, out, steps=1000)  # staged: 100 steps first (uncompiled: minutes)
+    proc = start(tmp_path, out, steps=1000)  # staged: 25 steps first (uncompiled: minutes)
     proc.communicate(data, timeout=240)
     stdout, stderr = said(tmp_path)
     assert proc.returncode == 0, stderr
@@ -153,7 +153,7 @@ def test_process_adapt_on_a_live_input_runs_the_released_engine_of_the_model_it_
                                           model, "-q"])
         assert result.exit_code == 0 and seen[-1][1].options.steps == steps, result.output
     assert [live_module.handover_steps(n) for n in (4000, 1000, 20, 10, 2, 1)] == [
-        [200, 1000, 2000], [50, 250, 500], [1, 5, 10], [2, 5], [1], []]
+        [100, 1000, 2000], [25, 250, 500], [5, 10], [2, 5], [1], []]
     assert live_module.live_model(2, gpu=True) is None and live_module.live_model(live_module.HD_CORES, False) is None
     clip = tmp_path / "a.mp4"
     clip.write_bytes(b"")
