@@ -84,9 +84,9 @@ def in_parts(tmp_path, proc, data: bytes, waits) -> tuple[list, str]:
 
 
 def test_a_live_input_is_handed_to_the_engine_adapted_to_its_first_second(halves, tmp_path):
-    """Adapted 20 steps: the engine of its 5th step (a fortieth of 20 is under one) takes over once it is ready (then
-    the 10th's, when a frame comes while it is the furthest), the whole adaptation (the same run) once it is done, and the
-    hand-overs' folders are removed at the end."""
+    """Adapted 20 steps: the engine of its 5th step (a fortieth of 20 is under one) takes over once it is ready
+    (then the 10th's, when a frame comes while it is the furthest), the whole adaptation (the same run) once it is
+    done, and the hand-overs' folders are removed at the end."""
     data = stream_bytes(halves, tmp_path)
     out = tmp_path / "out.ts"
     recordings = tmp_path / "cache" / "adapt" / "recordings"
@@ -114,7 +114,7 @@ def test_a_live_input_is_handed_to_the_engine_adapted_to_its_first_second(halves
 def test_an_input_that_ends_first_stops_the_adaptation_and_says_how_to_finish_it(halves, tmp_path):
     data = stream_bytes(halves, tmp_path)
     out = tmp_path / "out.ts"
-    proc = start(tmp_path, out, steps=1000)  # staged: 25 steps first (uncompiled: minutes)
+    proc = start(tmp_path, out, steps=4000)  # staged: 100 steps first (uncompiled: minutes)
     proc.communicate(data, timeout=240)
     stdout, stderr = said(tmp_path)
     assert proc.returncode == 0, stderr
@@ -122,7 +122,7 @@ def test_an_input_that_ends_first_stops_the_adaptation_and_says_how_to_finish_it
         pytest.skip("the adaptation finished before the 140 frames did (a fast machine): nothing to stop")
     assert json.loads(stdout) == [None, 140, [None], []]
     (recording,) = (tmp_path / "cache" / "adapt" / "recordings").glob("stdin-*.mp4")
-    assert f"`streamdeblur adapt {recording} -o" in stderr and "--model naf --steps 1000` finishes it" in stderr
+    assert f"`streamdeblur adapt {recording} -o" in stderr and "--model naf --steps 4000` finishes it" in stderr
 
 
 def test_process_adapt_on_a_live_input_runs_the_released_engine_of_the_model_it_adapts(tmp_path, monkeypatch):
