@@ -64,14 +64,14 @@ TLC = {"naf-hd": 144}
 # +0.84 with this (their sharp halves alone: +0.61, +0.81): blurred faces taught the engine to keep blur
 # (engines/naf-hd/NOTES.md, session 36)
 
-# the side (px) a reference's faces are brought to for the detector in adapt's passes over it (detect_size), within
-# DETECT_SIZES for the frame's longest side. make-pairs detects a face in every frame, at 640 px by default: on a
+# the side (px) a reference's faces are brought to for the detector in adapt's passes over it (detect_size); the frame's
+# longest side at least MIN_DETECT_SIZE and at most make-pairs' own (PairOptions.detect_size). make-pairs detects a face in every frame, at 640 px by default: on a
 # live input's 20-s recording (a 512x512 talking head, faces about 340 px) the sharpness pass and the pairs took 56 s
 # here, and 27 s with the detector at 192 px (2.8 s of it choosing the size), the pairs the same (221 against 215);
 # on four held-out clips naf adapted on such pairs gained -0.004 +- 0.008 dB a face against 640's at motion:4+8
 # (engines/naf/NOTES.md, session 65)
 DETECT_FACE = 128
-DETECT_SIZES = (160, 640)
+MIN_DETECT_SIZE = 160
 
 # adapt's steps where --steps does not say: DEFAULT_STEPS, or the model's in STEPS. naf-hd: 1,000 since session 57,
 # +0.834 dB at motion:4+8 on the ten held-out clips against 500's +0.770 (sharp faces and flicker the same;
@@ -424,8 +424,8 @@ def reference_sharpness(clip: Path, max_frames: int | None, detector, count: int
 def detect_size(references: Sequence[Path], max_frames: int | None, count: int = 8) -> int:
     """The longest side the detector sees the references' frames at in adapt's passes over them (the sharpness pass
     and make-pairs, which detect a face in every frame): their largest faces' median side made about DETECT_FACE px
-    (the clip whose faces are the smallest in its frame decides), a multiple of 32 within DETECT_SIZES; make-pairs'
-    own 640 where no face of 64 px is found in `count` frames of each."""
+    (the clip whose faces are the smallest in its frame decides), a multiple of 32 from MIN_DETECT_SIZE to make-pairs'
+    own size (PairOptions.detect_size), which it is where no face of 64 px is found in `count` frames of each."""
     from contextlib import closing
 
     from streamdeblur.data.video_pairs import PairOptions
@@ -446,16 +446,16 @@ def detect_size(references: Sequence[Path], max_frames: int | None, count: int =
             wanted.append(statistics.median(ratios) * DETECT_FACE)
     if len(wanted) < len(references):
         return PairOptions.detect_size
-    low, high = DETECT_SIZES
-    return int(min(high, max(low, 32 * math.ceil(max(wanted) / 32))))
+    return int(min(PairOptions.detect_size, max(MIN_DETECT_SIZE, 32 * math.ceil(max(wanted) / 32))))
 
 
-def sharp_threshold(references: Sequence[Path], max_frames: int | None, size: int = 640) -> float:
+def sharp_threshold(references: Sequence[Path], max_frames: int | None, size: int | None = None) -> float:
     """The --min-sharpness of adapt's pairs for these references (threshold_of their faces' sharpness, found by the
-    detector at `size`, as make-pairs will find them)."""
+    detector at `size`, as make-pairs will find them; default make-pairs' own)."""
+    from streamdeblur.data.video_pairs import PairOptions
     from streamdeblur.faces.detect import create_detector
 
-    detector = create_detector("yunet", max_side=size)
+    detector = create_detector("yunet", max_side=size or PairOptions.detect_size)
     return threshold_of([reference_sharpness(r, max_frames, detector) for r in references])
 
 

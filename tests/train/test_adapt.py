@@ -84,7 +84,7 @@ def test_adapt_detects_a_references_faces_at_a_size_made_for_them(halves, tmp_pa
     from streamdeblur.eval.video import read_frames, write_video
     from streamdeblur.faces.detect import create_detector
     from streamdeblur.faces.detection import largest_face
-    from streamdeblur.train.adapt import DETECT_FACE, DETECT_SIZES, detect_size
+    from streamdeblur.train.adapt import DETECT_FACE, MIN_DETECT_SIZE, detect_size
 
     from ..data.conftest import write_faceless_clip
 
@@ -93,7 +93,7 @@ def test_adapt_detects_a_references_faces_at_a_size_made_for_them(halves, tmp_pa
     big = write_video(tmp_path / "big.mp4", [cv2.resize(f, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
                                              for f in frames], fps)
     size, size_big = detect_size([later], None), detect_size([big], None)
-    assert DETECT_SIZES[0] <= size < 640 and size % 32 == 0 and abs(size_big - size) <= 32, (size, size_big)
+    assert MIN_DETECT_SIZE <= size < 640 and size % 32 == 0 and abs(size_big - size) <= 32, (size, size_big)
     assert detect_size([later, big], None) == max(size, size_big)
     full, small = create_detector("yunet"), create_detector("yunet", max_side=size)
     for image in frames[::4]:
