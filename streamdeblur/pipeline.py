@@ -31,8 +31,8 @@ from streamdeblur.errors import OutputError, StdoutClosed, UserError
 from streamdeblur.paths import check_folder
 from streamdeblur.faces.detection import FaceDetector
 from streamdeblur.faces.stage import FaceStage
-from streamdeblur.io.media import frames_within
-from streamdeblur.io.sink import DEFAULT_PRESET, PRESETS
+from streamdeblur.io.media import frames_within, is_live_input
+from streamdeblur.io.sink import DEFAULT_PRESET, LIVE_PRESET, PRESETS
 from streamdeblur.io.threads import END, Reader, Writer, queue_items
 from streamdeblur.restore import Face, Held, Restorer, plot_track_blur
 
@@ -74,9 +74,11 @@ class ProcessOptions:
     crf: int = _opt(12, "x264/x265 quality: lower is better (0-51). The default 12 keeps the re-encode's cost on a "
                     "30 dB face under 0.2 dB (eval --codec; about 2x the bitrate of CRF 18).")
     lossless: bool = _opt(False, "Lossless video encoding.")
-    preset: str = _opt(DEFAULT_PRESET, "x264/x265 speed preset (ultrafast ... veryslow): faster presets encode "
-                                      "quicker and make bigger files at the same --crf.")
-    codec: str = _opt("libx264", "Video encoder: libx264 | libx265 | mpeg4 | ...")
+    preset: str | None = _opt(None, f"x264/x265 speed preset (ultrafast ... veryslow): faster presets encode "
+                                    f"quicker and make bigger files at the same --crf. Default {DEFAULT_PRESET}; a "
+                                    f"camera, a stream or a pipe {LIVE_PRESET}, twice as fast, to keep up with it.")
+    codec: str = _opt("libx264", "Video encoder: libx264 | libx265 | mpeg4 | mpeg2video | mjpeg | libx264rgb | "
+                                  "libvpx-vp9 | ...")
     format: str | None = _opt(None, "Output container (needed for '-o -': mpegts, matroska; v4l2 for a camera).")
     side_by_side: bool = _opt(False, "Write before|after side by side.")
     faces_only: Path | None = _opt(None, "Also write each track's deblurred crops as PNGs here.")
@@ -99,7 +101,7 @@ class ProcessOptions:
             raise UserError("--detect-every must be at least 1")
         if self.detect_size < 64:
             raise UserError("--detect-size must be at least 64 pixels")
-        if self.preset not in PRESETS:
+        if self.preset is not None and self.preset not in PRESETS:
             raise UserError(f"unknown --preset {self.preset!r}; choose one of: {', '.join(PRESETS)}")
         if self.max_faces is not None and self.max_faces < 0:
             raise UserError("--max-faces must be 0 or more")
@@ -284,7 +286,6 @@ def adapt_hint(input: str, engine: Engine, logs: dict[int, Any]) -> str | None:
     for one person")."""
     import os
 
-    from streamdeblur.io.media import is_live_input
     from streamdeblur.models import get_spec
 
     live = is_live_input(input)
@@ -401,7 +402,7 @@ def process(
         width = source.width * (2 if options.side_by_side else 1)
         sink = VideoSink(output, width, source.height, source.time_base, fps=source.fps,
                          audio_streams=source.side_streams, like=source.video_format, codec=options.codec,
-                         crf=options.crf, preset=options.preset,
+                         crf=options.crf, preset=options.preset, live=is_live_input(input),
                          lossless=options.lossless, format=options.format)
     except BaseException:
         source.close()

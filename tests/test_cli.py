@@ -30,6 +30,24 @@ def test_pipe_in_and_pipe_out(tmp_path):
     assert decode_frames(out)[0].shape == (240, 320, 3)
 
 
+def test_a_pipe_is_encoded_for_real_time_and_a_file_for_size(tmp_path):
+    """Without --preset, an input read as it comes is encoded with x264's superfast preset (about twice as fast as
+    veryfast: no lookahead, the simplest motion search), a file with veryfast; --preset overrides both."""
+    src = write_clip(tmp_path / "in.ts", synthesize_frames(12, 160, 120, blur=False), fps=12)
+    settings = {}
+    for name, args, stdin in [("pipe", ["-"], src.read_bytes()), ("file", [str(src)], None),
+                              ("pipe-veryfast", ["-", "--preset", "veryfast"], src.read_bytes())]:
+        out = tmp_path / f"{name}.mp4"
+        proc = run_cli("process", *args, "-o", str(out), "--model", "identity", "-q", input=stdin)
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert video_info(out)["frames"] == 12
+        head = out.read_bytes()
+        settings[name] = head[head.index(b"x264 - core"):][:1200]  # the settings x264 writes into the stream
+    assert b" subme=1 " in settings["pipe"] and b" mbtree=0 " in settings["pipe"]
+    for name in ("file", "pipe-veryfast"):
+        assert b" subme=2 " in settings[name] and b" mbtree=1 " in settings[name] and b" rc_lookahead=10 " in settings[name]
+
+
 def test_sigint_leaves_a_playable_file(tmp_path):
     frames = synthesize_frames(24, 480, 360, blur=False)
     clip = write_clip(tmp_path / "long.mp4", frames * 25, fps=24)  # 600 frames

@@ -74,7 +74,7 @@ def process(
     min_face_size: int = _popt("min_face_size"),
     crf: int = _popt("crf"),
     lossless: bool = _popt("lossless"),
-    preset: str = _popt("preset"),
+    preset: Optional[str] = _popt("preset"),
     codec: str = _popt("codec"),
     format: Optional[str] = _popt("format", "--format"),
     side_by_side: bool = _popt("side_by_side"),

@@ -33,6 +33,13 @@ log = logging.getLogger("streamdeblur")
 STDOUT_FORMAT = "mpegts"  # container for '-' when no format is given
 CRF_CODECS = ("libx264", "libx265", "libx264rgb")
 DEFAULT_PRESET = "veryfast"
+# An input read as it comes (a camera, a stream, a pipe) is encoded with a faster preset unless one is given: x264's
+# superfast encoded KatieHill's 512x512 frames twice as fast as veryfast (169 against 86 fps on one thread), held 4
+# frames before its first packet instead of 11, and its faces came out better at the same CRF (12: 45.0 against
+# 43.7 dB on tests/single_face_640x360.mp4) for 1.15-2.4x the bitrate. `process - --adapt` on session 66's 25-fps
+# pipe ran at 16.6 fps overall against 14.4 and handed over sooner; the zerolatency tune (17.6 fps) cost another
+# 1.5x the bitrate (BENCHMARKS.md, "Output for real time").
+LIVE_PRESET = "superfast"
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")  # x264/x265
 # BGR -> YUV with accurate rounding and area chroma averaging: the inverse of the source's
 # accurate YUV -> BGR, so re-encoding decoded frames adds no colour drift
@@ -73,9 +80,17 @@ def is_stdout(target: str) -> bool:
     return target in ("-", "pipe:", "pipe:1")
 
 
+# Encoders that refuse limited-range 4:2:0 YUV: their own format (even and odd sizes)
+NATIVE_PIXEL_FORMATS = {"libx264rgb": ("bgr24", "bgr24"), "mjpeg": ("yuvj420p", "yuvj444p")}
+
+
 def pixel_format(codec: str, width: int, height: int) -> str:
-    """The encoder pixel format: yuv420p, or yuv444p for odd sizes with codecs that support it."""
-    if width % 2 == 0 and height % 2 == 0:
+    """The encoder pixel format: yuv420p, or yuv444p for odd sizes with codecs that support it (the
+    NATIVE_PIXEL_FORMATS of encoders that take no yuv420p)."""
+    odd = bool(width % 2 or height % 2)
+    if codec in NATIVE_PIXEL_FORMATS:
+        return NATIVE_PIXEL_FORMATS[codec][odd]
+    if not odd:
         return "yuv420p"
     if codec in CRF_CODECS:
         return "yuv444p"
@@ -84,18 +99,16 @@ def pixel_format(codec: str, width: int, height: int) -> str:
     )
 
 
-def codec_options(codec: str, crf: int = 18, lossless: bool = False, preset: str | None = None) -> dict[str, str]:
-    """Encoder options for a quality setting: CRF (or qp 0 when lossless) and a preset for x264/x265."""
-    if codec in ("libx264", "libx264rgb"):
-        opts = {"preset": preset or DEFAULT_PRESET}
-        opts.update({"qp": "0"} if lossless else {"crf": str(crf)})
-        return opts
-    if codec == "libx265":
-        opts = {"preset": preset or DEFAULT_PRESET, "x265-params": "log-level=error"}
-        if lossless:
-            opts["x265-params"] += ":lossless=1"
-        else:
-            opts["crf"] = str(crf)
+def codec_options(codec: str, crf: int = 18, lossless: bool = False, preset: str | None = None,
+                  live: bool = False) -> dict[str, str]:
+    """Encoder options for a quality setting: CRF (or qp 0 when lossless) and a preset for x264/x265 (without one,
+    DEFAULT_PRESET, or LIVE_PRESET for a `live` input)."""
+    if codec in ("libx264", "libx264rgb", "libx265"):
+        opts = {"preset": preset or (LIVE_PRESET if live else DEFAULT_PRESET)}
+        if codec == "libx265":
+            opts["x265-params"] = "log-level=error" + (":lossless=1" if lossless else "")
+        if not (lossless and codec == "libx265"):
+            opts.update({"qp": "0"} if lossless else {"crf": str(crf)})
         return opts
     if codec in ("mpeg4", "mpeg2video", "mpeg1video", "mjpeg"):
         # a fixed quantiser, 1 (best) to 31, from CRF 0..51 (qmin = qmax: PyAV frames carry no
@@ -103,6 +116,17 @@ def codec_options(codec: str, crf: int = 18, lossless: bool = False, preset: str
         q = 1 if lossless else max(1, min(31, round(1 + crf * 30 / 51)))
         return {"qmin": str(q), "qmax": str(q)}
     return {}
+
+
+def encoder_time_base(codec: str, time_base: Fraction, fps: Fraction | None) -> Fraction:
+    """The time base the encoder is opened with: the input's, except where the encoder refuses it. MPEG-1/2 video
+    stores a frame rate (1/fps, the input's frame times rounded to it); MPEG-4 part 2 takes no denominator over
+    65535 (MPEG-TS and RTSP inputs count in 1/90000: 1/60000, which holds the common frame rates' times exactly)."""
+    if codec in ("mpeg1video", "mpeg2video"):
+        return 1 / (fps or Fraction(25))
+    if codec == "mpeg4" and time_base.denominator > 65535:
+        return Fraction(1, 60000)
+    return time_base
 
 
 # Audio codecs that players read in each container (FFmpeg's muxers accept more, e.g. PCM in MP4).
@@ -121,6 +145,8 @@ def faithful_pixel_format(codec: str, source: str, width: int, height: int) -> s
     twin for a full-range 'yuvj' format, else the default; what cannot be kept is said in one line."""
     import av
 
+    if codec in NATIVE_PIXEL_FORMATS:
+        return pixel_format(codec, width, height)
     wanted = source.replace("yuvj", "yuv")
     try:
         supported = {f.name for f in (av.codec.Codec(codec, "w").video_formats or [])}
@@ -293,8 +319,11 @@ class VideoSink:
         preset: str | None = None,
         pix_fmt: str | None = None,
         like: Any = None,
+        live: bool = False,
     ) -> None:
         """audio_streams: the input's audio, subtitle and data streams to remux (packets via write_audio);
+        live: the frames come from an input read as it comes, encoded for real time unless a preset is given
+        (codec_options);
         like: the input's io.source.VideoFormat, to keep its bit depth, chroma layout, sample aspect ratio
         and colour tags where the encoder can (what it cannot keep is said in one line)."""
         import av
@@ -343,9 +372,11 @@ class VideoSink:
         self.video.width, self.video.height, self.video.pix_fmt = self.width, self.height, pix
         if like is not None:
             _tag_video(self.video.codec_context, like)
-        self.video.time_base = self.time_base
-        self.video.codec_context.time_base = self.time_base
-        self.video.options = {**codec_options(codec, crf, lossless, preset), **(options or {})}
+        self.codec_time_base = encoder_time_base(codec, self.time_base, self.fps)  # the pts written are in it
+        self.video.time_base = self.codec_time_base
+        self.video.codec_context.time_base = self.codec_time_base
+        self.video.options = {**codec_options(codec, crf, lossless, preset, live), **(options or {})}
+        self._open_encoder(codec)
         self._audio: dict[int, Any] = {}
         self._audio_dts: dict[int, Fraction] = {}  # last muxed dts per input audio stream, seconds
         self._transcode: dict[int, AudioTranscoder] = {}
@@ -391,14 +422,17 @@ class VideoSink:
             path.unlink()
 
     def _next_pts(self, pts: int | None) -> int:
-        """The pts to encode: as given, synthesised from fps when None, forced to increase."""
+        """The pts to encode, in the encoder's time base: as given (in time_base units), synthesised from fps when
+        None, forced to increase."""
         if pts is None:
             if self._last_pts is None:
                 pts = 0
             else:
-                step = int(round(1 / (self.fps * self.time_base))) if self.fps else 1
+                step = int(round(1 / (self.fps * self.codec_time_base))) if self.fps else 1
                 pts = self._last_pts + max(step, 1)
-        elif self._last_pts is not None and pts <= self._last_pts:
+        else:
+            pts = round(pts * self.time_base / self.codec_time_base)
+        if self._last_pts is not None and pts <= self._last_pts:
             log.debug("non-increasing pts %s after %s; bumped", pts, self._last_pts)
             pts = self._last_pts + 1
         self._last_pts = pts
@@ -415,7 +449,7 @@ class VideoSink:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
         frame = frame.reformat(format=self.video.pix_fmt, interpolation=SWS_ACCURATE)
         frame.pts = self._next_pts(pts)
-        frame.time_base = self.time_base
+        frame.time_base = self.codec_time_base
         self._mux(self.video.encode(frame))
         self.frames += 1
         self.write_audio(audio)
@@ -485,6 +519,25 @@ class VideoSink:
             raise fault from None
         if self.path != self.target and os.path.exists(self.path):  # FFmpeg creates no file when nothing was muxed
             os.replace(self.path, self.target)
+
+    def _open_encoder(self, codec: str) -> None:
+        """Open the video encoder now: settings it refuses (a frame rate, a size) fail before any frame is read,
+        with FFmpeg's reason."""
+        import av
+        import av.logging
+
+        level = av.logging.get_level()
+        av.logging.set_level(av.logging.ERROR)  # (PyAV keeps FFmpeg's reasons only while logging)
+        try:
+            with av.logging.Capture():
+                self.video.codec_context.open()
+        except (av.FFmpegError, ValueError) as exc:
+            self.abort()
+            reason = getattr(exc, "log", None)
+            reason = reason[2].strip() if reason else str(exc)
+            raise UserError(f"cannot encode {codec} video for {self.target}: {reason}") from None
+        finally:
+            av.logging.set_level(level)
 
     def abort(self) -> None:
         """Stop without finishing: close what is open and remove the temporary file (the target is untouched)."""

@@ -120,6 +120,11 @@ def test_pixel_format_choice():
 def test_codec_options():
     assert codec_options("libx264") == {"preset": "veryfast", "crf": "18"}
     assert codec_options("libx264", lossless=True, preset="slow") == {"preset": "slow", "qp": "0"}
+    # an input read as it comes, without a preset: encoded for real time
+    assert codec_options("libx264", crf=12, live=True) == {"preset": "superfast", "crf": "12"}
+    assert codec_options("libx264", crf=12, preset="veryfast", live=True) == {"preset": "veryfast", "crf": "12"}
+    assert codec_options("libx265", live=True)["preset"] == "superfast"
+    assert codec_options("mpeg4", crf=51, live=True) == {"qmin": "31", "qmax": "31"}
     assert codec_options("libx265", crf=23)["crf"] == "23"
     assert "lossless=1" in codec_options("libx265", lossless=True)["x265-params"]
     assert codec_options("mpeg4", crf=0) == {"qmin": "1", "qmax": "1"}
@@ -162,6 +167,26 @@ def test_other_codecs(tmp_path, codec, suffix):
     with av.open(str(out)) as c:
         assert c.streams.video[0].codec_context.name == {"mpeg4": "mpeg4", "libx265": "hevc"}[codec]
         assert len(list(c.decode(video=0))) == 3
+
+
+@pytest.mark.parametrize("codec,pix_fmt", [("mpeg4", "yuv420p"), ("mpeg2video", "yuv420p"), ("mjpeg", "yuvj420p"),
+                                           ("libx264rgb", "gbrp")])
+def test_codecs_with_their_own_time_base_or_pixels_take_an_mpegts_input(tiny_ts, tmp_path, codec, pix_fmt):
+    """MPEG-TS (and RTSP) count time in 1/90000, which MPEG-4 part 2 refuses and MPEG-2 cannot store; MJPEG and
+    x264's RGB encoder refuse yuv420p: each is opened with what it takes, the frame times and audio kept."""
+    out = tmp_path / f"{codec}.mkv"
+    assert round_trip(tiny_ts, out, codec=codec) == 24
+    assert_same_timing_and_audio(tiny_ts, out, audio_frame=1024 / 48000)
+    with av.open(str(out)) as c:
+        frames = list(c.decode(video=0))
+    assert len(frames) == 24 and frames[0].format.name == pix_fmt
+
+
+def test_an_encoder_that_refuses_its_settings_fails_at_once_with_its_reason(tmp_path):
+    out = tmp_path / "m1.mkv"
+    with pytest.raises(UserError, match="mpeg1video.*does not support 12/1 fps"):  # MPEG-1 has a list of rates
+        VideoSink(str(out), 64, 48, Fraction(1, 12), fps=Fraction(12), codec="mpeg1video")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_close_is_idempotent_and_finalises(tmp_path):
