@@ -118,6 +118,10 @@ def codec_options(codec: str, crf: int = 18, lossless: bool = False, preset: str
     return {}
 
 
+# errors of the output itself (a full disk, a closed pipe, a device), not of its settings
+_WRITE_FAULTS = {errno.ENOSPC, errno.EPIPE, errno.EIO, errno.EROFS, errno.EDQUOT, errno.EFBIG, errno.EACCES}
+
+
 def encoder_time_base(codec: str, time_base: Fraction, fps: Fraction | None) -> Fraction:
     """The time base the encoder is opened with: the input's, except where the encoder refuses it. MPEG-1/2 video
     stores a frame rate (1/fps, the input's frame times rounded to it); MPEG-4 part 2 takes no denominator over
@@ -376,7 +380,6 @@ class VideoSink:
         self.video.time_base = self.codec_time_base
         self.video.codec_context.time_base = self.codec_time_base
         self.video.options = {**codec_options(codec, crf, lossless, preset, live), **(options or {})}
-        self._open_encoder(codec)
         self._audio: dict[int, Any] = {}
         self._audio_dts: dict[int, Fraction] = {}  # last muxed dts per input audio stream, seconds
         self._transcode: dict[int, AudioTranscoder] = {}
@@ -400,6 +403,7 @@ class VideoSink:
                                 template.index, name, container_name, target)
             except (av.FFmpegError, ValueError) as exc:
                 log.warning("audio stream %d not copied (%s)", template.index, exc)
+        self._start(codec)
 
     @staticmethod
     def _check_path(target: str) -> None:
@@ -520,9 +524,9 @@ class VideoSink:
         if self.path != self.target and os.path.exists(self.path):  # FFmpeg creates no file when nothing was muxed
             os.replace(self.path, self.target)
 
-    def _open_encoder(self, codec: str) -> None:
-        """Open the video encoder now: settings it refuses (a frame rate, a size) fail before any frame is read,
-        with FFmpeg's reason."""
+    def _start(self, codec: str) -> None:
+        """Open the encoders and write the container's header now: settings an encoder refuses (a frame rate, a
+        size) and streams a container cannot hold fail before any frame is read, with FFmpeg's reason."""
         import av
         import av.logging
 
@@ -530,12 +534,15 @@ class VideoSink:
         av.logging.set_level(av.logging.ERROR)  # (PyAV keeps FFmpeg's reasons only while logging)
         try:
             with av.logging.Capture():
-                self.video.codec_context.open()
-        except (av.FFmpegError, ValueError) as exc:
+                self.container.start_encoding()
+        except (av.FFmpegError, ValueError, OSError) as exc:
             self.abort()
+            if getattr(exc, "errno", None) in _WRITE_FAULTS or (self._stdout and _is_broken_pipe(exc)):
+                raise self._fault(exc, "writing") from None  # the disk or the pipe, not the settings
             reason = getattr(exc, "log", None)
             reason = reason[2].strip() if reason else str(exc)
-            raise UserError(f"cannot encode {codec} video for {self.target}: {reason}") from None
+            raise UserError(f"cannot write {self.target} ({codec} video in {self.container.format.name}): "
+                            f"{reason}") from None
         finally:
             av.logging.set_level(level)
 

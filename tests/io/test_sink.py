@@ -182,11 +182,14 @@ def test_codecs_with_their_own_time_base_or_pixels_take_an_mpegts_input(tiny_ts,
     assert len(frames) == 24 and frames[0].format.name == pix_fmt
 
 
-def test_an_encoder_that_refuses_its_settings_fails_at_once_with_its_reason(tmp_path):
-    out = tmp_path / "m1.mkv"
-    with pytest.raises(UserError, match="mpeg1video.*does not support 12/1 fps"):  # MPEG-1 has a list of rates
-        VideoSink(str(out), 64, 48, Fraction(1, 12), fps=Fraction(12), codec="mpeg1video")
-    assert list(tmp_path.iterdir()) == []
+@pytest.mark.parametrize("name,codec,message", [
+    ("m1.mkv", "mpeg1video", r"mpeg1video video in matroska\): MPEG-1/2 does not support 12/1 fps"),  # a list of rates
+    ("x.ogv", "libx264", r"libx264 video in ogv\): Unsupported codec"),  # Ogg holds Theora, not H.264
+])
+def test_settings_the_encoder_or_container_refuse_fail_at_once_with_the_reason(tmp_path, name, codec, message):
+    with pytest.raises(UserError, match=message):
+        VideoSink(str(tmp_path / name), 64, 48, Fraction(1, 12), fps=Fraction(12), codec=codec)
+    assert list(tmp_path.iterdir()) == []  # nothing left behind
 
 
 def test_close_is_idempotent_and_finalises(tmp_path):
