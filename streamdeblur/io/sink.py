@@ -37,7 +37,7 @@ DEFAULT_PRESET = "veryfast"
 # superfast encoded KatieHill's 512x512 frames twice as fast as veryfast (169 against 86 fps on one thread), held 4
 # frames before its first packet instead of 11, and its faces came out better at the same CRF (12: 45.0 against
 # 43.7 dB on tests/single_face_640x360.mp4) for 1.15-2.4x the bitrate. `process - --adapt` on session 66's 25-fps
-# pipe ran at 16.6 fps overall against 14.4 and handed over sooner; the zerolatency tune (17.6 fps) cost another
+# pipe ran at 16.6 fps overall against 14.2-14.4 and handed over sooner; the zerolatency tune (17.6 fps) cost another
 # 1.5x the bitrate (BENCHMARKS.md, "Output for real time").
 LIVE_PRESET = "superfast"
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")  # x264/x265
@@ -326,7 +326,7 @@ class VideoSink:
         live: bool = False,
     ) -> None:
         """audio_streams: the input's audio, subtitle and data streams to remux (packets via write_audio);
-        live: the frames come from an input read as it comes, encoded for real time unless a preset is given
+        live: the frames come from an input read as it comes, encoded with LIVE_PRESET unless a preset is given
         (codec_options);
         like: the input's io.source.VideoFormat, to keep its bit depth, chroma layout, sample aspect ratio
         and colour tags where the encoder can (what it cannot keep is said in one line)."""
