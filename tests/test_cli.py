@@ -48,6 +48,16 @@ def test_a_pipe_is_encoded_for_real_time_and_a_file_for_size(tmp_path):
         assert b" subme=2 " in settings[name] and b" mbtree=1 " in settings[name] and b" rc_lookahead=10 " in settings[name]
 
 
+@pytest.mark.skipif("libsvtav1" not in av.codecs_available, reason="PyAV built without SVT-AV1")
+def test_av1_output_is_quiet(tmp_path):
+    src = write_clip(tmp_path / "in.ts", synthesize_frames(6, 160, 120, blur=False), fps=12)
+    out = tmp_path / "av1.mkv"
+    proc = run_cli("process", str(src), "-o", str(out), "--codec", "libsvtav1", "--model", "identity", "-q")
+    assert proc.returncode == 0 and proc.stderr.decode() == "", proc.stderr.decode()  # no SVT-AV1 banner
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.name in ("libdav1d", "av1") and len(list(c.decode(video=0))) == 6
+
+
 def test_sigint_leaves_a_playable_file(tmp_path):
     frames = synthesize_frames(24, 480, 360, blur=False)
     clip = write_clip(tmp_path / "long.mp4", frames * 25, fps=24)  # 600 frames

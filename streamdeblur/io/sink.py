@@ -365,6 +365,8 @@ class VideoSink:
         except ValueError as exc:
             self._drop_partial()
             raise UserError(f"cannot write {self.target}: {exc} (choose a known extension or format)") from None
+        if codec == "libsvtav1":  # SVT-AV1 writes a 20-line banner to stderr at its default level: errors only
+            os.environ.setdefault("SVT_LOG", "1")
         try:
             self.video = self.container.add_stream(codec, rate=self.fps or Fraction(25))
         except (av.FFmpegError, ValueError, KeyError) as exc:
