@@ -340,6 +340,7 @@ class VideoSink:
         self.frames = 0
         self._closed = False
         self._last_pts: int | None = None
+        self._muxed = False  # any packet: a sink closed with none leaves no file (its header is written at once)
         self._av_error = av.FFmpegError
         if not 0 <= crf <= 51:
             raise UserError(f"crf must be between 0 and 51, got {crf}")
@@ -495,6 +496,7 @@ class VideoSink:
         return OutputError(f"cannot write {self.target} while {doing} ({self.frames} frames encoded): {reason}")
 
     def _mux(self, packets: Sequence[Any]) -> None:
+        self._muxed = self._muxed or bool(packets)
         try:
             self.container.mux(packets)
         except (self._av_error, OSError) as exc:
@@ -523,8 +525,11 @@ class VideoSink:
             if isinstance(fault, StdoutClosed):
                 raise fault from None
             raise fault from None
-        if self.path != self.target and os.path.exists(self.path):  # FFmpeg creates no file when nothing was muxed
-            os.replace(self.path, self.target)
+        if self.path != self.target and os.path.exists(self.path):
+            if self.frames or self._muxed:
+                os.replace(self.path, self.target)
+            else:  # nothing but the header: no file, as before any frame
+                self._drop_partial()
 
     def _start(self, codec: str) -> None:
         """Open the encoders and write the container's header now: settings an encoder refuses (a frame rate, a

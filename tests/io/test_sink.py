@@ -192,6 +192,11 @@ def test_settings_the_encoder_or_container_refuse_fail_at_once_with_the_reason(t
     assert list(tmp_path.iterdir()) == []  # nothing left behind
 
 
+def test_a_sink_closed_before_any_frame_leaves_no_file(tmp_path):
+    VideoSink(str(tmp_path / "none.mp4"), 64, 48, Fraction(1, 25), fps=Fraction(25)).close()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_close_is_idempotent_and_finalises(tmp_path):
     out = tmp_path / "c.mp4"
     sink = VideoSink(str(out), 64, 48, Fraction(1, 25), fps=Fraction(25))
