@@ -188,6 +188,7 @@ class Summary:
     per_track: dict[str, dict[str, Any]] = field(default_factory=dict)  # frames, blur estimates, share gated
     adapted_from_frame: int | None = None  # process --adapt on a live input: the frame its adapted engine took over
     handovers: list[dict[str, Any]] = field(default_factory=list)  # each hand-over: its frame, the engine's steps
+    encoder: str = ""  # the output's encoder and its settings (io/sink.VideoSink.settings)
 
 
 def _input_warnings(summary: Summary, announced: int | None, duration: float | None) -> list[str]:
@@ -407,6 +408,7 @@ def process(
     except BaseException:
         source.close()
         raise
+    summary.encoder = sink.settings
     stop = threading.Event()
     inbox: queue.Queue = queue.Queue(maxsize=max(8, 2 * options.batch_size))
     outbox: queue.Queue = queue.Queue(maxsize=max(8, 2 * options.batch_size))

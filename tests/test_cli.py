@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -38,9 +39,13 @@ def test_a_pipe_is_encoded_for_real_time_and_a_file_for_size(tmp_path):
     for name, args, stdin in [("pipe", ["-"], src.read_bytes()), ("file", [str(src)], None),
                               ("pipe-veryfast", ["-", "--preset", "veryfast"], src.read_bytes())]:
         out = tmp_path / f"{name}.mp4"
-        proc = run_cli("process", *args, "-o", str(out), "--model", "identity", "-q", input=stdin)
+        summary = tmp_path / f"{name}.json"
+        proc = run_cli("process", *args, "-o", str(out), "--model", "identity", "-q", "--summary-json", str(summary),
+                       input=stdin)
         assert proc.returncode == 0, proc.stderr.decode()
         assert video_info(out)["frames"] == 12
+        assert json.loads(summary.read_text())["encoder"] == "libx264 crf=12 preset=" + (
+            "superfast" if name == "pipe" else "veryfast")
         head = out.read_bytes()
         settings[name] = head[head.index(b"x264 - core"):][:1200]  # the settings x264 writes into the stream
     assert b" subme=1 " in settings["pipe"] and b" mbtree=0 " in settings["pipe"]

@@ -382,7 +382,8 @@ class VideoSink:
         self.codec_time_base = encoder_time_base(codec, self.time_base, self.fps)  # the pts written are in it
         self.video.time_base = self.codec_time_base
         self.video.codec_context.time_base = self.codec_time_base
-        self.video.options = {**codec_options(codec, crf, lossless, preset, live), **(options or {})}
+        self.options = {**codec_options(codec, crf, lossless, preset, live), **(options or {})}  # (FFmpeg takes them)
+        self.video.options = dict(self.options)
         self._audio: dict[int, Any] = {}
         self._audio_dts: dict[int, Fraction] = {}  # last muxed dts per input audio stream, seconds
         self._transcode: dict[int, AudioTranscoder] = {}
@@ -427,6 +428,12 @@ class VideoSink:
             raise UserError(f"cannot write {target}: {exc.strerror or exc}") from None
         if not existed:
             path.unlink()
+
+    @property
+    def settings(self) -> str:
+        """The video encoder and the options it was given, e.g. "libx264 crf=12 preset=veryfast"."""
+        options = sorted(f"{k}={v}" for k, v in self.options.items() if k != "x265-params")
+        return " ".join([self.video.codec_context.name, *options])
 
     def _next_pts(self, pts: int | None) -> int:
         """The pts to encode, in the encoder's time base: as given (in time_base units), synthesised from fps when
