@@ -120,7 +120,7 @@ def test_pixel_format_choice():
 def test_codec_options():
     assert codec_options("libx264") == {"preset": "veryfast", "crf": "18"}
     assert codec_options("libx264", lossless=True, preset="slow") == {"preset": "slow", "qp": "0"}
-    # an input read as it comes, without a preset: encoded for real time
+    # an input read as it comes, without a preset: LIVE_PRESET (superfast)
     assert codec_options("libx264", crf=12, live=True) == {"preset": "superfast", "crf": "12"}
     assert codec_options("libx264", crf=12, preset="veryfast", live=True) == {"preset": "veryfast", "crf": "12"}
     assert codec_options("libx265", live=True)["preset"] == "superfast"
