@@ -103,13 +103,12 @@ def codec_options(codec: str, crf: int = 18, lossless: bool = False, preset: str
                   live: bool = False) -> dict[str, str]:
     """Encoder options for a quality setting: CRF (or qp 0 when lossless) and a preset for x264/x265 (without one,
     DEFAULT_PRESET, or LIVE_PRESET for a `live` input)."""
-    if codec in ("libx264", "libx264rgb", "libx265"):
-        opts = {"preset": preset or (LIVE_PRESET if live else DEFAULT_PRESET)}
-        if codec == "libx265":
-            opts["x265-params"] = "log-level=error" + (":lossless=1" if lossless else "")
-        if not (lossless and codec == "libx265"):
-            opts.update({"qp": "0"} if lossless else {"crf": str(crf)})
-        return opts
+    chosen = preset or (LIVE_PRESET if live else DEFAULT_PRESET)
+    if codec in ("libx264", "libx264rgb"):
+        return {"preset": chosen, **({"qp": "0"} if lossless else {"crf": str(crf)})}
+    if codec == "libx265":
+        return {"preset": chosen, "x265-params": "log-level=error" + (":lossless=1" if lossless else ""),
+                **({} if lossless else {"crf": str(crf)})}
     if codec in ("mpeg4", "mpeg2video", "mpeg1video", "mjpeg"):
         # a fixed quantiser, 1 (best) to 31, from CRF 0..51 (qmin = qmax: PyAV frames carry no
         # per-frame quality, so the ffmpeg CLI's -q:v / global_quality route does not apply)

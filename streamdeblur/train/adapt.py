@@ -65,11 +65,11 @@ TLC = {"naf-hd": 144}
 # (engines/naf-hd/NOTES.md, session 36)
 
 # the side (px) a reference's faces are brought to for the detector in adapt's passes over it (detect_size); the frame's
-# longest side at least MIN_DETECT_SIZE and at most make-pairs' own (PairOptions.detect_size). make-pairs detects a face in every frame, at 640 px by default: on a
-# live input's 20-s recording (a 512x512 talking head, faces about 340 px) the sharpness pass and the pairs took 56 s
-# here, and 27 s with the detector at 192 px (2.8 s of it choosing the size), the pairs the same (221 against 215);
-# on four held-out clips naf adapted on such pairs gained -0.004 +- 0.008 dB a face against 640's at motion:4+8
-# (engines/naf/NOTES.md, session 65)
+# longest side at least MIN_DETECT_SIZE and at most make-pairs' own (PairOptions.detect_size). make-pairs detects a face
+# in every frame, at 640 px by default: on a live input's 20-s recording (a 512x512 talking head, faces about 340 px)
+# the sharpness pass and the pairs took 56 s here, and 27 s with the detector at 192 px (2.8 s of it choosing the size),
+# the pairs the same (221 against 215); on four held-out clips naf adapted on such pairs gained -0.004 +- 0.008 dB a
+# face against 640's at motion:4+8 (engines/naf/NOTES.md, session 65)
 DETECT_FACE = 128
 MIN_DETECT_SIZE = 160
 
