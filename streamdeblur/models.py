@@ -20,6 +20,7 @@ Weights on disk: engines/<name>/model.safetensors holds the inference module's s
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -308,6 +309,23 @@ def load_model(name: str, weights: Path | None = None, allow_random: bool = Fals
             module = spec.build()
     else:
         raise MissingWeightsError(missing_weights_message(name, path))
+    return module.eval()
+
+
+def inference_form(module: nn.Module) -> nn.Module:
+    """What the engines run: the module with each NAFNet in it folded (NAFNet.folded: the same function, 1.3x faster
+    in onnxruntime on a CPU), else the module itself; training keeps the module as built."""
+    from streamdeblur.nets import NAFNet
+
+    if not any(isinstance(m, NAFNet) for m in module.modules()):
+        return module
+    if isinstance(module, NAFNet):
+        return module.folded()
+    module = copy.deepcopy(module)
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, NAFNet):
+                setattr(parent, name, child.folded())
     return module.eval()
 
 

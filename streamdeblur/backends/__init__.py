@@ -181,10 +181,10 @@ def onnx_model_path(model: "str | ModelSpec", weights: Path | None = None, allow
                     module: Any = None) -> Path:
     """The cached ONNX file of a model (exported and checked on first use); module: the loaded model, if at hand."""
     from streamdeblur.backends.onnx_backend import export_checked
-    from streamdeblur.models import load_model, state_hash
+    from streamdeblur.models import inference_form, load_model, state_hash
 
     spec = _spec_of(model)
-    module = module if module is not None else load_model(spec.name, weights, allow_random)
+    module = module if module is not None else inference_form(load_model(spec.name, weights, allow_random))
     path = _onnx_path(spec.name, state_hash(module))
     if not path.is_file():
         log.info("exporting %s to ONNX (once; cached at %s)", spec.name, path)
@@ -195,7 +195,7 @@ def onnx_model_path(model: "str | ModelSpec", weights: Path | None = None, allow
 def export_onnx(model: str, out_path: Path | str, weights: Path | None = None, allow_random: bool = False) -> Path:
     """Export a registered model to an ONNX file (dynamic batch, checked against torch)."""
     from streamdeblur.backends.onnx_backend import export_checked
-    from streamdeblur.models import load_model
+    from streamdeblur.models import inference_form, load_model
 
     spec = _spec_of(model)
     if not spec.exportable:
@@ -203,7 +203,8 @@ def export_onnx(model: str, out_path: Path | str, weights: Path | None = None, a
     out = Path(out_path)
     if out.is_dir():
         raise UserError(f"output {out} is a directory; give a file name such as {out / (model + '.onnx')}")
-    return export_checked(load_model(spec.name, weights, allow_random), spec.input_size, out, frames=spec.frames)
+    return export_checked(inference_form(load_model(spec.name, weights, allow_random)), spec.input_size, out,
+                          frames=spec.frames)
 
 
 def create_engine(model: "str | ModelSpec", settle: "tuple[float, float] | str | None" = "card",
@@ -289,7 +290,7 @@ def _create_engine(
     batch_size: the largest batch the engine is called with (TensorRT's optimisation profile;
     bigger batches run in chunks). channels_last/compile: torch only.
     """
-    from streamdeblur.models import load_model
+    from streamdeblur.models import inference_form, load_model
 
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
@@ -314,7 +315,7 @@ def _create_engine(
         from streamdeblur.backends.tensorrt_backend import import_tensorrt
 
         import_tensorrt()  # the clear message before loading anything
-    module = load_model(spec.name, weights, allow_random)
+    module = inference_form(load_model(spec.name, weights, allow_random))
     if backend == "tensorrt":
         try:
             return _tensorrt_engine(spec, module, fp16, batch_size)

@@ -32,10 +32,17 @@ NAFBlock: x + beta * conv1x1(SCA(SimpleGate(dwconv3x3(conv1x1(LN(x)))))), then
           the channel halves; SCA = simplified channel attention x * conv1x1(avgpool(x)).
 LayerNorm2d normalises over channels per pixel (batch-size independent; exports to ONNX as
 elementwise ops). The input side must be divisible by 2^len(enc).
+
+folded (inference): the same function in fewer passes over the feature maps, which is what costs on a CPU (in
+onnxruntime the elementwise ops and the layout changes around them took more time than the convolutions): each
+LayerNorm's scale and shift are folded into the 1x1 conv after it, beta and gamma into the conv before them, each
+SimpleGate's halves come from two convs instead of slicing one, and each 1x1 conv + PixelShuffle up is the one
+stride-2 transposed conv it equals. Equal to the trained net up to float rounding (a few 1e-7).
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Callable
 
 import torch
@@ -53,10 +60,13 @@ class LayerNorm2d(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mu = x.mean(1, keepdim=True)
-        var = (x - mu).pow(2).mean(1, keepdim=True)
-        y = (x - mu) / torch.sqrt(var + self.eps)
-        return y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+        return normalise(x, self.eps) * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+def normalise(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """Each pixel's channels to mean 0 and variance 1 (LayerNorm2d without its scale and shift)."""
+    d = x - x.mean(1, keepdim=True)
+    return d * torch.rsqrt((d * d).mean(1, keepdim=True) + eps)
 
 
 class SimpleGate(nn.Module):
@@ -129,6 +139,70 @@ class NAFBlock(nn.Module):
         return x + self.gamma * y
 
 
+def _conv(weight: torch.Tensor, bias: torch.Tensor | None, groups: int = 1, stride: int = 1,
+          transposed: bool = False) -> nn.Module:
+    """A conv (or transposed conv) holding these weights; padding k // 2 (stride 1)."""
+    if transposed:
+        conv: nn.Module = nn.ConvTranspose2d(weight.shape[0], weight.shape[1], weight.shape[2], stride=stride,
+                                             bias=bias is not None)
+    else:
+        k = weight.shape[2]
+        conv = nn.Conv2d(weight.shape[1] * groups, weight.shape[0], k, stride=stride, padding=k // 2 if stride == 1
+                         else 0, groups=groups, bias=bias is not None)
+    conv.weight.data.copy_(weight)
+    if bias is not None:
+        conv.bias.data.copy_(bias)
+    return conv
+
+
+def _folded_pointwise(conv: nn.Conv2d, norm: LayerNorm2d) -> tuple[nn.Module, nn.Module]:
+    """The 1x1 conv after a LayerNorm with the norm's scale and shift folded in, as two convs: the halves of its
+    output that a SimpleGate multiplies."""
+    w = conv.weight[:, :, 0, 0]
+    weight, bias = (w * norm.weight[None]).view(*conv.weight.shape), conv.bias + w @ norm.bias
+    half = len(weight) // 2
+    return _conv(weight[:half], bias[:half]), _conv(weight[half:], bias[half:])
+
+
+def _scaled(conv: nn.Conv2d, scale: nn.Parameter) -> nn.Module:
+    """The conv with its output channels multiplied by scale (1 x C x 1 x 1)."""
+    s = scale.view(-1)
+    return _conv(conv.weight * s.view(-1, 1, 1, 1), conv.bias * s)
+
+
+class FoldedNAFBlock(nn.Module):
+    """A trained NAFBlock's function in fewer passes over the feature maps (see `folded` in the module docstring)."""
+
+    def __init__(self, block: NAFBlock) -> None:
+        super().__init__()
+        with torch.no_grad():
+            self.conv1a, self.conv1b = _folded_pointwise(block.conv1, block.norm1)
+            half = block.conv2.out_channels // 2
+            w, b = block.conv2.weight, block.conv2.bias
+            self.conv2a, self.conv2b = _conv(w[:half], b[:half], groups=half), _conv(w[half:], b[half:], groups=half)
+            self.sca = copy.deepcopy(block.sca)
+            self.conv3 = _scaled(block.conv3, block.beta)
+            self.conv4a, self.conv4b = _folded_pointwise(block.conv4, block.norm2)
+            self.conv5 = _scaled(block.conv5, block.gamma)
+        self.eps1, self.eps2, self.window = block.norm1.eps, block.norm2.eps, block.window
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = normalise(x, self.eps1)
+        y = self.conv2a(self.conv1a(n)) * self.conv2b(self.conv1b(n))
+        attention = local_mean(y, self.window, self.sca[1]) if self.window else self.sca(y)
+        x = x + self.conv3(y * attention)
+        n = normalise(x, self.eps2)
+        return x + self.conv5(self.conv4a(n) * self.conv4b(n))
+
+
+def _up_transposed(up: nn.Sequential) -> nn.Module:
+    """1x1 conv (C -> 4C') + PixelShuffle(2) as the 2x2 stride-2 transposed conv (C -> C') it equals."""
+    conv = up[0]
+    c_out = conv.out_channels // 4
+    weight = conv.weight[:, :, 0, 0].view(c_out, 2, 2, conv.in_channels).permute(3, 0, 1, 2)
+    return _conv(weight.detach(), None, stride=2, transposed=True)
+
+
 def _blocks(c: int, n: int) -> nn.Sequential:
     return nn.Sequential(*[NAFBlock(c) for _ in range(n)])
 
@@ -180,6 +254,17 @@ class NAFNet(nn.Module):
         if self.training and self.dropout > 0:
             h = F.dropout2d(h, self.dropout)
         return centre + self.ending(h)
+
+    def folded(self) -> "NAFNet":
+        """A copy computing the same function faster, for inference only (see the module docstring)."""
+        net = copy.deepcopy(self).eval()
+        with torch.no_grad():
+            for stage in (*net.encoders, net.middle, *net.decoders):
+                for i, block in enumerate(stage):
+                    stage[i] = FoldedNAFBlock(block)
+            for i, up in enumerate(net.ups):
+                net.ups[i] = _up_transposed(up)
+        return net
 
     def set_tlc(self, base: int) -> None:
         """Pool each block's channel attention over a base / 2^level window (0: over the whole map, as trained)."""

@@ -77,6 +77,24 @@ def test_torch_and_onnxruntime_agree(name, face_crops):
                  ort_engine(face_crops)).max() <= 1
 
 
+def test_the_engines_run_naf_folded_and_restore_as_its_network_does(tmp_path, face_crops):
+    """Both backends run NAFNet.folded (models.inference_form): naf's faces as the network as trained gives them,
+    within a grey level, from an ONNX graph without the ops folding removes."""
+    module = models.load_model("naf", allow_random=True)
+    torch.manual_seed(0)
+    with torch.no_grad():  # skip-init's zeros (beta, gamma, the ending) would leave every block out
+        for p in module.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    weights = models.save_weights(module, tmp_path / "naf.safetensors")
+    want = TorchEngine(module, 128, torch.device("cpu"))(face_crops)
+    assert _diff(want, face_crops).mean() > 1  # the network changes the faces
+    engines = [create_engine("naf", backend=b, threads=1, weights=weights) for b in ("torch", "onnxruntime")]
+    for engine in engines:
+        assert _diff(engine(face_crops), want).max() <= 1
+    ops = {node.op_type for node in onnx.load(str(engines[1].path)).graph.node}
+    assert "Conv" in ops and not ops & {"DepthToSpace", "Pow"}
+
+
 def test_torch_and_onnxruntime_agree_on_a_two_step_model(monkeypatch, face_crops):
     """A small HG + G_bl composition through the registry (the paper's full model, scaled down)."""
     small = models._spec(

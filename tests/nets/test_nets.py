@@ -313,6 +313,34 @@ def test_nafnet_dropout_acts_only_while_training_and_adds_no_weights():
         assert torch.equal(net.eval()(x), plain.eval()(x))
 
 
+@pytest.mark.parametrize("kwargs, tlc", [(dict(), 0), (dict(frames=3, delta=True), 0), (dict(), 32)],
+                         ids=["one frame", "delta, three frames", "tlc"])
+def test_a_folded_nafnet_computes_what_the_trained_one_does(kwargs, tlc):
+    """NAFNet.folded (what the engines run): each LayerNorm's scale and shift in the conv after it, beta and gamma in
+    the conv before them, the gates' halves from two convs, the ups as transposed convs: the same outputs, the
+    trained net untouched."""
+    from torch import nn
+
+    from streamdeblur.nets import NAFNet
+    from streamdeblur.nets.nafnet import FoldedNAFBlock, LayerNorm2d
+
+    torch.manual_seed(0)
+    net = NAFNet(width=8, enc=(1, 2), mid=2, dec=(1, 1), **kwargs).eval()
+    for p in net.parameters():  # every weight away from its initialisation (beta, gamma, the ending start at 0)
+        p.data.normal_(0, 0.3)
+    net.set_tlc(tlc)
+    x = torch.rand(2, 3 * net.frames, 64, 64)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    folded = net.folded()
+    with torch.no_grad():
+        want, got = net(x), folded(x)
+    assert want.abs().max() > 1  # the blocks change the image: the comparison below means something
+    assert (got - want).abs().max() < 1e-4
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+    assert sum(isinstance(m, FoldedNAFBlock) for m in folded.modules()) == 7
+    assert not any(isinstance(m, (nn.PixelShuffle, LayerNorm2d)) for m in folded.modules())
+
+
 def test_local_mean_is_the_mean_of_the_clamped_window_that_holds_each_pixel():
     from streamdeblur.nets.nafnet import local_mean
 
