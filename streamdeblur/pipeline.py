@@ -301,8 +301,9 @@ def adapt_hint(input: str, engine: Engine, logs: dict[int, Any]) -> str | None:
     gain = ("+0.83 dB on the blurred faces of ten held-out clips, where the released engines gain 0.1 dB or less")
     if live:
         return ("for a camera, a stream or a pipe of one person, `--adapt` records its first 20 s and fine-tunes the "
-                f"engine on their sharp faces while it runs, then restores that person with it ({gain}; on 2 CPU "
-                "cores about 5 minutes, adapting naf; the next time at once; README: \"An engine for one person\")")
+                f"engine on their sharp faces while it runs, then restores that person with it as it improves ({gain}; "
+                "on 2 CPU cores, adapting naf beside the output without slowing it, the first engine in about 2 "
+                "minutes, the whole in about 20; the next time at once; README: \"An engine for one person\")")
     return ("for a video of one person with sharp moments, `--adapt` first fine-tunes the engine on those faces "
             f"(about 4 minutes on 2 CPU cores, then cached): {gain}; a video blurred throughout gains little "
             "(README: \"An engine for one person\")")

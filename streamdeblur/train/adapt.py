@@ -347,10 +347,28 @@ def write_engine(checkpoint: Path, step: int, out: Path, made: Made) -> Path:
     settings = card_settings(made.model)
     release(checkpoint, f"{made.model}-adapted", out_dir=partial_dir, gate=settings.pop("gate"),
             settle=settings.pop("settle"), extra={"adapted": adapted, **settings})
+    prepare_onnx(made.model, partial_dir / "model.safetensors")
     if out.exists():
         out.rmdir()  # empty (checked by adapt)
     os.replace(partial_dir, out)
     return out
+
+
+def prepare_onnx(model: str, weights: Path) -> None:
+    """Without CUDA, where `process` runs an engine with onnxruntime: its ONNX export into the cache now (about a
+    second), keyed by the weights as `process` will load them, so that a live input's hand-over does not stop the
+    pipeline to export it (the adaptation runs at a lower priority than the pipeline: train/live.py). Best effort:
+    `process` exports it itself where this did not."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    from streamdeblur.backends import onnx_model_path
+
+    try:
+        onnx_model_path(model, weights)
+    except Exception as exc:  # noqa: BLE001 - the engine is complete without it
+        log.debug("no ONNX export of %s ahead of process: %s", weights, exc)
 
 
 def shown_name(uri: str) -> str:

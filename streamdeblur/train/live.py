@@ -2,8 +2,9 @@
 
 The first seconds are recorded (io/record.py) while the released engine restores them; once recorded,
 `streamdeblur adapt RECORDING` fine-tunes the engine in a process of its own (its own session: a Ctrl-C meant for
-`process` does not reach it), and from the frame it is ready on the pipeline hands that person's faces to the
-adapted engine (restore.Restorer.swap), the others staying with the released one. It is handed over as it improves:
+`process` does not reach it; at a lower priority: the pipeline keeps up with its input first; start_child), and
+from the frame it is ready on the pipeline hands that person's faces to the adapted engine (restore.Restorer.swap),
+the others staying with the released one. It is handed over as it improves:
 the engine as it is a fortieth, a quarter and half of the steps into the adaptation (handover_steps: adapt
 --snapshot, written by the same run as it trains on), then the whole. Where the input ends first, the adaptation is
 stopped (SIGTERM: its run checkpoints in the cache), the furthest hand-over's engine is kept, and the command to
@@ -44,7 +45,8 @@ log = logging.getLogger("streamdeblur")
 # gave +0.30, sharp faces and flicker as the input's (engines/naf/NOTES.md, sessions 63-66; naf-hd's 100 gave +0.59
 # where 500 gave +0.74, its notes, session 56). Live on a 2-core CPU the engine of 200 steps (a twentieth until
 # session 66) took over 78 s after the recording, those of 1,000, 2,000 and 4,000 about 100, 235 and 500 s after it
-# (BENCHMARKS.md, session 65); in session 66's run step 100 came 15.5 s of training before step 200.
+# (BENCHMARKS.md, session 65); in session 66's run step 100 came 15.5 s of training before step 200. (Since
+# session 68 the adaptation runs at a lower priority than the pipeline, at about half that pace here: CHILD_NICE.)
 HANDOVER_SHARES = (40, 4, 2)
 
 
@@ -139,9 +141,7 @@ class LiveAdapt:
                 log.info("recorded %.1f s (%d frames) to %s; adapting %s to it in the background (minutes; log: %s)",
                          self.recorder.seconds, self.recorder.frames, self.recording, self.options.model,
                          self.log_path)
-                with open(self.log_path, "wb") as out:
-                    self.child = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                                  start_new_session=True)
+                self.child = start_child(self.command(), self.log_path, append=False)
             except Exception as exc:  # noqa: BLE001 - a full disk, say: the input is still restored, unadapted
                 self.recorder.abort()
                 self._stop_looking()
@@ -204,11 +204,8 @@ class LiveAdapt:
                  "restores them at once, and the adaptation to %s goes on (minutes; log: %s)", self.handed,
                  self.options.steps, recording.name, self.log_path)
         try:
-            with open(self.log_path, "ab") as out:
-                self.child = subprocess.Popen(
-                    [sys.executable, "-m", "streamdeblur",
-                     *adapt_command(recording, self.engine, self._child_options(snapshots=()))],
-                    stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+            self.child = start_child([sys.executable, "-m", "streamdeblur", *adapt_command(
+                recording, self.engine, self._child_options(snapshots=()))], self.log_path, append=True)
         except Exception as exc:  # noqa: BLE001 - the engine handed over still restores them
             log.warning("cannot go on adapting to %s (%s); the engine adapted %d steps restores them", recording.name,
                         exc, self.handed)
@@ -258,6 +255,32 @@ class LiveAdapt:
         """The options of the `adapt` command that finishes this adaptation: its model and steps (adapt's default
         model is naf-hd, and a run continues only with its own model)."""
         return f"--model {self.options.model} --steps {self.options.steps}"
+
+
+# The child adapts this much nicer than the pipeline: the pipeline keeps up with its input, and the adaptation takes
+# the CPU it leaves. Sharing the CPU evenly on 2 cores, a 25-fps pipe was restored at 16 fps while adapting (2.7
+# minutes behind after 5; a camera drops the frames instead); at 10 at 24.9 fps, adapting 3.7 steps a second instead
+# of 7.4; at 5 the pipeline fell behind once the adapted engine took every face (BENCHMARKS.md, session 68).
+CHILD_NICE = 10
+
+
+def start_child(command: list[str], log_path: Path, append: bool) -> subprocess.Popen:
+    """The adaptation's process, in a session of its own (a Ctrl-C meant for `process` does not reach it), its output
+    to `log_path`, CHILD_NICE nicer than this process (every thread of its process group, and those it starts after:
+    they inherit it)."""
+    with open(log_path, "ab" if append else "wb") as out:
+        child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+    try:
+        if hasattr(os, "setpriority"):
+            os.setpriority(os.PRIO_PGRP, child.pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + CHILD_NICE))
+        # Linux's autogroups: a session of its own is a scheduling group of its own, which shares the CPU evenly with
+        # the pipeline's whatever its threads' niceness, unless the group itself is nicer
+        group = Path(f"/proc/{child.pid}/autogroup")
+        if group.is_file():
+            group.write_text(f"{CHILD_NICE}\n")
+    except OSError as exc:  # it still adapts, sharing the CPU evenly
+        log.debug("could not lower the adaptation's priority: %s", exc)
+    return child
 
 
 def adapt_command(recording: Path, engine: Path, options: AdaptOptions) -> list[str]:

@@ -173,6 +173,11 @@ def test_adapting_naf_on_later_frames_of_a_face_restores_its_earlier_frames_bett
     assert "tlc" not in card  # naf runs its 128-px crops with global pooling (engines/naf-hd/NOTES.md)
     assert "## Adapted" in (out / "README.md").read_text()
     assert not list(tmp_path.glob(".engine.partial"))
+    # its ONNX export is in the cache already: process (a live input's hand-over) runs it without stopping to export
+    from streamdeblur.backends import onnx_model_path
+
+    exported = set((tmp_path / "cache" / "onnx").iterdir())
+    assert onnx_model_path("naf", out / "model.safetensors") in exported
 
     test_pairs = root / "first-pairs"
     if not test_pairs.exists():

@@ -368,3 +368,29 @@ def test_the_first_faces_of_another_person_leave_the_input_to_be_adapted(halves,
         assert "not the person of an engine adapted before" in caplog.text
         found = look([men, hers])
     assert found.found == hers[0] and found.faces == 3
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="no process priorities on this system")
+def test_the_adaptation_runs_nicer_than_the_pipeline(tmp_path):
+    """The child gets the CPU the pipeline leaves (live.CHILD_NICE): its process group, threads started later included,
+    runs that much nicer than the process that started it, and so does its session's scheduling group on Linux; its
+    output goes to the log."""
+    from streamdeblur.train.live import CHILD_NICE, start_child
+
+    script = ("import os, threading; print('child', flush=True); "
+              "t = threading.Thread(target=lambda: print('thread', os.getpriority(os.PRIO_PROCESS, 0), flush=True)); "
+              "import time; time.sleep(1.5); t.start(); t.join(); time.sleep(30)")
+    child = start_child([sys.executable, "-c", script], tmp_path / "child.log", append=False)
+    try:
+        expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + CHILD_NICE)
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) == expected
+        group = Path(f"/proc/{child.pid}/autogroup")  # Linux's scheduling group of its session, where there are any
+        if group.is_file():
+            assert group.read_text().split()[-2:] == ["nice", str(CHILD_NICE)]
+        deadline = time.monotonic() + 60
+        while "thread" not in (tmp_path / "child.log").read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (tmp_path / "child.log").read_text().split() == ["child", "thread", str(expected)]
+    finally:
+        child.kill()
+        child.wait()
