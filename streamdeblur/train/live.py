@@ -80,10 +80,13 @@ def live_model(cores: int | None = None, gpu: bool | None = None) -> str | None:
 class LiveAdapt:
     """start(source) once the input is open; see(frame) for each frame read, which returns an adapted engine's folder
     on the first frame after it is made (the engines of the hand-overs' steps as they come, then the whole
-    adaptation's; or the one of the person adapted to before), else None; close() when the input ends."""
+    adaptation's; or the one of the person adapted to before), else None; close() when the input ends. nice: how much
+    nicer than the pipeline the adaptation runs (CHILD_NICE; 0: as the pipeline, for tests whose other tests keep
+    the CPU busy)."""
 
-    def __init__(self, input: str, options: AdaptOptions) -> None:
+    def __init__(self, input: str, options: AdaptOptions, nice: int | None = None) -> None:
         self.input, self.options = input, options
+        self.nice = CHILD_NICE if nice is None else nice
         self.seconds = options.duration if options.duration is not None else RECORD_SECONDS
         self.recording = recording_path(input)
         self.engine = engine_folder(self.recording)
@@ -141,7 +144,7 @@ class LiveAdapt:
                 log.info("recorded %.1f s (%d frames) to %s; adapting %s to it in the background (minutes; log: %s)",
                          self.recorder.seconds, self.recorder.frames, self.recording, self.options.model,
                          self.log_path)
-                self.child = start_child(self.command(), self.log_path, append=False)
+                self.child = start_child(self.command(), self.log_path, append=False, nice=self.nice)
             except Exception as exc:  # noqa: BLE001 - a full disk, say: the input is still restored, unadapted
                 self.recorder.abort()
                 self._stop_looking()
@@ -205,7 +208,7 @@ class LiveAdapt:
                  self.options.steps, recording.name, self.log_path)
         try:
             self.child = start_child([sys.executable, "-m", "streamdeblur", *adapt_command(
-                recording, self.engine, self._child_options(snapshots=()))], self.log_path, append=True)
+                recording, self.engine, self._child_options(snapshots=()))], self.log_path, append=True, nice=self.nice)
         except Exception as exc:  # noqa: BLE001 - the engine handed over still restores them
             log.warning("cannot go on adapting to %s (%s); the engine adapted %d steps restores them", recording.name,
                         exc, self.handed)
@@ -264,20 +267,22 @@ class LiveAdapt:
 CHILD_NICE = 10
 
 
-def start_child(command: list[str], log_path: Path, append: bool) -> subprocess.Popen:
+def start_child(command: list[str], log_path: Path, append: bool, nice: int = CHILD_NICE) -> subprocess.Popen:
     """The adaptation's process, in a session of its own (a Ctrl-C meant for `process` does not reach it), its output
-    to `log_path`, CHILD_NICE nicer than this process (every thread of its process group, and those it starts after:
+    to `log_path`, `nice` nicer than this process (every thread of its process group, and those it starts after:
     they inherit it)."""
     with open(log_path, "ab" if append else "wb") as out:
         child = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
+    if nice <= 0:
+        return child
     try:
         if hasattr(os, "setpriority"):
-            os.setpriority(os.PRIO_PGRP, child.pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + CHILD_NICE))
+            os.setpriority(os.PRIO_PGRP, child.pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice))
         # Linux's autogroups: a session of its own is a scheduling group of its own, which shares the CPU evenly with
         # the pipeline's whatever its threads' niceness, unless the group itself is nicer
         group = Path(f"/proc/{child.pid}/autogroup")
         if group.is_file():
-            group.write_text(f"{CHILD_NICE}\n")
+            group.write_text(f"{nice}\n")
     except OSError as exc:  # it still adapts, sharing the CPU evenly
         log.debug("could not lower the adaptation's priority: %s", exc)
     return child

@@ -21,7 +21,9 @@ from tests.helpers import decode_frames
 from tests.train.test_adapt import halves  # noqa: F401 - the fixture
 
 # the pipeline with a LiveAdapt whose child adapts naf for STEPS (default 1: one hand-over), uncompiled (a first
-# compile takes minutes), recording SECONDS (default 1); torch runs the engines (no ONNX export of each). It prints
+# compile takes minutes), recording SECONDS (default 1), at the pipeline's priority (the suite's other tests keep the
+# CPU busy; the lower priority is test_the_adaptation_runs_nicer_than_the_pipeline's); torch runs the engines (no
+# ONNX export of each). It prints
 # the summary's adapted_from_frame, frames, each track's person and the hand-overs as JSON.
 SCRIPT = """
 import json, sys
@@ -32,7 +34,7 @@ from streamdeblur.train.live import LiveAdapt
 
 _setup_logging(False)
 seconds, steps = float(sys.argv[2]), int(sys.argv[3])
-live = LiveAdapt("-", AdaptOptions(model="naf", steps=steps, duration=seconds, threads=1, compile=False))
+live = LiveAdapt("-", AdaptOptions(model="naf", steps=steps, duration=seconds, threads=1, compile=False), nice=0)
 summary = process("-", sys.argv[1], ProcessOptions(model="naf", backend="torch", threads=1,
                                                       format="mpegts"), adapting=live)
 print(json.dumps([summary["adapted_from_frame"], summary["frames"],
