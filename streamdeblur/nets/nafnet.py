@@ -139,23 +139,16 @@ class NAFBlock(nn.Module):
         return x + self.gamma * y
 
 
-def _conv(weight: torch.Tensor, bias: torch.Tensor | None, groups: int = 1, stride: int = 1,
-          transposed: bool = False) -> nn.Module:
-    """A conv (or transposed conv) holding these weights; padding k // 2 (stride 1)."""
-    if transposed:
-        conv: nn.Module = nn.ConvTranspose2d(weight.shape[0], weight.shape[1], weight.shape[2], stride=stride,
-                                             bias=bias is not None)
-    else:
-        k = weight.shape[2]
-        conv = nn.Conv2d(weight.shape[1] * groups, weight.shape[0], k, stride=stride, padding=k // 2 if stride == 1
-                         else 0, groups=groups, bias=bias is not None)
+def _conv(weight: torch.Tensor, bias: torch.Tensor, groups: int = 1) -> nn.Conv2d:
+    """A stride-1 conv holding these weights, padded to keep the size (k // 2)."""
+    k = weight.shape[2]
+    conv = nn.Conv2d(weight.shape[1] * groups, weight.shape[0], k, padding=k // 2, groups=groups)
     conv.weight.data.copy_(weight)
-    if bias is not None:
-        conv.bias.data.copy_(bias)
+    conv.bias.data.copy_(bias)
     return conv
 
 
-def _folded_pointwise(conv: nn.Conv2d, norm: LayerNorm2d) -> tuple[nn.Module, nn.Module]:
+def _folded_pointwise(conv: nn.Conv2d, norm: LayerNorm2d) -> tuple[nn.Conv2d, nn.Conv2d]:
     """The 1x1 conv after a LayerNorm with the norm's scale and shift folded in, as two convs: the halves of its
     output that a SimpleGate multiplies."""
     w = conv.weight[:, :, 0, 0]
@@ -164,7 +157,7 @@ def _folded_pointwise(conv: nn.Conv2d, norm: LayerNorm2d) -> tuple[nn.Module, nn
     return _conv(weight[:half], bias[:half]), _conv(weight[half:], bias[half:])
 
 
-def _scaled(conv: nn.Conv2d, scale: nn.Parameter) -> nn.Module:
+def _scaled(conv: nn.Conv2d, scale: nn.Parameter) -> nn.Conv2d:
     """The conv with its output channels multiplied by scale (1 x C x 1 x 1)."""
     s = scale.view(-1)
     return _conv(conv.weight * s.view(-1, 1, 1, 1), conv.bias * s)
@@ -195,12 +188,14 @@ class FoldedNAFBlock(nn.Module):
         return x + self.conv5(self.conv4a(n) * self.conv4b(n))
 
 
-def _up_transposed(up: nn.Sequential) -> nn.Module:
-    """1x1 conv (C -> 4C') + PixelShuffle(2) as the 2x2 stride-2 transposed conv (C -> C') it equals."""
+def _up_transposed(up: nn.Sequential) -> nn.ConvTranspose2d:
+    """1x1 conv (C -> 4C', no bias) + PixelShuffle(2) as the 2x2 stride-2 transposed conv (C -> C') it equals:
+    output channel 4o + 2i + j of the conv is channel o's pixel (i, j) of each 2 x 2 block."""
     conv = up[0]
     c_out = conv.out_channels // 4
-    weight = conv.weight[:, :, 0, 0].view(c_out, 2, 2, conv.in_channels).permute(3, 0, 1, 2)
-    return _conv(weight.detach(), None, stride=2, transposed=True)
+    transposed = nn.ConvTranspose2d(conv.in_channels, c_out, 2, stride=2, bias=False)
+    transposed.weight.data.copy_(conv.weight[:, :, 0, 0].view(c_out, 2, 2, conv.in_channels).permute(3, 0, 1, 2))
+    return transposed
 
 
 def _blocks(c: int, n: int) -> nn.Sequential:
