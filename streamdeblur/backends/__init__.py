@@ -149,6 +149,16 @@ def settle_crops(given: np.ndarray, restored: np.ndarray, low: float, high: floa
     return out
 
 
+def auto_backend(device: Any = None) -> str:
+    """The backend `--backend auto` runs on a device (a torch.device; None: the one `--device auto` picks):
+    tensorrt where importable on CUDA, else torch on CUDA, onnxruntime on a CPU."""
+    if (device if device is not None else _resolve_device("auto")).type != "cuda":
+        return "onnxruntime"
+    from streamdeblur.backends.tensorrt_backend import tensorrt_available
+
+    return "tensorrt" if tensorrt_available() else "torch"
+
+
 def _resolve_device(device: str):  # -> torch.device
     import torch
 
@@ -302,11 +312,7 @@ def _create_engine(
     resolved = _resolve_device(device)
     auto = backend == "auto"
     if auto:
-        backend = "onnxruntime"
-        if resolved.type == "cuda":
-            from streamdeblur.backends.tensorrt_backend import tensorrt_available
-
-            backend = "tensorrt" if tensorrt_available() else "torch"
+        backend = auto_backend(resolved)
     if backend == "tensorrt" and resolved.type != "cuda" and device != "auto":
         raise UserError("the tensorrt backend runs on CUDA only; drop --device cpu or use another backend")
     if backend == "onnxruntime":

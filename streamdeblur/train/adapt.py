@@ -355,15 +355,14 @@ def write_engine(checkpoint: Path, step: int, out: Path, made: Made) -> Path:
 
 
 def prepare_onnx(model: str, weights: Path) -> None:
-    """Without CUDA, where `process` runs an engine with onnxruntime: its ONNX export into the cache now (about a
-    second), keyed by the weights as `process` will load them, so that a live input's hand-over does not stop the
-    pipeline to export it (the adaptation runs at a lower priority than the pipeline: train/live.py). Best effort:
-    `process` exports it itself where this did not."""
-    import torch
+    """Where `process` runs an engine with onnxruntime (its auto backend here): its ONNX export into the cache now
+    (about a second), keyed by the weights as `process` will load them, so that a live input's hand-over does not
+    stop the pipeline to export it (the adaptation runs at a lower priority than the pipeline: train/live.py). Best
+    effort: `process` exports it itself where this did not."""
+    from streamdeblur.backends import auto_backend, onnx_model_path
 
-    if torch.cuda.is_available():
+    if auto_backend() != "onnxruntime":
         return
-    from streamdeblur.backends import onnx_model_path
 
     try:
         onnx_model_path(model, weights)

@@ -61,6 +61,12 @@ def handover_steps(steps: int) -> list[int]:
 # 62). Only 2 cores were measured; 8 is where naf-hd's pipeline (4x naf's engine time) would reach about naf's here.
 HD_CORES = 8
 
+# The child adapts this much nicer than the pipeline: the pipeline keeps up with its input, and the adaptation takes
+# the CPU it leaves. Sharing the CPU evenly on 2 cores, a 25-fps pipe was restored at 16 fps while adapting (2.7
+# minutes behind after 5; a camera drops the frames instead); at 10 at 24.9 fps, adapting 3.7 steps a second instead
+# of 7.4; at 5 the pipeline fell behind once the adapted engine took every face (BENCHMARKS.md, session 68).
+CHILD_NICE = 10
+
 
 def live_model(cores: int | None = None, gpu: bool | None = None) -> str | None:
     """The model `process --adapt` adapts on a live input when --model is not given: "naf" on a CPU of fewer than
@@ -84,9 +90,8 @@ class LiveAdapt:
     nicer than the pipeline the adaptation runs (CHILD_NICE; 0: as the pipeline, for tests whose other tests keep
     the CPU busy)."""
 
-    def __init__(self, input: str, options: AdaptOptions, nice: int | None = None) -> None:
-        self.input, self.options = input, options
-        self.nice = CHILD_NICE if nice is None else nice
+    def __init__(self, input: str, options: AdaptOptions, nice: int = CHILD_NICE) -> None:
+        self.input, self.options, self.nice = input, options, nice
         self.seconds = options.duration if options.duration is not None else RECORD_SECONDS
         self.recording = recording_path(input)
         self.engine = engine_folder(self.recording)
@@ -258,13 +263,6 @@ class LiveAdapt:
         """The options of the `adapt` command that finishes this adaptation: its model and steps (adapt's default
         model is naf-hd, and a run continues only with its own model)."""
         return f"--model {self.options.model} --steps {self.options.steps}"
-
-
-# The child adapts this much nicer than the pipeline: the pipeline keeps up with its input, and the adaptation takes
-# the CPU it leaves. Sharing the CPU evenly on 2 cores, a 25-fps pipe was restored at 16 fps while adapting (2.7
-# minutes behind after 5; a camera drops the frames instead); at 10 at 24.9 fps, adapting 3.7 steps a second instead
-# of 7.4; at 5 the pipeline fell behind once the adapted engine took every face (BENCHMARKS.md, session 68).
-CHILD_NICE = 10
 
 
 def start_child(command: list[str], log_path: Path, append: bool, nice: int = CHILD_NICE) -> subprocess.Popen:
