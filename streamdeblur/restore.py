@@ -207,9 +207,10 @@ class Restorer:
         stack = np.concatenate([crop for crop, _ in out], axis=2)
         return recut_stack(stack, [matrix for _, matrix in out]) if self.recut else stack
 
-    def _run(self, inputs: np.ndarray, route: int = 0) -> tuple[np.ndarray, float]:
+    @staticmethod
+    def _run(engine: Engine, inputs: np.ndarray) -> tuple[np.ndarray, float]:
         t0 = time.perf_counter()
-        out = self.routes[route](inputs)
+        out = engine(inputs)
         return out, time.perf_counter() - t0
 
     def _send(self, ready: list[Held]) -> None:
@@ -220,10 +221,11 @@ class Restorer:
             mine = [(h, f) for h, f in todo if f.route == route]
             inputs = np.stack([self._stack(f.track_id, h.frame.index) for h, f in mine])
             future: Future = Future()
+            engine = self.routes[route]  # now: a swap before the worker runs the batch leaves it to this engine
             if self.worker is not None:
-                future = self.worker.submit(self._run, inputs, route)
+                future = self.worker.submit(self._run, engine, inputs)
             else:
-                future.set_result(self._run(inputs, route))
+                future.set_result(self._run(engine, inputs))
             self.batches.append(([f for _, f in mine], future))
             for _, f in mine:
                 f.sent = True

@@ -231,6 +231,21 @@ def test_with_a_batch_in_flight_the_engine_runs_beside_the_caller_and_frames_sti
     assert restorer.worker is None  # finish stopped the worker
 
 
+def test_batches_still_queued_for_the_worker_at_a_swap_run_on_the_engine_they_were_sent_to():
+    """The worker is busy with frame 0's batch when frame 1's is queued behind it and the restorer swaps: frame 1's
+    face is still restored by the released engine (+1), frame 2's by the new one (+10). (The worker once looked the
+    engine up when it ran a batch, so a queued batch went to the engine swapped in.)"""
+    released, adapted = Blocking(), Adds(10)
+    restorer = Restorer(released, batch_size=1, max_latency=1, in_flight=2)
+    frames = [held(i, {1: 4.0 * i}) for i in range(3)]
+    out = [d.frame.index for h in frames[:2] for d in restorer.push(h)]  # both batches out, the first held
+    restorer.swap(adapted)
+    released.go.set()
+    out += [d.frame.index for d in restorer.push(frames[2])] + [d.frame.index for d in restorer.finish()]
+    assert out == [0, 1, 2] and released.calls == [[0], [1]] and adapted.calls == [[2]]
+    assert [int(h.faces[0].restored[0, 0, 0]) for h in frames] == [1, 2, 12]
+
+
 def test_finish_waits_for_every_batch_still_in_flight():
     class Slow(Recorder):
         def __call__(self, crops: np.ndarray) -> np.ndarray:
