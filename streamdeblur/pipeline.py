@@ -4,6 +4,9 @@
     thread (while the main thread goes on with the next frames) ──> main thread: paste back, in order
     ──queue──> writer thread: sink
 
+With `process --adapt` on a live input, the engines its adaptation hands over are built on a thread of their own
+(Handover) and swapped in on the main thread between frames.
+
 Queues are bounded, so memory stays flat however long the input is. Ctrl-C, SIGTERM or a broken
 input stream end the run early: every frame read so far is processed and written, and the
 output is finalised so it plays.
@@ -89,6 +92,7 @@ class ProcessOptions:
     report: Path | None = _opt(None, "Write a plot of each track's blur estimate over time here (a folder).")
     max_latency: int = 4  # frames held back at most while a batch of crops fills up (not a CLI option)
     in_flight: int = 1  # batches the engine works on (in its own thread) while the next frames are detected
+    eager: bool | None = None  # faces to the engine whenever it is idle (restore.py; None: for live inputs)
     source_options: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -189,6 +193,31 @@ class Summary:
     adapted_from_frame: int | None = None  # process --adapt on a live input: the frame its adapted engine took over
     handovers: list[dict[str, Any]] = field(default_factory=list)  # each hand-over: its frame, the engine's steps
     encoder: str = ""  # the output's encoder and its settings (io/sink.VideoSink.settings)
+    latency_ms: dict[str, float] | None = None  # a live input: its frames' delay through the pipeline (Latency)
+
+
+class Latency:
+    """How long frames took from being decoded to being handed to the encoder (a live input's delay, but for the
+    encoder's own: x264 superfast holds about 4 frames), as a histogram of whole milliseconds: flat memory however
+    long the input runs."""
+
+    def __init__(self, top_ms: int = 60_000) -> None:
+        self.counts = np.zeros(top_ms + 1, np.int64)
+        self.largest = 0.0
+
+    def add(self, seconds: float) -> None:
+        ms = max(0.0, 1000 * seconds)
+        self.counts[min(int(ms), len(self.counts) - 1)] += 1
+        self.largest = max(self.largest, ms)
+
+    def summary(self) -> dict[str, float] | None:
+        """{"p50", "p90", "p99", "max"} in ms (None before any frame)."""
+        total = int(self.counts.sum())
+        if not total:
+            return None
+        cumulative = np.cumsum(self.counts)
+        at = {f"p{q}": float(np.searchsorted(cumulative, q / 100 * total)) for q in (50, 90, 99)}
+        return {**at, "max": round(self.largest, 1)}
 
 
 def _input_warnings(summary: Summary, announced: int | None, duration: float | None) -> list[str]:
@@ -318,27 +347,71 @@ def gate_levels(options: ProcessOptions, engine: Engine) -> tuple[float | None, 
     return tuple(float(level) if level else None for level in levels)
 
 
-def _swap_engine(restorer: Restorer, options: ProcessOptions, folder: Path, summary: "Summary",
-                 index: int) -> Engine | None:
-    """The restorer restores with the engine in `folder` from frame `index` on (process --adapt on a live input);
-    the new engine, or None (logged) when it cannot be built."""
-    from dataclasses import replace
+class Handover:
+    """The engines a live adaptation hands over (train/live.LiveAdapt.see's folders), built on a thread of their own
+    while the restorer goes on with the engine it has: building one (its weights loaded and folded, its ONNX Runtime
+    session opened) took the main thread 0.14 s on this 2-core machine when idle, about 0.5 s beside the adaptation:
+    a stall of up to a dozen frames on a live input. offer(folder) as a
+    folder comes; swap(...) on each frame puts an engine built meanwhile to work; close() waits for a build under
+    way (the folders it reads may be removed after)."""
 
-    from streamdeblur.models import engine_in_folder, folder_card
+    def __init__(self, options: ProcessOptions) -> None:
+        self.options = options
+        self.waiting: deque[Path] = deque()  # folders handed over while another is being built, in order
+        self.thread: threading.Thread | None = None
+        self.built: tuple[Path, Engine | Exception] | None = None
 
-    try:
-        engine = build_engine(replace(options, model=engine_in_folder(options.model, folder)[0], weights=folder))
-        restorer.swap(engine, gate_levels(options, engine))
-    except (UserError, ValueError) as exc:
-        log.warning("the adapted engine in %s cannot run here (%s); the %s restores the rest", folder, exc,
-                    "engine handed over before" if summary.handovers else "released engine")
-        return None
-    steps = (folder_card(folder).get("adapted") or {}).get("steps")
-    summary.adapted_from_frame = index if summary.adapted_from_frame is None else summary.adapted_from_frame
-    summary.handovers.append({"frame": index, "steps": steps})
-    log.info("from frame %d on, the adapted engine%s restores its person's faces", index,
-             f" ({steps} steps)" if steps else "")
-    return engine
+    def offer(self, folder: Path) -> None:
+        self.waiting.append(folder)
+        self._next()
+
+    def _next(self) -> None:
+        if self.thread is None and self.waiting:
+            self.thread = threading.Thread(target=self._build, args=(self.waiting.popleft(),), name="handover",
+                                           daemon=True)
+            self.thread.start()
+
+    def _build(self, folder: Path) -> None:
+        from dataclasses import replace
+
+        from streamdeblur.models import engine_in_folder
+
+        try:
+            built: Engine | Exception = build_engine(replace(
+                self.options, model=engine_in_folder(self.options.model, folder)[0], weights=folder))
+        except Exception as exc:  # noqa: BLE001 - raised or reported on the main thread (swap)
+            built = exc
+        self.built = (folder, built)
+
+    def swap(self, restorer: Restorer, summary: "Summary", index: int) -> Engine | None:
+        """The engine built last, restoring from frame `index` on (None when none is built, or logged when it
+        cannot run here: the engine before goes on)."""
+        from streamdeblur.models import folder_card
+
+        if self.thread is None or self.thread.is_alive():
+            return None
+        self.thread.join()
+        (folder, engine), self.thread, self.built = self.built, None, None
+        self._next()
+        try:
+            if isinstance(engine, Exception):
+                raise engine
+            restorer.swap(engine, gate_levels(self.options, engine))
+        except (UserError, ValueError) as exc:
+            log.warning("the adapted engine in %s cannot run here (%s); the %s restores the rest", folder, exc,
+                        "engine handed over before" if summary.handovers else "released engine")
+            return None
+        steps = (folder_card(folder).get("adapted") or {}).get("steps")
+        summary.adapted_from_frame = index if summary.adapted_from_frame is None else summary.adapted_from_frame
+        summary.handovers.append({"frame": index, "steps": steps})
+        log.info("from frame %d on, the adapted engine%s restores its person's faces", index,
+                 f" ({steps} steps)" if steps else "")
+        return engine
+
+    def close(self) -> None:
+        self.waiting.clear()
+        if self.thread is not None:
+            self.thread.join()
 
 
 def refuse_overwriting_input(input: str, output: str) -> None:
@@ -417,9 +490,12 @@ def process(
     writer = Writer(sink, outbox, times)
     faces = FaceStage(detector, options, engine.input_size) if detector is not None and engine else None
     gates = gate_levels(options, engine) if faces else (None,)
-    restorer = Restorer(engine, options.batch_size, options.max_latency, gates, times, options.in_flight) if faces else None
+    eager = is_live_input(input) if options.eager is None else options.eager  # least latency for a live input
+    restorer = Restorer(engine, options.batch_size, options.max_latency, gates, times, options.in_flight,
+                        eager) if faces else None
 
     unsent: deque[Held] = deque()  # finished frames not yet handed to the writer (kept through a Ctrl-C)
+    latency = Latency() if is_live_input(input) else None  # (a file's frames wait in the queue only for the pipeline)
 
     def emit(done: list[Held]) -> None:
         unsent.extend(done)
@@ -430,25 +506,32 @@ def process(
                 image = np.hstack([held.original, image])
             outbox.put((image, held.frame.pts, held.frame.audio))  # a Ctrl-C while the queue is full: kept
             unsent.popleft()
+            if latency is not None:
+                latency.add(time.perf_counter() - held.frame.read_at)
             if faces_writer is not None:
                 faces_writer.write(held)
             summary.frames += 1
             if progress is not None:
                 progress(summary.frames, source.frame_count)
 
+    handover = Handover(options) if adapting is not None and restorer is not None else None
     if adapting is not None:
         adapting.start(source)
     reader.start()
     writer.start()
     try:
         with _Stop() as stopper:
-            for frame in frames_within(queue_items(inbox, lambda: stopper.requested), options.duration):
+            # eager (a live input): while waiting for the next frame, those restored meanwhile leave
+            idle = (lambda: emit(restorer.poll())) if restorer is not None and restorer.eager else None
+            for frame in frames_within(queue_items(inbox, lambda: stopper.requested, idle), options.duration):
                 if adapting is not None:  # before anything is pasted into the frame
                     folder = adapting.see(frame)
-                    swapped = _swap_engine(restorer, options, folder, summary, frame.index) if (
-                        folder is not None and restorer is not None) else None
-                    if swapped is not None:
-                        engine, gates = swapped, restorer.gates
+                    if handover is not None:
+                        if folder is not None:
+                            handover.offer(folder)
+                        swapped = handover.swap(restorer, summary, frame.index)
+                        if swapped is not None:
+                            engine, gates = swapped, restorer.gates
                 original = frame.image.copy() if options.side_by_side else None
                 found = faces(frame, times) if faces is not None else []
                 summary.faces += len(found)
@@ -469,6 +552,8 @@ def process(
     finally:
         stop.set()
         try:
+            if handover is not None:
+                handover.close()
             if adapting is not None:
                 adapting.close()
             if restorer is not None:
@@ -528,6 +613,7 @@ def process(
     summary.stage_seconds = {k: round(v, 4) for k, v in asdict(times).items()}
     summary.stage_fps = {k: round(summary.frames / v, 2) for k, v in asdict(times).items() if v > 0}
     summary.peak_rss_mb = round(_peak_rss_mb(), 1)
+    summary.latency_ms = latency.summary() if latency is not None else None
     result = asdict(summary)
     result["seconds"] = round(summary.seconds, 3)
     result["fps"] = round(summary.fps, 2)

@@ -14,6 +14,9 @@
 - Overlap (in_flight > 0): the engine runs in a worker thread on one batch while the caller's thread
   detects, tracks and crops the next frames (the engines release the GIL), and a batch's frames leave
   once it is back, in order; in_flight = 0 runs the engine in the caller's thread.
+- Eager (for a live input): the ready faces go to the engine whenever it has nothing in flight, so a frame waits
+  for no other frames while the engine keeps up (the least latency), and batches grow only as it falls behind.
+  Otherwise a batch waits to hold batch_size crops or max_latency frames (the most throughput, for files).
 - Paste-back adds the engine's residual (restored - crop) under a feathered mask.
 - Routing: an engine with `routes` and a `matcher` (backends.PersonalEngine: an engine adapted to one person)
   restores the tracks whose faces the matcher says are its person with routes[0], the others with routes[1]
@@ -111,11 +114,12 @@ class Restorer:
     """Runs faces through the engine in batches and pastes them back; see the module docstring."""
 
     def __init__(self, engine: Engine, batch_size: int = 8, max_latency: int = 4,
-                 gate: float | None | Sequence[float | None] = None, times: Any = None, in_flight: int = 0) -> None:
+                 gate: float | None | Sequence[float | None] = None, times: Any = None, in_flight: int = 0,
+                 eager: bool = False) -> None:
         self._use(engine, gate)
         self.frames = int(getattr(engine, "frames", 1))
         self.lag = self.frames // 2
-        self.batch_size, self.max_latency = batch_size, max_latency
+        self.batch_size, self.max_latency, self.eager = batch_size, max_latency, eager
         self.times = times
         self.in_flight = max(0, int(in_flight))  # batches the engine may still be working on when push returns
         self.worker = ThreadPoolExecutor(1, thread_name_prefix="engine") if self.in_flight else None
@@ -151,14 +155,27 @@ class Restorer:
             log.gated.append(face.gated)
             log.size.append(face_side(face.box))
         self.held.append(held)
-        ready = [h for h in self.held if h.frame.index <= index - self.lag]
+        self._dispatch()
+        return self._collect(wait=len(self.batches) > self.in_flight)
+
+    def poll(self) -> list[Held]:
+        """While the caller waits for the next frame: the frames whose batches are back (pasted), in order; eager,
+        the faces still waiting go to the engine if it has become idle."""
+        if self.eager:
+            self._dispatch()
+        return self._collect(wait=False)
+
+    def _dispatch(self) -> None:
+        """Send the faces of the frames ready (those with their K//2 later neighbours in) as one batch once it is
+        full, once a frame has waited max_latency frames, or (eager) once the engine is idle."""
+        ready = [h for h in self.held if h.frame.index <= self.latest - self.lag]
         waiting = sum(1 for h in ready for f in h.faces if not f.gated and not f.sent)
         unsent = sum(1 for h in self.held if any(not f.gated and not f.sent for f in h.faces))
-        if waiting >= self.batch_size or unsent >= self.max_latency + self.lag:
+        idle = self.eager and waiting and all(future.done() for _, future in self.batches)
+        if idle or waiting >= self.batch_size or unsent >= self.max_latency + self.lag:
             self._send(ready)
         for h in ready:  # a frame whose faces are all gated or sent (or that has none) waits only for its batch
             h.done = h.done or all(f.gated or f.sent for f in h.faces)
-        return self._collect(wait=len(self.batches) > self.in_flight)
 
     def finish(self) -> list[Held]:
         """The input ended (or was interrupted): every frame held, restored, in order."""

@@ -33,7 +33,8 @@ def test_pipe_in_and_pipe_out(tmp_path):
 
 def test_a_pipe_is_encoded_for_real_time_and_a_file_for_size(tmp_path):
     """Without --preset, an input read as it comes is encoded with x264's superfast preset (about twice as fast as
-    veryfast: no lookahead, the simplest motion search), a file with veryfast; --preset overrides both."""
+    veryfast: no lookahead, the simplest motion search), a file with veryfast; --preset overrides both. The summary
+    gives a live input's latency."""
     src = write_clip(tmp_path / "in.ts", synthesize_frames(12, 160, 120, blur=False), fps=12)
     settings = {}
     for name, args, stdin in [("pipe", ["-"], src.read_bytes()), ("file", [str(src)], None),
@@ -44,8 +45,11 @@ def test_a_pipe_is_encoded_for_real_time_and_a_file_for_size(tmp_path):
                        input=stdin)
         assert proc.returncode == 0, proc.stderr.decode()
         assert video_info(out)["frames"] == 12
-        assert json.loads(summary.read_text())["encoder"] == "libx264 crf=12 preset=" + (
-            "superfast" if name == "pipe" else "veryfast")
+        said = json.loads(summary.read_text())
+        assert said["encoder"] == "libx264 crf=12 preset=" + ("superfast" if name == "pipe" else "veryfast")
+        latency = said["latency_ms"]  # a live input's frames' delay through the pipeline; a file has none to say
+        assert latency is None if name == "file" else 0 < latency["p50"] <= latency["p90"] <= latency["p99"] <= (
+            latency["max"] + 1)
         head = out.read_bytes()
         settings[name] = head[head.index(b"x264 - core"):][:1200]  # the settings x264 writes into the stream
     assert b" subme=1 " in settings["pipe"] and b" mbtree=0 " in settings["pipe"]

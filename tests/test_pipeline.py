@@ -128,3 +128,109 @@ def test_preset_and_detect_size_reach_the_encoder_and_the_detector(face_clip, tm
         assert (b"cabac=0" in head) == (preset == "ultrafast")  # x264 writes its settings into the stream
         sizes[preset] = len(head)
     assert sizes["ultrafast"] > sizes["veryfast"]
+
+
+class Handing:
+    """Stands in for process --adapt's LiveAdapt: hands over `folder` at frame `at`, and sets `seen` once frame `then`
+    has been seen."""
+
+    def __init__(self, folder, at: int, then: int) -> None:
+        import threading
+
+        self.folder, self.at, self.then, self.seen = folder, at, then, threading.Event()
+
+    def start(self, source) -> None:
+        pass
+
+    def see(self, frame):
+        if frame.index == self.then:
+            self.seen.set()
+        return self.folder if frame.index == self.at else None
+
+    def close(self) -> None:
+        pass
+
+
+def handed_folder(tmp_path, steps: int):
+    """A folder as a live adaptation hands over: weights (never read here) and a card."""
+    import json
+
+    folder = tmp_path / "engine"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"")
+    (folder / "card.json").write_text(json.dumps({"model": "naf", "adapted": {"steps": steps}}))
+    return folder
+
+
+def test_an_engine_handed_over_is_built_beside_the_frames_and_restores_from_the_first_frame_after(
+        face_clip, tmp_path, monkeypatch, caplog):
+    """process --adapt on a live input: the engine handed over at frame 10 is built on a thread of its own (building
+    one took the main thread about 0.5 s: a stall of a dozen live frames); its build here lasts until frame 20 has
+    been seen, the frames meanwhile go on through the engine before, and it restores from the next frame on."""
+    import threading
+
+    from streamdeblur import pipeline
+
+    handing = Handing(handed_folder(tmp_path, steps=7), at=10, then=20)
+    builders = []
+
+    def build(options):
+        builders.append((threading.current_thread(), options.weights))
+        assert handing.seen.wait(60), "the build held up the frames"
+        return Brighten()
+
+    monkeypatch.setattr(pipeline, "build_engine", build)
+    out = tmp_path / "out.mkv"
+    with caplog.at_level("INFO", logger="streamdeblur"):
+        summary = process(str(face_clip), str(out), ProcessOptions(lossless=True), engine=IdentityEngine(128),
+                          adapting=handing)
+    [(thread, weights)] = builders
+    assert thread is not threading.main_thread() and weights == tmp_path / "engine"
+    [handover] = summary["handovers"]
+    assert handover["steps"] == 7 and 20 < handover["frame"] == summary["adapted_from_frame"] < 40
+    assert f"from frame {handover['frame']} on, the adapted engine (7 steps)" in caplog.text
+    a, b = np.stack(decode_frames(face_clip)).astype(np.int16), np.stack(decode_frames(out)).astype(np.int16)
+    h, w = a.shape[1:3]
+    change = np.abs(b - a)[:, h // 2 - 60: h // 2 + 20, w // 2 - 40: w // 2 + 40].mean(axis=(1, 2, 3))
+    assert change[:handover["frame"]].max() < 2 and change[handover["frame"]:].min() > 15
+
+
+def test_an_engine_handed_over_that_cannot_run_leaves_the_engine_before_restoring(
+        face_clip, tmp_path, monkeypatch, caplog):
+    from streamdeblur import pipeline
+    from streamdeblur.errors import UserError
+
+    def build(options):
+        raise UserError("made for another machine")
+
+    monkeypatch.setattr(pipeline, "build_engine", build)
+    out = tmp_path / "out.mkv"
+    with caplog.at_level("INFO", logger="streamdeblur"):
+        summary = process(str(face_clip), str(out), ProcessOptions(lossless=True), engine=Brighten(),
+                          adapting=Handing(handed_folder(tmp_path, steps=7), at=10, then=20))
+    assert summary["frames"] == 48 and summary["handovers"] == [] and summary["adapted_from_frame"] is None
+    assert (f"the adapted engine in {tmp_path / 'engine'} cannot run here (made for another machine); the released "
+            "engine restores the rest") in caplog.text
+
+
+def test_latency_percentiles_come_from_a_histogram_of_whole_milliseconds():
+    from streamdeblur.pipeline import Latency
+
+    latency = Latency(top_ms=1000)
+    assert latency.summary() is None
+    for ms in range(100, 0, -1):
+        latency.add(ms / 1000 + 0.0004)
+    latency.add(5.0)  # past the histogram's top: counted in its last bin, and the largest
+    assert latency.summary() == {"p50": 51.0, "p90": 91.0, "p99": 100.0, "max": 5000.0}
+
+
+def test_eager_batching_restores_the_same_frames(face_clip, tmp_path):
+    """What a live input gets (each frame's faces to the engine while it is idle, those restored meanwhile leaving
+    while the next frame is awaited) restores a file exactly as batches of batch_size do."""
+    outputs = []
+    for eager in (False, True):
+        out = tmp_path / f"eager-{eager}.mkv"
+        summary = process(str(face_clip), str(out), ProcessOptions(lossless=True, eager=eager), engine=Brighten())
+        assert summary["frames"] == 48
+        outputs.append(np.stack(decode_frames(out)))
+    assert np.array_equal(*outputs)

@@ -246,6 +246,40 @@ def test_batches_still_queued_for_the_worker_at_a_swap_run_on_the_engine_they_we
     assert [int(h.faces[0].restored[0, 0, 0]) for h in frames] == [1, 2, 12]
 
 
+class Held1(Adds):
+    """Adds 1, holding each batch until the test lets it go (or 10 s pass)."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+        self.go = threading.Event()
+
+    def __call__(self, crops: np.ndarray) -> np.ndarray:
+        assert self.go.wait(10), "the caller waited for the engine instead of going on"
+        return super().__call__(crops)
+
+
+@pytest.mark.parametrize("eager", [True, False])
+def test_eager_sends_each_frame_while_the_engine_is_idle_and_the_frames_that_came_while_it_was_busy_together(eager):
+    """A live input: each frame's face goes to the engine at once while it keeps up (the frame waits for no other);
+    the frames that come while it is busy go as one batch when it is free. Without eager a batch waits for
+    batch_size crops or max_latency frames (here 4: frames 0-3 together)."""
+    engine = Held1()
+    restorer = Restorer(engine, batch_size=8, max_latency=4, in_flight=1, eager=eager)
+    frames = [held(i, {1: 4.0 * i}) for i in range(6)]
+    out = [d.frame.index for d in restorer.push(frames[0])]
+    out += [d.frame.index for d in restorer.push(frames[1])]  # (eager: the engine holds frame 0's batch)
+    out += [d.frame.index for d in restorer.push(frames[2])]
+    assert out == []
+    engine.go.set()
+    for h in frames[3:]:
+        for _, future in restorer.batches if eager else ():
+            future.result()  # the batches back: the engine is idle again
+        out += [d.frame.index for d in restorer.push(h)]
+    out += [d.frame.index for d in restorer.finish()]
+    assert out == [0, 1, 2, 3, 4, 5]
+    assert engine.calls == ([[0], [1, 2, 3], [4], [5]] if eager else [[0, 1, 2, 3], [4, 5]]), engine.calls
+
+
 def test_finish_waits_for_every_batch_still_in_flight():
     class Slow(Recorder):
         def __call__(self, crops: np.ndarray) -> np.ndarray:

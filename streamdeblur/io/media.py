@@ -34,6 +34,7 @@ class Frame:
     pts: int | None
     time_base: Fraction
     audio: list[Any] = field(default_factory=list)  # av.Packet objects demuxed before this frame
+    read_at: float = 0.0  # time.perf_counter() when the pipeline's reader had it decoded (its latency)
 
     @property
     def time(self) -> float | None:

@@ -34,7 +34,10 @@ class Reader(threading.Thread):
             while not self.stop.is_set():
                 t0 = time.perf_counter()
                 frame = next(frames, None)
-                self.times.decode += time.perf_counter() - t0
+                t1 = time.perf_counter()
+                self.times.decode += t1 - t0
+                if frame is not None:
+                    frame.read_at = t1
                 if frame is None or not self._put(frame):
                     break
         except BaseException as exc:  # noqa: BLE001 - forwarded to the main thread
@@ -66,13 +69,20 @@ class Writer(threading.Thread):
                 self.error = exc
 
 
-def queue_items(inbox: queue.Queue, stopped: Callable[[], bool] = lambda: False) -> Iterator[Frame]:
+IDLE_POLL = 0.005  # seconds
+
+
+def queue_items(inbox: queue.Queue, stopped: Callable[[], bool] = lambda: False,
+                idle: Callable[[], None] | None = None) -> Iterator[Frame]:
     """Frames from the reader's queue until it ends or stopped() says so (checked while waiting too, so a stalled
-    camera or stream still stops); re-raises the reader's exception."""
+    camera or stream still stops); re-raises the reader's exception. idle() is called every IDLE_POLL seconds
+    while the queue is empty (a live input: the frames restored meanwhile leave without waiting for the next)."""
     while not stopped():
         try:
-            item = inbox.get(timeout=0.1)
+            item = inbox.get(timeout=0.1 if idle is None else IDLE_POLL)
         except queue.Empty:
+            if idle is not None:
+                idle()
             continue
         if item is END:
             return
