@@ -554,12 +554,14 @@ def process(
         try:
             if handover is not None:
                 handover.close()
-            if adapting is not None:
-                adapting.close()
             if restorer is not None:
-                emit(restorer.finish())
+                emit(restorer.finish())  # the last frames leave before a live adaptation is stopped (seconds)
         finally:
-            outbox.put(END)
+            try:
+                if adapting is not None:
+                    adapting.close()
+            finally:
+                outbox.put(END)
             writer.join()
             try:
                 trailing = getattr(source, "trailing_audio", [])

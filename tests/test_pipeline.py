@@ -234,3 +234,18 @@ def test_eager_batching_restores_the_same_frames(face_clip, tmp_path):
         assert summary["frames"] == 48
         outputs.append(np.stack(decode_frames(out)))
     assert np.array_equal(*outputs)
+
+
+def test_the_last_frames_leave_before_a_live_adaptation_is_stopped(face_clip, tmp_path):
+    """Stopping a live adaptation at the input's end takes seconds (its trainer checkpoints first): the frames still
+    held are restored and handed to the encoder before it (the last ones waited about 2 s on a 300-s pipe)."""
+    emitted: list[int] = []
+
+    class Stopping(Handing):
+        def close(self) -> None:
+            self.emitted = len(emitted)
+
+    stopping = Stopping(None, at=-1, then=-1)
+    summary = process(str(face_clip), str(tmp_path / "out.mp4"), ProcessOptions(), engine=Brighten(),
+                      adapting=stopping, progress=lambda done, total: emitted.append(done))
+    assert summary["frames"] == 48 and stopping.emitted == 48
