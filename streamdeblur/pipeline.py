@@ -350,10 +350,10 @@ def gate_levels(options: ProcessOptions, engine: Engine) -> tuple[float | None, 
 class Handover:
     """The engines a live adaptation hands over (train/live.LiveAdapt.see's folders), built on a thread of their own
     while the restorer goes on with the engine it has: building one (its weights loaded and folded, its ONNX Runtime
-    session opened) took the main thread 0.14 s on this 2-core machine when idle, about 0.5 s beside the adaptation:
-    a stall of up to a dozen frames on a live input. offer(folder) as a
-    folder comes; swap(...) on each frame puts an engine built meanwhile to work; close() waits for a build under
-    way (the folders it reads may be removed after)."""
+    session opened) stopped the main thread for 0.14 s on this 2-core machine when idle, 0.4-0.5 s beside the
+    adaptation: up to a dozen frames of a live input. offer(folder) as a folder comes; swap(...) on each frame puts
+    an engine built meanwhile to work; close() waits for a build under way (the folders it reads may be removed
+    after)."""
 
     def __init__(self, options: ProcessOptions) -> None:
         self.options = options
