@@ -21,6 +21,7 @@ import signal
 import threading
 import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -352,50 +353,35 @@ class Handover:
     while the restorer goes on with the engine it has: building one (its weights loaded and folded, its ONNX Runtime
     session opened) stopped the main thread for 0.14 s on this 2-core machine when idle, 0.4-0.5 s beside the
     adaptation: up to a dozen frames of a live input. offer(folder) as a folder comes; swap(...) on each frame puts
-    an engine built meanwhile to work; close() waits for a build under way (the folders it reads may be removed
-    after)."""
+    the next engine built meanwhile to work, in the order handed over; close() waits for a build under way (the
+    folders it reads may be removed after) and drops those not started."""
 
     def __init__(self, options: ProcessOptions) -> None:
         self.options = options
-        self.waiting: deque[Path] = deque()  # folders handed over while another is being built, in order
-        self.thread: threading.Thread | None = None
-        self.built: tuple[Path, Engine | Exception] | None = None
+        self.builder = ThreadPoolExecutor(1, thread_name_prefix="handover")
+        self.building: deque[tuple[Path, Future]] = deque()  # (folder, its engine to come), in the order handed over
 
     def offer(self, folder: Path) -> None:
-        self.waiting.append(folder)
-        self._next()
+        self.building.append((folder, self.builder.submit(self._build, folder)))
 
-    def _next(self) -> None:
-        if self.thread is None and self.waiting:
-            self.thread = threading.Thread(target=self._build, args=(self.waiting.popleft(),), name="handover",
-                                           daemon=True)
-            self.thread.start()
-
-    def _build(self, folder: Path) -> None:
+    def _build(self, folder: Path) -> Engine:
         from dataclasses import replace
 
         from streamdeblur.models import engine_in_folder
 
-        try:
-            built: Engine | Exception = build_engine(replace(
-                self.options, model=engine_in_folder(self.options.model, folder)[0], weights=folder))
-        except Exception as exc:  # noqa: BLE001 - raised or reported on the main thread (swap)
-            built = exc
-        self.built = (folder, built)
+        return build_engine(replace(self.options, model=engine_in_folder(self.options.model, folder)[0],
+                                    weights=folder))
 
     def swap(self, restorer: Restorer, summary: "Summary", index: int) -> Engine | None:
-        """The engine built last, restoring from frame `index` on (None when none is built, or logged when it
+        """The next engine built, restoring from frame `index` on (None when none is built yet, or logged when it
         cannot run here: the engine before goes on)."""
         from streamdeblur.models import folder_card
 
-        if self.thread is None or self.thread.is_alive():
+        if not self.building or not self.building[0][1].done():
             return None
-        self.thread.join()
-        (folder, engine), self.thread, self.built = self.built, None, None
-        self._next()
+        folder, future = self.building.popleft()
         try:
-            if isinstance(engine, Exception):
-                raise engine
+            engine = future.result()  # its build's exception is raised here, in the main thread
             restorer.swap(engine, gate_levels(self.options, engine))
         except (UserError, ValueError) as exc:
             log.warning("the adapted engine in %s cannot run here (%s); the %s restores the rest", folder, exc,
@@ -409,9 +395,8 @@ class Handover:
         return engine
 
     def close(self) -> None:
-        self.waiting.clear()
-        if self.thread is not None:
-            self.thread.join()
+        self.builder.shutdown(wait=True, cancel_futures=True)
+        self.building.clear()
 
 
 def refuse_overwriting_input(input: str, output: str) -> None:
@@ -457,6 +442,7 @@ def process(
     options = options or ProcessOptions()
     options.check()
     released = engine is None and options.weights is None  # the engine is a released one (for adapt_hint)
+    live = is_live_input(input)  # a camera, a stream or a pipe: encoded for real time, restored for the least delay
     refuse_overwriting_input(input, output)
     check_target(output)
     started = time.perf_counter()
@@ -477,7 +463,7 @@ def process(
         width = source.width * (2 if options.side_by_side else 1)
         sink = VideoSink(output, width, source.height, source.time_base, fps=source.fps,
                          audio_streams=source.side_streams, like=source.video_format, codec=options.codec,
-                         crf=options.crf, preset=options.preset, live=is_live_input(input),
+                         crf=options.crf, preset=options.preset, live=live,
                          lossless=options.lossless, format=options.format)
     except BaseException:
         source.close()
@@ -490,12 +476,12 @@ def process(
     writer = Writer(sink, outbox, times)
     faces = FaceStage(detector, options, engine.input_size) if detector is not None and engine else None
     gates = gate_levels(options, engine) if faces else (None,)
-    eager = is_live_input(input) if options.eager is None else options.eager  # least latency for a live input
+    eager = live if options.eager is None else options.eager  # least latency for a live input
     restorer = Restorer(engine, options.batch_size, options.max_latency, gates, times, options.in_flight,
                         eager) if faces else None
 
     unsent: deque[Held] = deque()  # finished frames not yet handed to the writer (kept through a Ctrl-C)
-    latency = Latency() if is_live_input(input) else None  # (a file's frames wait in the queue only for the pipeline)
+    latency = Latency() if live else None  # (a file's frames wait in the queue only for the pipeline)
 
     def emit(done: list[Held]) -> None:
         unsent.extend(done)

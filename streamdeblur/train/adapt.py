@@ -363,7 +363,6 @@ def prepare_onnx(model: str, weights: Path) -> None:
 
     if auto_backend() != "onnxruntime":
         return
-
     try:
         onnx_model_path(model, weights)
     except Exception as exc:  # noqa: BLE001 - the engine is complete without it
