@@ -94,6 +94,8 @@ class ProcessOptions:
     max_latency: int = 4  # frames held back at most while a batch of crops fills up (not a CLI option)
     in_flight: int = 1  # batches the engine works on (in its own thread) while the next frames are detected
     eager: bool | None = None  # faces to the engine whenever it is idle (restore.py; None: for live inputs)
+    detect_beside: bool | None = None  # the detector on a thread beside the frames (faces/stage.py; None: for live
+    # inputs: a file's detections stay on their frames, so its output is reproducible)
     source_options: dict[str, Any] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -474,9 +476,10 @@ def process(
     outbox: queue.Queue = queue.Queue(maxsize=max(8, 2 * options.batch_size))
     reader = Reader(source, inbox, stop, times)
     writer = Writer(sink, outbox, times)
-    faces = FaceStage(detector, options, engine.input_size) if detector is not None and engine else None
-    gates = gate_levels(options, engine) if faces else (None,)
     eager = live if options.eager is None else options.eager  # least latency for a live input
+    beside = live if options.detect_beside is None else options.detect_beside  # (likewise)
+    faces = FaceStage(detector, options, engine.input_size, beside) if detector is not None and engine else None
+    gates = gate_levels(options, engine) if faces else (None,)
     restorer = Restorer(engine, options.batch_size, options.max_latency, gates, times, options.in_flight,
                         eager) if faces else None
 
@@ -538,6 +541,8 @@ def process(
     finally:
         stop.set()
         try:
+            if faces is not None:
+                faces.close()
             if handover is not None:
                 handover.close()
             if restorer is not None:

@@ -226,14 +226,52 @@ def test_latency_percentiles_come_from_a_histogram_of_whole_milliseconds():
 
 def test_eager_batching_restores_the_same_frames(face_clip, tmp_path):
     """What a live input gets (each frame's faces to the engine while it is idle, those restored meanwhile leaving
-    while the next frame is awaited) restores a file exactly as batches of batch_size do."""
+    while the next frame is awaited) restores a file exactly as batches of batch_size do (with the detector on its
+    frames: a live input's, beside them, takes its detections when they are ready, which depends on timing)."""
     outputs = []
     for eager in (False, True):
         out = tmp_path / f"eager-{eager}.mkv"
-        summary = process(str(face_clip), str(out), ProcessOptions(lossless=True, eager=eager), engine=Brighten())
+        options = ProcessOptions(lossless=True, eager=eager, detect_beside=False)
+        summary = process(str(face_clip), str(out), options, engine=Brighten())
         assert summary["frames"] == 48
         outputs.append(np.stack(decode_frames(out)))
     assert np.array_equal(*outputs)
+
+
+def test_a_live_input_detects_beside_the_frames_and_a_file_on_them(face_clip, tmp_path, monkeypatch):
+    """The least delay (a live input's default, forced here on a file): the detector runs on a thread of its own,
+    after the first frame's, and every frame still comes out with its face restored; a file detects on the main
+    thread (its output reproducible)."""
+    import threading
+
+    from streamdeblur import pipeline
+
+    built = pipeline.build_detector
+    threads: list[str] = []
+
+    class Recording:
+        def __init__(self, detector) -> None:
+            self.detector = detector
+
+        def detect(self, image: np.ndarray):
+            threads.append(threading.current_thread().name)
+            return self.detector.detect(image)
+
+    monkeypatch.setattr(pipeline, "build_detector", lambda options: Recording(built(options)))
+    sharp = np.stack(decode_frames(face_clip)).astype(np.int16)
+    for beside in (True, None):
+        threads.clear()
+        out = tmp_path / f"beside-{beside}.mkv"
+        summary = process(str(face_clip), str(out), ProcessOptions(lossless=True, detect_beside=beside, gate=0.0),
+                          engine=Brighten())
+        assert summary["frames"] == 48 and summary["faces"] == 48 and summary["tracks"] == 1
+        brighter = np.stack(decode_frames(out)).astype(np.int16) - sharp
+        assert (brighter.reshape(48, -1).max(axis=1) >= 30).all()  # a face restored (+40) on every frame
+        main = threading.main_thread().name
+        if beside:
+            assert threads[0] == main and len(threads) >= 10 and all(t != main for t in threads[1:])
+        else:
+            assert threads == [main] * 16
 
 
 def test_the_last_frames_leave_before_a_live_adaptation_is_stopped(face_clip, tmp_path):

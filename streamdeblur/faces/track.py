@@ -189,35 +189,51 @@ class Tracker:
     def update(self, detections: list[Detection] | None) -> list[Track]:
         """Advance one frame. detections=None means 'not run on this frame': tracks are predicted."""
         self.frame += 1
+        if detections is not None:
+            self._observe(detections, self.frame)
+        return self._output()
+
+    def late(self, detections: list[Detection], frame: int) -> None:
+        """Take detections made on an earlier frame (`frame`: the value of self.frame when that frame was updated),
+        as a detector running beside the frames delivers them: matched against the tracks as predicted at that
+        frame, which each track's motion then carries to the frames since. Call before update() of the next
+        frame; tracks a late detection starts are reported from there on, their age counted from `frame`."""
+        if not 0 <= frame <= self.frame:
+            raise ValueError(f"a late detection's frame must be one already updated (0..{self.frame}), got {frame}")
+        self._observe(detections, frame)
+
+    def _observe(self, detections: list[Detection], frame: int) -> None:
+        """Match one frame's detections to the tracks predicted at that frame, correct, end and start tracks."""
+        predicted = [t.predict(frame)[0] for t in self._tracks]
+        matched: dict[int, int] = {}  # track index -> detection index
+        if self._tracks and detections:
+            boxes = np.stack(predicted)
+            det_boxes = np.stack([d.box for d in detections]).astype(np.float64)
+            matched = dict(greedy_match(iou_matrix(boxes, det_boxes), self.iou_threshold))
+            rows = [i for i in range(len(boxes)) if i not in matched]
+            cols = [j for j in range(len(det_boxes)) if j not in matched.values()]
+            if rows and cols and self.max_shift > 0:
+                closeness = -shift_matrix(boxes[rows], det_boxes[cols])
+                for r, c in greedy_match(closeness, -self.max_shift):
+                    matched[rows[r]] = cols[c]
+        kept = []
+        for i, state in enumerate(self._tracks):
+            if i in matched:
+                state.correct(detections[matched[i]], frame)
+            elif state.hits < self.min_hits or frame - state.last_frame > self.max_gap:
+                continue  # ended
+            kept.append(state)
+        used = set(matched.values())
+        for j, det in enumerate(detections):
+            if j not in used:
+                kept.append(_TrackState(self._next_id, det, frame, self.min_cutoff, self.beta))
+                self._next_id += 1
+        self._tracks = kept
+
+    def _output(self) -> list[Track]:
+        """Every reported track at the current frame: detected ones where detected, predicted otherwise."""
         frame = self.frame
         predicted = [t.predict(frame) for t in self._tracks]
-        if detections is not None:
-            matched: dict[int, int] = {}  # track index -> detection index
-            if self._tracks and detections:
-                boxes = np.stack([p[0] for p in predicted])
-                det_boxes = np.stack([d.box for d in detections]).astype(np.float64)
-                matched = dict(greedy_match(iou_matrix(boxes, det_boxes), self.iou_threshold))
-                rows = [i for i in range(len(boxes)) if i not in matched]
-                cols = [j for j in range(len(det_boxes)) if j not in matched.values()]
-                if rows and cols and self.max_shift > 0:
-                    closeness = -shift_matrix(boxes[rows], det_boxes[cols])
-                    for r, c in greedy_match(closeness, -self.max_shift):
-                        matched[rows[r]] = cols[c]
-            kept = []
-            for i, (state, pred) in enumerate(zip(self._tracks, predicted)):
-                if i in matched:
-                    state.correct(detections[matched[i]], frame)
-                elif state.hits < self.min_hits or frame - state.last_frame > self.max_gap:
-                    continue  # ended
-                kept.append((state, pred))
-            used = set(matched.values())
-            for j, det in enumerate(detections):
-                if j not in used:
-                    state = _TrackState(self._next_id, det, frame, self.min_cutoff, self.beta)
-                    kept.append((state, state.predict(frame)))
-                    self._next_id += 1
-            self._tracks = [k[0] for k in kept]
-            predicted = [k[1] for k in kept]
         out = []
         for state, (box, landmarks) in zip(self._tracks, predicted):
             detected = state.last_frame == frame

@@ -108,6 +108,31 @@ def test_smoothing_reduces_jitter_and_lags_little():
     np.testing.assert_allclose(track.landmarks[:, 0] - track.box[0], OFFSETS[:, 0] + 50, atol=1e-3)
 
 
+def test_late_detections_correct_the_tracks_as_detections_on_time_would():
+    """A detector beside the frames: frame 6's detections arrive at frame 8; the track is then predicted from them."""
+    def x(i: int) -> float:
+        return 100 + 5 * min(i, 4)  # moves, then stops at frame 4
+
+    on_time, late = Tracker(smoothing=0.0), Tracker(smoothing=0.0)
+    for i in range(9):
+        expected = on_time.update([face(x(i), 200)] if i % 3 == 0 else None)
+        if i == 8:
+            late.late([face(x(6), 200)], 6)
+        got = late.update([face(x(i), 200)] if i in (0, 3) else None)
+        assert [t.track_id for t in got] == [t.track_id for t in expected] == [0]
+        if i not in (6, 7):  # (on frames 6 and 7 the late tracker does not have frame 6's detection yet)
+            np.testing.assert_allclose(centre(got[0].box), centre(expected[0].box), atol=1e-3)
+    assert not got[0].detected and got[0].age == 8  # predicted at frame 8 from the detection of frame 6
+    assert centre(got[0].box)[0] < 100 + 5 * 8 - 4  # (without it: carried on at 5 px a frame)
+    # a face first seen by a late detection starts its track at the frame the detector saw, reported from now
+    late.update(None)
+    late.late([face(x(9), 200), face(600, 400)], 9)
+    tracks = late.update(None)
+    assert [(t.track_id, t.age) for t in tracks] == [(0, 10), (1, 1)]
+    with pytest.raises(ValueError):
+        late.late([], 11)  # not a frame updated yet
+
+
 def test_iou_and_greedy_match():
     a = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], np.float64)
     b = np.array([[20, 20, 30, 30], [0, 0, 10, 5], [100, 100, 110, 110]], np.float64)
