@@ -7,7 +7,8 @@ put in the cache by another process, as adapt's prepare_onnx does in the adaptat
 latency (from being let in to leaving the main loop for the encoder; the encoder's own delay comes on top):
 median, 90th percentile and largest over all frames, and with a hand-over the largest from AT on.
 
-    python engines/recipes/session69/live_latency.py CLIP [--eager 0|1] [--handover AT] [--fps 25] [--rounds 2]
+    python engines/recipes/session69/live_latency.py CLIP [--eager 0|1] [--beside 0|1] [--handover AT] [--fps 25]
+        [--rounds 2]
 
 Against a copy of older code: PYTHONPATH=COPY, run from another directory (a script puts its own first).
 """
@@ -52,14 +53,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("clip")
     parser.add_argument("--eager", type=int, choices=(0, 1))
+    parser.add_argument("--beside", type=int, choices=(0, 1), help="the detector beside the frames (session 70)")
     parser.add_argument("--handover", type=int)
     parser.add_argument("--fps", type=float, default=25.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--model", default="naf")
     parser.add_argument("--verbose", action="store_true", help="each frame's latency too")
     args = parser.parse_args()
-    print(f"code: {Path(streamdeblur.__file__).parent}; eager {args.eager}; hand-over {args.handover}")
+    print(f"code: {Path(streamdeblur.__file__).parent}; eager {args.eager}; beside {args.beside}; "
+          f"hand-over {args.handover}")
     extra = {} if args.eager is None else {"eager": bool(args.eager)}
+    extra.update({} if args.beside is None else {"detect_beside": bool(args.beside)})
     with tempfile.TemporaryDirectory() as tmp:
         folder = None
         if args.handover is not None:
@@ -77,7 +81,8 @@ def main() -> None:
             wall = time.perf_counter() - started
             ms = 1000 * (np.array(times) - np.array(paced.arrived[:len(times)]))
             line = (f"latency ms: median {np.median(ms):.0f}, p90 {np.percentile(ms, 90):.0f}, largest {ms.max():.0f}; "
-                    f"{summary['frames']} frames in {wall:.1f} s ({summary['frames'] / wall:.1f} fps)")
+                    f"{summary['frames']} frames in {wall:.1f} s ({summary['frames'] / wall:.1f} fps), "
+                    f"{summary['gated']} of {summary['faces']} faces gated")
             if args.handover is not None:
                 swapped = summary["handovers"][0]["frame"] if summary["handovers"] else None
                 line += f"; swapped at {swapped}, largest from {args.handover} on {ms[args.handover:].max():.0f}"
