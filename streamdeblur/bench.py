@@ -80,11 +80,12 @@ def bench_clip(resolution: str, faces: str, n: int = 60) -> Path:
 
 
 def run_case(clip: Path, case: BenchCase, model: str, batch_size: int, threads: int,
-             detect_every: int = DETECT_EVERY, detect_size: int | None = None) -> dict:
-    """Run one configuration in a fresh process; returns the pipeline summary."""
+             detect_every: int = DETECT_EVERY, detect_size: int | None = None, live: bool = False) -> dict:
+    """Run one configuration in a fresh process; returns the pipeline summary. live: the clip comes as a live input
+    (a pipe fed at the clip's frame rate), so the summary has the frames' latency."""
     spec = {"clip": str(clip), "detector": case.detector, "backend": case.backend, "model": model,
             "batch_size": batch_size, "threads": threads, "detect_every": detect_every,
-            "detect_size": detect_size}
+            "detect_size": detect_size, "live": live}
     proc = subprocess.run([sys.executable, "-m", "streamdeblur.bench", json.dumps(spec)],
                           capture_output=True, text=True)
     if proc.returncode != 0:
@@ -117,11 +118,46 @@ def _child(spec: dict) -> dict:
     if spec.get("detect_size"):
         options.detect_size = spec["detect_size"]
     with tempfile.TemporaryDirectory() as tmp:
-        summary = process(spec["clip"], str(Path(tmp) / "out.mp4"), options, engine=engine)
+        if spec.get("live"):
+            summary = _live(spec["clip"], Path(tmp) / "out.ts", options, engine)
+        else:
+            summary = process(spec["clip"], str(Path(tmp) / "out.mp4"), options, engine=engine)
     if summary.get("interrupted"):  # Ctrl-C reaches the whole process group: the parent stops too
         raise KeyboardInterrupt
     summary["random_weights"] = random_weights
     return summary
+
+
+def _live(clip: str, out: Path, options, engine) -> dict:
+    """`process -` on the clip played into this process's stdin at its frame rate, as a camera's frames come: the
+    live input's pipeline (eager batching, the detector beside the frames, the live encoder) and its latency."""
+    import os
+    import threading
+
+    from streamdeblur.io.clips import play_into
+    from streamdeblur.pipeline import process
+
+    read, write = os.pipe()
+    os.dup2(read, 0)
+    os.close(read)
+
+    def feed() -> None:
+        with os.fdopen(write, "wb") as pipe:
+            try:
+                play_into(clip, pipe)
+            except (BrokenPipeError, OSError):  # the pipeline stopped reading (its failure is reported)
+                pass
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        return process("-", str(out), options, engine=engine)
+    finally:
+        try:
+            os.close(0)  # (a feeder still writing gets a broken pipe)
+        except OSError:
+            pass
+        feeder.join(timeout=5)
 
 
 def check_options(model: str, batch_size: int, threads: int, frames: int | None = None, only: list[str] | None = None,
@@ -151,6 +187,7 @@ def check_options(model: str, batch_size: int, threads: int, frames: int | None 
 def run_bench(
     resolutions: list[str], faces: list[str], model: str = DEFAULT_MODEL, batch_size: int = 8, threads: int = 2,
     frames: int = 60, only: list[str] | None = None, detect_every: int = DETECT_EVERY, detect_size: int | None = None,
+    live: bool = False,
 ) -> list[dict]:
     """Every case on every clip; a list of rows (dicts) for printing or JSON."""
     check_options(model, batch_size, threads, frames, only, detect_every, detect_size)
@@ -161,19 +198,24 @@ def run_bench(
             for case in cases(model):
                 if only and not any(o in case.label for o in only):
                     continue
-                s = run_case(clip, case, model, batch_size, threads, detect_every, detect_size)
+                s = run_case(clip, case, model, batch_size, threads, detect_every, detect_size, live)
                 rows.append({"resolution": res, "clip": f"{f} face" if f == "one" else f"{f} faces", "case": case.label, **s})
     return rows
 
 
 def format_table(rows: list[dict]) -> str:
     """A markdown table of the rows (used for the console and BENCHMARKS.md)."""
+    live = any(r.get("latency_ms") for r in rows)  # (bench --live: a live input's frame latency, a column more)
     head = "| clip | stages | fps | decode | detect | crop | engine | paste | encode | faces | peak RSS MB |"
-    lines = [head, "|" + "---|" * 11]
+    head += " latency p50 / p90 / largest, ms |" if live else ""
+    lines = [head, "|" + "---|" * (12 if live else 11)]
     for r in rows:
         if "failed" in r:
-            lines.append(f"| {r['resolution']} {r['clip']} | {r['case']} | failed: {r['failed']} |" + " |" * 8)
+            lines.append(f"| {r['resolution']} {r['clip']} | {r['case']} | failed: {r['failed']} |" +
+                         " |" * (9 if live else 8))
             continue
+        ms = r.get("latency_ms") or {}
+        latency = f" {ms['p50']:.0f} / {ms['p90']:.0f} / {ms['max']:.0f} |" if ms else (" - |" if live else "")
         st = r["stage_fps"]
         cell = lambda k: f"{st[k]:.0f}" if k in st else "-"  # noqa: E731
         note = " (random weights)" if r.get("random_weights") else ""
@@ -181,7 +223,7 @@ def format_table(rows: list[dict]) -> str:
             f"| {r['resolution']} {r['clip']} | {r['case']}{note} | {r['fps']:.1f} | {cell('decode')} | "
             f"{cell('detect')} | {cell('crop')} | {cell('engine')} | {cell('paste')} | {cell('encode')} | "
             f"{r['faces']} | "
-            f"{r['peak_rss_mb']:.0f} |"
+            f"{r['peak_rss_mb']:.0f} |{latency}"
         )
     return "\n".join(lines)
 

@@ -248,6 +248,23 @@ def test_bench_prints_stage_figures():
     assert len(rows) == 2 and "failed" not in "".join(rows)
 
 
+def test_bench_live_feeds_each_clip_as_a_live_input_and_prints_its_latency(tmp_path):
+    """`bench --live`: the clip played into `process -` at its frame rate; the live summary's latency is a column."""
+    import json
+
+    proc = run_cli("bench", "--resolution", "480p", "--faces", "one", "--frames", "8", "--only", "decode",
+                   "--only", "detect", "--live", "--json", str(tmp_path / "bench.json"))
+    assert proc.returncode == 0, proc.stderr.decode()
+    lines = proc.stdout.decode().splitlines()
+    assert "latency p50 / p90 / largest, ms" in lines[0]
+    rows = json.loads((tmp_path / "bench.json").read_text())
+    assert [r["case"] for r in rows] == ["decode+encode", "+detect/track"]
+    for row in rows:
+        assert row["frames"] == 8 and row["input"] == "-" and set(row["latency_ms"]) == {"p50", "p90", "p99", "max"}
+    assert rows[1]["faces"] == 8
+    assert run_cli("bench", "--live", "--train").returncode != 0  # only the stages' bench is fed live
+
+
 @pytest.mark.skipif(not get_spec("fast").weights_path.exists(), reason="needs the released fast engine")
 def test_readme_side_by_side_command_with_the_default_engine(face_clip, tmp_path):
     """`streamdeblur process in.mp4 -o cmp.mp4 --side-by-side --max-faces 2 --crf 16 --summary-json run.json`"""

@@ -25,6 +25,8 @@ def bench(
                                               "default: process's)."),
     only: Optional[list[str]] = typer.Option(None, help="Run only the cases whose label contains this text."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every figure as JSON here."),
+    live: bool = typer.Option(False, "--live", help="Feed each clip as a live input (a pipe at the clip's frame "
+                              "rate, as a camera): also each frame's latency from decoding to the encoder."),
     train: bool = typer.Option(False, "--train", help="Time training steps instead: samples/s of --model at --crop."),
     crop: list[int] = typer.Option([64], help="--train: crop (patch) side in pixels (repeatable)."),
     precision: list[str] = typer.Option(["fp32"], help="--train: fp32 | bf16 (repeatable; bf16 needs native CPU support)."),
@@ -48,6 +50,8 @@ def bench(
         check_writable_file(json_out, "--json")  # now, not after the whole benchmark
     check_options(model, batch_size, threads, None if train else frames, None if train or gate is not None else only,
                   detect_every, detect_size)
+    if live and (train or gate is not None):
+        _fail("--live times the pipeline's stages (not with --train or --gate)")
     if gate is not None:
         from streamdeblur.bench_gate import format_gate_rows, run_gate_bench
 
@@ -76,7 +80,7 @@ def bench(
     for f in faces:
         if f not in ("one", "many"):
             _fail(f"unknown --faces {f!r}; choose one or many")
-    rows = run_bench(resolution, faces, model, batch_size, threads, frames, only, detect_every, detect_size)
+    rows = run_bench(resolution, faces, model, batch_size, threads, frames, only, detect_every, detect_size, live)
     typer.echo(format_table(rows))
     if json_out is not None:
         json_out.write_text(json.dumps(rows, indent=2) + "\n")

@@ -1,4 +1,5 @@
-"""Small generated clips and an RTSP publisher, for tests and examples of video input/output.
+"""Small generated clips, an RTSP publisher and a paced player (a live input made of a file), for tests, examples
+and the bench of video input/output.
 
 Each writer uses PyAV directly (not VideoSink), so tests of the sink compare against an
 independent encoder.
@@ -10,7 +11,7 @@ import sys
 import time
 from fractions import Fraction
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 import av
 import numpy as np
@@ -84,6 +85,26 @@ def remux(src: str | Path, dst: str | Path, format: str | None = None) -> Path:
                 packet.stream = mapping[packet.stream.index]
                 out.mux(packet)
     return dst
+
+
+def play_into(src: str | Path, out: BinaryIO, format: str = "mpegts") -> None:
+    """Play src's video and audio packets into a writable binary file (a pipe) as a camera would send them: each
+    packet when its time comes (its pts from the first packet's, against the clock), remuxed unchanged and flushed
+    packet by packet (H.264 as `bench` writes it; a codec whose headers only the source container holds, such as
+    MPEG-4 Part 2 in MP4, does not survive the remux). Leaves `out` open."""
+    with av.open(str(src)) as inp, av.open(out, "w", format=format, options={"flush_packets": "1"}) as dst:
+        streams = [s for s in inp.streams if s.type in ("video", "audio")]
+        mapping = {s.index: dst.add_stream_from_template(s) for s in streams}
+        start, first = time.monotonic(), None
+        for packet in inp.demux(*streams):
+            if not packet.size or packet.dts is None:
+                continue
+            if packet.pts is not None:
+                due = float(packet.pts * packet.time_base)
+                first = due if first is None else first
+                time.sleep(max(0.0, due - first - (time.monotonic() - start)))
+            packet.stream = mapping[packet.stream.index]
+            dst.mux(packet)
 
 
 def publish_rtsp(

@@ -7,6 +7,10 @@ put in the cache by another process, as adapt's prepare_onnx does in the adaptat
 latency (from being let in to leaving the main loop for the encoder; the encoder's own delay comes on top):
 median, 90th percentile and largest over all frames, and with a hand-over the largest from AT on.
 
+Found in session 70: the hook sleeps on the main thread, where a restored frame cannot leave meanwhile, so each
+figure carries up to one frame interval more than a camera's frames see. It compares code paths; for the delay
+itself use session70/pipe_latency.py (a real pipe) or `streamdeblur bench --live`.
+
     python engines/recipes/session69/live_latency.py CLIP [--eager 0|1] [--beside 0|1] [--handover AT] [--fps 25]
         [--rounds 2]
 
