@@ -448,15 +448,19 @@ def process(
     refuse_overwriting_input(input, output)
     check_target(output)
     started = time.perf_counter()
-    # Everything that can fail on the user's options fails before the output is created; the source is
-    # opened first (a missing or unreadable input is found before the model is loaded).
-    source = open_source(input, decoder=options.decoder, **options.source_options)
+    # Everything that can fail on the user's options fails before the output is created. A file is opened first (a
+    # missing or unreadable input is found before the model is loaded); a live input after the models are built,
+    # so that its frames do not queue meanwhile (they would all leave late in the first seconds).
+    source = None if live else open_source(input, decoder=options.decoder, **options.source_options)
     try:
         detector = build_detector(options) if options.detector != "none" else None
         if detector is not None and engine is None:
             engine = build_engine(options)
+        if source is None:
+            source = open_source(input, decoder=options.decoder, **options.source_options)
     except BaseException:
-        source.close()
+        if source is not None:
+            source.close()
         raise
     times = StageTimes()
     summary = Summary(input=input, output=output, engine=engine.name if engine is not None and detector else "none")

@@ -274,6 +274,33 @@ def test_a_live_input_detects_beside_the_frames_and_a_file_on_them(face_clip, tm
             assert threads == [main] * 16
 
 
+def test_a_live_input_is_opened_once_the_models_are_built_and_a_file_before(face_clip, tmp_path, monkeypatch):
+    """A live input's frames queue from the moment it is opened: it is opened after the detector and the engine are
+    built (about 1 s here, during which a pipe's frames came out 300-600 ms late for seconds after), a file before
+    them (a missing or unreadable file is found before a model is loaded)."""
+    from streamdeblur import pipeline
+    from streamdeblur.errors import UserError
+    from streamdeblur.io import source
+
+    calls: list[str] = []
+
+    def build(options):
+        calls.append("engine")
+        return Brighten()
+
+    def opened(uri, **kwargs):
+        calls.append("source")
+        raise UserError("stop here")
+
+    monkeypatch.setattr(pipeline, "build_engine", build)
+    monkeypatch.setattr(source, "open_source", opened)
+    for uri, order in (("-", ["engine", "source"]), (str(face_clip), ["source"])):
+        calls.clear()
+        with pytest.raises(UserError, match="stop here"):
+            process(uri, str(tmp_path / "out.mkv"), ProcessOptions())
+        assert calls == order
+
+
 def test_the_last_frames_leave_before_a_live_adaptation_is_stopped(face_clip, tmp_path):
     """Stopping a live adaptation at the input's end takes seconds (its trainer checkpoints first): the frames still
     held are restored and handed to the encoder before it (the last ones waited about 2 s on a 300-s pipe)."""
