@@ -131,33 +131,11 @@ def _child(spec: dict) -> dict:
 def _live(clip: str, out: Path, options, engine) -> dict:
     """`process -` on the clip played into this process's stdin at its frame rate, as a camera's frames come: the
     live input's pipeline (eager batching, the detector beside the frames, the live encoder) and its latency."""
-    import os
-    import threading
-
-    from streamdeblur.io.clips import play_into
+    from streamdeblur.io.clips import playing_on_stdin
     from streamdeblur.pipeline import process
 
-    read, write = os.pipe()
-    os.dup2(read, 0)
-    os.close(read)
-
-    def feed() -> None:
-        with os.fdopen(write, "wb") as pipe:
-            try:
-                play_into(clip, pipe)
-            except (BrokenPipeError, OSError):  # the pipeline stopped reading (its failure is reported)
-                pass
-
-    feeder = threading.Thread(target=feed, daemon=True)
-    feeder.start()
-    try:
+    with playing_on_stdin(clip):
         return process("-", str(out), options, engine=engine)
-    finally:
-        try:
-            os.close(0)  # (a feeder still writing gets a broken pipe)
-        except OSError:
-            pass
-        feeder.join(timeout=5)
 
 
 def check_options(model: str, batch_size: int, threads: int, frames: int | None = None, only: list[str] | None = None,

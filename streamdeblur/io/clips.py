@@ -7,11 +7,14 @@ independent encoder.
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
-from typing import BinaryIO, Sequence
+from typing import BinaryIO, Iterator, Sequence
 
 import av
 import numpy as np
@@ -105,6 +108,33 @@ def play_into(src: str | Path, out: BinaryIO, format: str = "mpegts") -> None:
                 time.sleep(max(0.0, due - first - (time.monotonic() - start)))
             packet.stream = mapping[packet.stream.index]
             dst.mux(packet)
+
+
+@contextmanager
+def playing_on_stdin(src: str | Path) -> Iterator[None]:
+    """While the block runs, this process's stdin (fd 0) is a pipe that a thread fills with play_into(src): `process
+    -` in the block reads src as a live input at its frame rate. fd 0 is restored after (the pipe's read end closes,
+    so a player still writing stops on a broken pipe)."""
+    read, write = os.pipe()
+    saved = os.dup(0)
+    os.dup2(read, 0)
+    os.close(read)
+
+    def feed() -> None:
+        with os.fdopen(write, "wb") as pipe:
+            try:
+                play_into(src, pipe)
+            except OSError:  # the reader stopped reading (its own failure is reported by it)
+                pass
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        yield
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+        feeder.join(timeout=5)
 
 
 def publish_rtsp(

@@ -1,7 +1,7 @@
 """Session 70: a live input's frame latency through a real pipe, with the detector beside the frames or on them.
 
-`process -` in this process, its stdin a pipe that a thread fills with CLIP's packets at the clip's frame rate (as
-`bench --live` does; a copy of io/clips.play_into here, so older copies of the package run too). Prints the summary's
+`process -` in this process, its stdin a pipe that a thread fills with CLIP's packets at the clip's frame rate
+(io/clips.playing_on_stdin, as `bench --live`; a copy of the package from 85d32e9 on). Prints the summary's
 latency_ms (decoded -> handed to the encoder) and, with --verbose, each frame's. Session 69's live_latency.py paced
 the frames in `process`'s frame hook instead, on the main thread: a restored frame could not leave while the hook
 slept, so its figures carry up to one frame interval more. The first seconds drain the frames that queued in the
@@ -16,61 +16,26 @@ Against a copy of older code: PYTHONPATH=COPY, run from another directory.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-import av
 import numpy as np
 
 import streamdeblur
 import streamdeblur.pipeline as pipeline
 from streamdeblur.eval.video import read_frames, write_video
+from streamdeblur.io.clips import playing_on_stdin
 from streamdeblur.pipeline import ProcessOptions, process
-
-
-def play(src: str, out) -> None:
-    with av.open(src) as inp, av.open(out, "w", format="mpegts", options={"flush_packets": "1"}) as dst:
-        streams = [s for s in inp.streams if s.type in ("video", "audio")]
-        mapping = {s.index: dst.add_stream_from_template(s) for s in streams}
-        start, first = time.monotonic(), None
-        for packet in inp.demux(*streams):
-            if not packet.size or packet.dts is None:
-                continue
-            if packet.pts is not None:
-                due = float(packet.pts * packet.time_base)
-                first = due if first is None else first
-                time.sleep(max(0.0, due - first - (time.monotonic() - start)))
-            packet.stream = mapping[packet.stream.index]
-            dst.mux(packet)
 
 
 def run(clip: str, options: ProcessOptions, out: Path) -> tuple[dict, list[float]]:
     values: list[float] = []
     add = pipeline.Latency.add
     pipeline.Latency.add = lambda self, seconds: (values.append(1000 * seconds), add(self, seconds))[1]
-    read, write = os.pipe()
-    saved = os.dup(0)
-    os.dup2(read, 0)
-    os.close(read)
-
-    def feed() -> None:
-        with os.fdopen(write, "wb") as pipe:
-            try:
-                play(clip, pipe)
-            except OSError:
-                pass
-
-    feeder = threading.Thread(target=feed, daemon=True)
-    feeder.start()
     try:
-        return process("-", str(out), options), values
+        with playing_on_stdin(clip):
+            return process("-", str(out), options), values
     finally:
-        os.dup2(saved, 0)
-        os.close(saved)
-        feeder.join(timeout=5)
         pipeline.Latency.add = add
 
 
