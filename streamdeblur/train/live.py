@@ -158,7 +158,10 @@ class LiveAdapt:
                 return None
         if self.child is None:
             return None
-        if self.child.poll() is None:
+        # the whole engine is handed over once its folder is there (adapt and child() put it in place whole, by a
+        # rename), not once the child has exited: its exit takes a second or more after it, while the input goes on
+        whole = (self.engine / "card.json").is_file()
+        if not whole and self.child.poll() is None:
             ready = [(n, folder) for n, folder in self.stages if n > self.handed and (folder / "card.json").is_file()]
             if not ready:
                 return None
@@ -167,7 +170,7 @@ class LiveAdapt:
                      "adaptation goes on", self.handed, self.options.steps)
             return folder
         self.done = True
-        if self.child.returncode == 0 and (self.engine / "card.json").is_file():
+        if whole:
             from streamdeblur.models import folder_card
 
             made_from = folder_card(self.engine).get("adapted", {}).get("references", [])
@@ -234,10 +237,15 @@ class LiveAdapt:
             if self.recorder.frames:
                 log.info("the input ended after %.1f s of the %g to record: `streamdeblur adapt %s -o DIR %s` adapts "
                          "to what was recorded", self.recorder.seconds, self.seconds, self.recording, self._how())
-        ended = self.child is not None and not self.done and self.child.poll() == 0
-        if ended and (self.engine / "card.json").is_file():
+        whole = self.child is not None and (self.engine / "card.json").is_file()
+        if whole and not self.done:
             log.info("the engine adapted to %s was ready as the input ended (%s: `--weights %s` uses it at once "
                      "next time)", self.recording.name, self.engine, self.engine)
+        if whole and self.child.poll() is None:
+            try:  # the engine is made: the child is only exiting
+                self.child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
         running = self.child is not None and self.child.poll() is None
         if running:
             os.killpg(self.child.pid, signal.SIGTERM)  # its trainer checkpoints, then exits
@@ -249,15 +257,14 @@ class LiveAdapt:
         # once the child has ended (no snapshot is being written): the whole adaptation stands for the hand-overs'
         # engines, else the furthest of them does
         made = [(n, folder) for n, folder in self.stages if (folder / "card.json").is_file()]
-        whole = (self.engine / "card.json").is_file()
+        whole = self.child is not None and (self.engine / "card.json").is_file()  # (made as it was stopped, too)
         for _, folder in made if whole else made[:-1]:
             shutil.rmtree(folder, ignore_errors=True)
-        if running:
+        if running and not whole:
             log.info("the input ended before the engine was adapted: `streamdeblur adapt %s -o %s %s` finishes it "
                      "(from its checkpoint in the cache)%s", self.recording, self.engine, self._how(),
                      f"; the engine as it was after {made[-1][0]} steps is in {made[-1][1]} (the next time this person "
-                     f"comes it restores them at once, and the adaptation goes on)" if made and not whole
-                     else "")
+                     f"comes it restores them at once, and the adaptation goes on)" if made else "")
 
     def _how(self) -> str:
         """The options of the `adapt` command that finishes this adaptation: its model and steps (adapt's default

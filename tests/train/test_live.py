@@ -372,6 +372,39 @@ def test_the_first_faces_of_another_person_leave_the_input_to_be_adapted(halves,
     assert found.found == hers[0] and found.faces == 3
 
 
+def test_the_whole_engine_is_handed_over_once_it_is_there_before_its_process_has_exited(tmp_path, monkeypatch,
+                                                                                       caplog):
+    """adapt puts the whole engine in place by a rename, then its process takes a second or more to exit while the
+    input goes on (CI's run of the cut-short test: the input ended in that second, and the whole engine was never
+    handed over). The engine is handed over on the next frame once its folder is there; the input's end waits for
+    the exiting child (no SIGTERM, no 'ended before' message) and removes the hand-overs' folders."""
+    from streamdeblur.train.adapt import AdaptOptions
+    from streamdeblur.train.live import LiveAdapt, start_child
+
+    monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
+    live = LiveAdapt("-", AdaptOptions(model="naf", steps=40))
+    # as adapt: the whole engine's folder appears, and the process exits a while after (3 s here)
+    exiting = f"import os, time\nwhile not os.path.exists({str(live.engine / 'card.json')!r}): time.sleep(0.05)\n" \
+              "time.sleep(3)"
+    live.child = start_child([sys.executable, "-c", exiting], live.log_path, append=False)
+    assert live.see(object()) is None  # nothing made yet
+    (_, first), *_ = live.stages
+    first.mkdir()
+    (first / "card.json").write_text(json.dumps({"model": "naf", "adapted": {"steps": 1}}))
+    assert live.see(object()) == first
+    live.engine.mkdir()
+    (live.engine / "card.json").write_text(json.dumps({"model": "naf", "adapted": {
+        "steps": 40, "references": [str(live.recording)]}}))
+    caplog.clear()
+    with caplog.at_level("INFO", logger="streamdeblur"):
+        assert live.see(object()) == live.engine and live.child.poll() is None and live.done
+        assert live.see(object()) is None
+        live.close()
+    assert live.child.returncode == 0 and not first.exists() and live.engine.is_dir()
+    said = [r.getMessage() for r in caplog.records]
+    assert said[0].startswith("the engine adapted to stdin-") and not any("ended" in m for m in said), said
+
+
 @pytest.mark.skipif(not hasattr(os, "setpriority"), reason="no process priorities on this system")
 def test_the_adaptation_runs_nicer_than_the_pipeline(tmp_path):
     """The child gets the CPU the pipeline leaves (live.CHILD_NICE): its process group, threads started later included,
