@@ -81,13 +81,25 @@ def remux(src: str | Path, dst: str | Path, format: str | None = None) -> Path:
     """Copy all video and audio packets of src into a new container (e.g. .ts or .mkv), unchanged."""
     dst = Path(dst)
     with av.open(str(src)) as inp, av.open(str(dst), "w", format=format) as out:
-        streams = [s for s in inp.streams if s.type in ("video", "audio")]
-        mapping = {s.index: out.add_stream_from_template(s) for s in streams}
-        for packet in inp.demux(*streams):
-            if packet.size and packet.dts is not None:
-                packet.stream = mapping[packet.stream.index]
-                out.mux(packet)
+        _copy_packets(inp, out)
     return dst
+
+
+def _copy_packets(inp: av.container.InputContainer, out: av.container.OutputContainer, paced: bool = False) -> None:
+    """inp's video and audio packets into out, unchanged; paced: each when its time comes (its pts from the first
+    packet's, against the clock)."""
+    streams = [s for s in inp.streams if s.type in ("video", "audio")]
+    mapping = {s.index: out.add_stream_from_template(s) for s in streams}
+    start, first = time.monotonic(), None
+    for packet in inp.demux(*streams):
+        if not packet.size or packet.dts is None:
+            continue
+        if paced and packet.pts is not None:
+            due = float(packet.pts * packet.time_base)
+            first = due if first is None else first
+            time.sleep(max(0.0, due - first - (time.monotonic() - start)))
+        packet.stream = mapping[packet.stream.index]
+        out.mux(packet)
 
 
 def play_into(src: str | Path, out: BinaryIO, format: str = "mpegts") -> None:
@@ -96,18 +108,7 @@ def play_into(src: str | Path, out: BinaryIO, format: str = "mpegts") -> None:
     packet by packet (H.264 as `bench` writes it; a codec whose headers only the source container holds, such as
     MPEG-4 Part 2 in MP4, does not survive the remux). Leaves `out` open."""
     with av.open(str(src)) as inp, av.open(out, "w", format=format, options={"flush_packets": "1"}) as dst:
-        streams = [s for s in inp.streams if s.type in ("video", "audio")]
-        mapping = {s.index: dst.add_stream_from_template(s) for s in streams}
-        start, first = time.monotonic(), None
-        for packet in inp.demux(*streams):
-            if not packet.size or packet.dts is None:
-                continue
-            if packet.pts is not None:
-                due = float(packet.pts * packet.time_base)
-                first = due if first is None else first
-                time.sleep(max(0.0, due - first - (time.monotonic() - start)))
-            packet.stream = mapping[packet.stream.index]
-            dst.mux(packet)
+        _copy_packets(inp, dst, paced=True)
 
 
 @contextmanager
