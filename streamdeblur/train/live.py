@@ -160,9 +160,9 @@ class LiveAdapt:
             return None
         # the whole engine is handed over once its folder is there (adapt and child() put it in place whole, by a
         # rename), not once the child has exited: its exit takes a second or more after it, while the input goes on
-        whole = (self.engine / "card.json").is_file()
+        whole = made(self.engine)
         if not whole and self.child.poll() is None:
-            ready = [(n, folder) for n, folder in self.stages if n > self.handed and (folder / "card.json").is_file()]
+            ready = [(n, folder) for n, folder in self.stages if n > self.handed and made(folder)]
             if not ready:
                 return None
             self.handed, folder = ready[-1]  # the furthest (an earlier one not yet handed over is passed by)
@@ -237,7 +237,7 @@ class LiveAdapt:
             if self.recorder.frames:
                 log.info("the input ended after %.1f s of the %g to record: `streamdeblur adapt %s -o DIR %s` adapts "
                          "to what was recorded", self.recorder.seconds, self.seconds, self.recording, self._how())
-        whole = self.child is not None and (self.engine / "card.json").is_file()
+        whole = self.child is not None and made(self.engine)
         if whole and not self.done:
             log.info("the engine adapted to %s was ready as the input ended (%s: `--weights %s` uses it at once "
                      "next time)", self.recording.name, self.engine, self.engine)
@@ -256,15 +256,15 @@ class LiveAdapt:
                 self.child.wait()
         # once the child has ended (no snapshot is being written): the whole adaptation stands for the hand-overs'
         # engines, else the furthest of them does
-        made = [(n, folder) for n, folder in self.stages if (folder / "card.json").is_file()]
-        whole = self.child is not None and (self.engine / "card.json").is_file()  # (made as it was stopped, too)
-        for _, folder in made if whole else made[:-1]:
+        kept = [(n, folder) for n, folder in self.stages if made(folder)]
+        whole = self.child is not None and made(self.engine)  # (made as it was stopped, too)
+        for _, folder in kept if whole else kept[:-1]:
             shutil.rmtree(folder, ignore_errors=True)
         if running and not whole:
             log.info("the input ended before the engine was adapted: `streamdeblur adapt %s -o %s %s` finishes it "
                      "(from its checkpoint in the cache)%s", self.recording, self.engine, self._how(),
-                     f"; the engine as it was after {made[-1][0]} steps is in {made[-1][1]} (the next time this person "
-                     f"comes it restores them at once, and the adaptation goes on)" if made else "")
+                     f"; the engine as it was after {kept[-1][0]} steps is in {kept[-1][1]} (the next time this person "
+                     f"comes it restores them at once, and the adaptation goes on)" if kept else "")
 
     def _how(self) -> str:
         """The options of the `adapt` command that finishes this adaptation: its model and steps (adapt's default
@@ -313,15 +313,22 @@ def adapted_before(folder: Path, options: AdaptOptions, unfinished: bool = False
     for card_file in [*folder.glob("*-engine/card.json"), *(folder.glob("*-engine-*/card.json") if unfinished else [])]:
         try:
             adapted = json.loads(card_file.read_text()).get("adapted", {})
-            made = card_file.stat().st_mtime
+            mtime = card_file.stat().st_mtime
         except (OSError, ValueError):
             continue
         whole = card_file.parent.name.endswith("-engine")
         if not (adapted.get("model") == options.model and adapted.get("base") == base and adapted.get("identity")):
             continue
         if int(adapted.get("steps", 0)) >= options.steps if whole else unfinished_recording(card_file.parent):
-            found.append((whole, made, card_file.parent, adapted["identity"]))
+            found.append((whole, mtime, card_file.parent, adapted["identity"]))
     return [(engine, identity) for _, _, engine, identity in sorted(found, key=lambda c: c[:2], reverse=True)]
+
+
+def made(engine: Path) -> bool:
+    """Whether an engine folder (an adaptation's, or a hand-over's) is there whole: both of its writers
+    (adapt.write_engine, child()) put it in place by one rename of a finished folder, its card among its files, so
+    its card stands for all of it, from the moment it is there (before the writer's process has exited)."""
+    return (engine / "card.json").is_file()
 
 
 def engine_folder(recording: Path) -> Path:
@@ -334,7 +341,7 @@ def unfinished_recording(engine: Path) -> Path | None:
     first), where that recording is still there and the whole adaptation (RECORDING-engine) is not; else None."""
     stem, _, steps = engine.name.rpartition("-engine-")
     recording = engine.with_name(f"{stem}.mp4")
-    if not steps.isdigit() or not recording.is_file() or (engine_folder(recording) / "card.json").is_file():
+    if not steps.isdigit() or not recording.is_file() or made(engine_folder(recording)):
         return None
     return recording
 
