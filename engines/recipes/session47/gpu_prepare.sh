@@ -5,7 +5,7 @@
 # them back (git checkout -- engines would too).
 #   PAIRS: motion-256c-5t (engines/recipes/pairs.sh makes it, about an hour on a fresh machine).
 #   HG_RUN: the HG checkpoint frozen under both cGAN runs (default: session 50's hgm-half run, when it is there;
-#     engines/recipes/session50/hgcgan.sh hg rebuilds it in 8 minutes).
+#     else the same HG as released in engines/hg-cgan-res, in fp16).
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/../../.." && pwd)"; cd "$REPO"
 ASIDE="${ASIDE:-/tmp/streamdeblur-weights-aside}"
@@ -23,7 +23,8 @@ from pathlib import Path
 from safetensors.torch import load_file, save_file
 
 # The frozen HG of the two cGAN runs: session 50's, fine-tuned on the motion pairs (it does no harm: +0.004 dB
-# held out, engines/hg-cgan-half/NOTES.md), when its run is here (HG_RUN); else the released shake-kernel one.
+# held out, engines/hg-cgan-half/NOTES.md), from its run when it is here (HG_RUN), else from hg-cgan-res, released
+# with it (session 72); else the shake-kernel one of hg-cgan-half.
 run = Path(os.environ.get("HG_RUN", Path.home() / ".cache/streamdeblur/runs/hgm-half/last.pt"))
 if run.is_file():
     from streamdeblur.models import build_parts
@@ -34,9 +35,10 @@ if run.is_file():
     save_file({k: v.contiguous() for k, v in hg.state_dict().items()}, ".gpu/hg-half.safetensors")
     print(f"HG: {run}")
 else:
-    state = load_file("engines/hg-cgan-half/model.safetensors")
+    engine = next(e for e in ("hg-cgan-res", "hg-cgan-half") if Path(f"engines/{e}/model.safetensors").is_file())
+    state = load_file(f"engines/{engine}/model.safetensors")
     save_file({k: v for k, v in state.items() if k.startswith("net.hg.")}, ".gpu/hg-half.safetensors")
-    print("HG: engines/hg-cgan-half (shake kernels only)")
+    print(f"HG: engines/{engine}" + (" (shake kernels only)" if engine == "hg-cgan-half" else ""))
 PY
 for f in engines/*/model.safetensors; do mkdir -p "$ASIDE/$(dirname "$f")"; mv "$f" "$ASIDE/$f"; done
 echo "travels: $(git ls-files -z --cached --others --exclude-standard | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1) bytes of tree + $(du -sb .gpu | cut -f1) of .gpu (64 MiB: 67108864)"
