@@ -102,11 +102,11 @@ def load_into(module: nn.Module, path: str, key: str) -> None:
         from safetensors.torch import load_file
 
         state = load_file(str(p))
-        # released engines wrap the net (ImageModel.net[.hg]); accept those prefixes too; a single-frame
+        # released engines wrap the net (ImageModel.net[.hg / .g]); accept those prefixes too; a single-frame
         # release warm-starts a K-frame module (inflate_frames) or a deeper one (grow_blocks), as a
         # checkpoint does
         own = module.state_dict()
-        for prefix in ("net.hg.", "net.", ""):
+        for prefix in ("net.hg.", "net.g.", "net.", ""):
             sub = _warm_start(own, {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
             if set(own) <= set(sub) and all(sub[k].shape == v.shape for k, v in own.items()):
                 module.load_state_dict({k: sub[k].to(v.dtype) for k, v in own.items()})
@@ -190,7 +190,7 @@ class Stage:
                 raise UserError(f"dropout is for NAFNet models, not {cfg.model}")
             self.gen.dropout = cfg.dropout
         if cfg.init_weights:
-            load_into(self.gen, cfg.init_weights, self.init_key())
+            load_into(self.init_target(cfg.init_weights), cfg.init_weights, self.init_key())
         self.opt_g = make_optimizer(cfg, self.gen.parameters(), cfg.lr)
         self.opt_d = make_optimizer(cfg, self.disc.parameters(), cfg.d_lr) if self.disc is not None else None
         self.disc_ddp = self.ddp(self.disc) if self.disc is not None else None
@@ -213,6 +213,10 @@ class Stage:
     def init_key(self) -> str:
         """The part name whose weights --set init_weights=... loads."""
         return "g"
+
+    def init_target(self, path: str) -> nn.Module:
+        """The module that --set init_weights=PATH loads into: the generator."""
+        return self.gen
 
     # --- shared helpers
     def ddp(self, module: nn.Module) -> nn.Module:
@@ -411,6 +415,13 @@ class CGANStage(Stage):
             for p in self.gen.enc_s.parameters():
                 p.requires_grad_(False)
         self.gen_ddp = self.ddp(_GanForward(self.gen))
+
+    def init_target(self, path: str) -> nn.Module:
+        """A released engine holds G_bl's inference pathway only (TwoStep's net.g; G_s, which only the reconstruction
+        term uses, starts afresh): its weights go into that pathway. A checkpoint holds the whole generator."""
+        if path.endswith(".safetensors") and hasattr(self.gen, "bl_pathway"):
+            return self.gen.bl_pathway()
+        return self.gen
 
     def inference_net(self, gen: nn.Module) -> nn.Module:
         from streamdeblur.nets.composite import TwoStep

@@ -338,6 +338,29 @@ def test_stage2_loads_frozen_hg_from_stage1_checkpoint_or_release(tmp_path, pair
         Trainer(cfg.override(hg_weights=str(tmp_path / "missing.pt")), parts=tiny_cgan_parts("full"))
 
 
+def test_stage2_warm_starts_g_bl_from_a_released_two_step_engine(tmp_path):
+    """A released hg-cgan engine holds the HG and G_bl's inference pathway only: --set init_weights=its
+    model.safetensors loads that pathway into the generator (a fresh machine continues from released weights)."""
+    from safetensors.torch import save_file
+
+    from streamdeblur.nets.composite import TwoStep
+
+    torch.manual_seed(0)
+    trained = tiny_cgan_parts("full")
+    for p in trained["g"].parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    net = TwoStep(trained["hg"], trained["g"].bl_pathway())
+    save_file({f"net.{k}": v.contiguous() for k, v in net.state_dict().items()}, str(tmp_path / "model.safetensors"))
+    cfg = TrainConfig(name="s2", model="hg-cgan", stage="cgan", crop_size=128, batch_size=2, run_dir=str(tmp_path / "s2"),
+                      init_weights=str(tmp_path / "model.safetensors"), quiet=True)
+    trainer = Trainer(cfg, parts=tiny_cgan_parts("full"))
+    want = trained["g"].bl_pathway().state_dict()
+    got = trainer.gen.bl_pathway().state_dict()
+    assert set(got) == set(want) and all(torch.equal(got[k], want[k]) for k in want)
+    # G_s's encoder is not in a release: it starts afresh
+    assert not torch.equal(next(trainer.gen.enc_s.parameters()), next(trained["g"].enc_s.parameters()))
+
+
 def test_release_card_shows_the_validation_curve_across_warm_started_runs(tmp_path, pairs32):
     torch.manual_seed(0)
     first = single_cfg(tmp_path, steps=4, val_every=2, val_batches=1, run_dir=str(tmp_path / "a"))
