@@ -145,6 +145,10 @@ _SPECS: dict[str, ModelSpec] = {
         _spec("naf-hd", "nafnet", 256,
               "naf fine-tuned at 256 px on 256-px motion exposures: for large faces (over about 200 px), 4x naf's cost",
               lambda: {"g": NAFNet(**NAF)}, _g_only(256), ("restore", "single")),
+        _spec("naf-shake", "nafnet", 128,
+              "naf fine-tuned with half its draws camera-shake kernels, 128 px: for footage shaken blurry as a whole "
+              "(handheld); on a face's own motion naf does better",
+              lambda: {"g": NAFNet(**NAF)}, _g_only(128), ("restore", "single")),
         _spec("naf-deep", "nafnet", 128,
               "naf with 12 blocks at 16 px instead of 6 (grown from naf: the added blocks start as the identity), 128 px",
               lambda: {"g": NAFNet(**NAF_DEEP)}, _g_only(128), ("restore", "single")),
