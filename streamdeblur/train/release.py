@@ -116,6 +116,19 @@ def _swap_in(staged: Path, folder: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def average_weights(base: dict[str, torch.Tensor], others: list[tuple[dict[str, torch.Tensor], float]]
+                    ) -> dict[str, torch.Tensor]:
+    """(1 - the others' weights' sum) x base + each other state dict x its weight, in fp32, back in base's dtypes;
+    tensors that are not floating point are base's. The callers check that the state dicts are one network's."""
+    total = sum(w for _, w in others)
+    mixed = {k: v.float() * (1.0 - total) if v.is_floating_point() else v for k, v in base.items()}
+    for theirs, w in others:
+        for k, v in theirs.items():
+            if v.is_floating_point():
+                mixed[k] += v.float() * w
+    return {k: v.to(base[k].dtype) for k, v in mixed.items()}
+
+
 def soup_ema(state: dict[str, Any], others: list[tuple[Path, dict[str, Any], float]]) -> dict[str, Any]:
     """A weight average ("model soup") of several runs' EMA weights: each of others (checkpoint, state, weight)
     with its weight, the first run with what is left (1 - their sum). The runs must share the network (same
@@ -124,17 +137,14 @@ def soup_ema(state: dict[str, Any], others: list[tuple[Path, dict[str, Any], flo
     if not others or any(not 0.0 < w < 1.0 for _, _, w in others) or total >= 1.0:
         raise UserError(f"--soup weights must each lie in (0, 1) and sum to less than 1, got {[w for _, _, w in others]}")
     base = state["ema"]["module"]
-    mixed = {k: v.float() * (1.0 - total) if v.is_floating_point() else v for k, v in base.items()}
-    for path, other, w in others:
+    for path, other, _ in others:
         theirs = other["ema"]["module"]
         if other["config"].get("model") != state["config"].get("model") or theirs.keys() != base.keys() or any(
                 theirs[k].shape != base[k].shape for k in base):
             raise UserError(f"--soup {path}: the runs are not the same network "
                             f"({other['config'].get('model')} against {state['config'].get('model')})")
-        for k, v in theirs.items():
-            if v.is_floating_point():
-                mixed[k] += v.float() * w
-    return {"module": {k: v.to(base[k].dtype) for k, v in mixed.items()}, "updates": state["ema"]["updates"]}
+    mixed = average_weights(base, [(other["ema"]["module"], w) for _, other, w in others])
+    return {"module": mixed, "updates": state["ema"]["updates"]}
 
 
 def release(checkpoint: str | Path, name: str, out_dir: str | Path | None = None,

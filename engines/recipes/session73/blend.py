@@ -13,14 +13,15 @@ from pathlib import Path
 
 from safetensors.torch import load_file, save_file
 
+from streamdeblur.train.release import average_weights
+
 
 def main() -> None:
     a, b, w, out = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3]), Path(sys.argv[4])
     sa, sb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
     if sa.keys() != sb.keys() or any(sa[k].shape != sb[k].shape for k in sa):
         sys.exit("the two engines are not the same network")
-    mixed = {k: ((1 - w) * v.float() + w * sb[k].float()).to(v.dtype) if v.is_floating_point() else v
-             for k, v in sa.items()}
+    mixed = average_weights(sa, [(sb, w)])  # as `release --soup` averages runs
     out.mkdir(parents=True, exist_ok=True)
     save_file(mixed, str(out / "model.safetensors"))
     shutil.copy2(a / "card.json", out / "card.json")
