@@ -147,7 +147,7 @@ _SPECS: dict[str, ModelSpec] = {
               lambda: {"g": NAFNet(**NAF)}, _g_only(256), ("restore", "single")),
         _spec("naf-shake", "nafnet", 128,
               "naf fine-tuned with half its draws camera-shake kernels, 128 px: for footage shaken blurry as a whole "
-              "(handheld); on a face's own motion naf does better",
+              "(handheld); as good as naf on a face's own motion, naf better on frame averages (PrAvg/VLA)",
               lambda: {"g": NAFNet(**NAF)}, _g_only(128), ("restore", "single")),
         _spec("naf-deep", "nafnet", 128,
               "naf with 12 blocks at 16 px instead of 6 (grown from naf: the added blocks start as the identity), 128 px",

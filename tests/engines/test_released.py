@@ -16,12 +16,13 @@ from tests.helpers import run_cli
 # multiscale-fast beat the blurred input.)
 # Minimum PSNR gain (dB) on (real-clip shake pairs, generated-clip shake pairs); measured at release:
 # fast-unet v1 +0.76 / +1.72, fast v0 +0.25 / +1.20, naf v2 +1.78 / +2.12, naf-hd v1 (pairs made at its 256 px)
-# +2.59 / +3.10, naf-shake v0 +2.71 / +3.65 (tools: the gain() below).
+# +2.59 / +3.10, naf-shake v0 +2.71 / +3.65, v1 +2.76 / +3.35 (tools: the gain() below).
 MIN_GAIN = {"fast-unet": (0.4, 1.0), "fast": (0.1, 0.6), "naf": (1.0, 1.2), "naf-hd": (1.2, 1.5),
             "naf-shake": (2.0, 2.8)}
 RELEASED = [name for name in MIN_GAIN if has_weights(name)]
 # Flow-interpolated motion pairs (speed 4-12) of a real test clip: engines trained on them must deblur them.
-# Measured at release: naf v2 +0.44 (24 pairs), naf-hd v1 +0.38 (24 pairs at 256 px), naf-shake v0 +0.58.
+# Measured at release: naf v2 +0.44 (24 pairs), naf-hd v1 +0.38 (24 pairs at 256 px), naf-shake v0 +0.58,
+# v1 +0.51.
 MIN_MOTION_GAIN = {"naf": 0.2, "naf-hd": 0.2, "naf-shake": 0.3}
 RELEASED_MOTION = [name for name in MIN_MOTION_GAIN if has_weights(name)]
 
@@ -102,7 +103,7 @@ def test_released_engine_improves_real_motion_pairs(name, shared, pairs_of):
 
 # naf-shake: naf fine-tuned with half its draws shake kernels, the engine for footage shaken blurry as a whole. Its
 # reason to exist: it deblurs camera shake better than naf. Measured at release on the real-clip shake pairs (72):
-# +2.71 dB against naf v5's +2.04, both CPU backends alike (engines/naf-shake/NOTES.md).
+# v0 +2.71 dB, v1 +2.76, against naf v5's +2.04, both CPU backends alike (engines/naf-shake/NOTES.md).
 @pytest.mark.skipif(not (has_weights("naf-shake") and has_weights("naf")), reason="no released naf-shake or naf")
 def test_naf_shake_deblurs_real_camera_shake_better_than_naf(pairs_of):
     pairs = pairs_of(real_clips(), "kernel", 128, "--max-frames", "150")
