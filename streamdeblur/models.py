@@ -119,6 +119,7 @@ MULTISCALE_FAST = dict(width=0.25, n_res=3)
 HALF_WIDTH = 0.5  # hg-half / hg-cgan-half: every channel count halved (a quarter of the parameters)
 NAF = dict(width=16, enc=(1, 1, 1), mid=6, dec=(1, 1, 1))  # naf / naf-t3: 6 of 12 blocks at 16 px
 NAF_DEEP = dict(NAF, mid=12)  # naf-deep: 12 of 18 blocks at 16 px (+80 % parameters, about +10 % time)
+NAF_WIDE = dict(NAF, width=32)  # naf-wide: every channel count doubled (4x parameters and about 4x the convs)
 ONE_NET = ("single", "hg", "restore")
 
 class PassThrough(nn.Module):
@@ -152,6 +153,10 @@ _SPECS: dict[str, ModelSpec] = {
         _spec("naf-deep", "nafnet", 128,
               "naf with 12 blocks at 16 px instead of 6 (grown from naf: the added blocks start as the identity), 128 px",
               lambda: {"g": NAFNet(**NAF_DEEP)}, _g_only(128), ("restore", "single")),
+        _spec("naf-wide", "nafnet", 128,
+              "naf at twice the width (32, NAFNet's own; grown from a naf engine so that it starts as it), 128 px: "
+              "4x the parameters",
+              lambda: {"g": NAFNet(**NAF_WIDE)}, _g_only(128), ("restore", "single")),
         _spec("naf-t3", "nafnet", 128,
               "naf with 3 consecutive aligned crops of the track stacked at its input (early fusion), 128 px",
               lambda: {"g": NAFNet(**NAF, frames=3)}, _g_only(128), ("restore", "single"), frames=3),

@@ -202,6 +202,72 @@ def _blocks(c: int, n: int) -> nn.Sequential:
     return nn.Sequential(*[NAFBlock(c) for _ in range(n)])
 
 
+def _plain(c: int, f: int) -> torch.Tensor:
+    """widened's map for a feature map of c channels: new channel j holds old channel j // f."""
+    return torch.arange(c * f) // f
+
+
+def _gated(c: int, f: int) -> torch.Tensor:
+    """The map for c channels that a SimpleGate halves: each half duplicated within itself, so that the wider
+    gate multiplies the same pairs."""
+    j = torch.arange(c * f)
+    half = c * f // 2
+    return (j // half) * (c // 2) + (j % half) // f
+
+
+def _shuffled(c: int, f: int) -> torch.Tensor:
+    """The map for the 4C' output channels of a conv before PixelShuffle(2): channel 4o + k of the wider conv is
+    sub-pixel k of old channel o // f, so the shuffled map follows _plain."""
+    j = torch.arange(c * f)
+    return 4 * ((j // 4) // f) + j % 4
+
+
+def widened(state: dict[str, torch.Tensor], factor: int = 2, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A NAFNet state_dict for `factor` times the width that computes the same function (Net2WiderNet, Chen et
+    al. 2016, for this block): every feature channel is repeated `factor` times (LayerNorm's mean and variance
+    over the channels of a pixel stay the same, each SimpleGate multiplies the same pairs); a conv reading
+    repeated channels splits each input's weight among its copies with random shares that sum to one, so the
+    output is unchanged while the copies get different gradients and can drift apart in training."""
+    gen = torch.Generator().manual_seed(seed)
+    f = factor
+
+    def shares(c: int) -> torch.Tensor:
+        s = 1.0 + 0.5 * (torch.rand(c * f, generator=gen) - 0.5)  # 0.75-1.25, then normalised per original
+        return s / s.view(c, f).sum(1).repeat_interleave(f)
+
+    def maps(key: str, shape: tuple[int, ...]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        name = key.rsplit(".", 2)
+        layer = ".".join(name[-2:-1])
+        out, inp = shape[0], shape[1] if len(shape) > 1 else 0
+        if key.endswith((".beta", ".gamma")):
+            return None, _plain(inp, f)  # (1, C, 1, 1): the channels are dim 1
+        if key.startswith("intro."):
+            return _plain(out, f), None
+        if key.startswith("ending."):
+            return None, (_plain(inp, f) if key.endswith("weight") else None)
+        if key.startswith("ups."):
+            return _shuffled(out, f), _plain(inp, f)
+        if layer in ("conv1", "conv4"):
+            return _gated(out, f), (_plain(inp, f) if key.endswith("weight") else None)
+        if layer == "conv2":  # depthwise: (C, 1, 3, 3)
+            return _gated(out, f), None
+        return _plain(out, f), (_plain(inp, f) if key.endswith("weight") and len(shape) == 4 else None)
+
+    wide = {}
+    for key, v in state.items():
+        rows, cols = maps(key, tuple(v.shape))
+        w = v.float()
+        if key.endswith((".beta", ".gamma")):
+            w = w[:, cols]
+        else:
+            if rows is not None:
+                w = w[rows]
+            if cols is not None:
+                w = w[:, cols] * shares(v.shape[1]).view(1, -1, *([1] * (v.dim() - 2)))
+        wide[key] = w.to(v.dtype)
+    return wide
+
+
 class NAFNet(nn.Module):
     """NAFNet-style U-Net with a residual output on the centre frame; see the module docstring."""
 

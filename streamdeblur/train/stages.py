@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from streamdeblur.errors import UserError
+from streamdeblur.nets.nafnet import widened
 from streamdeblur.train import losses
 from streamdeblur.train.distributed import DistInfo
 
@@ -88,9 +89,21 @@ def grow_blocks(own: dict[str, Tensor], state: dict[str, Tensor]) -> dict[str, T
     return out
 
 
+def widen_channels(own: dict[str, Tensor], state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """state widened to a NAFNet of a whole multiple of its width, computing the same function
+    (nets/nafnet.widened): a warm start for a wider engine. Any other state is returned as it is."""
+    key = "intro.weight"
+    if key not in own or key not in state or "middle.0.beta" not in state:
+        return state
+    wide, narrow = own[key].shape[0], state[key].shape[0]
+    if wide <= narrow or wide % narrow:
+        return state
+    return widened(state, wide // narrow)
+
+
 def _warm_start(own: dict[str, Tensor], state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """A released or checkpointed state adapted to a module with more input frames or more blocks."""
-    return grow_blocks(own, inflate_frames(own, state))
+    """A released or checkpointed state adapted to a module with more input frames, more blocks or more width."""
+    return grow_blocks(own, inflate_frames(own, widen_channels(own, state)))
 
 
 def load_into(module: nn.Module, path: str, key: str) -> None:

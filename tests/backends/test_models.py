@@ -22,9 +22,9 @@ from streamdeblur.models import (
     state_hash,
 )
 
-EXPECTED = {"fast", "fast-unet", "naf", "naf-hd", "naf-shake", "naf-deep", "naf-t3", "naf-t3f", "naf-t3m", "naf-t3m-hd", "naf-t5f", "hg", "hg-cgan", "hg-half", "hg-cgan-half", "hg-cgan-fast", "hg-cgan-res", "cgan",
+EXPECTED = {"fast", "fast-unet", "naf", "naf-hd", "naf-shake", "naf-deep", "naf-wide", "naf-t3", "naf-t3f", "naf-t3m", "naf-t3m-hd", "naf-t5f", "hg", "hg-cgan", "hg-half", "hg-cgan-half", "hg-cgan-fast", "hg-cgan-res", "cgan",
             "multiscale", "multiscale-fast"}
-PARTS = {"fast": {"hg"}, "fast-unet": {"g"}, "naf": {"g"}, "naf-hd": {"g"}, "naf-shake": {"g"}, "naf-deep": {"g"}, "naf-t3": {"g"}, "naf-t3f": {"g"}, "naf-t3m": {"g"}, "naf-t3m-hd": {"g"}, "naf-t5f": {"g"}, "hg": {"hg"}, "hg-cgan": {"hg", "g", "d"}, "hg-half": {"hg"}, "hg-cgan-half": {"hg", "g", "d"},
+PARTS = {"fast": {"hg"}, "fast-unet": {"g"}, "naf": {"g"}, "naf-hd": {"g"}, "naf-shake": {"g"}, "naf-deep": {"g"}, "naf-wide": {"g"}, "naf-t3": {"g"}, "naf-t3f": {"g"}, "naf-t3m": {"g"}, "naf-t3m-hd": {"g"}, "naf-t5f": {"g"}, "hg": {"hg"}, "hg-cgan": {"hg", "g", "d"}, "hg-half": {"hg"}, "hg-cgan-half": {"hg", "g", "d"},
          "hg-cgan-fast": {"hg", "g", "d"}, "hg-cgan-res": {"hg", "g", "d"},
          "cgan": {"g", "d"}, "multiscale": {"g", "d"}, "multiscale-fast": {"g", "d"}}
 

@@ -387,7 +387,7 @@ def test_release_card_shows_the_validation_curve_across_warm_started_runs(tmp_pa
     assert [r["total_step"] for e in card["training"]["curve"] for r in e["val"]] == [2, 4, 4, 5, 6, 6, 8]
 
 
-def test_a_deeper_naf_warm_starts_as_the_shallower_one_and_a_wider_one_does_not(tmp_path):
+def test_a_deeper_or_twice_as_wide_naf_warm_starts_as_the_smaller_one_and_a_width_between_does_not(tmp_path):
     from safetensors.torch import save_file
 
     from streamdeblur.nets.nafnet import NAFNet
@@ -404,8 +404,22 @@ def test_a_deeper_naf_warm_starts_as_the_shallower_one_and_a_wider_one_does_not(
     with torch.no_grad():
         assert torch.equal(deep(x), shallow(x))  # the three added blocks start as the identity
     assert not deep.middle[4].beta.any() and deep.middle[1].beta.abs().sum() > 0
-    with pytest.raises(UserError, match="does not hold weights"):  # a wider net is not a warm start
+    with pytest.raises(UserError, match="does not hold weights"):  # 1.5x the width is not a warm start
         load_into(NAFNet(width=12, enc=(1, 1), mid=2, dec=(1, 1)), str(tmp_path / "m.safetensors"), "g")
+    # twice the width (and three frames) is: every channel repeated, each conv's input shares summing to one
+    for wide in (NAFNet(width=16, enc=(1, 1), mid=2, dec=(1, 1)),
+                 NAFNet(width=16, enc=(1, 1), mid=3, dec=(1, 1), frames=3)):
+        load_into(wide, str(tmp_path / "m.safetensors"), "g")
+        stack = torch.cat([torch.rand_like(x), x, torch.rand_like(x)], 1) if wide.frames == 3 else x
+        with torch.no_grad():
+            assert (wide(stack) - shallow(x)).abs().max() < 1e-4
+        assert wide.middle[0].conv1.weight.shape == (128, 64, 1, 1)  # the narrow one: (64, 32, 1, 1)
+    # the convs making the two copies of a channel get different gradients (the convs reading them weigh them
+    # differently), so the copies can drift apart in training
+    wide(stack).square().mean().backward()
+    g = wide.encoders[0][0].conv3.weight.grad[:, :, 0, 0]
+    assert torch.equal(wide.encoders[0][0].conv3.weight[0], wide.encoders[0][0].conv3.weight[1])
+    assert not torch.allclose(g[0], g[1], rtol=0.05, atol=0)
 
 
 def test_dropout_reaches_the_nafnet_being_trained_and_is_refused_elsewhere(tmp_path):

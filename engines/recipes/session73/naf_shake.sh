@@ -10,8 +10,8 @@
 #   kernel-256). v1 (session 74): MOTION=$P/motion-128,$P/motion-128c VAL=$P/kernel-256,$P/motion-128c, naf-pm's
 #   128-px exposures, made at the crop size the engine runs at (pairs.sh)
 #   For further arms: SETS (more pair sets after kernel-256), MIX (the mix; default motion=1-KSHARE,kernel=KSHARE),
-#   INIT (starting weights; default the released naf), LR (default 5e-4), SEED (default 73)
-#   (session74/naf_shake_pa.sh is one)
+#   INIT (starting weights; default the released naf), LR (default 5e-4), SEED (default 73), WARMUP (steps, default 0), MODEL (default naf;
+#   naf-wide grows from naf's weights) (session74/naf_shake_pa.sh and session75/*.sh are such arms)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../../.." && pwd)"
@@ -20,9 +20,9 @@ P="$CACHE/pairs"; S="${STEPS:-12000}"; K="${KSHARE:-0.5}"; N="${NAME:-naf-shake}
 M="${MOTION:-$P/motion-256c-5t}"; V="${VAL:-$P/kernel-256}"
 MIX="${MIX:-motion=$(python3 -c "print(round(1 - $K, 4))"),kernel=$K}"
 RESUME=(); [[ -f "$CACHE/runs/$N/last.pt" ]] && RESUME=(--resume)
-streamdeblur train --data "$M,$P/kernel-256${SETS:+,$SETS}" --name "$N" --model naf --crop-size 128 \
+streamdeblur train --data "$M,$P/kernel-256${SETS:+,$SETS}" --name "$N" --model "${MODEL:-naf}" --crop-size 128 \
   --set val_data="$V" --set init_weights="${INIT:-$REPO/engines/naf/model.safetensors}" \
   --set mix="$MIX" --steps "$S" --set lr_horizon="$S" \
-  --set sharp_frac=0.2 --set warmup=0 --lr "${LR:-5e-4}" --threads "${THREADS:-2}" --set loss=psnr --set w_fft=0 \
+  --set sharp_frac=0.2 --set warmup="${WARMUP:-0}" --lr "${LR:-5e-4}" --threads "${THREADS:-2}" --set loss=psnr --set w_fft=0 \
   --set cache=true --set seed="${SEED:-73}" --set val_every=1000 --set val_batches=25 --set ckpt_every=250 -q \
   "${RESUME[@]}"
