@@ -236,8 +236,8 @@ def widened(state: dict[str, torch.Tensor], factor: int = 2, seed: int = 0) -> d
         return s / s.view(c, f).sum(1).repeat_interleave(f)
 
     def maps(key: str, shape: tuple[int, ...]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        name = key.rsplit(".", 2)
-        layer = ".".join(name[-2:-1])
+        """Which old channel each new output row and input column holds (None: that dim keeps its size)."""
+        layer = key.split(".")[-2]  # conv1 of encoders.0.0.conv1.weight
         out, inp = shape[0], shape[1] if len(shape) > 1 else 0
         if key.endswith((".beta", ".gamma")):
             return None, _plain(inp, f)  # (1, C, 1, 1): the channels are dim 1
