@@ -4,6 +4,8 @@
 # arm keeps them from the start: the released naf (v5; its PrAvg/VLA +0.19 to +0.23) fine-tuned as naf-shake v1
 # was (12,000 steps, PSNR loss, lr 5e-4 cosine to zero, 128-px motion exposures) with a fifth of the draws PrAvg
 # 7-15 frame averages (pravg-256, pairs.sh): mix motion 0.35, kernel 0.45, pravg 0.2.
+# Result (engines/naf-shake/NOTES.md, not released): shake +3.04, PrAvg-7/11 +0.14/+0.15, VLA +0.11, motion +0.48 dB:
+# half of naf's frame-average rows lost instead of all of them, still behind naf on four rows and v1 on shake.
 # Rerunning resumes. Then:
 #   streamdeblur release RUN naf-all --settle 1.0,3.0 -o DIR
 #   streamdeblur eval --pairs val128 --model all=DIR --model naf-shake --model naf --limit 200 --no-baselines ...
