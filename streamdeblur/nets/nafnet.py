@@ -227,7 +227,8 @@ def widened(state: dict[str, torch.Tensor], factor: int = 2, seed: int = 0) -> d
     al. 2016, for this block): every feature channel is repeated `factor` times (LayerNorm's mean and variance
     over the channels of a pixel stay the same, each SimpleGate multiplies the same pairs); a conv reading
     repeated channels splits each input's weight among its copies with random shares that sum to one, so the
-    output is unchanged while the copies get different gradients and can drift apart in training."""
+    output is unchanged while the copies get different gradients and can drift apart in training. Returned in
+    float32."""
     gen = torch.Generator().manual_seed(seed)
     f = factor
 
@@ -264,7 +265,7 @@ def widened(state: dict[str, torch.Tensor], factor: int = 2, seed: int = 0) -> d
                 w = w[rows]
             if cols is not None:
                 w = w[:, cols] * shares(v.shape[1]).view(1, -1, *([1] * (v.dim() - 2)))
-        wide[key] = w.to(v.dtype)
+        wide[key] = w  # float32: an fp16 release's weights split by the shares would round
     return wide
 
 
