@@ -7,7 +7,7 @@
 # Result (engines/naf-shake/NOTES.md, not released): shake +3.04, PrAvg-7/11 +0.14/+0.15, VLA +0.11, motion +0.48 dB:
 # half of naf's frame-average rows lost instead of all of them, still behind naf on four rows and v1 on shake.
 # Rerunning resumes. Then:
-#   streamdeblur release RUN naf-shake --settle 1.0,3.0 -o DIR   (as naf-shake: the name must be a registered model)
+#   streamdeblur release RUN naf-all --settle 1.0,3.0 -o DIR
 #   streamdeblur eval --pairs val128 --model all=DIR --model naf-shake --model naf --limit 200 --no-baselines ...
 #   STEPS (default 12000), THREADS (default 2), NAME (default naf-all)
 set -euo pipefail
