@@ -236,35 +236,28 @@ def widened(state: dict[str, torch.Tensor], factor: int = 2, seed: int = 0) -> d
         s = 1.0 + 0.5 * (torch.rand(c * f, generator=gen) - 0.5)  # 0.75-1.25, then normalised per original
         return s / s.view(c, f).sum(1).repeat_interleave(f)
 
-    def maps(key: str, shape: tuple[int, ...]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Which old channel each new output row and input column holds (None: that dim keeps its size)."""
-        layer = key.split(".")[-2]  # conv1 of encoders.0.0.conv1.weight
-        out, inp = shape[0], shape[1] if len(shape) > 1 else 0
-        if key.endswith((".beta", ".gamma")):
-            return None, _plain(inp, f)  # (1, C, 1, 1): the channels are dim 1
-        if key.startswith("intro."):
-            return _plain(out, f), None
+    def rows(key: str, n: int) -> torch.Tensor | None:
+        """Which old channel each of the wider tensor's output channels (dim 0) holds; None: the 3 RGB outputs."""
         if key.startswith("ending."):
-            return None, (_plain(inp, f) if key.endswith("weight") else None)
+            return None
         if key.startswith("ups."):
-            return _shuffled(out, f), _plain(inp, f)
-        if layer in ("conv1", "conv4"):
-            return _gated(out, f), (_plain(inp, f) if key.endswith("weight") else None)
-        if layer == "conv2":  # depthwise: (C, 1, 3, 3)
-            return _gated(out, f), None
-        return _plain(out, f), (_plain(inp, f) if key.endswith("weight") and len(shape) == 4 else None)
+            return _shuffled(n, f)
+        if key.split(".")[-2] in ("conv1", "conv2", "conv4"):  # the channels a SimpleGate halves
+            return _gated(n, f)
+        return _plain(n, f)
 
     wide = {}
     for key, v in state.items():
-        rows, cols = maps(key, tuple(v.shape))
         w = v.float()
-        if key.endswith((".beta", ".gamma")):
-            w = w[:, cols]
-        else:
-            if rows is not None:
-                w = w[rows]
-            if cols is not None:
-                w = w[:, cols] * shares(v.shape[1]).view(1, -1, *([1] * (v.dim() - 2)))
+        if key.endswith((".beta", ".gamma")):  # (1, C, 1, 1) residual scales: their channels are on dim 1
+            wide[key] = w[:, _plain(v.shape[1], f)]
+            continue
+        r = rows(key, v.shape[0])
+        if r is not None:
+            w = w[r]
+        # a conv reading feature channels (not intro's RGB frames, not a depthwise conv's one input per group)
+        if v.dim() == 4 and not key.startswith("intro.") and key.split(".")[-2] != "conv2":
+            w = w[:, _plain(v.shape[1], f)] * shares(v.shape[1]).view(1, -1, 1, 1)
         wide[key] = w  # float32: an fp16 release's weights split by the shares would round
     return wide
 

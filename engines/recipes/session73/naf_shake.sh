@@ -10,8 +10,9 @@
 #   kernel-256). v1 (session 74): MOTION=$P/motion-128,$P/motion-128c VAL=$P/kernel-256,$P/motion-128c, naf-pm's
 #   128-px exposures, made at the crop size the engine runs at (pairs.sh)
 #   For further arms: SETS (more pair sets after kernel-256), MIX (the mix; default motion=1-KSHARE,kernel=KSHARE),
-#   INIT (starting weights; default the released naf), LR (default 5e-4), SEED (default 73), WARMUP (steps, default 0), MODEL (default naf;
-#   naf-wide grows from naf's weights) (session74/naf_shake_pa.sh and session75/*.sh are such arms)
+#   INIT (starting weights; default the released naf), LR (default 5e-4), SEED (default 73), WARMUP (steps,
+#   default 0), MODEL (default naf; naf-wide grows from naf's weights). session74/naf_shake_pa.sh and
+#   session75/*.sh are such arms
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../../.." && pwd)"
