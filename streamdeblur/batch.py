@@ -50,11 +50,16 @@ def plan_jobs(inputs: Sequence[str | Path], outdir: Path, format: str | None = N
         output = (outdir / relative).with_suffix(suffix)
         if output in taken:  # a.mov and a.mp4 side by side
             output = output.with_name(f"{output.stem}_{Path(relative).suffix.lstrip('.')}{suffix}")
+        stem, n = output.stem, 2
+        while output in taken:  # a/x.mp4 and b/x.mp4 given as files: both named x_mp4 above
+            output, n = output.with_name(f"{stem}_{n}{suffix}"), n + 1
         taken.add(output)
         jobs.append(Job(video.path, output, relative))
-    for job in jobs:
-        if job.output.resolve() == job.input.resolve():
-            raise UserError(f"the output of {job.input} would be the input itself: choose another -o folder")
+    inputs_at = {job.input.resolve(): job.input for job in jobs}
+    for job in jobs:  # no output may replace a file of the batch, its own input or another's
+        if (overwritten := inputs_at.get(job.output.resolve())) is not None:
+            whose = "the input itself" if overwritten == job.input else f"the input {overwritten}"
+            raise UserError(f"the output of {job.input} would replace {whose}: choose another -o folder")
     return jobs[shard_index::num_shards]
 
 

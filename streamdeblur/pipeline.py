@@ -75,9 +75,10 @@ class ProcessOptions:
                                  "where 480 finds 73, 1.7x slower).")
     max_faces: int | None = _opt(None, "Process at most this many faces per frame (largest first).")
     min_face_size: int = _opt(24, "Ignore faces smaller than this (pixels).")
-    crf: int = _opt(12, "x264/x265 quality: lower is better (0-51). The default 12 keeps the re-encode's cost on a "
-                    "30 dB face under 0.2 dB (eval --codec; about 2x the bitrate of CRF 18).")
-    lossless: bool = _opt(False, "Lossless video encoding.")
+    crf: int = _opt(12, "Quality: lower is better (0-51; x264/x265, VP9 and SVT-AV1 CRF, MPEG-4/2 and MJPEG "
+                    "quantiser). The default 12 keeps the x264 re-encode's cost on a 30 dB face under 0.2 dB "
+                    "(eval --codec; about 2x the bitrate of CRF 18).")
+    lossless: bool = _opt(False, "Lossless video encoding (x264, x265, VP9; ffv1 always is).")
     preset: str | None = _opt(None, f"x264/x265 speed preset (ultrafast ... veryslow): faster presets encode "
                                     f"quicker and make bigger files at the same --crf. Default {DEFAULT_PRESET}; a "
                                     f"camera, a stream or a pipe {LIVE_PRESET}, twice as fast, to keep up with it.")

@@ -144,3 +144,20 @@ def test_a_rerun_over_a_damaged_manifest_redoes_its_files(tmp_path):
     assert proc.returncode == 0 and "Traceback" not in err, err
     assert "line 1" in err and "line 2" in err and "2 done" in err
     assert video_info(out / "a.mp4")["frames"] == 4
+
+
+def test_no_output_replaces_a_file_of_the_batch_and_no_two_share_a_name(tmp_path):
+    """x.mkv beside x.mp4 processed into their own folder would write x.mkv's output over the input x.mp4 (then
+    read that as x.mp4): refused before anything is written. a/x.mp4 and b/x.mp4 given as files get two names."""
+    clips = tmp_path / "clips"
+    for rel in ("x.mkv", "x.mp4", "a/x.mp4", "b/x.mp4"):
+        (clips / rel).parent.mkdir(parents=True, exist_ok=True)
+        (clips / rel).write_bytes(b"")  # planning reads names only
+    original = (clips / "x.mp4").read_bytes()
+    proc = run_cli("process", str(clips / "x.mkv"), str(clips / "x.mp4"), "-o", str(clips), "--model", "identity")
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "would replace the input" in err and "Traceback" not in err, err
+    assert (clips / "x.mp4").read_bytes() == original and not (clips / "x_mp4.mp4").exists()
+    jobs = plan_jobs([clips / "x.mkv", clips / "a/x.mp4", clips / "b/x.mp4"], tmp_path / "out")
+    assert len({job.output for job in jobs}) == 3, [job.output.name for job in jobs]
+    assert [job.output.name for job in jobs] == ["x.mp4", "x_mp4.mp4", "x_mp4_2.mp4"]

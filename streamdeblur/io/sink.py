@@ -101,8 +101,9 @@ def pixel_format(codec: str, width: int, height: int) -> str:
 
 def codec_options(codec: str, crf: int = 18, lossless: bool = False, preset: str | None = None,
                   live: bool = False) -> dict[str, str]:
-    """Encoder options for a quality setting: CRF (or qp 0 when lossless) and a preset for x264/x265 (without one,
-    DEFAULT_PRESET, or LIVE_PRESET for a `live` input)."""
+    """Encoder options for a quality setting: CRF (or lossless) for the QUALITY_CODECS, and a preset for x264/x265
+    (without one, DEFAULT_PRESET, or LIVE_PRESET for a `live` input) or VP9's speed; a warning for other encoders
+    that are not lossless by nature, whose own defaults then decide."""
     chosen = preset or (LIVE_PRESET if live else DEFAULT_PRESET)
     if codec in ("libx264", "libx264rgb"):
         return {"preset": chosen, **({"qp": "0"} if lossless else {"crf": str(crf)})}
@@ -114,7 +115,21 @@ def codec_options(codec: str, crf: int = 18, lossless: bool = False, preset: str
         # per-frame quality, so the ffmpeg CLI's -q:v / global_quality route does not apply)
         q = 1 if lossless else max(1, min(31, round(1 + crf * 30 / 51)))
         return {"qmin": str(q), "qmax": str(q)}
+    if codec == "libvpx-vp9":  # constant quality (bit rate 0); VP9's CRF scale is 0-63, used as given
+        speed = {"deadline": "realtime", "cpu-used": "8"} if live else {"deadline": "good", "cpu-used": "4"}
+        return {**speed, **({"lossless": "1"} if lossless else {"crf": str(crf), "b": "0"})}
+    if codec == "libsvtav1":
+        if lossless:
+            raise UserError("libsvtav1 has no lossless mode here: use --codec libx264 --lossless, or ffv1 in .mkv")
+        return {"crf": str(max(1, crf))}  # SVT-AV1's CRF is 1-63
+    if codec not in LOSSLESS_CODECS:
+        log.warning("%s takes no --crf or --lossless here: its own defaults set the quality (%s do)", codec,
+                    ", ".join(QUALITY_CODECS))
     return {}
+
+
+QUALITY_CODECS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "mpeg4", "mpeg2video", "mjpeg")
+LOSSLESS_CODECS = {"ffv1", "rawvideo", "huffyuv", "ffvhuff", "utvideo", "png", "qtrle"}  # lossless as they are
 
 
 # errors of the output itself (a full disk, a closed pipe, a device), not of its settings
@@ -381,7 +396,12 @@ class VideoSink:
         self.codec_time_base = encoder_time_base(codec, self.time_base, self.fps)  # the pts written are in it
         self.video.time_base = self.codec_time_base
         self.video.codec_context.time_base = self.codec_time_base
-        self.options = {**codec_options(codec, crf, lossless, preset, live), **(options or {})}  # (FFmpeg takes them)
+        try:
+            quality = codec_options(codec, crf, lossless, preset, live)
+        except UserError:
+            self.abort()
+            raise
+        self.options = {**quality, **(options or {})}  # (FFmpeg takes them)
         self.video.options = dict(self.options)
         self._audio: dict[int, Any] = {}
         self._audio_dts: dict[int, Fraction] = {}  # last muxed dts per input audio stream, seconds

@@ -158,6 +158,25 @@ def test_mpeg4_quality_follows_crf(tmp_path):
     assert fine < coarse
 
 
+def test_vp9_and_av1_quality_follow_crf_and_lossless(tmp_path, caplog):
+    """--crf and --lossless reach VP9 (constant quality) and SVT-AV1 (CRF), which took neither before; an encoder
+    without a quality mapping says so, and one that is lossless by nature is left alone."""
+    vp9 = {crf: encode_error(tmp_path, f"v{crf}.webm", codec="libvpx-vp9", crf=crf) for crf in (0, 51)}
+    assert encode_error(tmp_path, "v.webm", codec="libvpx-vp9", lossless=True, pix_fmt="yuv444p") < 1.0 < vp9[51]
+    assert vp9[0] < vp9[51]
+    assert encode_error(tmp_path, "a1.mkv", codec="libsvtav1", crf=1) < encode_error(tmp_path, "a51.mkv",
+                                                                                      codec="libsvtav1", crf=51)
+    before = set(tmp_path.iterdir())
+    with pytest.raises(UserError, match="no lossless mode"):
+        VideoSink(str(tmp_path / "l.mkv"), 64, 48, Fraction(1, 25), codec="libsvtav1", lossless=True)
+    assert set(tmp_path.iterdir()) == before  # nothing left behind
+    caplog.clear()
+    codec_options("ffv1")
+    assert not caplog.records
+    codec_options("prores_ks", crf=30)
+    assert "takes no --crf or --lossless" in caplog.text
+
+
 @pytest.mark.parametrize("codec,suffix", [("mpeg4", ".avi"), ("libx265", ".mp4")])
 def test_other_codecs(tmp_path, codec, suffix):
     out = tmp_path / f"c{suffix}"
