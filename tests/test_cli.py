@@ -265,6 +265,14 @@ def test_bench_live_feeds_each_clip_as_a_live_input_and_prints_its_latency(tmp_p
     assert run_cli("bench", "--live", "--train").returncode != 0  # only the stages' bench is fed live
 
 
+@pytest.mark.parametrize("option,value,message", [("--steps", "0", "--steps must be at least 1"),
+                                                  ("--crop", "0", "--crop must be at least 16")])
+def test_bench_train_refuses_nothing_to_time_in_one_line(option, value, message):
+    proc = run_cli("bench", "--train", "--model", "fast", option, value)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and message in err and "Traceback" not in err, err
+
+
 @pytest.mark.skipif(not get_spec("fast").weights_path.exists(), reason="needs the released fast engine")
 def test_readme_side_by_side_command_with_the_default_engine(face_clip, tmp_path):
     """`streamdeblur process in.mp4 -o cmp.mp4 --side-by-side --max-faces 2 --crf 16 --summary-json run.json`"""

@@ -34,6 +34,7 @@ class DecordSource:
             raise UserError(f"decoder 'decord' reads files only; use decoder 'pyav' for {redact(uri)}")
         probe = PyAVSource(uri, **options)  # validates the file and gives timing, rotation and audio
         self.uri = uri
+        self._options = options
         self.is_live = False
         self.skipped = 0
         self.trailing_audio: list[Any] = []
@@ -72,28 +73,50 @@ class DecordSource:
 
     def __iter__(self) -> Iterator[Frame]:
         """Frames in order; audio packets up to each frame's time are attached to it."""
-        times = self._reader.get_frame_timestamp(range(len(self._reader)))[:, 0] if len(self._reader) else []
         audio_iter = self._audio_packets()
         pending = next(audio_iter, None)
-        n = len(self._reader)
-        audio: list[Any] = []  # packets not yet handed to a frame (a skipped frame hands them to the next)
-        for i in range(n):
-            limit = float(times[i + 1]) + float(self._start * self.time_base) if i + 1 < n else float("inf")
+        audio: list[Any] = []  # packets not yet handed to a frame
+        start = float(self._start * self.time_base)
+        images = self._images()
+        current = next(images, None)
+        yielded = 0
+        while current is not None:
+            following = next(images, None)
+            limit = following[1] + start if following is not None else float("inf")
             while pending is not None and (pending.pts is None or float(pending.pts * pending.time_base) < limit):
                 audio.append(pending)
                 pending = next(audio_iter, None)
-            try:
-                image = self._reader.next().asnumpy()[:, :, ::-1]
-            except Exception:  # noqa: BLE001 - a corrupt frame
-                self.skipped += 1
-                continue
-            if self.rotation and image.shape[:2] != (self.height, self.width):
-                image = rotate_image(image, self.rotation)  # eva-decord rotates by itself; older decord not
-            pts = int(round(float(times[i]) / self.time_base)) + self._start
-            yield Frame(np.ascontiguousarray(image), i, pts, self.time_base, audio)
-            audio = []
+            index, time, image = current
+            yield Frame(np.ascontiguousarray(image), index, int(round(time / self.time_base)) + self._start,
+                        self.time_base, audio)
+            audio, current, yielded = [], following, yielded + 1
+        self.skipped = len(self._reader) - yielded if self._reader is not None else self.skipped
         rest = [pending] if pending is not None else []
         self.trailing_audio = audio + rest + list(audio_iter)  # after the last frame: nothing is dropped
+
+    def _images(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        """(index, seconds from the stream's start, BGR image) of each frame decord decodes. decord fails every
+        frame after a damaged one, so from there PyAV decodes the rest (skipping what it cannot decode)."""
+        n = len(self._reader)
+        times = self._reader.get_frame_timestamp(range(n))[:, 0] if n else []
+        for i in range(n):
+            try:
+                image = self._reader.next().asnumpy()[:, :, ::-1]
+            except Exception:  # noqa: BLE001 - a damaged frame: the rest from PyAV
+                yield from self._images_from_pyav(times, float(times[i]))
+                return
+            if self.rotation and image.shape[:2] != (self.height, self.width):
+                image = rotate_image(image, self.rotation)  # eva-decord rotates by itself; older decord not
+            yield i, float(times[i]), image
+
+    def _images_from_pyav(self, times: Any, since: float) -> Iterator[tuple[int, float, np.ndarray]]:
+        start = float(self._start * self.time_base)
+        with PyAVSource(self.uri, **self._options) as source:
+            for frame in source:  # its audio is left: the audio packets come from _audio_packets
+                time = (frame.time if frame.time is not None else since) - start
+                if time >= since - 1e-6:
+                    index = min(int(np.searchsorted(times, time - 1e-6)), len(times) - 1)
+                    yield index, time, frame.image
 
     def close(self) -> None:
         """Release the reader and the audio demuxer. Safe to call twice."""

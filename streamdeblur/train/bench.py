@@ -27,6 +27,10 @@ def bench_training(model: str, crop: int, batch: int, precision: str = "fp32", s
 
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision {precision!r}; choose {' or '.join(PRECISIONS)}")
+    if steps < 1:
+        raise UserError(f"--steps must be at least 1 (timed steps), got {steps}")
+    if crop < 16:
+        raise UserError(f"--crop must be at least 16 pixels, got {crop}")
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory(prefix="streamdeblur-bench-") as tmp:
         sets = [f"batch_size={batch}", f"amp={precision == 'bf16'}", f"threads={threads}", "quiet=true",

@@ -85,6 +85,26 @@ def test_decord_hands_a_file_it_cannot_open_to_pyav(tmp_path):
     assert frames["decord"] == frames["pyav"] >= 10, frames
 
 
+def test_decord_hands_the_rest_of_a_file_damaged_in_the_middle_to_pyav(tmp_path):
+    """decord fails every frame after a damaged one: the frames from there come from PyAV, so the output has as
+    many frames as PyAV alone reads and its video runs as long as its audio (it lost 38 of 50 frames before)."""
+    pytest.importorskip("decord")
+    clip = make_face_clip(tmp_path / "whole.mp4", n=50, width=160, height=120)
+    data = bytearray(clip.read_bytes())
+    middle, hole = len(data) // 2, len(data) // 12
+    data[middle:middle + hole] = bytes(hole)
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    info = {}
+    for decoder in ("pyav", "decord"):
+        out = tmp_path / f"{decoder}.mp4"
+        proc = run_cli("process", str(damaged), "-o", str(out), "--model", "identity", "--decoder", decoder)
+        assert proc.returncode == 0 and "damaged" in proc.stderr.decode(), proc.stderr.decode()
+        info[decoder] = video_info(out)
+    assert info["decord"]["frames"] == info["pyav"]["frames"] >= 40, info
+    assert info["decord"]["audio_seconds"] == pytest.approx(info["pyav"]["audio_seconds"], abs=0.03)
+
+
 def test_an_mp4_with_its_index_at_the_end_explains_itself_when_piped(tmp_path):
     clip = make_face_clip(tmp_path / "moov_at_end.mp4", n=48)  # bigger than FFmpeg's probe buffer
     proc = run_cli("process", "-", "-o", str(tmp_path / "o.mp4"), "--model", "identity", input=clip.read_bytes())
