@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from streamdeblur.errors import OutputError, StdoutClosed, UserError
+from streamdeblur.errors import OutputError, StdoutClosed, Terminated, UserError
 from streamdeblur.io.files import find_videos, is_video_name
 from streamdeblur.paths import check_folder
 
@@ -196,7 +196,7 @@ def run_batch(inputs: Sequence[str | Path], outdir: Path, options: Any, shard_in
         _append(manifest, row)
         rows.append(row)
         if row["status"] == "interrupted":
-            raise KeyboardInterrupt
+            raise Terminated if summary.get("interrupted_by") == "SIGTERM" else KeyboardInterrupt
     return rows
 
 

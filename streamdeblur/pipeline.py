@@ -31,7 +31,7 @@ import numpy as np
 
 from streamdeblur.backends import Engine
 from streamdeblur import DEFAULT_MODEL
-from streamdeblur.errors import OutputError, StdoutClosed, UserError
+from streamdeblur.errors import OutputError, StdoutClosed, Terminated, UserError
 from streamdeblur.paths import check_folder
 from streamdeblur.faces.detection import FaceDetector
 from streamdeblur.faces.stage import FaceStage
@@ -182,6 +182,7 @@ class Summary:
     tracks: int = 0
     skipped: int = 0
     interrupted: bool = False
+    interrupted_by: str | None = None  # "SIGINT" (Ctrl-C) or "SIGTERM": the exit status follows it (130 / 143)
     error: str | None = None
     seconds: float = 0.0
     fps: float = 0.0
@@ -253,6 +254,7 @@ class _Stop:
 
     previous: dict = field(default_factory=dict)
     requested: bool = False
+    signal_name: str = "SIGINT"  # the first signal's
 
     def __enter__(self) -> "_Stop":
         if threading.current_thread() is threading.main_thread():
@@ -263,7 +265,7 @@ class _Stop:
     def _request(self, signum: int, frame: Any) -> None:
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
+        self.requested, self.signal_name = True, signal.Signals(signum).name
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self.previous.items():
@@ -513,8 +515,9 @@ def process(
         adapting.start(source)
     reader.start()
     writer.start()
+    stopper = _Stop()
     try:
-        with _Stop() as stopper:
+        with stopper:
             # eager (a live input): while waiting for the next frame, those restored meanwhile leave
             idle = (lambda: emit(restorer.poll())) if restorer is not None and restorer.eager else None
             for frame in frames_within(queue_items(inbox, lambda: stopper.requested, idle), options.duration):
@@ -537,8 +540,9 @@ def process(
                     break
             if stopper.requested:
                 raise KeyboardInterrupt
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         summary.interrupted = True
+        summary.interrupted_by = "SIGTERM" if isinstance(exc, Terminated) or stopper.signal_name == "SIGTERM" else "SIGINT"
         log.warning("interrupted: finishing the frames in flight and closing the output")
     except UserError as exc:
         summary.error = str(exc)
@@ -578,6 +582,8 @@ def process(
             raise err
         raise OutputError(f"writing {output} failed: {err}") from err
     summary.skipped = getattr(source, "skipped", 0)
+    if getattr(source, "lost", None) and summary.error is None and not summary.interrupted:
+        summary.error = source.lost  # the output is kept, and the exit status says the input did not end by itself
     summary.warnings = _input_warnings(summary, getattr(source, "frames_announced", None), options.duration)
     for warning in summary.warnings:
         log.warning(warning)

@@ -67,17 +67,24 @@ def test_av1_output_is_quiet(tmp_path):
         assert c.streams.video[0].codec_context.name in ("libdav1d", "av1") and len(list(c.decode(video=0))) == 6
 
 
-def test_sigint_leaves_a_playable_file(tmp_path):
+@pytest.mark.parametrize("signum,code,batch", [(signal.SIGINT, 130, False), (signal.SIGTERM, 143, False),
+                                               (signal.SIGTERM, 143, True)])
+def test_sigint_or_sigterm_leaves_a_playable_file_and_exits_as_the_signal_says(tmp_path, signum, code, batch):
+    """Ctrl-C exits 130, SIGTERM (a scheduler, `timeout`, `kill`) 143 as a process it killed would, also for a
+    batch (both exited 130); each keeps the frames written so far."""
     frames = synthesize_frames(24, 480, 360, blur=False)
-    clip = write_clip(tmp_path / "long.mp4", frames * 25, fps=24)  # 600 frames
-    out = tmp_path / "out.mp4"
-    proc = subprocess.Popen([sys.executable, "-m", "streamdeblur", "process", str(clip), "-o", str(out),
-                             "--model", "identity", "-q"], stderr=subprocess.PIPE)
+    (tmp_path / "clips").mkdir()
+    clip = write_clip(tmp_path / "clips" / "long.mp4", frames * 25, fps=24)  # 600 frames
+    out = tmp_path / "out" / "long.mp4"
+    out.parent.mkdir()
+    given = [str(clip.parent), "-o", str(out.parent)] if batch else [str(clip), "-o", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "streamdeblur", "process", *given, "--model", "identity", "-q"],
+                            stderr=subprocess.PIPE)
     wait_until_writing(out, proc)
     assert proc.poll() is None, proc.stderr.read().decode()
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err.decode()
+    assert proc.returncode == code and "Traceback" not in err.decode(), err.decode()
     info = video_info(out)
     assert 0 < info["frames"] < 600
     assert len(decode_frames(out)) == info["frames"]

@@ -1,8 +1,8 @@
 """Command line: parses options and calls one library function per subcommand. No logic here.
 
 One module per group of subcommands (process, data, train, evaluate, tools); user mistakes surface as
-UserError -> one line and its exit code (2; 1 for a failed output; 141 for a closed stdout; 130 on Ctrl-C, 143 on
-SIGTERM).
+UserError -> one line and its exit code (2; 1 for a failed output or an input that stopped early; 141 for a closed
+stdout; 130 on Ctrl-C, 143 on SIGTERM).
 """
 
 from __future__ import annotations
@@ -84,15 +84,16 @@ def _exit_terminated() -> None:
     sys.exit(Terminated.exit_code)
 
 
-def _from_interrupt(exc: BaseException) -> bool:
-    """Whether an exception was raised while handling a KeyboardInterrupt (typer's Exit(130) from Ctrl-C)."""
+def _from_interrupt(exc: BaseException, kind: type[BaseException] = KeyboardInterrupt) -> bool:
+    """Whether an exception was raised while handling a KeyboardInterrupt (typer's Exit(130) from Ctrl-C), or
+    the given kind of it (Terminated: a batch stopped by SIGTERM)."""
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
     while todo:
         item = todo.pop()
         if item is None or id(item) in seen:
             continue
-        if isinstance(item, KeyboardInterrupt):
+        if isinstance(item, kind):
             return True
         seen.add(id(item))
         todo += [item.__cause__, item.__context__]
@@ -120,7 +121,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except SystemExit as exc:
         # typer turns an interruption into exit 130 itself, silently; one that SIGTERM raised exits 143 and says so
-        if exc.code == 130 and _SIGTERM_SEEN:
+        if exc.code == 130 and (_SIGTERM_SEEN or _from_interrupt(exc, Terminated)):
             _exit_terminated()
         if exc.code == 130 and _from_interrupt(exc):
             typer.echo("streamdeblur: interrupted", err=True)
@@ -131,8 +132,8 @@ def main() -> None:
         where = f" {exc.filename}" if exc.filename else ""
         typer.echo(f"streamdeblur: error: cannot use{where}: {exc.strerror or exc}", err=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        if _SIGTERM_SEEN:
+    except KeyboardInterrupt as exc:
+        if _SIGTERM_SEEN or isinstance(exc, Terminated):
             _exit_terminated()
         typer.echo("streamdeblur: interrupted", err=True)
         sys.exit(130)

@@ -9,6 +9,7 @@ import typer
 
 from streamdeblur import DEFAULT_MODEL
 from streamdeblur.cli import _fail, _setup_logging, app, check_writable_file, dataclass_option
+from streamdeblur.errors import Terminated
 from streamdeblur.paths import check_folder
 from streamdeblur.train.adapt import AdaptOptions
 
@@ -142,7 +143,9 @@ def process(
         output = str(Path(input).with_name(Path(input).stem + "_deblurred.mp4"))
     summary = _run_process(input, output, options, summary_json, quiet or output == "-", adapting=live)
     if summary.get("interrupted"):
-        raise typer.Exit(130)
+        raise typer.Exit(Terminated.exit_code if summary.get("interrupted_by") == "SIGTERM" else 130)
+    if summary.get("error"):  # the input stopped early (a stream lost, a camera gone): the output keeps what came
+        raise typer.Exit(1)
 
 
 def _adapted_engine(inputs: list[str], output: Optional[str], weights: Optional[Path], model: Optional[str],

@@ -146,6 +146,7 @@ class PyAVSource:
         self.options = options
         self.reconnect = int(options.get("reconnect", 3))
         self.skipped = 0
+        self.lost: str | None = None  # a live stream that dropped and did not come back: why
         self.trailing_audio: list[Any] = []
         self._closed = False
         self._av_error = av.FFmpegError
@@ -238,8 +239,9 @@ class PyAVSource:
                     return
                 if self.is_live:
                     if attempts >= self.reconnect:
-                        log.error("stream %s dropped (%s); gave up after %d reconnects",
-                                  redact(self.uri), self._reason(exc), attempts)
+                        self.lost = (f"stream {redact(self.uri)} dropped ({self._reason(exc)}) and did not come back "
+                                     f"after {attempts} reconnect(s)")
+                        log.error("%s; the output ends there", self.lost)
                         return
                     attempts += 1
                     yield None  # flush the frames still inside the decoder of the dropped stream
@@ -275,7 +277,8 @@ class PyAVSource:
             self.video.thread_type = "AUTO"
             self._side_setup()
         except (UserError, IndexError) as exc:
-            log.error("stream %s: reconnect failed (%s)", redact(self.uri), exc)
+            self.lost = f"stream {redact(self.uri)} dropped and could not be reopened ({exc})"
+            log.error("%s; the output ends there", self.lost)
             return False
         self._pts_offset = None  # type: ignore[assignment] - set from the first frame after the reconnect
         self._generation += 1

@@ -105,3 +105,21 @@ def test_a_stalled_stream_reconnects(clip_48, tmp_path, caplog):
     assert len(got.pts) == len(frames)
     assert got.audio_packets > 94  # more than one connection's worth (2 s of 1024-sample AAC frames)
     assert got.audio_span == pytest.approx((pts[-1] - pts[0]) * src.time_base, abs=0.3)
+
+
+def test_a_stream_that_does_not_come_back_is_an_error_with_the_output_kept(clip_48, tmp_path):
+    """The publisher sends 40 frames and stalls past the source's timeout; no one publishes again, so the one
+    reconnect finds nobody: the frames that came are written, and the summary's error (exit 1 on the command
+    line; it read as a whole run, exit 0) says the stream was lost."""
+    from streamdeblur.pipeline import ProcessOptions, process
+
+    url = f"rtsp://127.0.0.1:{free_port()}/live"
+    publisher = start_publisher(clip_48, url, max_frames=40, stall=8)
+    out = tmp_path / "lost.mp4"
+    try:
+        summary = process(url, str(out), ProcessOptions(model="identity", source_options=dict(
+            listen=True, listen_timeout=3, timeout=1, reconnect=1)))
+    finally:
+        stop(publisher)
+    assert summary["error"] is not None and "stream" in summary["error"] and not summary["interrupted"], summary
+    assert 30 <= len(probe(out).pts) == summary["frames"] <= 40
