@@ -117,8 +117,8 @@ class ProcessOptions:
             raise UserError("--crf must be between 0 and 51")
         if self.detector not in DETECTORS:
             raise UserError(f"unknown detector {self.detector!r}; choose one of: {', '.join(DETECTORS)}")
-        if self.duration is not None and self.duration <= 0:
-            raise UserError("--duration must be positive")
+        if self.duration is not None and not (math.isfinite(self.duration) and self.duration > 0):
+            raise UserError(f"--duration must be a positive number of seconds, got {self.duration}")
         if self.gate is not None and not (math.isfinite(self.gate) and self.gate >= 0):
             raise UserError(f"--gate must be a level of 0 or more (crop pixels a frame), got {self.gate}")
         if self.min_face_size < 0:
@@ -542,7 +542,8 @@ def process(
                 raise KeyboardInterrupt
     except KeyboardInterrupt as exc:
         summary.interrupted = True
-        summary.interrupted_by = "SIGTERM" if isinstance(exc, Terminated) or stopper.signal_name == "SIGTERM" else "SIGINT"
+        terminated = isinstance(exc, Terminated) or stopper.signal_name == "SIGTERM"
+        summary.interrupted_by = "SIGTERM" if terminated else "SIGINT"
         log.warning("interrupted: finishing the frames in flight and closing the output")
     except UserError as exc:
         summary.error = str(exc)

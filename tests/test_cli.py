@@ -150,6 +150,11 @@ def test_rtsp_stream_is_processed_to_a_playable_file(tmp_path):
     (["process", "{clip}", "-o", "{tmp}/o.mp4", "--model", "identity", "--num-shards", "2"], "--num-shards"),
     (["process", "{clip}", "-o", "{text}/o.mp4", "--model", "identity"], "is a file, not a folder"),
     (["process", "{clip}", "-o", "{tmp}/o.webm", "--model", "identity"], "--codec"),
+    # options that contradict each other, or nothing to stop at: one was silently dropped before
+    (["process", "{clip}", "-o", "{tmp}/o.mp4", "--model", "identity", "--lossless", "--crf", "20"], "exclude"),
+    (["process", "{clip}", "-o", "{tmp}/o.mp4", "--model", "identity", "--gate", "2", "--no-gate"], "exclude"),
+    (["process", "{clip}", "-o", "{tmp}/o.mp4", "--model", "identity", "--adapt-steps", "10"], "goes with --adapt"),
+    (["process", "{clip}", "-o", "{tmp}/o.mp4", "--model", "identity", "--duration", "nan"], "--duration"),
     (["make-pairs", "{clip}", "-o", "{tmp}/pairs", "--method", "motion", "--crf", "99,120"], "crf must be"),
     (["make-pairs", "{clip}", "-o", "{tmp}/pairs", "--method", "motion", "--shutter", "2,3"], "shutter must be"),
     (["make-pairs", "{clip}", "-o", "{tmp}/pairs", "--val-list", "{binary}"], "not a text file"),

@@ -114,7 +114,8 @@ def release(
 @app.command()
 def adapt(
     references: list[str] = typer.Argument(..., help="Sharp video of the faces to restore (a few seconds or "
-                                           "more of one person per file; several files: several people), or a "
+                                           "more of one person per file; several files: several people; a folder: "
+                                           "the videos under it), or a "
                                            "camera (webcam:0, /dev/video0), a stream URL or '-' (stdin) to record "
                                            "first (--duration)."),
     output: Path = typer.Option(..., "-o", "--output", help="New folder for the adapted engine."),

@@ -131,7 +131,7 @@ def check_options(options: AdaptOptions, steps_option: str = "--steps", duration
                         f"{options.steps} steps is the output itself; got {bad[0]}")
     if options.threads < 0:
         raise UserError(f"--threads must be at least 1 (or 0: all CPU threads), got {options.threads}")
-    if options.duration is not None and options.duration <= 0:
+    if options.duration is not None and not (math.isfinite(options.duration) and options.duration > 0):
         raise UserError(f"{duration_option} must be positive (seconds to record of a camera or stream), "
                         f"got {options.duration}")
 
@@ -240,6 +240,7 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     """Fine-tune options.model on motion pairs of the reference clips; writes the engine folder `output`."""
     from streamdeblur.data.pairs import run_make_pairs
     from streamdeblur.data.shards import atomic_write_text
+    from streamdeblur.io.files import find_videos
     from streamdeblur.io.media import is_live_input
     from streamdeblur.train.apart import spinning
     from streamdeblur.train.config import can_compile
@@ -254,8 +255,10 @@ def adapt(references: Sequence[str | Path], output: str | Path, options: AdaptOp
     if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
         raise UserError(f"cannot write {out}: its folder {out.parent} does not exist or is not writable")
     for r in references:
-        if not is_live_input(str(r)) and not Path(r).is_file():
+        if not is_live_input(str(r)) and not Path(r).exists():
             raise UserError(f"reference clip not found: {r}")
+    # a folder stands for the videos under it (as for make-pairs and eval)
+    references = [v for r in references for v in ([str(f.path) for f in find_videos([r])] if Path(r).is_dir() else [r])]
     refs = recorded(references, options)  # live references (cameras, streams, stdin) recorded first
     identity = person_of(refs, options.max_frames)  # before the minutes of training: a clip without a face fails now
     size = detect_size(refs, options.max_frames)

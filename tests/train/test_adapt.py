@@ -366,6 +366,22 @@ def test_adapt_never_writes_over_a_folder_and_needs_its_references(tmp_path):
     assert (tmp_path / "taken" / "model.safetensors").read_bytes() == b"x"
 
 
+def test_adapt_takes_a_folder_as_the_videos_under_it(halves, tmp_path, monkeypatch, trains_here):
+    """`adapt FOLDER` (as make-pairs and eval take one): the videos under it are the references; it said "reference
+    clip not found" of a folder that was there. A folder without videos says so."""
+    import shutil
+
+    monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "refs" / "anna"
+    folder.mkdir(parents=True)
+    shutil.copy(halves[0], folder / "later.mp4")
+    card = adapted_card(tmp_path / "refs", tmp_path / "engine", "--model", "naf", "--steps", "1", "--max-frames", "20")
+    assert card["adapted"]["references"] == [str(folder / "later.mp4")]
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(app, ["adapt", str(tmp_path / "empty"), "-o", str(tmp_path / "e2"), "-q"])
+    assert getattr(result.exception, "exit_code", None) == 2 and "no video files" in str(result.exception)
+
+
 def test_adapt_records_a_live_reference_first_and_adapts_to_the_recording(halves, tmp_path, monkeypatch):
     """A camera, a stream or stdin is read once, and adapt reads its reference three times: it records --duration
     seconds of it (losslessly, into the cache, where `adapt RECORDING` finds it again), then adapts to that. Stdin
