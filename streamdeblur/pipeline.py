@@ -225,11 +225,14 @@ class Latency:
         return {**at, "max": round(self.largest, 1)}
 
 
-def _input_warnings(summary: Summary, announced: int | None, duration: float | None) -> list[str]:
+def _input_warnings(summary: Summary, announced: int | None, duration: float | None,
+                    fps: float | None = None) -> list[str]:
     """What the user should know about a damaged input: frames its header announces that never came (a truncated
-    file), and packets that could not be read (skipped)."""
-    whole = not summary.interrupted and summary.error is None and duration is None
-    short = whole and announced is not None and summary.frames < announced - max(2, announced // 20)
+    file), and packets that could not be read (skipped). With --duration, the frames it asks for (when the frame
+    rate says how many) are those expected."""
+    whole = not summary.interrupted and summary.error is None and (duration is None or bool(fps))
+    expected = announced if duration is None or announced is None or not fps else min(announced, int(duration * fps))
+    short = whole and expected is not None and summary.frames < expected - max(2, expected // 20)
     of = f" of the {announced} frames its header announces" if announced else ""
     if summary.skipped:
         return [f"{summary.skipped} damaged packet(s) of the input could not be read and were skipped: the output has "
@@ -585,7 +588,8 @@ def process(
     summary.skipped = getattr(source, "skipped", 0)
     if getattr(source, "lost", None) and summary.error is None and not summary.interrupted:
         summary.error = source.lost  # the output is kept, and the exit status says the input did not end by itself
-    summary.warnings = _input_warnings(summary, getattr(source, "frames_announced", None), options.duration)
+    summary.warnings = _input_warnings(summary, getattr(source, "frames_announced", None), options.duration,
+                                       float(source.fps) if getattr(source, "fps", None) else None)
     for warning in summary.warnings:
         log.warning(warning)
     summary.tracks = len(faces.track_ids) if faces is not None else 0

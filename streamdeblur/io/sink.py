@@ -136,11 +136,13 @@ LOSSLESS_CODECS = {"ffv1", "rawvideo", "huffyuv", "ffvhuff", "utvideo", "png", "
 _WRITE_FAULTS = {errno.ENOSPC, errno.EPIPE, errno.EIO, errno.EROFS, errno.EDQUOT, errno.EFBIG, errno.EACCES}
 
 
-def encoder_time_base(codec: str, time_base: Fraction, fps: Fraction | None) -> Fraction:
-    """The time base the encoder is opened with: the input's, except where the encoder refuses it. MPEG-1/2 video
-    stores a frame rate (1/fps, the input's frame times rounded to it); MPEG-4 part 2 takes no denominator over
-    65535 (MPEG-TS and RTSP inputs count in 1/90000: 1/60000, which holds the common frame rates' times exactly)."""
-    if codec in ("mpeg1video", "mpeg2video"):
+def encoder_time_base(codec: str, time_base: Fraction, fps: Fraction | None, container: str = "") -> Fraction:
+    """The time base the encoder is opened with: the input's, except where the encoder or container refuses it.
+    MPEG-1/2 video stores a frame rate (1/fps, the input's frame times rounded to it), and so does AVI (a frame per
+    tick: in the input's 1/12800 its header said 600 fps, and players stepped through empty ticks); MPEG-4 part 2
+    takes no denominator over 65535 (MPEG-TS and RTSP inputs count in 1/90000: 1/60000, which holds the common frame
+    rates' times exactly)."""
+    if codec in ("mpeg1video", "mpeg2video") or container == "avi":
         return 1 / (fps or Fraction(25))
     if codec == "mpeg4" and time_base.denominator > 65535:
         return Fraction(1, 60000)
@@ -393,7 +395,7 @@ class VideoSink:
         self.video.width, self.video.height, self.video.pix_fmt = self.width, self.height, pix
         if like is not None:
             _tag_video(self.video.codec_context, like)
-        self.codec_time_base = encoder_time_base(codec, self.time_base, self.fps)  # the pts written are in it
+        self.codec_time_base = encoder_time_base(codec, self.time_base, self.fps, self.container.format.name)
         self.video.time_base = self.codec_time_base
         self.video.codec_context.time_base = self.codec_time_base
         try:

@@ -55,6 +55,20 @@ def test_a_run_stopped_early_on_purpose_is_not_called_damaged(tmp_path):
     assert summary["frames"] < 60 and summary["warnings"] == []
 
 
+def test_a_truncated_file_is_reported_when_duration_asks_for_more_than_it_has(tmp_path):
+    """--duration 2 of a 60-frame 24-fps file cut to 24 frames' worth: 48 frames asked for, fewer came (it was not
+    said before: any --duration silenced the check); --duration 0.5 asks for 12, which came."""
+    whole = tmp_path / "whole.mp4"
+    data = _faststart_clip(whole)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 2 // 5])
+    for duration, warned in ((2.0, True), (0.5, False)):
+        summary = process(str(cut), str(tmp_path / f"o{duration}.mp4"),
+                          ProcessOptions(model="identity", detector="none", duration=duration))
+        assert bool(summary["warnings"]) == warned, summary
+        assert not warned or f"ended after {summary['frames']} of the 60 frames" in summary["warnings"][0]
+
+
 def test_a_killed_writers_partial_file_is_removed_even_before_its_parent_reaps_it(tmp_path):
     child = subprocess.Popen(["sleep", "0"])  # never waited for: a zombie once it exits
     deadline = time.monotonic() + 10

@@ -177,6 +177,19 @@ def test_vp9_and_av1_quality_follow_crf_and_lossless(tmp_path, caplog):
     assert "takes no --crf or --lossless" in caplog.text
 
 
+def test_avi_stores_the_frame_rate_not_the_inputs_time_base(tmp_path):
+    """AVI counts a frame per tick of its time base: an input's 1/12800 made a 25-fps clip's header say 12800 fps
+    over as many ticks (players stepped through empty ones). Written in 1/fps, it says 25."""
+    out = tmp_path / "c.avi"
+    with VideoSink(str(out), 64, 48, Fraction(1, 12800), fps=Fraction(25)) as sink:
+        for i in range(10):
+            sink.write(pattern_frame(i, 64, 48), i * 512)
+    with av.open(str(out)) as c:
+        video = c.streams.video[0]
+        assert video.average_rate == 25 and video.time_base == Fraction(1, 25)
+        assert len(list(c.decode(video=0))) == 10
+
+
 @pytest.mark.parametrize("codec,suffix", [("mpeg4", ".avi"), ("libx265", ".mp4")])
 def test_other_codecs(tmp_path, codec, suffix):
     out = tmp_path / f"c{suffix}"
