@@ -67,10 +67,12 @@ def manifest_path(outdir: Path, shard_index: int, num_shards: int) -> Path:
     return outdir / ("manifest.jsonl" if num_shards == 1 else f"manifest-part{shard_index:03d}.jsonl")
 
 
-def done_outputs(manifest: Path) -> set[str]:
-    """Outputs whose last manifest line says ok. A torn last line is ignored; any other line that is not a JSON
-    object in UTF-8 (a damaged manifest) is skipped with a warning: the files it would have recorded are redone."""
-    status: dict[str, str] = {}
+def done_outputs(manifest: Path) -> set[tuple[str, str]]:
+    """(input, output) of the files whose last manifest line says ok: an output name that another input has since
+    taken (a/x.mp4 added beside b/x.mp4) is not a done file. A torn last line is ignored; any other line that is not
+    a JSON object in UTF-8 (a damaged manifest) is skipped with a warning: the files it would have recorded are
+    redone."""
+    status: dict[tuple[str, str], str] = {}
     if not manifest.is_file():
         return set()
     try:
@@ -87,12 +89,12 @@ def done_outputs(manifest: Path) -> set[str]:
                 log.warning("%s: line %d is not a JSON line; skipped (its file, if any, is done again)",
                             manifest, number)
             continue
-        if not isinstance(row, dict) or not isinstance(row.get("output", ""), str):
+        if not isinstance(row, dict) or not all(isinstance(row.get(key, ""), str) for key in ("input", "output")):
             log.warning("%s: line %d is not a manifest row (a JSON object); skipped (its file, if any, is done again)",
                         manifest, number)
             continue
-        status[row.get("output", "")] = str(row.get("status", ""))
-    return {out for out, st in status.items() if st == "ok"}
+        status[row.get("input", ""), row.get("output", "")] = str(row.get("status", ""))
+    return {pair for pair, st in status.items() if st == "ok"}
 
 
 def prepare_outdir(outdir: Path, manifest: Path) -> None:
@@ -159,7 +161,7 @@ def run_batch(inputs: Sequence[str | Path], outdir: Path, options: Any, shard_in
     done = done_outputs(manifest)
     engine = build_engine(options) if options.detector != "none" else None
     rows: list[dict[str, Any]] = []
-    todo = [j for j in jobs if not (str(j.output) in done and j.output.exists())]
+    todo = [j for j in jobs if not ((str(j.input), str(j.output)) in done and j.output.exists())]
     total = frame_total(todo)
     frames_before = 0
     for j in jobs:

@@ -127,10 +127,10 @@ def test_a_damaged_manifest_is_skipped_line_by_line_with_a_warning(tmp_path, cap
     from streamdeblur.batch import done_outputs
 
     manifest = tmp_path / "manifest.jsonl"
-    good = json.dumps({"output": "out/a.mp4", "status": "ok"}).encode()
+    good = json.dumps({"input": "in/a.mov", "output": "out/a.mp4", "status": "ok"}).encode()
     manifest.write_bytes(b"\xff\xfe not utf-8\n[1, 2]\n" + good + b"\n\"text\"\n" + b'{"output": "out/b.mp')
     with caplog.at_level("WARNING", logger="streamdeblur"):
-        assert done_outputs(manifest) == {"out/a.mp4"}
+        assert done_outputs(manifest) == {("in/a.mov", "out/a.mp4")}
     assert [r.getMessage().split(": ")[1].split(" is")[0] for r in caplog.records] == ["line 1", "line 2", "line 4"]
 
 
@@ -161,3 +161,19 @@ def test_no_output_replaces_a_file_of_the_batch_and_no_two_share_a_name(tmp_path
     jobs = plan_jobs([clips / "x.mkv", clips / "a/x.mp4", clips / "b/x.mp4"], tmp_path / "out")
     assert len({job.output for job in jobs}) == 3, [job.output.name for job in jobs]
     assert [job.output.name for job in jobs] == ["x.mp4", "x_mp4.mp4", "x_mp4_2.mp4"]
+
+
+def test_a_file_added_under_a_name_a_done_file_had_is_done_and_the_other_moves(tmp_path):
+    """b/x.mp4 was done as out/x.mp4; a/x.mp4 given beside it later (sorted first) takes that name: it is done
+    (it was skipped as 'already done' before, and never processed), and b/x.mp4 is done again as x_mp4.mp4."""
+    clips = tmp_path / "in"
+    for rel, n in (("b/x.mp4", 5), ("a/x.mp4", 7)):
+        (clips / rel).parent.mkdir(parents=True)
+        write_clip(clips / rel, synthesize_frames(n, 160, 120, blur=False, seed=n))
+    out = tmp_path / "out"
+    out.mkdir()  # a folder as -o: a batch of one
+    first = run_cli("process", str(clips / "b/x.mp4"), "-o", str(out), "--model", "identity")
+    assert first.returncode == 0 and video_info(out / "x.mp4")["frames"] == 5, first.stderr.decode()
+    again = run_cli("process", str(clips / "a/x.mp4"), str(clips / "b/x.mp4"), "-o", str(out), "--model", "identity")
+    assert again.returncode == 0 and "2 done" in again.stderr.decode(), again.stderr.decode()
+    assert video_info(out / "x.mp4")["frames"] == 7 and video_info(out / "x_mp4.mp4")["frames"] == 5

@@ -19,7 +19,7 @@ def make_pairs_command(
     length: str = typer.Option("7", help="PrAvg window length(s), odd, comma-separated (e.g. 7,9,11,15,21)."),
     min_length: int = typer.Option(5, help="VLA: shortest window kept."),
     max_length: int = typer.Option(21, help="VLA: longest window."),
-    size: int = typer.Option(256, help="Pair size in pixels (256 or 128)."),
+    size: int = typer.Option(256, help="Pair size in pixels, 16-1024 (the engines train on 256 or 128)."),
     margin: float = typer.Option(0.4, help="Crop margin around the face (as `process`)."),
     stride: int = typer.Option(4, help="Frames between centre frames."),
     reverse: bool = typer.Option(False, "--reverse", help="Also parse each clip backwards (centres counted from its end)."),
