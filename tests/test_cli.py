@@ -327,3 +327,56 @@ def test_cli_defaults_are_the_library_defaults():
     assert make["subframes"] == "{},{}".format(*motion.subframes) and make["crf"] == "{:g},{:g}".format(*motion.crf)
     assert make["frames"] == motion.frames and make["shake"] == motion.shake and make["crf_share"] == motion.crf_share
     assert make["targets"] == motion.targets
+
+
+def _reads_stdin(pid: int) -> bool:
+    """Whether a thread of the process is blocked reading its stdin (FFmpeg's pipe:0 reads a duplicate of fd 0):
+    in read(), syscall 0 on x86-64 and 63 on arm64, on a descriptor that is the same pipe as fd 0."""
+    import os
+
+    try:
+        stdin = os.readlink(f"/proc/{pid}/fd/0")
+    except OSError:
+        return False
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            call = (task / "syscall").read_text().split()
+            if len(call) > 1 and call[0] in ("0", "63") and os.readlink(f"/proc/{pid}/fd/{int(call[1], 16)}") == stdin:
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_a_pipe_that_never_sends_anything(tmp_path, signum, code):
+    """`sleep 60 | streamdeblur process - ...`: FFmpeg's open waits for data; Ctrl-C and SIGTERM stopped nothing
+    there (only kill -9 did). Now either ends it at once, nothing written."""
+    out = tmp_path / "o.ts"
+    proc = subprocess.Popen([sys.executable, "-m", "streamdeblur", "process", "-", "-o", str(out), "--model",
+                             "identity"], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120  # until a thread waits in read(0) (syscall 0 on x86-64, 63 on arm64)
+    while time.monotonic() < deadline and proc.poll() is None and not _reads_stdin(proc.pid):
+        time.sleep(0.2)
+    assert _reads_stdin(proc.pid), "the command never came to read its stdin"
+    proc.send_signal(signum)
+    try:
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == code and "Traceback" not in err.decode(), err.decode()
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_stdin_from_a_terminal_is_refused_in_one_line(tmp_path):
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "streamdeblur", "process", "-", "-o", str(tmp_path / "o.ts"),
+                               "--model", "identity"], stdin=follower, capture_output=True, timeout=120)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert proc.returncode == 2 and "stdin is a terminal" in one_line(proc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from fractions import Fraction
@@ -76,9 +77,15 @@ def _open_container(uri: str, options: dict[str, Any]) -> tuple[Any, bool]:
     target, kwargs, live = _open_args(uri, options)
     if not live and not is_stdin(uri):
         _check_file(uri)
+    if is_stdin(uri) and sys.stdin is not None and sys.stdin.isatty():
+        raise UserError("'-' reads a video from stdin, and stdin is a terminal: pipe one in (e.g. "
+                        "`cat in.ts | streamdeblur process - -o out.mp4`) or give the file's path")
     started = time.monotonic()
     try:
-        container = _open_interruptible(target, kwargs) if live else av.open(target, "r", **kwargs)
+        # a stream, a camera or a pipe may keep FFmpeg's open waiting for data that never comes: opened where
+        # Ctrl-C and SIGTERM still stop the wait
+        waits = live or is_stdin(uri)
+        container = _open_interruptible(target, kwargs) if waits else av.open(target, "r", **kwargs)
     except (av.FFmpegError, OSError) as exc:
         device = camera_device(uri)
         if device is not None:
