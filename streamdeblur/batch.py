@@ -3,8 +3,10 @@
 Outputs mirror the inputs' relative paths under OUTDIR (as .mp4, or the extension of --format's
 usual file). The engine is loaded once for all files. OUTDIR/manifest.jsonl gets one line per file
 and run (input, output, frames, faces, tracks, fps, status, error); a re-run skips the files whose
-last line says "ok" and whose output exists (outputs are renamed into place only when complete,
-so an existing output is a whole one). A failing file is reported and the batch goes on; the exit
+last line says "ok" and whose output exists (matched by their resolved paths: however they are spelt). An output
+is renamed into place when complete, or when Ctrl-C/SIGTERM ends it (playable, with the frames so far: its
+line says "interrupted", and a re-run does it again). The output folder's own outputs and partial files are never
+inputs. A failing file is reported and the batch goes on; the exit
 status is non-zero when any file failed. --shard-index/--num-shards split the sorted list for job
 arrays (each part writes its own manifest-partNNN.jsonl).
 """
@@ -43,7 +45,10 @@ def plan_jobs(inputs: Sequence[str | Path], outdir: Path, format: str | None = N
         raise UserError(f"--shard-index must be in [0, --num-shards), got {shard_index} of {num_shards}")
     suffix = EXTENSIONS.get(format or "mp4", f".{format}")
     jobs, taken = [], set()
-    for video in find_videos(inputs):
+    made = recorded_outputs(outdir)  # this batch's own outputs of earlier runs are never its inputs
+    for video in find_videos(inputs, leave_out=outdir):
+        if video.in_directory and video.path.resolve() in made:
+            continue
         relative = video.relative if video.in_directory else video.path.name
         if video.in_directory and len(inputs) > 1:  # several inputs: keep them apart under their own names
             relative = f"{video.root.resolve().name}/{relative}"
@@ -67,34 +72,55 @@ def manifest_path(outdir: Path, shard_index: int, num_shards: int) -> Path:
     return outdir / ("manifest.jsonl" if num_shards == 1 else f"manifest-part{shard_index:03d}.jsonl")
 
 
+def recorded_outputs(outdir: Path) -> set[Path]:
+    """Every output (resolved) that the manifests in outdir record, whatever its status."""
+    rows = [row for manifest in sorted(Path(outdir).glob("manifest*.jsonl")) for row in _rows(manifest, quiet=True)]
+    return {Path(_key(row)[1]) for row in rows if row.get("output")}
+
+
 def done_outputs(manifest: Path) -> set[tuple[str, str]]:
     """(input, output) of the files whose last manifest line says ok: an output name that another input has since
     taken (a/x.mp4 added beside b/x.mp4) is not a done file. A torn last line is ignored; any other line that is not
     a JSON object in UTF-8 (a damaged manifest) is skipped with a warning: the files it would have recorded are
     redone."""
-    status: dict[tuple[str, str], str] = {}
+    status = {_key(row): str(row.get("status", "")) for row in _rows(manifest)}
+    return {pair for pair, st in status.items() if st == "ok"}
+
+
+def _key(row: dict[str, Any]) -> tuple[str, str]:
+    """A row's (input, output), resolved: the same files however a later run spells their paths (rows written
+    before they recorded input_path and output_path: resolved from the folder the run is in)."""
+    return tuple(row.get(f"{key}_path") or str(Path(row.get(key, "")).resolve()) for key in ("input", "output"))
+
+
+def _rows(manifest: Path, quiet: bool = False) -> list[dict[str, Any]]:
+    """The manifest's rows: JSON objects whose input and output are strings (others skipped, with a warning
+    unless quiet; a torn last line silently)."""
     if not manifest.is_file():
-        return set()
+        return []
     try:
         lines = manifest.read_bytes().splitlines()
     except OSError as exc:
         raise OutputError(f"cannot read the batch manifest {manifest}: {exc.strerror or exc}") from None
+    rows = []
     for number, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
         try:
             row = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            if number < len(lines):  # the last line may be torn by an interrupted run: nothing to say
+            if number < len(lines) and not quiet:  # the last line may be torn by an interrupted run
                 log.warning("%s: line %d is not a JSON line; skipped (its file, if any, is done again)",
                             manifest, number)
             continue
-        if not isinstance(row, dict) or not all(isinstance(row.get(key, ""), str) for key in ("input", "output")):
-            log.warning("%s: line %d is not a manifest row (a JSON object); skipped (its file, if any, is done again)",
-                        manifest, number)
+        keys = ("input", "output", "input_path", "output_path")
+        if not isinstance(row, dict) or not all(isinstance(row.get(key, ""), str) for key in keys):
+            if not quiet:
+                log.warning("%s: line %d is not a manifest row (a JSON object); skipped (its file, if any, is done "
+                            "again)", manifest, number)
             continue
-        status[row.get("input", ""), row.get("output", "")] = str(row.get("status", ""))
-    return {pair for pair, st in status.items() if st == "ok"}
+        rows.append(row)
+    return rows
 
 
 def prepare_outdir(outdir: Path, manifest: Path) -> None:
@@ -161,7 +187,7 @@ def run_batch(inputs: Sequence[str | Path], outdir: Path, options: Any, shard_in
     done = done_outputs(manifest)
     engine = build_engine(options) if options.detector != "none" else None
     rows: list[dict[str, Any]] = []
-    todo = [j for j in jobs if not ((str(j.input), str(j.output)) in done and j.output.exists())]
+    todo = [j for j in jobs if not ((str(j.input.resolve()), str(j.output.resolve())) in done and j.output.exists())]
     total = frame_total(todo)
     frames_before = 0
     for j in jobs:
@@ -169,7 +195,8 @@ def run_batch(inputs: Sequence[str | Path], outdir: Path, options: Any, shard_in
             rows.append({"input": str(j.input), "output": str(j.output), "status": "skipped (done before)"})
     for n, job in enumerate(todo):
         started = time.perf_counter()
-        row: dict[str, Any] = {"input": str(job.input), "output": str(job.output)}
+        row: dict[str, Any] = {"input": str(job.input), "output": str(job.output),  # as given, and resolved:
+                               "input_path": str(job.input.resolve()), "output_path": str(job.output.resolve())}
 
         def on_frame(done_frames: int, _total: int | None, name: str = job.relative, n: int = n) -> None:
             if progress is not None:

@@ -130,7 +130,7 @@ def test_a_damaged_manifest_is_skipped_line_by_line_with_a_warning(tmp_path, cap
     good = json.dumps({"input": "in/a.mov", "output": "out/a.mp4", "status": "ok"}).encode()
     manifest.write_bytes(b"\xff\xfe not utf-8\n[1, 2]\n" + good + b"\n\"text\"\n" + b'{"output": "out/b.mp')
     with caplog.at_level("WARNING", logger="streamdeblur"):
-        assert done_outputs(manifest) == {("in/a.mov", "out/a.mp4")}
+        assert done_outputs(manifest) == {(str(Path("in/a.mov").resolve()), str(Path("out/a.mp4").resolve()))}
     assert [r.getMessage().split(": ")[1].split(" is")[0] for r in caplog.records] == ["line 1", "line 2", "line 4"]
 
 
@@ -177,3 +177,25 @@ def test_a_file_added_under_a_name_a_done_file_had_is_done_and_the_other_moves(t
     again = run_cli("process", str(clips / "a/x.mp4"), str(clips / "b/x.mp4"), "-o", str(out), "--model", "identity")
     assert again.returncode == 0 and "2 done" in again.stderr.decode(), again.stderr.decode()
     assert video_info(out / "x.mp4")["frames"] == 7 and video_info(out / "x_mp4.mp4")["frames"] == 5
+
+
+def test_a_rerun_finds_no_inputs_in_its_own_outputs_or_a_killed_runs_leftovers(tmp_path, monkeypatch):
+    """-o inside the input folder (its outputs were taken as inputs the second time, and refused as replacing
+    them), a killed run's hidden partial file (taken as a broken input), the outputs beside the inputs (-o the
+    input folder), and the same files spelt another way (absolute paths, from another folder): each re-run skips
+    what is done and reads nothing else."""
+    import shutil
+
+    clips = tmp_path / "in"
+    clips.mkdir()
+    write_clip(clips / "a.mov", synthesize_frames(4, 160, 120, blur=False, seed=1))
+    (clips / ".a_deblurred.partial-99999.mp4").write_bytes(b"half a video")  # left by a kill -9
+    monkeypatch.chdir(tmp_path)
+    for out in ("in/out", "in"):
+        for given in (["in", "-o", out], [str(clips), "-o", str(tmp_path / out)]):
+            proc = run_cli("process", *given, "--model", "identity")
+            err = proc.stderr.decode()
+            assert proc.returncode == 0 and " 0 failed" in err and "Traceback" not in err, err
+            assert ("1 done, 0 skipped" if given[0] == "in" else "0 done, 1 skipped") in err, err
+        assert video_info(tmp_path / out / "a.mp4")["frames"] == 4
+        shutil.rmtree(tmp_path / "in" / "out", ignore_errors=True)  # another batch's outputs for -o in

@@ -27,6 +27,7 @@ import numpy as np
 from av.video.reformatter import Interpolation
 
 from streamdeblur.errors import OutputError, StdoutClosed, UserError
+from streamdeblur.io.files import partial_name
 
 log = logging.getLogger("streamdeblur")
 
@@ -267,15 +268,10 @@ class AudioTranscoder:
         return out
 
 
-def _partial_name(path: Path, pid: str) -> str:
-    """The partial output's file name for a target and a writer's pid (`*` in a glob)."""
-    return f".{path.stem}.partial-{pid}{path.suffix}"
-
-
 def partial_files(target: str | Path) -> list[Path]:
     """The partial outputs (`.<stem>.partial-<pid><ext>`) beside a file target, of this run or earlier ones."""
     path = Path(target)
-    return sorted(path.parent.glob(_partial_name(path, "*")))
+    return sorted(path.parent.glob(partial_name(path, "*")))
 
 
 def partial_path(target: str) -> str:
@@ -285,12 +281,12 @@ def partial_path(target: str) -> str:
     path = Path(target)
     if path.exists() and not path.is_file():
         return target
-    head, tail = _partial_name(path, "*").split("*")
+    head, tail = partial_name(path, "*").split("*")
     for old in partial_files(target):
         pid = old.name[len(head):len(old.name) - len(tail)]
         if pid.isdigit() and not _alive(int(pid)):
             old.unlink(missing_ok=True)
-    return str(path.with_name(_partial_name(path, str(os.getpid()))))
+    return str(path.with_name(partial_name(path, str(os.getpid()))))
 
 
 def _alive(pid: int) -> bool:
