@@ -150,11 +150,13 @@ class Journal:
         self.path = path
         self.records: list[dict[str, Any]] = []
         if path.exists():
-            for line in path.read_text().splitlines():
+            lines = path.read_text(errors="replace").splitlines()
+            for number, line in enumerate(lines, 1):
                 try:
                     self.records.append(json.loads(line))
                 except json.JSONDecodeError:
-                    break
+                    if number < len(lines):  # not a torn last line: one damaged record, the others kept
+                        log.warning("%s: line %d is damaged; skipped (what it recorded is made again)", path, number)
             self._rewrite()  # drop a torn tail
 
     def _rewrite(self) -> None:
@@ -306,6 +308,11 @@ def _check_recipe(out: Path, recipe: dict[str, Any]) -> None:
             raise UserError(f"{out} holds pairs made with other options ({', '.join(diff)}); "
                             "use a new output directory or delete it")
     else:
+        theirs = [q for q in (out / "manifest.jsonl", out / "summary.json") if q.exists()]
+        theirs += [q for split in SPLITS for q in sorted((out / split).glob("pairs*.tar"))]
+        if theirs:  # pairs that no make-pairs run recorded here: _clean would delete their shards
+            raise UserError(f"{out} already holds pairs files that no make-pairs run recorded there ({theirs[0]}; no "
+                            "recipe.json): give a new output directory")
         atomic_write_text(path, json.dumps(recipe, indent=1, sort_keys=True) + "\n")
 
 

@@ -248,6 +248,30 @@ def test_other_options_in_an_existing_directory_are_refused(moving_clip, tmp_pat
         run_make_pairs([moving_clip], tmp_path, method="pravg", max_frames=8, **FAST)
 
 
+def test_pairs_that_no_run_recorded_are_never_deleted_and_a_damaged_journal_line_loses_only_itself(moving_clip,
+                                                                                                   tmp_path, caplog):
+    """A folder holding pairs shards and a manifest but no recipe.json (copied there, another tool's): its shards
+    were deleted as unknown and its manifest replaced, exit 0. Now refused, nothing touched. A progress journal
+    with one damaged line in the middle kept none of the records after it (their shards were deleted and made
+    again); now only that line is dropped, with a warning."""
+    from streamdeblur.data.pairs import Journal
+
+    theirs = tmp_path / "theirs"
+    (theirs / "train").mkdir(parents=True)
+    (theirs / "train" / "pairs-000005.tar").write_bytes(b"someone's shard")
+    (theirs / "manifest.jsonl").write_text('{"a": 1}\n')
+    with pytest.raises(UserError, match="no make-pairs run recorded"):
+        run_make_pairs([moving_clip], theirs, method="kernel", max_frames=8, **FAST)
+    assert (theirs / "train" / "pairs-000005.tar").read_bytes() == b"someone's shard"
+    assert (theirs / "manifest.jsonl").read_text() == '{"a": 1}\n' and not (theirs / "recipe.json").exists()
+
+    journal = tmp_path / "progress.jsonl"
+    journal.write_text('{"n": 1}\n{"n": 2, damaged\n{"n": 3}\n{"n": 4}\n{"n": 5, "torn')
+    with caplog.at_level("WARNING", logger="streamdeblur"):
+        assert Journal(journal).records == [{"n": 1}, {"n": 3}, {"n": 4}]
+    assert "line 2 is damaged" in caplog.text and "line 5" not in caplog.text
+
+
 def test_split_by_video_and_job_array_parts(clips_dir, tmp_path):
     summary = run_make_pairs([clips_dir], tmp_path / "split", method="kernel", val_fraction=0.5, max_frames=12, **FAST)
     splits = {v["split"] for v in summary["videos"].values()}
