@@ -389,7 +389,11 @@ def load_weights(module: nn.Module, path: Path | str, strict: bool = True) -> di
             meta = f.metadata() or {}
             tensors = {key: f.get_tensor(key) for key in f.keys()}
     except Exception as exc:  # safetensors raises several types for a bad file
-        raise UserError(f"cannot read weights {path}: {exc}") from None
+        hint = {".onnx": " (an ONNX export: --weights takes the .safetensors or the engine folder it was exported "
+                         "from, and --backend onnxruntime exports that itself)",
+                ".pt": " (a training checkpoint: `streamdeblur release RUN NAME -o DIR` writes its engine folder for "
+                       "--weights)"}.get(path.suffix.lower(), "")
+        raise UserError(f"cannot read weights {path}: {exc}{hint}") from None
     own = module.state_dict()
     for key, value in tensors.items():
         if key in own and value.is_floating_point():

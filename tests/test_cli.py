@@ -155,6 +155,7 @@ def test_rtsp_stream_is_processed_to_a_playable_file(tmp_path):
     (["process", "{clip}", "-o", "{tmp}/o.mp4", "--model", "identity", "--gate", "2", "--no-gate"], "exclude"),
     (["process", "{clip}", "-o", "{tmp}/o.mp4", "--model", "identity", "--adapt-steps", "10"], "goes with --adapt"),
     (["process", "{clip}", "-o", "{tmp}/o.mp4", "--model", "identity", "--duration", "nan"], "--duration"),
+    (["process", "{clip}", "-o", "{tmp}/o.mp4", "--weights", "{tmp}/fast.onnx"], "an ONNX export"),
     (["make-pairs", "{clip}", "-o", "{tmp}/pairs", "--method", "motion", "--crf", "99,120"], "crf must be"),
     (["make-pairs", "{clip}", "-o", "{tmp}/pairs", "--method", "motion", "--shutter", "2,3"], "shutter must be"),
     (["make-pairs", "{clip}", "-o", "{tmp}/pairs", "--val-list", "{binary}"], "not a text file"),
@@ -166,6 +167,7 @@ def test_bad_input_is_one_line_and_exit_2(face_clip, tmp_path, args, needle):
     text.write_text("not a video\n" * 100)
     binary = tmp_path / "binary.txt"
     binary.write_bytes(b"\xff\xfe\x00 not text")
+    (tmp_path / "fast.onnx").write_bytes(b"\x08\x07 an onnx model's bytes")
     subst = {"{text}": str(text), "{tmp}": str(tmp_path), "{clip}": str(face_clip), "{binary}": str(binary)}
 
     def fill(arg: str) -> str:

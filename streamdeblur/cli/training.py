@@ -72,7 +72,8 @@ def train(
 
 @app.command()
 def release(
-    run: Path = typer.Argument(..., help="Run directory or checkpoint (.pt) to release."),
+    run: Path = typer.Argument(..., help="Run directory or checkpoint (.pt) to release, or the name `train --name` "
+                               "gave the run (<cache>/runs/NAME)."),
     name: str = typer.Argument(..., help="Engine name: written to engines/<name>/."),
     output: Optional[Path] = typer.Option(None, "-o", "--output", help="Folder instead of engines/<name>."),
     metrics: Optional[Path] = typer.Option(None, "--metrics", help="`eval` report (folder or report.json) measured on these weights: copied into the card."),

@@ -39,8 +39,13 @@ def card_metrics(report_json: str | Path) -> dict[str, Any]:
 
 
 def _load_checkpoint(checkpoint: str | Path) -> tuple[Path, dict[str, Any]]:
-    """A run directory or .pt file -> (the checkpoint's path, its state)."""
+    """A run directory or .pt file, or a run's name (`train --name`: <cache>/runs/NAME) -> (the checkpoint's path,
+    its state)."""
+    from streamdeblur.train.trainer import default_run_dir
+
     checkpoint = Path(checkpoint)
+    if not checkpoint.exists() and len(checkpoint.parts) == 1 and default_run_dir(checkpoint.name).is_dir():
+        checkpoint = default_run_dir(checkpoint.name)  # the name train --name gave it
     if checkpoint.is_dir():
         checkpoint = checkpoint / CHECKPOINT
     if not checkpoint.is_file():

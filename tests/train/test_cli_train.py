@@ -33,6 +33,22 @@ def pairs_dir(tmp_path_factory):
     return root
 
 
+def test_release_takes_the_name_train_gave_a_run(tmp_path, pairs_dir, monkeypatch):
+    """`train --name r` keeps the run in <cache>/runs/r; `release r NAME` finds it there (it said 'checkpoint not
+    found: r'). A path that exists is still read as the path."""
+    monkeypatch.setenv("STREAMDEBLUR_CACHE", str(tmp_path / "cache"))
+    trained = CliRunner().invoke(app, ["train", "--data", str(pairs_dir), "--model", "fast", "--stage", "single",
+                                       "--steps", "1", "--batch-size", "2", "--name", "r", "--threads", "1",
+                                       "--set", "val_batches=1", "-q"])
+    assert trained.exit_code == 0, trained.output
+    out = CliRunner().invoke(app, ["release", "r", "tiny", "-o", str(tmp_path / "engine")])
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "engine" / "model.safetensors").is_file()
+    monkeypatch.chdir(tmp_path)
+    missing = CliRunner().invoke(app, ["release", "nope", "tiny", "-o", str(tmp_path / "e2")])
+    assert "checkpoint not found" in str(missing.exception)
+
+
 def test_train_cli_writes_checkpoint_csv_png_and_resumes(tmp_path, pairs_dir):
     run = tmp_path / "run"
     args = ["train", "--data", str(pairs_dir), "--model", "fast", "--stage", "single", "--steps", "2",
