@@ -90,7 +90,7 @@ class DecordSource:
             yield Frame(np.ascontiguousarray(image), index, int(round(time / self.time_base)) + self._start,
                         self.time_base, audio)
             audio, current, yielded = [], following, yielded + 1
-        self.skipped = len(self._reader) - yielded if self._reader is not None else self.skipped
+        self.skipped = max(0, len(self._reader) - yielded) if self._reader is not None else self.skipped
         rest = [pending] if pending is not None else []
         self.trailing_audio = audio + rest + list(audio_iter)  # after the last frame: nothing is dropped
 

@@ -154,6 +154,7 @@ class PyAVSource:
         self.reconnect = int(options.get("reconnect", 3))
         self.skipped = 0
         self.lost: str | None = None  # a live stream that dropped and did not come back: why
+        self._retired: list[Any] = []  # containers of dropped connections, closed with this source
         self.trailing_audio: list[Any] = []
         self._closed = False
         self._av_error = av.FFmpegError
@@ -273,11 +274,10 @@ class PyAVSource:
         return error_text(exc)
 
     def _reopen(self) -> bool:
-        """Reopen a live input after a drop; shift later timestamps so they keep increasing."""
-        try:
-            self.container.close()
-        except Exception:  # noqa: BLE001 - the old connection is already broken
-            pass
+        """Reopen a live input after a drop; shift later timestamps so they keep increasing. The dropped connection's
+        container stays open until close(): audio packets read from it may still be on their way to the writer, and
+        a packet of a closed container cannot be muxed ('Container is not open')."""
+        self._retired.append(self.container)
         try:
             self.container, _ = _open_container(self.uri, self.options)
             self.video = self.container.streams.video[0]
@@ -390,10 +390,11 @@ class PyAVSource:
         if self._closed:
             return
         self._closed = True
-        try:
-            self.container.close()
-        except Exception:  # noqa: BLE001 - closing a broken stream must not raise
-            pass
+        for container in [*self._retired, self.container]:
+            try:
+                container.close()
+            except Exception:  # noqa: BLE001 - closing a broken stream must not raise
+                pass
 
     def __enter__(self) -> "PyAVSource":
         return self

@@ -158,6 +158,7 @@ def test_mpeg4_quality_follows_crf(tmp_path):
     assert fine < coarse
 
 
+@pytest.mark.skipif(not {"libvpx-vp9", "libsvtav1"} <= av.codecs_available, reason="PyAV built without VP9 or SVT-AV1")
 def test_vp9_and_av1_quality_follow_crf_and_lossless(tmp_path, caplog):
     """--crf and --lossless reach VP9 (constant quality) and SVT-AV1 (CRF), which took neither before; an encoder
     without a quality mapping says so, and one that is lossless by nature is left alone."""
