@@ -93,6 +93,9 @@ def _key(row: dict[str, Any]) -> tuple[str, str]:
     return tuple(row.get(f"{key}_path") or str(Path(row.get(key, "")).resolve()) for key in ("input", "output"))
 
 
+_PATH_KEYS = ("input", "output", "input_path", "output_path")  # a manifest row's paths: strings when present
+
+
 def _rows(manifest: Path, quiet: bool = False) -> list[dict[str, Any]]:
     """The manifest's rows: JSON objects whose input and output are strings (others skipped, with a warning
     unless quiet; a torn last line silently)."""
@@ -113,8 +116,7 @@ def _rows(manifest: Path, quiet: bool = False) -> list[dict[str, Any]]:
                 log.warning("%s: line %d is not a JSON line; skipped (its file, if any, is done again)",
                             manifest, number)
             continue
-        keys = ("input", "output", "input_path", "output_path")
-        if not isinstance(row, dict) or not all(isinstance(row.get(key, ""), str) for key in keys):
+        if not isinstance(row, dict) or not all(isinstance(row.get(key, ""), str) for key in _PATH_KEYS):
             if not quiet:
                 log.warning("%s: line %d is not a manifest row (a JSON object); skipped (its file, if any, is done "
                             "again)", manifest, number)

@@ -119,15 +119,15 @@ def process(
         _fail("--adapt-seconds goes with --adapt (the seconds of a camera, a stream or a pipe it records)")
     if adapt_steps is not None and not adapt:
         _fail("--adapt-steps goes with --adapt (the fine-tuning steps; `streamdeblur adapt --steps` adapts alone)")
-    given = {name for name in ("crf", "gate") if (src := ctx.get_parameter_source(name)) and src.name != "DEFAULT"}
+    given = {name for name in ("crf", "gate", "model")  # the options given, not left at their defaults
+             if (src := ctx.get_parameter_source(name)) and src.name != "DEFAULT"}
     if lossless and "crf" in given:
         _fail("--lossless and --crf exclude each other (a lossless encode has no CRF); give one")
     if no_gate and "gate" in given:
         _fail("--gate and --no-gate exclude each other; give one")
     if adapt:
-        source = ctx.get_parameter_source("model")
-        weights, live = _adapted_engine(inputs, output, weights, model if source and source.name != "DEFAULT" else
-                                        None, adapt_steps, adapt_seconds, threads, quiet)
+        weights, live = _adapted_engine(inputs, output, weights, model if "model" in given else None, adapt_steps,
+                                        adapt_seconds, threads, quiet)
         if live is not None:
             model = live.options.model  # its released engine restores until the adapted one is ready
     model = engine_in_folder(model, weights)[0]  # a folder stays a folder: the engine factory reads its card

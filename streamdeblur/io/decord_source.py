@@ -42,6 +42,7 @@ class DecordSource:
         self.rotation = probe.rotation
         self.fps, self.time_base, self.duration = probe.fps, probe.time_base, probe.duration
         self._start = probe.video.start_time or 0
+        self._start_s = float(self._start * self.time_base)  # decord's frame times count from it
         self.audio_streams = probe.audio_streams
         self.side_streams = probe.side_streams
         self.video_format = probe.video_format
@@ -76,13 +77,12 @@ class DecordSource:
         audio_iter = self._audio_packets()
         pending = next(audio_iter, None)
         audio: list[Any] = []  # packets not yet handed to a frame
-        start = float(self._start * self.time_base)
         images = self._images()
         current = next(images, None)
         yielded = 0
         while current is not None:
             following = next(images, None)
-            limit = following[1] + start if following is not None else float("inf")
+            limit = following[1] + self._start_s if following is not None else float("inf")
             while pending is not None and (pending.pts is None or float(pending.pts * pending.time_base) < limit):
                 audio.append(pending)
                 pending = next(audio_iter, None)
@@ -110,10 +110,9 @@ class DecordSource:
             yield i, float(times[i]), image
 
     def _images_from_pyav(self, times: Any, since: float) -> Iterator[tuple[int, float, np.ndarray]]:
-        start = float(self._start * self.time_base)
         with PyAVSource(self.uri, **self._options) as source:
             for frame in source:  # its audio is left: the audio packets come from _audio_packets
-                time = (frame.time if frame.time is not None else since) - start
+                time = (frame.time if frame.time is not None else since) - self._start_s
                 if time >= since - 1e-6:
                     index = min(int(np.searchsorted(times, time - 1e-6)), len(times) - 1)
                     yield index, time, frame.image

@@ -362,6 +362,7 @@ class VideoSink:
         if is_v4l2_device(self.target):  # a virtual camera (v4l2loopback) for video calls: raw frames
             check_v4l2_device(self.target)
             format, codec, pix = "v4l2", "rawvideo", "yuv420p"
+        quality = codec_options(codec, crf, lossless, preset, live)  # UserError now, before any file is opened
         if self._stdout:
             if sys.stdout.isatty():
                 raise UserError("refusing to write video to a terminal: redirect stdout to a file or a pipe")
@@ -394,11 +395,6 @@ class VideoSink:
         self.codec_time_base = encoder_time_base(codec, self.time_base, self.fps, self.container.format.name)
         self.video.time_base = self.codec_time_base
         self.video.codec_context.time_base = self.codec_time_base
-        try:
-            quality = codec_options(codec, crf, lossless, preset, live)
-        except UserError:
-            self.abort()
-            raise
         self.options = {**quality, **(options or {})}  # (FFmpeg takes them)
         self.video.options = dict(self.options)
         self._audio: dict[int, Any] = {}
